@@ -1,0 +1,118 @@
+"""DQN (Mnih et al. 2015, "Human-level control through deep reinforcement learning") and
+Double DQN (van Hasselt et al. 2016): an online Q-network, a target network, Adam.
+
+The agent acts (epsilon-greedy) and learns from a batch it is handed; it does not own the replay
+buffer or the environments. The targets are pure functions below, shapes in the names:
+B = batch, A = actions.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from replay import Batch
+
+
+# y = r + discount * (1 - terminated) * max_a' Q_target(s', a')
+def dqn_target(rewards_B: torch.Tensor, discounts_B: torch.Tensor, terminated_B: torch.Tensor,
+               next_q_target_BA: torch.Tensor) -> torch.Tensor:
+    return rewards_B + discounts_B * (1.0 - terminated_B) * next_q_target_BA.max(dim=1).values
+
+
+# y = r + discount * (1 - terminated) * Q_target(s', argmax_a' Q_online(s', a'))
+def double_dqn_target(rewards_B: torch.Tensor, discounts_B: torch.Tensor, terminated_B: torch.Tensor,
+                      next_q_target_BA: torch.Tensor, next_q_online_BA: torch.Tensor) -> torch.Tensor:
+    next_actions_B1 = next_q_online_BA.argmax(dim=1, keepdim=True)
+    next_values_B = next_q_target_BA.gather(1, next_actions_B1).squeeze(1)
+    return rewards_B + discounts_B * (1.0 - terminated_B) * next_values_B
+
+
+LOSSES = {"huber": F.smooth_l1_loss, "mse": F.mse_loss}
+
+
+class DQNAgent:
+    """Epsilon-greedy acting and one-step TD learning with a target network."""
+
+    def __init__(self, *, q_network: nn.Module, n_actions: int, device: torch.device, seed: int,
+                 learning_rate: float, adam_eps: float = 1e-8, double: bool = False, loss: str = "huber",
+                 max_grad_norm: float | None = None) -> None:
+        self.n_actions = n_actions
+        self.device = device
+        self.q_network = q_network.to(device)
+        self.target_network = copy.deepcopy(self.q_network).requires_grad_(False)
+        self.optimizer = torch.optim.Adam(self.q_network.parameters(), lr=learning_rate, eps=adam_eps)
+        self.double = double
+        self.loss_fn = LOSSES[loss]
+        self.max_grad_norm = max_grad_norm
+        self.rng = np.random.default_rng(seed)
+
+    @classmethod
+    def from_config(cls, config, *, q_network: nn.Module, n_actions: int, device: torch.device,
+                    seed: int) -> "DQNAgent":
+        return cls(q_network=q_network, n_actions=n_actions, device=device, seed=seed,
+                   learning_rate=config.learning_rate, adam_eps=config.adam_eps, double=config.double,
+                   loss=config.loss, max_grad_norm=config.max_grad_norm)
+
+    # --- acting ------------------------------------------------------------------------------
+    def act(self, observations: np.ndarray, epsilon: float) -> np.ndarray:
+        """One action per observation: random with probability epsilon, else greedy.
+
+        The network runs only when at least one env acts greedily.
+        """
+        count = len(observations)
+        explore = self.rng.random(count) < epsilon
+        random_actions = self.rng.integers(0, self.n_actions, size=count)
+        if explore.all():
+            return random_actions
+        return np.where(explore, random_actions, self.greedy_actions(observations))
+
+    @torch.no_grad()
+    def greedy_actions(self, observations: np.ndarray) -> np.ndarray:
+        q_BA = self.q_network(torch.as_tensor(observations, device=self.device))
+        return q_BA.argmax(dim=1).cpu().numpy()
+
+    # --- learning ----------------------------------------------------------------------------
+    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """One gradient step on a batch of torch tensors; returns detached metrics (no sync)."""
+        q_BA = self.q_network(batch.observations)
+        q_B = q_BA.gather(1, batch.actions.unsqueeze(1)).squeeze(1)
+        with torch.no_grad():
+            next_q_target_BA = self.target_network(batch.next_observations)
+            if self.double:
+                target_B = double_dqn_target(batch.rewards, batch.discounts, batch.terminated,
+                                             next_q_target_BA, self.q_network(batch.next_observations))
+            else:
+                target_B = dqn_target(batch.rewards, batch.discounts, batch.terminated, next_q_target_BA)
+        loss = self.loss_fn(q_B, target_B)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.max_grad_norm is not None:
+            nn.utils.clip_grad_norm_(self.q_network.parameters(), self.max_grad_norm)
+        self.optimizer.step()
+        return {"td_loss": loss.detach(), "q_values": q_B.detach().mean()}
+
+    @torch.no_grad()
+    def sync_target(self, tau: float = 1.0) -> None:
+        """Hard copy (tau = 1) or Polyak averaging: target <- tau * online + (1 - tau) * target."""
+        if tau >= 1.0:
+            self.target_network.load_state_dict(self.q_network.state_dict())
+            return
+        for target, online in zip(self.target_network.parameters(), self.q_network.parameters()):
+            target.lerp_(online, tau)
+        for target, online in zip(self.target_network.buffers(), self.q_network.buffers()):
+            target.copy_(online)
+
+    # --- state -------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"q_network": self.q_network.state_dict(), "target_network": self.target_network.state_dict(),
+                "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.q_network.load_state_dict(state["q_network"])
+        self.target_network.load_state_dict(state["target_network"])
+        self.optimizer.load_state_dict(state["optimizer"])

@@ -1,0 +1,23 @@
+"""Configuration: the typed ``Config`` dataclass, its YAML presets (beside this file) and its CLI."""
+
+from configs.config import Config
+from configs.errors import ConfigError, UserError
+from configs.loading import (
+    add_config_arguments,
+    atomic_write,
+    config_from_args,
+    config_to_dict,
+    load_config,
+    make_parser,
+    preset_path,
+    read_config_file,
+    resolve_config,
+    save_config,
+    write_text_atomic,
+)
+
+__all__ = [
+    "Config", "ConfigError", "add_config_arguments", "atomic_write", "config_from_args", "config_to_dict",
+    "load_config", "make_parser", "preset_path", "read_config_file", "resolve_config",
+    "save_config", "write_text_atomic", "UserError",
+]

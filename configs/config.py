@@ -1,0 +1,162 @@
+"""The typed training configuration: every hyperparameter, its default, its unit and its check.
+
+Each field is documented once, in its ``help`` metadata; the command-line parser and the README's
+config reference are both generated from these fields. ``Config`` validates itself on
+construction and raises :class:`ConfigError`; it never silently fixes a value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from configs.errors import ConfigError
+
+
+ACTIVATIONS = ("relu", "tanh", "gelu", "elu", "leaky_relu", "silu")
+LOSSES = ("huber", "mse")
+SCHEDULES = ("linear", "exponential")
+VECTOR_MODES = ("sync", "async")
+_DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+def _field(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
+    """A dataclass field carrying its one-line documentation (and allowed values)."""
+    metadata = {"help": help, "choices": choices}
+    if isinstance(default, (list, tuple)):
+        return field(default_factory=lambda: tuple(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class Config:
+    # --- run -------------------------------------------------------------------------------
+    env_id: str = _field("CartPole-v1", "Gymnasium env id with a Discrete action space; 'module:EnvId' imports module first.")
+    algo: str = _field("dqn", "Learner from the agent registry.")
+    seed: int = _field(1, "Seed for networks, exploration, replay sampling and envs (env i gets seed + i).")
+    total_steps: int = _field(500_000, "Env steps to train for, summed over all vector envs.")
+    num_envs: int = _field(1, "Number of environments stepped together through gymnasium.vector.")
+    vector_mode: str = _field("sync", "How vector envs run: 'sync' (one process) or 'async' (a process each).", VECTOR_MODES)
+    device: str = _field("auto", "Torch device: auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")
+    torch_threads: int = _field(1, "Torch intra-op CPU threads; small Q-networks run fastest on one. 0 keeps torch's default.")
+    run_dir: str | None = _field(None, "Run directory; default runs/<env>__<algo>__s<seed>__<time>.")
+    # --- learning --------------------------------------------------------------------------
+    learning_rate: float = _field(1e-4, "Adam learning rate.")
+    adam_eps: float = _field(1e-8, "Adam epsilon (numerical stability term).")
+    gamma: float = _field(0.99, "Discount factor per env step, in [0, 1].")
+    batch_size: int = _field(32, "Transitions per gradient step.")
+    buffer_size: int = _field(100_000, "Replay capacity in transitions; the oldest are overwritten.")
+    learning_starts: int = _field(10_000, "Env steps of experience collected before the first update.")
+    train_frequency: int = _field(4, "Env steps between updates.")
+    gradient_steps: int = _field(1, "Gradient steps per update.")
+    target_update_interval: int = _field(1_000, "Env steps between target-network updates.")
+    tau: float = _field(1.0, "Target update rate: 1.0 copies the online network (hard update), < 1 is Polyak averaging.")
+    loss: str = _field("huber", "TD loss: 'huber' (smooth L1, delta 1) or 'mse'.", LOSSES)
+    max_grad_norm: float | None = _field(10.0, "Clip the gradient's global L2 norm to this; 'none' disables clipping.")
+    double: bool = _field(False, "Double DQN: the online network picks the next action, the target network values it.")
+    # --- exploration -----------------------------------------------------------------------
+    exploration_schedule: str = _field("linear", "Epsilon schedule: 'linear' or 'exponential'.", SCHEDULES)
+    epsilon_start: float = _field(1.0, "Epsilon at env step 0.")
+    epsilon_end: float = _field(0.05, "Final epsilon.")
+    epsilon_decay_steps: int = _field(
+        50_000,
+        "Env steps of decay. linear: steps to reach epsilon_end; exponential: time constant "
+        "(the gap to epsilon_end shrinks by a factor e every this many steps).",
+    )
+    # --- network ---------------------------------------------------------------------------
+    hidden_sizes: tuple[int, ...] = _field((120, 84), "Hidden layer widths of the MLP Q-network, e.g. 256,256.")
+    activation: str = _field("relu", "Hidden activation of the MLP.", ACTIVATIONS)
+    network: str | None = _field(None, "Your own Q-network as 'module:Factory', called as Factory(observation_shape, n_actions).")
+    # --- evaluation, logging, checkpoints --------------------------------------------------
+    eval_frequency: int = _field(10_000, "Env steps between greedy evaluations on a separate env; 0 disables.")
+    eval_episodes: int = _field(10, "Episodes per periodic evaluation.")
+    eval_epsilon: float = _field(0.0, "Epsilon used during evaluation.")
+    log_frequency: int = _field(1_000, "Env steps between loss/sps logs to TensorBoard.")
+    progress: bool = _field(True, "Show a progress bar.")
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        for problem in _problems(self):
+            raise ConfigError(problem)
+
+
+def _problems(c: Config):
+    """Yield the first violated constraint as a message naming the field and what is allowed."""
+    positive_ints = ("total_steps", "num_envs", "batch_size", "buffer_size", "train_frequency",
+                     "gradient_steps", "target_update_interval", "eval_episodes", "log_frequency")
+    for name in positive_ints:
+        if getattr(c, name) < 1:
+            yield f"{name} must be >= 1, got {getattr(c, name)}"
+    for name in ("seed", "learning_starts", "epsilon_decay_steps", "eval_frequency", "torch_threads"):
+        if getattr(c, name) < 0:
+            yield f"{name} must be >= 0, got {getattr(c, name)}"
+    if not c.env_id.strip():
+        yield "env_id must not be empty"
+    if not (c.learning_rate > 0 and math.isfinite(c.learning_rate)):
+        yield f"learning_rate must be a finite number > 0, got {c.learning_rate}"
+    if not c.adam_eps > 0:
+        yield f"adam_eps must be > 0, got {c.adam_eps}"
+    for name in ("gamma", "epsilon_start", "epsilon_end", "eval_epsilon"):
+        if not 0.0 <= getattr(c, name) <= 1.0:
+            yield f"{name} must be in [0, 1], got {getattr(c, name)}"
+    if not 0.0 < c.tau <= 1.0:
+        yield f"tau must be in (0, 1], got {c.tau}"
+    if c.batch_size > c.buffer_size:
+        yield f"batch_size ({c.batch_size}) must not exceed buffer_size ({c.buffer_size})"
+    if c.max_grad_norm is not None and not c.max_grad_norm > 0:
+        yield f"max_grad_norm must be > 0 or none, got {c.max_grad_norm}"
+    if not c.hidden_sizes or any(width < 1 for width in c.hidden_sizes):
+        yield f"hidden_sizes must be one or more widths >= 1, got {list(c.hidden_sizes)}"
+    if not _DEVICE_PATTERN.match(c.device):
+        yield f"device must be auto, cpu, cuda, cuda:N or mps, got {c.device!r}"
+    if c.network is not None and ":" not in c.network:
+        yield f"network must look like 'module:Factory', got {c.network!r}"
+    for f in dataclasses.fields(c):
+        choices = f.metadata.get("choices")
+        if choices and getattr(c, f.name) not in choices:
+            yield f"{f.name} must be one of {', '.join(choices)}; got {getattr(c, f.name)!r}"
+
+
+def _check_types(c: Config) -> None:
+    """Reject values of the wrong type (YAML makes '1e-3' a string and 'yes' a bool)."""
+    for f in dataclasses.fields(c):
+        value = getattr(c, f.name)
+        kind, optional = field_kind(f)
+        if value is None and optional:
+            continue
+        if kind is tuple:
+            ok = isinstance(value, tuple) and all(_is_int(v) for v in value)
+        elif kind is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        elif kind is int:
+            ok = _is_int(value)
+        else:
+            ok = isinstance(value, kind)
+        if not ok:
+            raise ConfigError(f"{f.name} must be {_kind_name(kind, optional)}, got {value!r}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _kind_name(kind: type, optional: bool) -> str:
+    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
+             tuple: "a list of integers"}
+    return names[kind] + (" or none" if optional else "")
+
+
+def field_kind(f: dataclasses.Field) -> tuple[type, bool]:
+    """(base type, whether None is allowed) of a Config field, read from its annotation."""
+    annotation = str(f.type)
+    optional = "None" in annotation
+    for name, kind in (("tuple", tuple), ("bool", bool), ("float", float), ("int", int), ("str", str)):
+        if annotation.startswith(name):
+            return kind, optional
+    raise TypeError(f"unsupported config annotation {annotation!r}")  # a bug in Config, not user input
+
+
+FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Config))

@@ -1,0 +1,174 @@
+"""Where a Config comes from: defaults < env preset < --config FILE < command-line flags.
+
+Presets live beside this file as ``<algo>/<env>.yaml`` (``ALE/Pong-v5`` becomes ``ALE_Pong-v5``)
+and are found from the chosen env and algo. Every YAML file is read with ``yaml.safe_load``, which
+builds only plain data and never runs code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, BinaryIO, Callable
+
+import yaml
+
+from configs.config import FIELD_NAMES, Config, field_kind
+from configs.errors import ConfigError
+
+CONFIG_DIR = Path(__file__).resolve().parent
+_NONE_WORDS = ("none", "null")
+
+
+def preset_path(env_id: str, algo: str) -> Path:
+    """The preset file for an env and algo (it may not exist)."""
+    env_name = env_id.split(":")[-1].replace("/", "_")
+    return CONFIG_DIR / algo / f"{env_name}.yaml"
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping of config fields, rejecting anything that is not one."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read config file {path}: {error}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        raise ConfigError(f"config file {path} is not valid YAML{line}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must be a mapping of field: value, got {type(data).__name__}")
+    return {_check_key(key, path): _from_yaml(key, value) for key, value in data.items()}
+
+
+def _check_key(key: Any, source: Path | str) -> str:
+    if key not in FIELD_NAMES:
+        close = difflib.get_close_matches(str(key), FIELD_NAMES, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else "; see `python train.py --help`"
+        raise ConfigError(f"unknown config key {key!r} in {source}{hint}")
+    return key
+
+
+def _from_yaml(key: str, value: Any) -> Any:
+    """YAML lists become tuples (hidden_sizes); everything else is checked by Config itself."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+def resolve_config(overrides: dict[str, Any], config_file: str | None = None) -> Config:
+    """Merge defaults < preset for the chosen env/algo < config file < overrides, then validate."""
+    from_file = read_config_file(config_file) if config_file else {}
+    layered = {**from_file, **overrides}
+    env_id = layered.get("env_id", Config.env_id)
+    algo = layered.get("algo", Config.algo)
+    preset = preset_path(str(env_id), str(algo))
+    from_preset = read_config_file(preset) if preset.is_file() else {}
+    return Config(**{**from_preset, **from_file, **overrides})
+
+
+def config_to_dict(config: Config) -> dict[str, Any]:
+    values = dataclasses.asdict(config)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+
+
+def save_config(config: Config, path: str | Path) -> None:
+    """Write the resolved config as YAML, atomically (a reader never sees half a file)."""
+    write_text_atomic(Path(path), yaml.safe_dump(config_to_dict(config), sort_keys=False))
+
+
+def load_config(path: str | Path) -> Config:
+    return Config(**read_config_file(path))
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    atomic_write(Path(path), lambda handle: handle.write(text.encode("utf-8")))
+
+
+def atomic_write(path: Path, write: Callable[[BinaryIO], Any]) -> None:
+    """Let ``write`` fill a temporary file in the same folder, fsync it, then rename it over
+    ``path``: a reader (or a crash) sees the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --- command line -------------------------------------------------------------------------
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a mistake prints one line (not the whole usage) and exits with code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
+        raise SystemExit(2)
+
+
+def _cli_type(f: dataclasses.Field):
+    kind, optional = field_kind(f)
+
+    def parse(text: str) -> Any:
+        if optional and text.lower() in _NONE_WORDS:
+            return None
+        try:
+            if kind is tuple:
+                return tuple(int(part) for part in text.replace(" ", "").split(",") if part)
+            if kind is int:
+                number = float(text.replace("_", ""))
+                if not number.is_integer():
+                    raise ValueError
+                return int(number)
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {kind.__name__}{' or none' if optional else ''}, got {text!r}")
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per Config field (``learning_rate`` -> ``--learning-rate``), defaults suppressed
+    so that only flags actually given override the preset and config file."""
+    parser.add_argument("--config", metavar="FILE", default=None,
+                        help="YAML file of config fields, applied over the env preset.")
+    for f in dataclasses.fields(Config):
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        help_text = f"{f.metadata['help']} (default: {shown})"
+        kind, _ = field_kind(f)
+        aliases = [flag, "--env"] if f.name == "env_id" else [flag]
+        if kind is bool:
+            parser.add_argument(*aliases, dest=f.name, action=argparse.BooleanOptionalAction,
+                                default=argparse.SUPPRESS, help=help_text)
+        else:
+            parser.add_argument(*aliases, dest=f.name, type=_cli_type(f), default=argparse.SUPPRESS,
+                                choices=f.metadata.get("choices"), metavar=kind.__name__.upper(),
+                                help=help_text)
+
+
+def make_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    return _OneLineParser(prog=prog, description=description)
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """The validated Config for parsed arguments (flags added by add_config_arguments)."""
+    overrides = {k: v for k, v in vars(args).items() if k in FIELD_NAMES}
+    return resolve_config(overrides, args.config)

@@ -1,0 +1,91 @@
+"""Building Gymnasium environments and checking, before any training, that a DQN can drive them.
+
+Vector envs are built with NEXT_STEP autoreset stated explicitly (Gymnasium 1.x's default): the
+step after an episode ends returns the reset observation with reward 0 and ignores the action.
+That step is not a transition; :func:`autoreset_mask` is how the training loop knows to drop it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
+
+from configs.errors import UserError
+
+
+class EnvError(UserError):
+    """An env id that cannot be made, or an env a DQN cannot act in."""
+
+
+def resolve_env_id(env_spec: str) -> str:
+    """Import the module of a ``module:EnvId`` spec (so it can register its envs); return EnvId."""
+    if ":" not in env_spec:
+        return env_spec
+    module_name, env_id = env_spec.split(":", 1)
+    try:
+        importlib.import_module(module_name)
+    except ImportError as error:
+        raise EnvError(f"cannot import module {module_name!r} for env {env_spec!r}: {error}") from None
+    return env_id
+
+
+def make_env(env_spec: str, *, render_mode: str | None = None, **kwargs: Any) -> gym.Env:
+    """One env from a registered id (or ``module:EnvId``), with its spaces checked."""
+    env_id = resolve_env_id(env_spec)
+    try:
+        env = gym.make(env_id, render_mode=render_mode, **kwargs)
+    except gym.error.Error as error:
+        raise EnvError(f"cannot make env {env_spec!r}: {_one_line(error)}") from None
+    except ImportError as error:  # e.g. box2d missing for LunarLander
+        raise EnvError(f"env {env_spec!r} needs a package that is not installed: {_one_line(error)}") from None
+    try:
+        check_spaces(env.observation_space, env.action_space, env_spec)
+    except EnvError:
+        env.close()
+        raise
+    return env
+
+
+def make_vector_env(env_spec: str, num_envs: int, *, mode: str = "sync") -> VectorEnv:
+    """``num_envs`` copies of an env stepped together, NEXT_STEP autoreset, spaces checked first."""
+    make_env(env_spec).close()  # fail fast, in this process, with a clear message
+    env_id = resolve_env_id(env_spec)
+    env_fns: list[Callable[[], gym.Env]] = [lambda: gym.make(env_id) for _ in range(num_envs)]
+    if mode == "async":
+        return AsyncVectorEnv(env_fns, autoreset_mode=AutoresetMode.NEXT_STEP)
+    return SyncVectorEnv(env_fns, autoreset_mode=AutoresetMode.NEXT_STEP)
+
+
+def check_spaces(observation_space: gym.Space, action_space: gym.Space, env_spec: str) -> None:
+    """Raise EnvError unless actions are Discrete (from 0) and observations a numeric Box."""
+    if not isinstance(action_space, gym.spaces.Discrete):
+        raise EnvError(f"env {env_spec!r} has action space {action_space}; DQN needs a Discrete action space "
+                       "(for continuous control use an actor-critic method such as SAC or TD3)")
+    if int(action_space.start) != 0:
+        raise EnvError(f"env {env_spec!r} has actions starting at {action_space.start}; only Discrete(n) "
+                       "starting at 0 is supported")
+    if not isinstance(observation_space, gym.spaces.Box) or not (
+            np.issubdtype(observation_space.dtype, np.number) or observation_space.dtype == np.bool_):
+        raise EnvError(f"env {env_spec!r} has observation space {observation_space}; the Q-network takes a "
+                       "numeric Box (wrap Discrete/Dict observations, e.g. with FlattenObservation)")
+
+
+class AutoresetTracker:
+    """Knows which sub-envs' next step is a NEXT_STEP autoreset step (not a real transition)."""
+
+    def __init__(self, num_envs: int) -> None:
+        self.pending = np.zeros(num_envs, dtype=bool)
+
+    def real_steps(self, terminated: np.ndarray, truncated: np.ndarray) -> np.ndarray:
+        """Mask of sub-envs whose step just taken was a real transition; call once per step."""
+        real = ~self.pending
+        self.pending = np.logical_or(terminated, truncated)
+        return real
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())

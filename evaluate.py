@@ -1,0 +1,147 @@
+"""Evaluate a saved agent: ``python evaluate.py RUN_DIR [--episodes N] [--seed S] [--epsilon E]``.
+
+:func:`evaluate_policy` is also what ``train.py`` runs for its periodic evaluations, and the
+default seed is the one those evaluations use, so evaluating ``model_latest.pt`` of a finished
+run reproduces its last logged evaluation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from agents import build_q_network, load_model, resolve_device, set_torch_threads
+from configs import Config, ConfigError, UserError, load_config, make_parser, write_text_atomic
+from envs import make_env
+
+EVAL_SEED_OFFSET = 10_000  # evaluation envs use seed + this, apart from the training envs' seeds
+MODEL_FILES = {"latest": "model_latest.pt", "best": "model_best.pt"}
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    returns: list[float]
+    lengths: list[int]
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.returns))
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.returns))
+
+
+@torch.no_grad()
+def evaluate_policy(q_network: nn.Module, env_spec: str, *, episodes: int, seed: int, epsilon: float = 0.0,
+                    device: torch.device | str = "cpu") -> EvalResult:
+    """Play ``episodes`` full episodes, greedy with probability 1 - epsilon; the first reset is
+    seeded with ``seed`` and exploration draws from its own generator seeded the same way."""
+    env = make_env(env_spec)
+    rng = np.random.default_rng(seed)
+    was_training = q_network.training
+    q_network.eval()
+    returns, lengths = [], []
+    try:
+        observation, _ = env.reset(seed=seed)
+        for _ in range(episodes):
+            episode_return, length, done = 0.0, 0, False
+            while not done:
+                if rng.random() < epsilon:
+                    action = int(rng.integers(env.action_space.n))
+                else:
+                    obs_1 = torch.as_tensor(observation, device=device).unsqueeze(0)
+                    action = int(q_network(obs_1).argmax(dim=1).item())
+                observation, reward, terminated, truncated, _ = env.step(action)
+                episode_return += float(reward)
+                length += 1
+                done = terminated or truncated
+            returns.append(episode_return)
+            lengths.append(length)
+            observation, _ = env.reset()
+    finally:
+        env.close()
+        q_network.train(was_training)
+    return EvalResult(returns=returns, lengths=lengths)
+
+
+def load_run(run_dir: str | Path, *, model: str = "latest", device: torch.device) -> tuple[Config, nn.Module]:
+    """The config and Q-network saved in a run directory, rebuilt with no code from the user."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"run directory {run_dir} does not exist")
+    config_path = run_dir / "config.yaml"
+    if not config_path.is_file():
+        raise UserError(f"{run_dir} is not a run directory: it has no config.yaml")
+    config = load_config(config_path)
+    model_path = run_dir / MODEL_FILES[model] if model in MODEL_FILES else Path(model)
+    payload = load_model(model_path)
+    env = make_env(config.env_id)
+    observation_shape, n_actions = env.observation_space.shape, int(env.action_space.n)
+    env.close()
+    q_network = build_q_network(observation_shape, n_actions, hidden_sizes=config.hidden_sizes,
+                                activation=config.activation, network=config.network)
+    try:
+        q_network.load_state_dict(payload["q_network"])
+    except (RuntimeError, KeyError, TypeError) as error:
+        reason = " ".join(str(error).split())[:200]
+        raise UserError(f"{model_path} does not fit the network in {config_path}: {reason}") from None
+    return config, q_network.to(device)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser("evaluate.py", "Evaluate a saved agent from its run directory.")
+    parser.add_argument("run_dir", help="Run directory written by train.py.")
+    parser.add_argument("--episodes", type=int, default=20, help="Episodes to play (default: 20).")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="Seed of the first reset (default: the run's evaluation seed, seed + 10000).")
+    parser.add_argument("--epsilon", type=float, default=None,
+                        help="Probability of a random action (default: the run's eval_epsilon).")
+    parser.add_argument("--model", default="latest",
+                        help="'latest' (end of training), 'best' (best periodic evaluation) or a file path.")
+    parser.add_argument("--device", default="auto", help="Torch device (default: auto).")
+    parser.add_argument("--json", metavar="PATH", default=None, help="Also write the results as JSON here.")
+    parser.add_argument("--debug", action="store_true", help="Show tracebacks for errors.")
+    args = parser.parse_args(argv)
+    try:
+        return _evaluate_command(args)
+    except UserError as error:
+        if args.debug:
+            raise
+        print(f"evaluate.py: error: {error}", file=sys.stderr)
+        return 2
+
+
+def _evaluate_command(args: argparse.Namespace) -> int:
+    if args.episodes < 1:
+        raise ConfigError(f"--episodes must be >= 1, got {args.episodes}")
+    if args.epsilon is not None and not 0.0 <= args.epsilon <= 1.0:
+        raise ConfigError(f"--epsilon must be in [0, 1], got {args.epsilon}")
+    if args.seed is not None and args.seed < 0:
+        raise ConfigError(f"--seed must be >= 0, got {args.seed}")
+    device = resolve_device(args.device)
+    set_torch_threads(1)
+    config, q_network = load_run(args.run_dir, model=args.model, device=device)
+    seed = config.seed + EVAL_SEED_OFFSET if args.seed is None else args.seed
+    epsilon = config.eval_epsilon if args.epsilon is None else args.epsilon
+    result = evaluate_policy(q_network, config.env_id, episodes=args.episodes, seed=seed, epsilon=epsilon,
+                             device=device)
+    print(f"{config.env_id}: mean return {result.mean:.2f} ± {result.std:.2f} over {args.episodes} episodes "
+          f"(min {min(result.returns):.2f}, max {max(result.returns):.2f}; seed {seed}, epsilon {epsilon})")
+    if args.json:
+        summary = {"mean_return": result.mean, "std_return": result.std, "returns": result.returns,
+                   "episodes": args.episodes, "lengths": result.lengths, "seed": seed, "epsilon": epsilon,
+                   "env_id": config.env_id, "run_dir": str(args.run_dir), "model": args.model}
+        write_text_atomic(Path(args.json), json.dumps(summary, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
