@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents import build_q_network, load_model, resolve_device, set_torch_threads
+from agents import build_network, load_model, resolve_device, set_torch_threads
 from configs import Config, ConfigError, UserError, load_config, make_parser, write_text_atomic
 from envs import make_env
 
@@ -86,8 +86,7 @@ def load_run(run_dir: str | Path, *, model: str = "latest", device: torch.device
     env = make_env(config.env_id)
     observation_shape, n_actions = env.observation_space.shape, int(env.action_space.n)
     env.close()
-    q_network = build_q_network(observation_shape, n_actions, hidden_sizes=config.hidden_sizes,
-                                activation=config.activation, network=config.network)
+    q_network = build_network(config, observation_shape, n_actions)
     try:
         q_network.load_state_dict(payload["q_network"])
     except (RuntimeError, KeyError, TypeError) as error:

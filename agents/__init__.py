@@ -8,28 +8,48 @@ from __future__ import annotations
 import torch
 
 from agents.device import resolve_device, set_torch_threads
+from agents.c51 import C51Agent, categorical_projection
 from agents.dqn import DQNAgent, double_dqn_target, dqn_target
+from agents.layers import NoisyLinear
 from agents.model_file import ModelFileError, load_model, save_model
-from agents.networks import MLPQNetwork, NetworkError, NetworkFactory, build_q_network, factory_spec
+from agents.networks import MLPQNetwork, NetworkError, NetworkFactory, QNetwork, build_q_network, factory_spec
+from agents.qrdqn import QRAgent, quantile_huber_loss, quantile_midpoints
 from agents.schedules import SCHEDULES, exponential_schedule, linear_schedule
 from configs import Config, ConfigError
 
-AGENTS: dict[str, type] = {"dqn": DQNAgent}
+# Learners by --algo name. Rainbow is C51 with every extension switched on by its config
+# (configs/rainbow/defaults.yaml), not a class of its own.
+AGENTS: dict[str, type[DQNAgent]] = {"dqn": DQNAgent, "c51": C51Agent, "qrdqn": QRAgent, "rainbow": C51Agent}
+
+
+def learner_class(config: Config) -> type[DQNAgent]:
+    if config.algo not in AGENTS:
+        raise ConfigError(f"algo must be one of {', '.join(AGENTS)}; got {config.algo!r}")
+    return AGENTS[config.algo]
+
+
+def build_network(config: Config, observation_shape: tuple[int, ...], n_actions: int,
+                  network: NetworkFactory | None = None) -> torch.nn.Module:
+    """The Q-network a run's config describes: what train.py builds and evaluate.py rebuilds."""
+    custom = network or config.network
+    if custom is not None and (config.algo != "dqn" or config.dueling or config.noisy):
+        raise ConfigError("a custom network works only with algo dqn and without --dueling/--noisy")
+    head_options = {} if custom is not None else learner_class(config).head_options(config)
+    return build_q_network(observation_shape, n_actions, hidden_sizes=config.hidden_sizes,
+                           activation=config.activation, network=custom, **head_options)
 
 
 def make_agent(config: Config, *, observation_shape: tuple[int, ...], n_actions: int, device: torch.device,
-               seed: int, network: NetworkFactory | None = None):
+               seed: int, network: NetworkFactory | None = None) -> DQNAgent:
     """The learner named by ``config.algo`` with its Q-network (the config's, or ``network``)."""
-    if config.algo not in AGENTS:
-        raise ConfigError(f"algo must be one of {', '.join(sorted(AGENTS))}; got {config.algo!r}")
-    q_network = build_q_network(observation_shape, n_actions, hidden_sizes=config.hidden_sizes,
-                                activation=config.activation, network=network or config.network)
-    return AGENTS[config.algo].from_config(config, q_network=q_network, n_actions=n_actions,
-                                           device=device, seed=seed)
+    q_network = build_network(config, observation_shape, n_actions, network)
+    return learner_class(config).from_config(config, q_network=q_network, n_actions=n_actions,
+                                             device=device, seed=seed)
 
 
 __all__ = [
-    "AGENTS", "DQNAgent", "MLPQNetwork", "ModelFileError", "NetworkError", "SCHEDULES", "build_q_network",
+    "AGENTS", "C51Agent", "NoisyLinear", "QNetwork", "QRAgent", "build_network", "categorical_projection",
+    "learner_class", "quantile_huber_loss", "quantile_midpoints", "DQNAgent", "MLPQNetwork", "ModelFileError", "NetworkError", "SCHEDULES", "build_q_network",
     "double_dqn_target", "dqn_target", "exponential_schedule", "factory_spec", "linear_schedule",
     "load_model", "make_agent", "resolve_device", "save_model", "set_torch_threads",
 ]

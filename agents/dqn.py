@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from agents.layers import NoisyLinear, reset_noise, seed_noise
 from replay import Batch
 
 
@@ -36,7 +37,11 @@ LOSSES = {"huber": F.smooth_l1_loss, "mse": F.mse_loss}
 
 
 class DQNAgent:
-    """Epsilon-greedy acting and one-step TD learning with a target network."""
+    """Epsilon-greedy acting and TD learning with a target network.
+
+    Subclasses (C51, QR-DQN) change only what the network outputs (``head_options``) and the
+    per-sample loss (``loss_terms``); acting, optimisation and target updates are shared.
+    """
 
     def __init__(self, *, q_network: nn.Module, n_actions: int, device: torch.device, seed: int,
                  learning_rate: float, adam_eps: float = 1e-8, double: bool = False, loss: str = "huber",
@@ -50,6 +55,10 @@ class DQNAgent:
         self.loss_fn = LOSSES[loss]
         self.max_grad_norm = max_grad_norm
         self.rng = np.random.default_rng(seed)
+        self.noise_generator = torch.Generator().manual_seed(seed)
+        seed_noise(self.q_network, self.noise_generator)
+        seed_noise(self.target_network, self.noise_generator)
+        self.noisy = any(isinstance(m, NoisyLinear) for m in self.q_network.modules())
 
     @classmethod
     def from_config(cls, config, *, q_network: nn.Module, n_actions: int, device: torch.device,
@@ -58,6 +67,12 @@ class DQNAgent:
                    learning_rate=config.learning_rate, adam_eps=config.adam_eps, double=config.double,
                    loss=config.loss, max_grad_norm=config.max_grad_norm)
 
+    @staticmethod
+    def head_options(config) -> dict:
+        """What the Q-network's head must output for this learner."""
+        return {"output": "q", "num_outputs": 1, "dueling": config.dueling, "noisy": config.noisy,
+                "noisy_sigma0": config.noisy_sigma0}
+
     # --- acting ------------------------------------------------------------------------------
     def act(self, observations: np.ndarray, epsilon: float) -> np.ndarray:
         """One action per observation: random with probability epsilon, else greedy.
@@ -65,6 +80,8 @@ class DQNAgent:
         The network runs only when at least one env acts greedily.
         """
         count = len(observations)
+        if self.noisy:
+            reset_noise(self.q_network)  # a fresh noise sample for every acting step
         explore = self.rng.random(count) < epsilon
         random_actions = self.rng.integers(0, self.n_actions, size=count)
         if explore.all():
@@ -78,7 +95,23 @@ class DQNAgent:
 
     # --- learning ----------------------------------------------------------------------------
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
-        """One gradient step on a batch of torch tensors; returns detached metrics (no sync)."""
+        """One gradient step on a batch of torch tensors; returns detached metrics (no sync):
+        the loss, the mean Q of the taken actions, and per-sample priorities for replay."""
+        if self.noisy:
+            reset_noise(self.q_network)
+            reset_noise(self.target_network)
+        loss_B, priorities_B, q_B = self.loss_terms(batch)
+        # Importance-sampling weights correct the bias of prioritized sampling; uniform replay has none.
+        loss = loss_B.mean() if batch.weights is None else (loss_B * batch.weights).mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.max_grad_norm is not None:
+            nn.utils.clip_grad_norm_(self.q_network.parameters(), self.max_grad_norm)
+        self.optimizer.step()
+        return {"td_loss": loss.detach(), "q_values": q_B.detach().mean(), "priorities": priorities_B.detach()}
+
+    def loss_terms(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(per-sample loss [B], per-sample priority [B], Q of the taken actions [B])."""
         q_BA = self.q_network(batch.observations)
         q_B = q_BA.gather(1, batch.actions.unsqueeze(1)).squeeze(1)
         with torch.no_grad():
@@ -88,13 +121,12 @@ class DQNAgent:
                                              next_q_target_BA, self.q_network(batch.next_observations))
             else:
                 target_B = dqn_target(batch.rewards, batch.discounts, batch.terminated, next_q_target_BA)
-        loss = self.loss_fn(q_B, target_B)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.max_grad_norm is not None:
-            nn.utils.clip_grad_norm_(self.q_network.parameters(), self.max_grad_norm)
-        self.optimizer.step()
-        return {"td_loss": loss.detach(), "q_values": q_B.detach().mean()}
+        loss_B = self.loss_fn(q_B, target_B, reduction="none")
+        return loss_B, (target_B - q_B).abs().detach(), q_B
+
+    def set_learning_rate(self, learning_rate: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate
 
     @torch.no_grad()
     def sync_target(self, tau: float = 1.0) -> None:

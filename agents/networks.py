@@ -13,6 +13,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from agents.layers import NoisyLinear
 from configs.errors import UserError
 
 ACTIVATION_MODULES: dict[str, Callable[[], nn.Module]] = {
@@ -27,21 +28,65 @@ class NetworkError(UserError):
     """A custom network that cannot be imported, built or used."""
 
 
-class MLPQNetwork(nn.Module):
-    """Flatten, then Linear-activation layers, then a linear layer to one Q-value per action."""
+class QNetwork(nn.Module):
+    """A torso (observations -> features) and a head giving K outputs per action.
 
-    def __init__(self, observation_shape: tuple[int, ...], n_actions: int, *,
-                 hidden_sizes: tuple[int, ...] = (120, 84), activation: str = "relu") -> None:
+    ``output`` says what the K outputs are and how they become Q-values in ``forward``:
+    'q' (K = 1, the Q-value itself), 'c51' (K logits over a fixed support: Q = sum p_k z_k),
+    'qr' (K quantiles: Q = their mean). A dueling head combines a value stream V [B, 1, K] and an
+    advantage stream A [B, A, K] as V + A - mean_a A, per output (Wang et al. 2016).
+    """
+
+    def __init__(self, torso: nn.Module, feature_dim: int, n_actions: int, *, output: str = "q",
+                 num_outputs: int = 1, dueling: bool = False, noisy: bool = False, noisy_sigma0: float = 0.5,
+                 support: torch.Tensor | None = None) -> None:
         super().__init__()
-        widths = [math.prod(observation_shape), *hidden_sizes]
-        layers: list[nn.Module] = [nn.Flatten()]
-        for width_in, width_out in zip(widths[:-1], widths[1:]):
-            layers += [nn.Linear(width_in, width_out), ACTIVATION_MODULES[activation]()]
-        layers.append(nn.Linear(widths[-1], n_actions))
-        self.layers = nn.Sequential(*layers)
+        if output not in ("q", "c51", "qr"):
+            raise ValueError(f"unknown output {output!r}")
+        linear = (lambda i, o: NoisyLinear(i, o, sigma0=noisy_sigma0)) if noisy else nn.Linear
+        self.torso, self.n_actions, self.num_outputs, self.output = torso, n_actions, num_outputs, output
+        self.advantage = linear(feature_dim, n_actions * num_outputs)
+        self.value = linear(feature_dim, num_outputs) if dueling else None
+        if output == "c51":
+            self.register_buffer("support", support.clone())
+
+    def head_outputs(self, observations: torch.Tensor) -> torch.Tensor:
+        """The raw outputs [B, A, K]: Q-values (K = 1), C51 logits or QR quantiles."""
+        features_BF = self.torso(observations)
+        out_BAK = self.advantage(features_BF).view(-1, self.n_actions, self.num_outputs)
+        if self.value is None:
+            return out_BAK
+        value_B1K = self.value(features_BF).unsqueeze(1)
+        return value_B1K + out_BAK - out_BAK.mean(dim=1, keepdim=True)
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
-        return self.layers(observations.float())  # [B, n_actions]
+        out_BAK = self.head_outputs(observations)
+        if self.output == "c51":
+            return (out_BAK.softmax(dim=2) * self.support).sum(dim=2)
+        if self.output == "qr":
+            return out_BAK.mean(dim=2)
+        return out_BAK.squeeze(2)  # [B, A]
+
+
+def mlp_torso(observation_shape: tuple[int, ...], hidden_sizes: tuple[int, ...], activation: str) -> nn.Sequential:
+    """Flatten, then Linear + activation per hidden width; float32 input."""
+    widths = [math.prod(observation_shape), *hidden_sizes]
+    layers: list[nn.Module] = [nn.Flatten()]
+    for width_in, width_out in zip(widths[:-1], widths[1:]):
+        layers += [nn.Linear(width_in, width_out), ACTIVATION_MODULES[activation]()]
+    return nn.Sequential(*layers)
+
+
+class MLPQNetwork(QNetwork):
+    """The default Q-network: an MLP torso and a linear head, one Q-value per action."""
+
+    def __init__(self, observation_shape: tuple[int, ...], n_actions: int, *,
+                 hidden_sizes: tuple[int, ...] = (120, 84), activation: str = "relu", **head_options) -> None:
+        torso = mlp_torso(observation_shape, hidden_sizes, activation)
+        super().__init__(torso, hidden_sizes[-1], n_actions, **head_options)
+
+    def head_outputs(self, observations: torch.Tensor) -> torch.Tensor:
+        return super().head_outputs(observations.float())
 
 
 def import_factory(spec: str) -> NetworkFactory:
@@ -68,10 +113,11 @@ def factory_spec(factory: NetworkFactory) -> str | None:
 
 
 def build_q_network(observation_shape: tuple[int, ...], n_actions: int, *, hidden_sizes: tuple[int, ...],
-                    activation: str, network: str | NetworkFactory | None = None) -> nn.Module:
-    """The MLP, or a user's network (checked to return [B, n_actions] on a dummy batch)."""
+                    activation: str, network: str | NetworkFactory | None = None, **head_options) -> nn.Module:
+    """The MLP with the requested head, or a user's network (checked to return [B, n_actions])."""
     if network is None:
-        return MLPQNetwork(observation_shape, n_actions, hidden_sizes=hidden_sizes, activation=activation)
+        return MLPQNetwork(observation_shape, n_actions, hidden_sizes=hidden_sizes, activation=activation,
+                           **head_options)
     factory = import_factory(network) if isinstance(network, str) else network
     name = network if isinstance(network, str) else repr(factory)
     try:

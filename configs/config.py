@@ -44,7 +44,9 @@ class Config:
     torch_threads: int = _field(1, "Torch intra-op CPU threads; small Q-networks run fastest on one. 0 keeps torch's default.")
     run_dir: str | None = _field(None, "Run directory; default runs/<env>__<algo>__s<seed>__<time>.")
     # --- learning --------------------------------------------------------------------------
-    learning_rate: float = _field(1e-4, "Adam learning rate.")
+    learning_rate: float = _field(1e-4, "Adam learning rate (at env step 0).")
+    learning_rate_end: float | None = _field(
+        None, "If set, the learning rate decays linearly to this at total_steps; 'none' keeps it constant.")
     adam_eps: float = _field(1e-8, "Adam epsilon (numerical stability term).")
     gamma: float = _field(0.99, "Discount factor per env step, in [0, 1].")
     batch_size: int = _field(32, "Transitions per gradient step.")
@@ -57,6 +59,18 @@ class Config:
     loss: str = _field("huber", "TD loss: 'huber' (smooth L1, delta 1) or 'mse'.", LOSSES)
     max_grad_norm: float | None = _field(10.0, "Clip the gradient's global L2 norm to this; 'none' disables clipping.")
     double: bool = _field(False, "Double DQN: the online network picks the next action, the target network values it.")
+    dueling: bool = _field(False, "Dueling head: Q = V + A - mean(A) (Wang et al. 2016).")
+    noisy: bool = _field(False, "Noisy linear head layers for exploration (Fortunato et al. 2018); epsilon defaults to 0.")
+    noisy_sigma0: float = _field(0.5, "Initial noise scale of factorised NoisyLinear layers (sigma_0 / sqrt(fan_in)).")
+    n_step: int = _field(1, "Steps of reward summed before bootstrapping (n-step returns).")
+    prioritized: bool = _field(False, "Proportional prioritized replay (Schaul et al. 2016).")
+    priority_alpha: float = _field(0.6, "Prioritization exponent: P(i) ~ p_i^alpha (0 = uniform).")
+    priority_beta_start: float = _field(0.4, "Importance-sampling exponent at step 0, annealed linearly to 1 at total_steps.")
+    priority_epsilon: float = _field(1e-6, "Added to |TD error| so that no transition has zero priority.")
+    num_atoms: int = _field(51, "C51: atoms of the return distribution's support.")
+    v_min: float = _field(-10.0, "C51: smallest return on the support.")
+    v_max: float = _field(10.0, "C51: largest return on the support.")
+    num_quantiles: int = _field(50, "QR-DQN: quantiles per action.")
     # --- exploration -----------------------------------------------------------------------
     exploration_schedule: str = _field("linear", "Epsilon schedule: 'linear' or 'exponential'.", SCHEDULES)
     epsilon_start: float = _field(1.0, "Epsilon at env step 0.")
@@ -97,6 +111,8 @@ def _problems(c: Config):
         yield "env_id must not be empty"
     if not (c.learning_rate > 0 and math.isfinite(c.learning_rate)):
         yield f"learning_rate must be a finite number > 0, got {c.learning_rate}"
+    if c.learning_rate_end is not None and not 0.0 <= c.learning_rate_end <= c.learning_rate:
+        yield f"learning_rate_end must be in [0, learning_rate], got {c.learning_rate_end}"
     if not c.adam_eps > 0:
         yield f"adam_eps must be > 0, got {c.adam_eps}"
     for name in ("gamma", "epsilon_start", "epsilon_end", "eval_epsilon"):
@@ -104,6 +120,18 @@ def _problems(c: Config):
             yield f"{name} must be in [0, 1], got {getattr(c, name)}"
     if not 0.0 < c.tau <= 1.0:
         yield f"tau must be in (0, 1], got {c.tau}"
+    if c.n_step < 1:
+        yield f"n_step must be >= 1, got {c.n_step}"
+    if c.num_atoms < 2 or c.num_quantiles < 1:
+        yield f"num_atoms must be >= 2 and num_quantiles >= 1, got {c.num_atoms} and {c.num_quantiles}"
+    if not c.v_min < c.v_max:
+        yield f"v_min must be below v_max, got v_min={c.v_min}, v_max={c.v_max}"
+    if not c.noisy_sigma0 > 0:
+        yield f"noisy_sigma0 must be > 0, got {c.noisy_sigma0}"
+    if not 0.0 <= c.priority_alpha <= 1.0 or not 0.0 <= c.priority_beta_start <= 1.0:
+        yield f"priority_alpha and priority_beta_start must be in [0, 1], got {c.priority_alpha}, {c.priority_beta_start}"
+    if not c.priority_epsilon > 0:
+        yield f"priority_epsilon must be > 0, got {c.priority_epsilon}"
     if c.batch_size > c.buffer_size:
         yield f"batch_size ({c.batch_size}) must not exceed buffer_size ({c.buffer_size})"
     if c.max_grad_norm is not None and not c.max_grad_norm > 0:

@@ -67,14 +67,26 @@ def _from_yaml(key: str, value: Any) -> Any:
 
 
 def resolve_config(overrides: dict[str, Any], config_file: str | None = None) -> Config:
-    """Merge defaults < preset for the chosen env/algo < config file < overrides, then validate."""
+    """Merge these layers, later ones winning, and validate the result:
+
+    1. Config's defaults;
+    2. the env's preset, ``dqn/<env>.yaml`` (sizes and schedules every learner shares);
+    3. the algo's defaults, ``<algo>/defaults.yaml`` (e.g. Rainbow's components);
+    4. the algo's env preset, ``<algo>/<env>.yaml`` (what differs for that learner, e.g. C51's support);
+    5. ``--config FILE``;
+    6. command-line flags (or ``overrides`` from Python).
+    """
     from_file = read_config_file(config_file) if config_file else {}
-    layered = {**from_file, **overrides}
-    env_id = layered.get("env_id", Config.env_id)
-    algo = layered.get("algo", Config.algo)
-    preset = preset_path(str(env_id), str(algo))
-    from_preset = read_config_file(preset) if preset.is_file() else {}
-    return Config(**{**from_preset, **from_file, **overrides})
+    env_id = str({**from_file, **overrides}.get("env_id", Config.env_id))
+    algo = str({**from_file, **overrides}.get("algo", Config.algo))
+    base = read_config_file(preset_path(env_id, "dqn")) if preset_path(env_id, "dqn").is_file() else {}
+    algo_layers = [read_config_file(path) for path in (CONFIG_DIR / algo / "defaults.yaml", preset_path(env_id, algo))
+                   if algo != "dqn" and path.is_file()]
+    chosen = {k: v for layer in [*algo_layers, from_file, overrides] for k, v in layer.items()}
+    merged = {**base, **chosen}
+    if merged.get("noisy") and not {"epsilon_start", "epsilon_end"} & chosen.keys():
+        merged.update(epsilon_start=0.0, epsilon_end=0.0)  # noisy nets explore by themselves
+    return Config(**merged)
 
 
 def config_to_dict(config: Config) -> dict[str, Any]:

@@ -1,0 +1,63 @@
+"""C51 (Bellemare et al. 2017, "A Distributional Perspective on Reinforcement Learning").
+
+The network outputs, per action, logits over K atoms z_k spread evenly on [v_min, v_max]. The
+loss is the cross-entropy between the projected target distribution and the predicted one; with
+``dueling``, ``noisy``, ``prioritized``, ``double`` and ``n_step`` this is Rainbow
+(Hessel et al. 2018). Shapes: B = batch, A = actions, K = atoms.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from agents.dqn import DQNAgent
+from replay import Batch
+
+
+# Categorical projection of the Bellman update onto the fixed support (Algorithm 1 of the paper):
+#   Tz_j = clamp(r + discount * (1 - terminated) * z_j, v_min, v_max)
+#   b_j  = (Tz_j - v_min) / dz,   l = floor(b_j),   u = ceil(b_j),   dz = (v_max - v_min) / (K - 1)
+#   m_l += p_j * (u - b_j),   m_u += p_j * (b_j - l)     (when b_j is an atom, l = u gets all of p_j)
+def categorical_projection(rewards_B: torch.Tensor, discounts_B: torch.Tensor, terminated_B: torch.Tensor,
+                           next_probs_BK: torch.Tensor, support_K: torch.Tensor) -> torch.Tensor:
+    num_atoms = support_K.shape[0]
+    v_min, v_max = support_K[0], support_K[-1]
+    delta_z = (v_max - v_min) / (num_atoms - 1)
+    bootstrap_B1 = (discounts_B * (1.0 - terminated_B)).unsqueeze(1)
+    target_z_BK = (rewards_B.unsqueeze(1) + bootstrap_B1 * support_K).clamp(v_min, v_max)
+    b_BK = ((target_z_BK - v_min) / delta_z).clamp(0, num_atoms - 1)
+    lower_BK, upper_BK = b_BK.floor().long(), b_BK.ceil().long()
+    lower_weight_BK = (upper_BK - b_BK) + (upper_BK == lower_BK).to(b_BK.dtype)
+    upper_weight_BK = b_BK - lower_BK
+    projected_BK = torch.zeros_like(next_probs_BK)
+    projected_BK.scatter_add_(1, lower_BK, next_probs_BK * lower_weight_BK)
+    projected_BK.scatter_add_(1, upper_BK, next_probs_BK * upper_weight_BK)
+    return projected_BK
+
+
+class C51Agent(DQNAgent):
+    """Distributional DQN over a categorical support."""
+
+    @staticmethod
+    def head_options(config) -> dict:
+        support = torch.linspace(config.v_min, config.v_max, config.num_atoms)
+        return {**DQNAgent.head_options(config), "output": "c51", "num_outputs": config.num_atoms,
+                "support": support}
+
+    def loss_terms(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        support_K = self.q_network.support
+        batch_range = torch.arange(len(batch.actions), device=support_K.device)
+        logits_BAK = self.q_network.head_outputs(batch.observations)
+        log_probs_BK = logits_BAK[batch_range, batch.actions].log_softmax(dim=1)
+        with torch.no_grad():
+            next_probs_BAK = self.target_network.head_outputs(batch.next_observations).softmax(dim=2)
+            if self.double:
+                next_q_BA = self.q_network(batch.next_observations)
+            else:
+                next_q_BA = (next_probs_BAK * support_K).sum(dim=2)
+            next_probs_BK = next_probs_BAK[batch_range, next_q_BA.argmax(dim=1)]
+            target_BK = categorical_projection(batch.rewards, batch.discounts, batch.terminated,
+                                               next_probs_BK, support_K)
+        loss_B = -(target_BK * log_probs_BK).sum(dim=1)
+        q_B = (log_probs_BK.detach().exp() * support_K).sum(dim=1)
+        return loss_B, loss_B.detach(), q_B

@@ -1,0 +1,51 @@
+"""QR-DQN (Dabney et al. 2018, "Distributional Reinforcement Learning with Quantile Regression").
+
+The network outputs N quantiles theta_i of the return per action, at midpoints
+tau_i = (2i + 1) / (2N); Q is their mean. Shapes: B = batch, A = actions, N = quantiles.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from agents.dqn import DQNAgent
+from replay import Batch
+
+
+def quantile_midpoints(num_quantiles: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """tau_i = (2i + 1) / (2N) for i = 0 .. N-1."""
+    return (2 * torch.arange(num_quantiles, device=device, dtype=torch.float32) + 1) / (2 * num_quantiles)
+
+
+# Quantile Huber loss (eq. 10 of the paper), for pairwise errors u_ij = target_j - theta_i:
+#   L_kappa(u) = u^2 / 2 if |u| <= kappa else kappa (|u| - kappa / 2)
+#   rho_tau(u) = |tau - 1{u < 0}| * L_kappa(u) / kappa
+#   loss = sum_i mean_j rho_{tau_i}(u_ij)
+def quantile_huber_loss(quantiles_BN: torch.Tensor, targets_BM: torch.Tensor, taus_N: torch.Tensor,
+                        kappa: float = 1.0) -> torch.Tensor:
+    errors_BNM = targets_BM.unsqueeze(1) - quantiles_BN.unsqueeze(2)
+    abs_errors = errors_BNM.abs()
+    huber_BNM = torch.where(abs_errors <= kappa, 0.5 * errors_BNM.pow(2), kappa * (abs_errors - 0.5 * kappa))
+    weight_BNM = (taus_N.view(1, -1, 1) - (errors_BNM.detach() < 0).to(errors_BNM.dtype)).abs()
+    return (weight_BNM * huber_BNM / kappa).mean(dim=2).sum(dim=1)  # [B]
+
+
+class QRAgent(DQNAgent):
+    """Distributional DQN over quantiles."""
+
+    @staticmethod
+    def head_options(config) -> dict:
+        return {**DQNAgent.head_options(config), "output": "qr", "num_outputs": config.num_quantiles}
+
+    def loss_terms(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        batch_range = torch.arange(len(batch.actions), device=batch.actions.device)
+        quantiles_BN = self.q_network.head_outputs(batch.observations)[batch_range, batch.actions]
+        with torch.no_grad():
+            next_quantiles_BAN = self.target_network.head_outputs(batch.next_observations)
+            next_q_BA = self.q_network(batch.next_observations) if self.double else next_quantiles_BAN.mean(dim=2)
+            next_quantiles_BN = next_quantiles_BAN[batch_range, next_q_BA.argmax(dim=1)]
+            bootstrap_B1 = (batch.discounts * (1.0 - batch.terminated)).unsqueeze(1)
+            targets_BN = batch.rewards.unsqueeze(1) + bootstrap_B1 * next_quantiles_BN
+        taus_N = quantile_midpoints(quantiles_BN.shape[1], device=quantiles_BN.device)
+        loss_B = quantile_huber_loss(quantiles_BN, targets_BN, taus_N)
+        return loss_B, loss_B.detach(), quantiles_BN.detach().mean(dim=1)

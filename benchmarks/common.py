@@ -1,0 +1,40 @@
+"""Helpers shared by the benchmark scripts: reading a run's TensorBoard scalars, quantiles, tables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+
+def read_scalars(run_dir: str | Path, tag: str) -> list[tuple[int, float]]:
+    """(env step, value) pairs of one scalar tag from a run directory's event files."""
+    accumulator = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    accumulator.Reload()
+    if tag not in accumulator.Tags()["scalars"]:
+        return []
+    return [(event.step, event.value) for event in accumulator.Scalars(tag)]
+
+
+def median_iqr(values: list[float]) -> str:
+    """'median [q25, q75]' of the finite values, or '-' when there are none."""
+    finite = [v for v in values if v is not None and np.isfinite(v)]
+    if not finite:
+        return "-"
+    q25, median, q75 = np.percentile(finite, [25, 50, 75])
+    return f"{median:,.0f} [{q25:,.0f}, {q75:,.0f}]"
+
+
+def print_table(header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+    for line in [header, ["-" * w for w in widths], *rows]:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(line, widths)))
+
+
+def write_json(path: str | Path, data: object) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    print(f"wrote {path}")
