@@ -1,4 +1,5 @@
-"""Evaluate a saved agent: ``python evaluate.py RUN_DIR [--episodes N] [--seed S] [--epsilon E]``.
+"""Evaluate a saved agent: ``python evaluate.py RUN_DIR [--episodes N] [--seed S] [--epsilon E]``,
+optionally recording each episode as an MP4 (``--video DIR``) or showing it in a window (``--render``).
 
 :func:`evaluate_policy` is also what ``train.py`` runs for its periodic evaluations, and the
 default seed is the one those evaluations use, so evaluating ``model_latest.pt`` of a finished
@@ -18,8 +19,9 @@ import torch
 from torch import nn
 
 from agents import build_network, load_model, resolve_device, set_torch_threads
-from configs import Config, ConfigError, UserError, load_config, make_parser, write_text_atomic
+from configs import report_user_errors, Config, ConfigError, UserError, load_config, make_parser, write_text_atomic
 from envs import make_env
+from envs.render import record_video, require_display, require_moviepy
 
 EVAL_SEED_OFFSET = 10_000  # evaluation envs use seed + this, apart from the training envs' seeds
 MODEL_FILES = {"latest": "model_latest.pt", "best": "model_best.pt"}
@@ -41,10 +43,15 @@ class EvalResult:
 
 @torch.no_grad()
 def evaluate_policy(q_network: nn.Module, env_spec: str, *, episodes: int, seed: int, epsilon: float = 0.0,
-                    device: torch.device | str = "cpu") -> EvalResult:
+                    device: torch.device | str = "cpu", render_mode: str | None = None,
+                    video_dir: str | Path | None = None) -> EvalResult:
     """Play ``episodes`` full episodes, greedy with probability 1 - epsilon; the first reset is
-    seeded with ``seed`` and exploration draws from its own generator seeded the same way."""
-    env = make_env(env_spec)
+    seeded with ``seed`` and exploration draws from its own generator seeded the same way.
+    ``video_dir`` records every episode there as an MP4 (rendering ``rgb_array`` frames);
+    ``render_mode="human"`` shows them in a window instead."""
+    env = make_env(env_spec, render_mode="rgb_array" if video_dir is not None else render_mode)
+    if video_dir is not None:
+        env = record_video(env, video_dir, episodes=episodes, name_prefix=env_spec.split(":")[-1].replace("/", "_"))
     rng = np.random.default_rng(seed)
     was_training = q_network.training
     q_network.eval()
@@ -107,15 +114,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="'latest' (end of training), 'best' (best periodic evaluation) or a file path.")
     parser.add_argument("--device", default="auto", help="Torch device (default: auto).")
     parser.add_argument("--json", metavar="PATH", default=None, help="Also write the results as JSON here.")
-    parser.add_argument("--debug", action="store_true", help="Show tracebacks for errors.")
+    watch = parser.add_mutually_exclusive_group()
+    watch.add_argument("--video", metavar="DIR", default=None,
+                       help="Record each episode as DIR/<env>-episode-<i>.mp4 (needs the video extra: moviepy).")
+    watch.add_argument("--render", action="store_true", help="Show the episodes in a window (needs a display).")
     args = parser.parse_args(argv)
-    try:
-        return _evaluate_command(args)
-    except UserError as error:
-        if args.debug:
-            raise
-        print(f"evaluate.py: error: {error}", file=sys.stderr)
-        return 2
+    return report_user_errors("evaluate.py", args, lambda: _evaluate_command(args))
 
 
 def _evaluate_command(args: argparse.Namespace) -> int:
@@ -125,15 +129,21 @@ def _evaluate_command(args: argparse.Namespace) -> int:
         raise ConfigError(f"--epsilon must be in [0, 1], got {args.epsilon}")
     if args.seed is not None and args.seed < 0:
         raise ConfigError(f"--seed must be >= 0, got {args.seed}")
+    if args.video is not None:
+        require_moviepy()
+    if args.render:
+        require_display()
     device = resolve_device(args.device)
     set_torch_threads(1)
     config, q_network = load_run(args.run_dir, model=args.model, device=device)
     seed = config.seed + EVAL_SEED_OFFSET if args.seed is None else args.seed
     epsilon = config.eval_epsilon if args.epsilon is None else args.epsilon
     result = evaluate_policy(q_network, config.env_id, episodes=args.episodes, seed=seed, epsilon=epsilon,
-                             device=device)
+                             device=device, render_mode="human" if args.render else None, video_dir=args.video)
     print(f"{config.env_id}: mean return {result.mean:.2f} ± {result.std:.2f} over {args.episodes} episodes "
           f"(min {min(result.returns):.2f}, max {max(result.returns):.2f}; seed {seed}, epsilon {epsilon})")
+    if args.video is not None:
+        print(f"video: {args.episodes} episodes recorded as MP4 files in {args.video}")
     if args.json:
         summary = {"mean_return": result.mean, "std_return": result.std, "returns": result.returns,
                    "episodes": args.episodes, "lengths": result.lengths, "seed": seed, "epsilon": epsilon,

@@ -7,6 +7,7 @@ decides *what the maths is*. ``train(config)`` is the same thing as a Python fun
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import platform
@@ -21,13 +22,13 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from agents import (SCHEDULES, NetworkFactory, factory_spec, make_agent, resolve_device, save_model,
-                    set_torch_threads)
+from agents import (SCHEDULES, NetworkFactory, factory_spec, linear_schedule, make_agent, resolve_device,
+                    save_model, set_torch_threads)
 from configs import (Config, ConfigError, UserError, add_config_arguments, config_from_args, config_to_dict,
                      make_parser, save_config, write_text_atomic)
 from envs import AutoresetTracker, make_vector_env
 from evaluate import EVAL_SEED_OFFSET, EvalResult, evaluate_policy
-from replay import ReplayBuffer
+from replay import NStepAccumulator, PrioritizedReplayBuffer, ReplayBuffer
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,7 @@ def train(config: Config, *, network: NetworkFactory | None = None) -> TrainResu
     try:
         agent = make_agent(config, observation_shape=observation_space.shape, n_actions=int(action_space.n),
                            device=device, seed=agent_seed, network=network)
-        buffer = ReplayBuffer(capacity=config.buffer_size, observation_shape=observation_space.shape,
-                              observation_dtype=observation_space.dtype, seed=buffer_seed)
+        buffer = build_replay(config, observation_space.shape, observation_space.dtype, buffer_seed)
         run_dir = create_run_dir(config, device)
         if network is not None and config.network is None:
             print("note: this network cannot be imported by name, so evaluate.py cannot rebuild it; "
@@ -74,23 +74,67 @@ def train(config: Config, *, network: NetworkFactory | None = None) -> TrainResu
         envs.close()
 
 
+@dataclass
+class Counters:
+    """The loop's progress: everything a checkpoint needs besides networks, buffer and RNGs."""
+
+    env_steps: int = 0
+    updates: int = 0
+    episodes: int = 0
+    best_eval_mean: float | None = None
+
+
+class MetricLog:
+    """Accumulates per-update metrics as tensors (no device sync per update) and writes their
+    means, with episode statistics and throughput, to TensorBoard every ``log_frequency`` steps."""
+
+    def __init__(self, writer: SummaryWriter, device: torch.device) -> None:
+        self.writer = writer
+        self.sums = {"losses/td_loss": torch.zeros((), device=device), "losses/q_values": torch.zeros((), device=device)}
+        self.pending_updates = 0
+        self.recent_returns: collections.deque[float] = collections.deque(maxlen=20)
+        self.last_time, self.last_step = time.perf_counter(), 0
+
+    def add_update(self, metrics: dict[str, torch.Tensor]) -> None:
+        self.sums["losses/td_loss"] += metrics["td_loss"]
+        self.sums["losses/q_values"] += metrics["q_values"]
+        self.pending_updates += 1
+
+    def add_episode(self, episode_return: float, length: int, step: int) -> None:
+        self.writer.add_scalar("charts/episodic_return", episode_return, step)
+        self.writer.add_scalar("charts/episodic_length", length, step)
+        self.recent_returns.append(episode_return)
+
+    def flush(self, step: int, epsilon: float) -> dict[str, str]:
+        """Write the accumulated means; return a short summary for the progress bar."""
+        now = time.perf_counter()
+        sps = (step - self.last_step) / max(now - self.last_time, 1e-9)
+        self.writer.add_scalar("charts/epsilon", epsilon, step)
+        self.writer.add_scalar("charts/sps", sps, step)
+        if self.pending_updates:
+            for tag, total in self.sums.items():
+                self.writer.add_scalar(tag, (total / self.pending_updates).item(), step)
+                total.zero_()
+            self.pending_updates = 0
+        self.last_time, self.last_step = now, step
+        recent = f"{np.mean(self.recent_returns):.1f}" if self.recent_returns else "-"
+        return {"sps": f"{sps:.0f}", "ret": recent, "eps": f"{epsilon:.2f}"}
+
+
 def _loop(config: Config, agent, buffer: ReplayBuffer, envs: gym.vector.VectorEnv, writer: SummaryWriter,
           run_dir: Path, device: torch.device) -> TrainResult:
     num_envs = config.num_envs
     epsilon_at = SCHEDULES[config.exploration_schedule]
     autoreset = AutoresetTracker(num_envs)
+    n_step = NStepAccumulator(num_envs, config.n_step, config.gamma) if config.n_step > 1 else None
     episode_return, episode_length = np.zeros(num_envs), np.zeros(num_envs, dtype=np.int64)
-    recent_returns: list[float] = []
-    loss_sum, q_sum, pending_updates = torch.zeros((), device=device), torch.zeros((), device=device), 0
-    global_step, updates, episodes = 0, 0, 0
-    final_eval, best_eval_mean = None, None
-    start = last_log_time = time.perf_counter()
-    last_log_step = 0
+    count, log, final_eval = Counters(), MetricLog(writer, device), None
+    start = time.perf_counter()
     progress = tqdm(total=config.total_steps, unit="step", disable=not config.progress, dynamic_ncols=True)
 
     observations, _ = envs.reset(seed=config.seed)  # sub-env i is seeded seed + i
-    while global_step < config.total_steps:
-        epsilon = epsilon_at(global_step, start=config.epsilon_start, end=config.epsilon_end,
+    while count.env_steps < config.total_steps:
+        epsilon = epsilon_at(count.env_steps, start=config.epsilon_start, end=config.epsilon_end,
                              decay_steps=config.epsilon_decay_steps)
         actions = agent.act(observations, epsilon)
         next_observations, rewards, terminated, truncated, _ = envs.step(actions)
@@ -98,65 +142,80 @@ def _loop(config: Config, agent, buffer: ReplayBuffer, envs: gym.vector.VectorEn
         # Under NEXT_STEP autoreset, the step after an episode's end only resets that sub-env:
         # it is not a transition, so it is neither stored nor counted.
         real = autoreset.real_steps(terminated, truncated)
-        buffer.add(observations[real], actions[real], rewards[real], next_observations[real],
-                   terminated[real], truncated[real], config.gamma)
+        if n_step is None:  # 1-step: the transitions are the real steps themselves
+            buffer.add(observations[real], actions[real], rewards[real], next_observations[real],
+                       terminated[real], truncated[real], config.gamma)
+        else:
+            buffer.add(**n_step.push(observations, actions, rewards, next_observations, terminated, truncated,
+                                     real).as_dict())
         observations = next_observations
-        before, global_step = global_step, global_step + int(real.sum())
-        progress.update(global_step - before)
+        before = count.env_steps
+        count.env_steps += int(real.sum())
+        progress.update(count.env_steps - before)
 
         episode_return[real] += rewards[real]
         episode_length[real] += 1
         for i in np.flatnonzero(real & (terminated | truncated)):
-            writer.add_scalar("charts/episodic_return", episode_return[i], global_step)
-            writer.add_scalar("charts/episodic_length", episode_length[i], global_step)
-            recent_returns = (recent_returns + [float(episode_return[i])])[-20:]
+            log.add_episode(float(episode_return[i]), int(episode_length[i]), count.env_steps)
             episode_return[i], episode_length[i] = 0.0, 0
-            episodes += 1
+            count.episodes += 1
 
-        if global_step >= config.learning_starts and len(buffer) >= config.batch_size:
-            for _ in range(crossed(before, global_step, config.train_frequency) * config.gradient_steps):
-                metrics = agent.update(buffer.sample(config.batch_size).to_torch(device))
-                loss_sum += metrics["td_loss"]
-                q_sum += metrics["q_values"]
-                pending_updates += 1
-                updates += 1
-            if crossed(before, global_step, config.target_update_interval):
+        if count.env_steps >= config.learning_starts and len(buffer) >= config.batch_size:
+            _learn(config, agent, buffer, log, count, crossed(before, count.env_steps, config.train_frequency), device)
+            if crossed(before, count.env_steps, config.target_update_interval):
                 agent.sync_target(config.tau)
 
-        if crossed(before, global_step, config.log_frequency):
-            now = time.perf_counter()
-            sps = (global_step - last_log_step) / max(now - last_log_time, 1e-9)
-            writer.add_scalar("charts/epsilon", epsilon, global_step)
-            writer.add_scalar("charts/sps", sps, global_step)
-            if pending_updates:
-                writer.add_scalar("losses/td_loss", (loss_sum / pending_updates).item(), global_step)
-                writer.add_scalar("losses/q_values", (q_sum / pending_updates).item(), global_step)
-                loss_sum.zero_(), q_sum.zero_()
-                pending_updates = 0
-            last_log_time, last_log_step = now, global_step
-            recent = f"{np.mean(recent_returns):.1f}" if recent_returns else "-"
-            progress.set_postfix(sps=f"{sps:.0f}", ret=recent, eps=f"{epsilon:.2f}", refresh=False)
+        if crossed(before, count.env_steps, config.log_frequency):
+            progress.set_postfix(log.flush(count.env_steps, epsilon), refresh=False)
 
-        finished = global_step >= config.total_steps
-        if config.eval_frequency and (crossed(before, global_step, config.eval_frequency) or finished):
-            final_eval = _evaluate_and_save(config, agent, writer, run_dir, global_step, device)
-            if best_eval_mean is None or final_eval.mean > best_eval_mean:
-                best_eval_mean = final_eval.mean
-                save_model(run_dir / "model_best.pt", agent.q_network.state_dict(), env_step=global_step,
-                           eval_mean_return=final_eval.mean)
+        finished = count.env_steps >= config.total_steps
+        if config.eval_frequency and (crossed(before, count.env_steps, config.eval_frequency) or finished):
+            final_eval = _evaluate_and_save(config, agent, writer, run_dir, count, device)
+            writer.add_scalar("eval/elapsed_seconds", time.perf_counter() - start, count.env_steps)
     progress.close()
 
     if not config.eval_frequency:
-        save_model(run_dir / "model_latest.pt", agent.q_network.state_dict(), env_step=global_step)
-    seconds = time.perf_counter() - start
-    result = TrainResult(run_dir=run_dir, env_steps=global_step, updates=updates, episodes=episodes,
-                         seconds=seconds, final_eval=final_eval, best_eval_mean=best_eval_mean)
+        save_model(run_dir / "model_latest.pt", agent.q_network.state_dict(), env_step=count.env_steps)
+    result = TrainResult(run_dir=run_dir, env_steps=count.env_steps, updates=count.updates, episodes=count.episodes,
+                         seconds=time.perf_counter() - start, final_eval=final_eval,
+                         best_eval_mean=count.best_eval_mean)
     _write_summary(result)
     return result
 
 
-def _evaluate_and_save(config: Config, agent, writer: SummaryWriter, run_dir: Path, step: int,
+def _learn(config: Config, agent, buffer: ReplayBuffer, log: MetricLog, count: Counters, due: int,
+           device: torch.device) -> None:
+    """Run the gradient steps that are due; prioritized replay gets its new priorities back."""
+    if config.learning_rate_end is not None:
+        agent.set_learning_rate(linear_schedule(count.env_steps, start=config.learning_rate,
+                                                end=config.learning_rate_end, decay_steps=config.total_steps))
+    for _ in range(due * config.gradient_steps):
+        if config.prioritized:
+            beta = linear_schedule(count.env_steps, start=config.priority_beta_start, end=1.0,
+                                   decay_steps=config.total_steps)
+            batch = buffer.sample(config.batch_size, beta)
+        else:
+            batch = buffer.sample(config.batch_size)
+        metrics = agent.update(batch.to_torch(device))
+        if config.prioritized:
+            buffer.update_priorities(batch.indices, metrics["priorities"].cpu().numpy())
+        log.add_update(metrics)
+        count.updates += 1
+
+
+def build_replay(config: Config, observation_shape: tuple[int, ...], observation_dtype: np.dtype,
+                 seed: int) -> ReplayBuffer:
+    common = {"capacity": config.buffer_size, "observation_shape": observation_shape,
+              "observation_dtype": observation_dtype, "seed": seed}
+    if config.prioritized:
+        return PrioritizedReplayBuffer(**common, alpha=config.priority_alpha, epsilon=config.priority_epsilon)
+    return ReplayBuffer(**common)
+
+
+def _evaluate_and_save(config: Config, agent, writer: SummaryWriter, run_dir: Path, count: Counters,
                        device: torch.device) -> EvalResult:
+    """Greedy evaluation on a separate env; save the model as latest, and as best if it is."""
+    step = count.env_steps
     result = evaluate_policy(agent.q_network, config.env_id, episodes=config.eval_episodes,
                              seed=config.seed + EVAL_SEED_OFFSET, epsilon=config.eval_epsilon, device=device)
     writer.add_scalar("eval/mean_return", result.mean, step)
@@ -164,6 +223,10 @@ def _evaluate_and_save(config: Config, agent, writer: SummaryWriter, run_dir: Pa
     writer.add_scalar("eval/mean_length", float(np.mean(result.lengths)), step)
     save_model(run_dir / "model_latest.pt", agent.q_network.state_dict(), env_step=step,
                eval_mean_return=result.mean)
+    if count.best_eval_mean is None or result.mean > count.best_eval_mean:
+        count.best_eval_mean = result.mean
+        save_model(run_dir / "model_best.pt", agent.q_network.state_dict(), env_step=step,
+                   eval_mean_return=result.mean)
     return result
 
 
@@ -207,7 +270,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = make_parser("train.py", "Train a DQN-family agent on a Gymnasium environment. "
                          "Settings apply in order: defaults < env preset (configs/) < --config FILE < flags.")
     add_config_arguments(parser)
-    parser.add_argument("--debug", action="store_true", help="Show tracebacks for errors.")
     args = parser.parse_args(argv)
     try:
         config = config_from_args(args)

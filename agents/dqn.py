@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from agents.layers import NoisyLinear, reset_noise, seed_noise
+from agents.numpy_actor import numpy_greedy_policy
 from replay import Batch
 
 
@@ -45,7 +46,7 @@ class DQNAgent:
 
     def __init__(self, *, q_network: nn.Module, n_actions: int, device: torch.device, seed: int,
                  learning_rate: float, adam_eps: float = 1e-8, double: bool = False, loss: str = "huber",
-                 max_grad_norm: float | None = None) -> None:
+                 max_grad_norm: float | None = None, numpy_acting: bool = True) -> None:
         self.n_actions = n_actions
         self.device = device
         self.q_network = q_network.to(device)
@@ -59,13 +60,14 @@ class DQNAgent:
         seed_noise(self.q_network, self.noise_generator)
         seed_noise(self.target_network, self.noise_generator)
         self.noisy = any(isinstance(m, NoisyLinear) for m in self.q_network.modules())
+        self.numpy_greedy = numpy_greedy_policy(self.q_network) if numpy_acting else None
 
     @classmethod
     def from_config(cls, config, *, q_network: nn.Module, n_actions: int, device: torch.device,
                     seed: int) -> "DQNAgent":
         return cls(q_network=q_network, n_actions=n_actions, device=device, seed=seed,
                    learning_rate=config.learning_rate, adam_eps=config.adam_eps, double=config.double,
-                   loss=config.loss, max_grad_norm=config.max_grad_norm)
+                   loss=config.loss, max_grad_norm=config.max_grad_norm, numpy_acting=config.numpy_acting)
 
     @staticmethod
     def head_options(config) -> dict:
@@ -90,7 +92,16 @@ class DQNAgent:
 
     @torch.no_grad()
     def greedy_actions(self, observations: np.ndarray) -> np.ndarray:
-        q_BA = self.q_network(torch.as_tensor(observations, device=self.device))
+        if self.numpy_greedy is not None:
+            return self.numpy_greedy(observations)
+        was_training = self.q_network.training
+        # Act in eval mode (BatchNorm statistics untouched, no dropout), except that noisy layers
+        # explore through their noise, which only train mode applies.
+        self.q_network.train(self.noisy)
+        try:
+            q_BA = self.q_network(torch.as_tensor(observations, device=self.device))
+        finally:
+            self.q_network.train(was_training)
         return q_BA.argmax(dim=1).cpu().numpy()
 
     # --- learning ----------------------------------------------------------------------------
@@ -134,17 +145,24 @@ class DQNAgent:
         if tau >= 1.0:
             self.target_network.load_state_dict(self.q_network.state_dict())
             return
-        for target, online in zip(self.target_network.parameters(), self.q_network.parameters()):
-            target.lerp_(online, tau)
+        torch._foreach_lerp_(list(self.target_network.parameters()), list(self.q_network.parameters()), tau)
         for target, online in zip(self.target_network.buffers(), self.q_network.buffers()):
             target.copy_(online)
 
     # --- state -------------------------------------------------------------------------------
     def state_dict(self) -> dict:
+        """Networks, optimizer, and the exploration and noise generators' states: all a resumed
+        agent needs to act and learn exactly as this one would (plain tensors, numbers, dicts)."""
         return {"q_network": self.q_network.state_dict(), "target_network": self.target_network.state_dict(),
-                "optimizer": self.optimizer.state_dict()}
+                "optimizer": self.optimizer.state_dict(), "rng": self.rng.bit_generator.state,
+                "noise_generator": self.noise_generator.get_state()}
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore ``state_dict()``; the generator keys are optional (older saves lack them)."""
         self.q_network.load_state_dict(state["q_network"])
         self.target_network.load_state_dict(state["target_network"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if "rng" in state:
+            self.rng.bit_generator.state = state["rng"]
+        if "noise_generator" in state:
+            self.noise_generator.set_state(state["noise_generator"])

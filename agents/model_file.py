@@ -6,6 +6,7 @@ unpickler refuses any global it does not know: a planted pickle payload is rejec
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +28,35 @@ def save_model(path: str | Path, q_network_state: dict[str, torch.Tensor], **met
     atomic_write(Path(path), lambda handle: torch.save(payload, handle))
 
 
+def safe_torch_load(path: Path, what: str, error_type: type[UserError]) -> Any:
+    """``torch.load(weights_only=True)``, with every failure turned into one line of ``error_type``."""
+    if path.stat().st_size == 0:
+        raise error_type(f"{what} {path} is empty")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # corrupt zip, truncated file, or a refused pickle global
+        raise error_type(f"cannot load {what} {path}: {_load_failure(error)}") from None
+
+
+def _load_failure(error: Exception) -> str:
+    """Why torch.load failed, without torch's advice to retry with weights_only=False (unsafe)."""
+    text = " ".join(str(error).split())
+    refused = re.search(r"unsupported GLOBAL (\S+)|Unsupported global: GLOBAL (\S+)", text)
+    if refused:
+        name = refused.group(1) or refused.group(2)
+        return f"it holds a pickled reference to {name}, which is refused and never run"
+    detail = re.search(r"WeightsUnpickler error: (.*?)(?: Check the documentation|$)", text)
+    if detail:
+        return f"not a plain tensor file ({detail.group(1).strip() or 'unreadable pickle'}); nothing in it was run"
+    return (text.split(". ")[0] or type(error).__name__)[:160] + " (corrupt or truncated?)"
+
+
 def load_model(path: str | Path) -> dict[str, Any]:
     """Load and check a model file; any problem is a one-line ModelFileError."""
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"model file {path} does not exist")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # corrupt zip, truncated file, or a refused pickle global
-        reason = " ".join(str(error).split())[:200]
-        raise ModelFileError(f"cannot load model file {path} safely: {reason}") from None
+    payload = safe_torch_load(path, "model file", ModelFileError)
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
         raise ModelFileError(f"{path} is not a model file of this project (format {MODEL_FORMAT!r})")
     if payload.get("version") != MODEL_VERSION:

@@ -1,7 +1,8 @@
 """Q-networks: plain ``nn.Module``s mapping a batch of observations to one Q-value per action.
 
-Any module with that contract can be used (``--network module:Factory``); it receives float32
-observations of shape [B, *observation_shape] and returns Q-values of shape [B, n_actions].
+Any module with that contract can be used (``--network module:Factory``); it receives
+observations of shape [B, *observation_shape] in the env's dtype (float32 for classic control,
+uint8 for pixels: convert inside ``forward``) and returns Q-values of shape [B, n_actions].
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def import_factory(spec: str) -> NetworkFactory:
         target = importlib.import_module(module_name)
         for part in attribute.split("."):
             target = getattr(target, part)
-    except (ImportError, AttributeError) as error:
+    except (ImportError, AttributeError, ValueError, TypeError) as error:  # relative or empty names raise the last two
         raise NetworkError(f"cannot import network {spec!r}: {error}") from None
     if not callable(target):
         raise NetworkError(f"network {spec!r} is not callable; give a class or function "

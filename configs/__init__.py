@@ -11,6 +11,7 @@ from configs.loading import (
     make_parser,
     preset_path,
     read_config_file,
+    report_user_errors,
     resolve_config,
     save_config,
     write_text_atomic,
@@ -18,6 +19,6 @@ from configs.loading import (
 
 __all__ = [
     "Config", "ConfigError", "add_config_arguments", "atomic_write", "config_from_args", "config_to_dict",
-    "load_config", "make_parser", "preset_path", "read_config_file", "resolve_config",
+    "load_config", "make_parser", "report_user_errors", "preset_path", "read_config_file", "resolve_config",
     "save_config", "write_text_atomic", "UserError",
 ]

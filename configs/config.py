@@ -41,6 +41,7 @@ class Config:
     num_envs: int = _field(1, "Number of environments stepped together through gymnasium.vector.")
     vector_mode: str = _field("sync", "How vector envs run: 'sync' (one process) or 'async' (a process each).", VECTOR_MODES)
     device: str = _field("auto", "Torch device: auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")
+    numpy_acting: bool = _field(True, "Pick greedy actions with a numpy forward of the MLP on the CPU (same actions, ~5x cheaper than torch).")
     torch_threads: int = _field(1, "Torch intra-op CPU threads; small Q-networks run fastest on one. 0 keeps torch's default.")
     run_dir: str | None = _field(None, "Run directory; default runs/<env>__<algo>__s<seed>__<time>.")
     # --- learning --------------------------------------------------------------------------
@@ -90,6 +91,11 @@ class Config:
     eval_epsilon: float = _field(0.0, "Epsilon used during evaluation.")
     log_frequency: int = _field(1_000, "Env steps between loss/sps logs to TensorBoard.")
     progress: bool = _field(True, "Show a progress bar.")
+    checkpoint_every: int = _field(
+        50_000, "Env steps between full training checkpoints in RUN_DIR/checkpoints (for --resume); "
+        "one is also written at exit. 0 writes only the one at exit.")
+    keep_checkpoints: int = _field(2, "Checkpoints kept on disk, newest first; an older one is deleted only "
+                                      "once a newer one is complete.")
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -100,16 +106,18 @@ class Config:
 def _problems(c: Config):
     """Yield the first violated constraint as a message naming the field and what is allowed."""
     positive_ints = ("total_steps", "num_envs", "batch_size", "buffer_size", "train_frequency",
-                     "gradient_steps", "target_update_interval", "eval_episodes", "log_frequency")
+                     "gradient_steps", "target_update_interval", "eval_episodes", "log_frequency",
+                     "keep_checkpoints")
     for name in positive_ints:
         if getattr(c, name) < 1:
             yield f"{name} must be >= 1, got {getattr(c, name)}"
-    for name in ("seed", "learning_starts", "epsilon_decay_steps", "eval_frequency", "torch_threads"):
+    for name in ("seed", "learning_starts", "epsilon_decay_steps", "eval_frequency", "torch_threads",
+                 "checkpoint_every"):
         if getattr(c, name) < 0:
             yield f"{name} must be >= 0, got {getattr(c, name)}"
     if not c.env_id.strip():
         yield "env_id must not be empty"
-    if not (c.learning_rate > 0 and math.isfinite(c.learning_rate)):
+    if not (c.learning_rate > 0 and _finite(c.learning_rate)):
         yield f"learning_rate must be a finite number > 0, got {c.learning_rate}"
     if c.learning_rate_end is not None and not 0.0 <= c.learning_rate_end <= c.learning_rate:
         yield f"learning_rate_end must be in [0, learning_rate], got {c.learning_rate_end}"
@@ -167,13 +175,20 @@ def _check_types(c: Config) -> None:
             raise ConfigError(f"{f.name} must be {_kind_name(kind, optional)}, got {value!r}")
 
 
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _kind_name(kind: type, optional: bool) -> str:
     names = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
-             tuple: "a list of integers"}
+             tuple: "a list of integers (a tuple from Python)"}
     return names[kind] + (" or none" if optional else "")
 
 

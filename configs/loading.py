@@ -19,10 +19,11 @@ from typing import Any, BinaryIO, Callable
 import yaml
 
 from configs.config import FIELD_NAMES, Config, field_kind
-from configs.errors import ConfigError
+from configs.errors import ConfigError, UserError
 
 CONFIG_DIR = Path(__file__).resolve().parent
 _NONE_WORDS = ("none", "null")
+_FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 
 
 def preset_path(env_id: str, algo: str) -> Path:
@@ -62,8 +63,18 @@ def _check_key(key: Any, source: Path | str) -> str:
 
 
 def _from_yaml(key: str, value: Any) -> Any:
-    """YAML lists become tuples (hidden_sizes); everything else is checked by Config itself."""
+    """YAML lists become tuples (hidden_sizes); 'none' clears an optional field, as on the command
+    line; everything else is checked by Config itself."""
+    if isinstance(value, str) and value.lower() in _NONE_WORDS and field_kind(_FIELDS[key])[1]:
+        return None
     return tuple(value) if isinstance(value, list) else value
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # e.g. a name too long for the file system: there is no such preset
+        return False
 
 
 def resolve_config(overrides: dict[str, Any], config_file: str | None = None) -> Config:
@@ -79,9 +90,9 @@ def resolve_config(overrides: dict[str, Any], config_file: str | None = None) ->
     from_file = read_config_file(config_file) if config_file else {}
     env_id = str({**from_file, **overrides}.get("env_id", Config.env_id))
     algo = str({**from_file, **overrides}.get("algo", Config.algo))
-    base = read_config_file(preset_path(env_id, "dqn")) if preset_path(env_id, "dqn").is_file() else {}
+    base = read_config_file(preset_path(env_id, "dqn")) if _is_file(preset_path(env_id, "dqn")) else {}
     algo_layers = [read_config_file(path) for path in (CONFIG_DIR / algo / "defaults.yaml", preset_path(env_id, algo))
-                   if algo != "dqn" and path.is_file()]
+                   if algo != "dqn" and _is_file(path)]
     chosen = {k: v for layer in [*algo_layers, from_file, overrides] for k, v in layer.items()}
     merged = {**base, **chosen}
     if merged.get("noisy") and not {"epsilon_start", "epsilon_end"} & chosen.keys():
@@ -108,8 +119,9 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 
 def atomic_write(path: Path, write: Callable[[BinaryIO], Any]) -> None:
-    """Let ``write`` fill a temporary file in the same folder, fsync it, then rename it over
-    ``path``: a reader (or a crash) sees the old file or the new one, never half of one."""
+    """Let ``write`` fill a temporary file in the same folder, fsync it, rename it over ``path``,
+    then fsync the folder (so the rename itself survives a power cut): a reader, a kill or a crash
+    sees the old file or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -121,6 +133,18 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], Any]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    fsync_directory(path.parent)
+
+
+def fsync_directory(folder: Path) -> None:
+    """Make renames and new names in ``folder`` durable (POSIX; elsewhere a no-op)."""
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 # --- command line -------------------------------------------------------------------------
@@ -143,10 +167,13 @@ def _cli_type(f: dataclasses.Field):
             if kind is tuple:
                 return tuple(int(part) for part in text.replace(" ", "").split(",") if part)
             if kind is int:
-                number = float(text.replace("_", ""))
-                if not number.is_integer():
-                    raise ValueError
-                return int(number)
+                try:
+                    return int(text.replace("_", ""))
+                except ValueError:  # scientific notation such as 1e5
+                    number = float(text)
+                    if not number.is_integer():
+                        raise
+                    return int(number)
             return kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {kind.__name__}{' or none' if optional else ''}, got {text!r}")
@@ -177,7 +204,22 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def make_parser(prog: str, description: str) -> argparse.ArgumentParser:
-    return _OneLineParser(prog=prog, description=description)
+    """An argparse parser whose own mistakes are one line (exit 2), with a --debug flag."""
+    parser = _OneLineParser(prog=prog, description=description)
+    parser.add_argument("--debug", action="store_true", help="Show tracebacks for errors.")
+    return parser
+
+
+def report_user_errors(prog: str, args: argparse.Namespace, command: Callable[[], int]) -> int:
+    """Run ``command``; a UserError becomes one line on stderr and exit code 2, with no traceback
+    unless ``--debug`` was given."""
+    try:
+        return command()
+    except UserError as error:
+        if getattr(args, "debug", False):
+            raise
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return 2
 
 
 def config_from_args(args: argparse.Namespace) -> Config:

@@ -28,7 +28,7 @@ def resolve_env_id(env_spec: str) -> str:
     module_name, env_id = env_spec.split(":", 1)
     try:
         importlib.import_module(module_name)
-    except ImportError as error:
+    except (ImportError, ValueError, TypeError) as error:  # empty or relative names raise the last two
         raise EnvError(f"cannot import module {module_name!r} for env {env_spec!r}: {error}") from None
     return env_id
 
@@ -53,8 +53,8 @@ def make_env(env_spec: str, *, render_mode: str | None = None, **kwargs: Any) ->
 def make_vector_env(env_spec: str, num_envs: int, *, mode: str = "sync") -> VectorEnv:
     """``num_envs`` copies of an env stepped together, NEXT_STEP autoreset, spaces checked first."""
     make_env(env_spec).close()  # fail fast, in this process, with a clear message
-    env_id = resolve_env_id(env_spec)
-    env_fns: list[Callable[[], gym.Env]] = [lambda: gym.make(env_id) for _ in range(num_envs)]
+    # The full 'module:EnvId' spec, so that async workers started by spawn import the module too.
+    env_fns: list[Callable[[], gym.Env]] = [lambda: gym.make(env_spec) for _ in range(num_envs)]
     if mode == "async":
         return AsyncVectorEnv(env_fns, autoreset_mode=AutoresetMode.NEXT_STEP)
     return SyncVectorEnv(env_fns, autoreset_mode=AutoresetMode.NEXT_STEP)

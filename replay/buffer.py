@@ -4,6 +4,9 @@ The buffer stores what a transition really was: ``terminated`` (the MDP ended: d
 and ``truncated`` (a time limit cut the episode: bootstrap from the true final observation, which
 is stored as ``next_observation``) are kept apart, and each transition carries the discount to
 apply to its bootstrap value. Sampling uses the buffer's own seeded generator.
+
+``state_dict`` / ``load_state_dict`` give the contents, write position and generator state as
+plain numpy arrays, numbers and dicts, for training checkpoints.
 """
 
 from __future__ import annotations
@@ -25,10 +28,21 @@ class Batch:
     terminated: np.ndarray | torch.Tensor  # [B] float32: 1.0 where the episode truly ended
     discounts: np.ndarray | torch.Tensor  # [B] float32: gamma^n used to bootstrap this sample
     indices: np.ndarray | torch.Tensor  # [B] int64 positions in the buffer
+    # [B] float32 importance-sampling weights (all 1.0 for uniform sampling); None when not given
+    weights: np.ndarray | torch.Tensor | None = None
 
     def to_torch(self, device: torch.device | str) -> "Batch":
-        """The same batch as torch tensors on ``device`` (numpy memory is shared on the CPU)."""
-        return Batch(**{name: torch.as_tensor(value, device=device) for name, value in self.__dict__.items()})
+        """The same batch as torch tensors on ``device`` (numpy memory is shared on the CPU).
+
+        A field that is None stays None.
+        """
+        return Batch(**{name: None if value is None else torch.as_tensor(value, device=device)
+                        for name, value in self.__dict__.items()})
+
+
+# The per-transition arrays of a ReplayBuffer, in state_dict order.
+TRANSITION_ARRAYS = ("observations", "next_observations", "actions", "rewards", "terminated", "truncated",
+                     "discounts")
 
 
 class ReplayBuffer:
@@ -85,6 +99,7 @@ class ReplayBuffer:
         return self.gather(indices)
 
     def gather(self, indices: np.ndarray) -> Batch:
+        """The transitions at ``indices``, with importance weights of 1 (uniform sampling)."""
         return Batch(
             observations=self.observations[indices],
             actions=self.actions[indices],
@@ -93,4 +108,41 @@ class ReplayBuffer:
             terminated=self.terminated[indices].astype(np.float32),
             discounts=self.discounts[indices],
             indices=indices.astype(np.int64),
+            weights=np.ones(len(indices), dtype=np.float32),
         )
+
+    # --- state -------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """The stored transitions (views of the first ``size`` slots, not copies), the write
+        position and the sampling generator's state."""
+        arrays = {name: getattr(self, name)[:self.size] for name in TRANSITION_ARRAYS}
+        return {"capacity": self.capacity, "size": self.size, "position": self.position, **arrays,
+                "rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore ``state_dict()`` of a buffer with the same capacity and observation shape and
+        dtype. Everything is checked first: on a mismatch (ValueError) the buffer is unchanged."""
+        size, position = _index(state, "size"), _index(state, "position")
+        if _index(state, "capacity") != self.capacity:
+            raise ValueError(f"replay capacity is {state['capacity']}, this buffer holds {self.capacity}")
+        if not (0 <= size <= self.capacity and 0 <= position < self.capacity) or (
+                size < self.capacity and position != size):
+            raise ValueError(f"replay size {size} and position {position} do not fit capacity {self.capacity}")
+        arrays = {name: np.asarray(state[name]) for name in TRANSITION_ARRAYS}
+        for name, array in arrays.items():
+            expected = getattr(self, name)
+            if array.shape != (size, *expected.shape[1:]) or array.dtype != expected.dtype:
+                raise ValueError(f"replay {name} is {array.dtype}{list(array.shape)}, "
+                                 f"expected {expected.dtype}{[size, *expected.shape[1:]]}")
+        np.random.PCG64().state = state["rng"]  # raises on a malformed state, before anything changes
+        for name, array in arrays.items():
+            getattr(self, name)[:size] = array  # slots past `size` are never read
+        self.size, self.position = size, position
+        self.rng.bit_generator.state = state["rng"]
+
+
+def _index(state: dict, key: str) -> int:
+    value = state[key]
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"replay {key} must be an integer, got {value!r}")
+    return int(value)

@@ -1,0 +1,69 @@
+"""Summarise many runs' final evaluations: ``python aggregate.py RUN_DIR_OR_ROOT... [--json PATH]``.
+
+Per env and algo: mean, median and interquartile mean (IQM) of the final evaluation return across
+seeds, each with a 95% stratified percentile bootstrap confidence interval (Agarwal et al. 2021;
+computed with scipy, see analysis/stats.py). Needs the ``plots`` extra (scipy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from configs import report_user_errors, UserError, make_parser, write_text_atomic
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser("aggregate.py", "Mean, median and IQM of runs' final evaluations across seeds, per env "
+                         "and algo, with 95% stratified bootstrap confidence intervals.")
+    parser.add_argument("paths", nargs="+", metavar="RUN_DIR",
+                        help="Run directories, or folders searched for them (e.g. a multirun.py --root).")
+    parser.add_argument("--json", metavar="PATH", default=None, help="Also write the aggregates as JSON here.")
+    parser.add_argument("--resamples", type=int, default=10_000, help="Bootstrap resamples (default: 10000).")
+    parser.add_argument("--bootstrap-seed", type=int, default=0, help="Seed of the bootstrap (default: 0).")
+    args = parser.parse_args(argv)
+    return report_user_errors("aggregate.py", args, lambda: _aggregate_command(args))
+
+
+def _aggregate_command(args: argparse.Namespace) -> int:
+    if args.resamples < 100:
+        raise UserError(f"--resamples must be >= 100, got {args.resamples}")
+    try:
+        from analysis.runs import find_runs
+        from analysis.summary import format_table, summarize
+    except ModuleNotFoundError as error:
+        package = (error.name or "").split(".")[0]
+        if package not in ("scipy", "matplotlib"):
+            raise
+        raise UserError(f"aggregate.py needs {package}, which is not installed; "
+                        "install it with: pip install -e '.[plots]'") from None
+    runs = find_runs(args.paths)
+    summaries, unscored = summarize(runs, n_resamples=args.resamples, seed=args.bootstrap_seed)
+    for run in unscored:
+        print(f"aggregate.py: note: left out {run.run_dir}: it has no evaluation (still running, failed, "
+              "or trained with eval_frequency 0)", file=sys.stderr)
+    if not summaries:
+        raise UserError(f"none of the {len(runs)} runs has an evaluation to aggregate")
+    for summary in summaries:
+        if len(set(summary.seeds)) < len(summary.seeds):
+            print(f"aggregate.py: note: {summary.env_id} {summary.algo} has several runs of the same seed "
+                  f"({summary.seeds}); each counts as a sample", file=sys.stderr)
+    print(f"Final evaluation return over seeds ({len(runs) - len(unscored)} runs; IQM = mean of the middle 50%; "
+          f"95% percentile bootstrap CI, {args.resamples} resamples)")
+    print(format_table(summaries))
+    if args.json:
+        data = {"score": "final evaluation mean return (summary.json final_eval_mean_return, else the last "
+                         "eval/mean_return)",
+                "confidence": 0.95, "method": "percentile bootstrap, stratified (scipy.stats.bootstrap)",
+                "resamples": args.resamples, "bootstrap_seed": args.bootstrap_seed,
+                "runs": [str(run.run_dir) for run in runs if run not in unscored],
+                "groups": [summary.as_dict() for summary in summaries]}
+        write_text_atomic(Path(args.json), json.dumps(data, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

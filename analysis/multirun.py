@@ -1,0 +1,225 @@
+"""Training a grid of (env, algo, seed) trials at once, each as its own ``python -m train`` process
+with its own run directory, on this machine (a thread per worker slot, each waiting on one child
+process) or as Ray tasks (``ray``, the optional extra).
+
+Every trial's config is resolved and validated here, before anything starts, and handed to
+train.py as a complete YAML file, so a trial trains with exactly the config that was checked.
+A trial that fails (an exception, a crash, a non-zero exit) is recorded and the others go on.
+Each child writes its output, tqdm's progress bar included, to ``ROOT/multirun/<trial>.log``;
+the progress view reads the latest step from there.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import re
+import subprocess
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import gymnasium as gym
+import yaml
+
+from configs import config_to_dict, resolve_config
+from configs.errors import ConfigError
+from envs import resolve_env_id
+
+CODE_DIR = Path(__file__).resolve().parents[1]  # where train.py lives: the child's working directory
+GRID_FIELDS = ("env_id", "algo", "seed", "run_dir")
+_PROGRESS = re.compile(rb"(\d+)/(\d+) \[")
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One training run of the grid: its resolved config and where its files go."""
+
+    name: str  # <env>__<algo>__s<seed>, also its run directory's name
+    run_dir: str
+    log_path: str
+    config_yaml: str  # the complete resolved config, given to train.py as --config
+    total_steps: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    name: str
+    returncode: int
+    seconds: float
+    error: str  # the last line of the trial's output when it failed, else ""
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def plan_trials(*, env_ids: list[str], algos: list[str], seeds: list[int], root: Path,
+                overrides: dict[str, Any], config_file: str | None) -> list[Trial]:
+    """The grid's trials with validated configs; any invalid config or env id is a ConfigError."""
+    from agents import AGENTS  # the registry, so a misspelt algo fails now rather than in every trial
+
+    clash = sorted(set(overrides) & set(GRID_FIELDS))
+    if clash:
+        raise ConfigError(f"{', '.join(clash)} cannot be overridden per trial; set the grid with "
+                          "--envs/--algos/--seeds and the directories with --root")
+    for algo in algos:
+        if algo not in AGENTS:
+            raise ConfigError(f"algo must be one of {', '.join(AGENTS)}; got {algo!r}")
+    for env_id in env_ids:
+        check_env_id(env_id)
+    root, trials = root.resolve(), []
+    for env_id in env_ids:
+        for algo in algos:
+            for seed in seeds:
+                name = f"{env_id.split(':')[-1].replace('/', '_')}__{algo}__s{seed}"
+                config = resolve_config({**overrides, "env_id": env_id, "algo": algo, "seed": seed,
+                                         "run_dir": str(root / name)}, config_file)
+                trials.append(Trial(name=name, run_dir=str(root / name),
+                                    log_path=str(root / "multirun" / f"{name}.log"),
+                                    config_yaml=yaml.safe_dump(config_to_dict(config), sort_keys=False),
+                                    total_steps=config.total_steps))
+    if len({trial.name for trial in trials}) < len(trials):
+        raise ConfigError("the grid lists the same env, algo or seed twice")
+    return trials
+
+
+def check_env_id(env_id: str) -> None:
+    """Raise ConfigError unless ``env_id`` is registered (without building the env)."""
+    try:
+        gym.spec(resolve_env_id(env_id))
+    except gym.error.Error as error:
+        raise ConfigError(f"env {env_id!r} is not registered: {' '.join(str(error).split())}") from None
+
+
+def run_trial(trial: Trial, code_dir: str | None = None,
+              on_start: Callable[[subprocess.Popen], None] | None = None) -> Outcome:
+    """Train one trial as a child process (``python -m train --config FILE`` in ``code_dir``,
+    default the current directory) and wait for it; its output goes to ``trial.log_path``."""
+    start = time.perf_counter()
+    log_path = Path(trial.log_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    config_path = log_path.with_suffix(".yaml")
+    config_path.write_text(trial.config_yaml, encoding="utf-8")
+    # tqdm reads TQDM_* defaults from the environment: one progress line a second is plenty for a log.
+    env = {**os.environ, "TQDM_MININTERVAL": "1", "PYTHONUNBUFFERED": "1"}
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "train", "--config", str(config_path)],
+                                   cwd=code_dir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                   env=env)
+        if on_start is not None:
+            on_start(process)
+        try:
+            returncode = process.wait()
+        except BaseException:  # interrupted or cancelled: do not leave the child training
+            process.terminate()
+            process.wait()
+            raise
+    error = "" if returncode == 0 else last_line(log_path) or f"exit code {returncode}"
+    return Outcome(name=trial.name, returncode=returncode, seconds=time.perf_counter() - start, error=error)
+
+
+def last_line(log_path: Path, tail_bytes: int = 8192) -> str:
+    """The last non-blank line of a log that is not a progress bar (tqdm redraws its bar after a
+    traceback; carriage returns count as line ends)."""
+    lines = re.split(rb"[\r\n]+", _tail(log_path, tail_bytes))
+    return next((line.decode("utf-8", "replace").strip() for line in reversed(lines)
+                 if line.strip() and not _PROGRESS.search(line)), "")
+
+
+def steps_done(log_path: Path, tail_bytes: int = 4096) -> int | None:
+    """The env steps of the last progress bar update in a trial's log, if there is one yet."""
+    matches = _PROGRESS.findall(_tail(log_path, tail_bytes))
+    return int(matches[-1][0]) if matches else None
+
+
+def _tail(path: Path, size: int) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - size))
+            return handle.read()
+    except OSError:
+        return b""
+
+
+Poll = Callable[[dict[str, Outcome]], None]  # called with the outcomes so far, about once a second
+
+
+def run_local(trials: list[Trial], *, workers: int, poll: Poll) -> dict[str, Outcome]:
+    """Run the trials here, ``workers`` at a time; return their outcomes by name."""
+    processes: list[subprocess.Popen] = []
+    outcomes: dict[str, Outcome] = {}
+    executor = ThreadPoolExecutor(max_workers=workers)
+    pending: dict[Future, Trial] = {executor.submit(run_trial, trial, str(CODE_DIR), processes.append): trial
+                                    for trial in trials}
+    try:
+        while pending:
+            done, _ = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+            for future in done:
+                trial = pending.pop(future)
+                outcomes[trial.name] = _outcome_of(trial, future.result)
+            poll(outcomes)
+    except BaseException:
+        executor.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+        raise
+    executor.shutdown()
+    return outcomes
+
+
+def run_ray(trials: list[Trial], *, workers: int, poll: Poll, address: str | None = None) -> dict[str, Outcome]:
+    """Run the trials as Ray tasks of one CPU each: on a local Ray instance with ``workers`` CPUs
+    (started here unless one is already running), or on the cluster at ``address``, where the
+    code is shipped as the tasks' working directory. Progress is read from the trials' logs, so
+    it shows while ``--root`` is on a file system the driver shares with the workers."""
+    try:
+        import ray
+    except ModuleNotFoundError:
+        raise ConfigError("--backend ray needs ray, which is not installed; "
+                          "install it with: pip install -e '.[ray]'") from None
+    started = not ray.is_initialized()
+    if started and address is None:
+        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    elif started:
+        ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING,
+                 runtime_env={"working_dir": str(CODE_DIR), "excludes": ["runs/", ".git/", "*.pt", "docs/"]})
+    if address is None:  # this machine: workers import analysis, and run train.py, from CODE_DIR
+        pythonpath = os.pathsep.join(filter(None, [str(CODE_DIR), os.environ.get("PYTHONPATH")]))
+        options: dict[str, Any] = {"runtime_env": {"env_vars": {"PYTHONPATH": pythonpath}}}
+        code_dir: str | None = str(CODE_DIR)
+    else:  # a cluster: the task's working directory is the shipped copy of the code
+        options, code_dir = {}, None
+    remote_trial = ray.remote(num_cpus=1, max_retries=0, **options)(run_trial)
+    pending = {remote_trial.remote(trial, code_dir): trial for trial in trials}
+    outcomes: dict[str, Outcome] = {}
+    try:
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=len(pending), timeout=1.0)
+            for ref in done:
+                trial = pending.pop(ref)
+                outcomes[trial.name] = _outcome_of(trial, functools.partial(ray.get, ref))
+            poll(outcomes)
+    except BaseException:
+        for ref in pending:
+            ray.cancel(ref)
+        raise
+    finally:
+        if started:
+            ray.shutdown()
+    return outcomes
+
+
+def _outcome_of(trial: Trial, get: Callable[[], Outcome]) -> Outcome:
+    """A trial's Outcome; an exception of the runner itself (not of train.py) becomes a failure."""
+    try:
+        return get()
+    except Exception as error:  # e.g. a Ray worker that died: one trial fails, the others go on
+        return Outcome(name=trial.name, returncode=-1, seconds=0.0,
+                       error=f"{type(error).__name__}: {' '.join(str(error).split())[:300]}")

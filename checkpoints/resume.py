@@ -1,0 +1,63 @@
+"""Which run a resume continues, and with which settings.
+
+A resumed run is the run in its directory: its ``config.yaml`` says what it is. Settings given
+again on the command line must either equal the recorded ones or be among ``HARMLESS_ON_RESUME``,
+which change how the run executes (device, threads, display, checkpoint cadence) but not what it
+computes; anything else (a learning rate, the total steps, the env) would make the resumed run a
+different experiment under the old name, so it is refused with a message saying so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Mapping
+
+from configs import Config, ConfigError, config_to_dict, load_config
+from configs.config import FIELD_NAMES
+from configs.errors import UserError
+from checkpoints.files import CheckpointError
+
+HARMLESS_ON_RESUME = ("device", "progress", "torch_threads", "numpy_acting", "vector_mode", "checkpoint_every",
+                      "keep_checkpoints")
+_DEFAULTS = config_to_dict(Config())
+
+
+def find_run_dir(path: str | Path) -> Path:
+    """The run directory ``path`` names: an existing folder holding a config.yaml."""
+    run_dir = Path(path)
+    if not run_dir.exists():
+        raise UserError(f"run directory {run_dir} does not exist")
+    if not run_dir.is_dir() or not (run_dir / "config.yaml").is_file():
+        raise UserError(f"{run_dir} is not a run directory: it has no config.yaml (written by train.py)")
+    return run_dir
+
+
+def resume_config(run_dir: Path, overrides: Mapping[str, Any]) -> Config:
+    """The run's recorded config with the harmless ``overrides`` applied; ConfigError for any
+    override that would change the run's meaning."""
+    saved = load_config(run_dir / "config.yaml")
+    changed = {name: value for name, value in overrides.items() if getattr(saved, name) != value}
+    refused = [name for name in changed if name not in HARMLESS_ON_RESUME]
+    if refused:
+        name = refused[0]
+        flag = "--" + name.replace("_", "-")
+        allowed = ", ".join("--" + n.replace("_", "-") for n in HARMLESS_ON_RESUME)
+        raise ConfigError(f"{flag} cannot change when resuming: the run has {name}={getattr(saved, name)!r}, "
+                          f"given {changed[name]!r}; only {allowed} may differ (start a new run to change it)")
+    return dataclasses.replace(saved, **changed, run_dir=str(run_dir))
+
+
+def check_same_run(checkpoint_config: Any, config: Config, checkpoint_path: Path) -> None:
+    """A checkpoint must have been written by this run: every setting but the harmless ones
+    (and the run directory, which may have moved) must match its config.yaml."""
+    if not isinstance(checkpoint_config, dict):
+        raise CheckpointError(f"checkpoint {checkpoint_path} is damaged: it records no config")
+    current = config_to_dict(config)
+    for name in FIELD_NAMES:
+        if name in HARMLESS_ON_RESUME or name == "run_dir":
+            continue
+        recorded = checkpoint_config.get(name, _DEFAULTS[name])  # a field added since: its default
+        if recorded != current[name]:
+            raise CheckpointError(f"checkpoint {checkpoint_path} belongs to another run: it was written with "
+                                  f"{name}={recorded!r}, but {config.run_dir}/config.yaml has {name}={current[name]!r}")

@@ -1,0 +1,74 @@
+"""Plot runs: ``python plot.py RUN_DIR_OR_ROOT... --out DIR [--name NAME] [--tag TAG] [--title TEXT]``.
+
+Reads the runs' TensorBoard logs and writes, as PNG and SVG in ``--out``:
+
+- ``NAME_curves_<env>``: learning curves of that env, env steps on the x-axis, one line per
+  algorithm: the mean across seeds (interpolated to a common step grid) with a 95% bootstrap band;
+- ``NAME_curves``: the same, every env side by side;
+- ``NAME_aggregates``: per env, the IQM of the final evaluation across seeds with its 95%
+  stratified bootstrap CI (as ``aggregate.py`` computes it).
+
+Needs the ``plots`` extra (matplotlib, scipy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from configs import report_user_errors, UserError, make_parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser("plot.py", "Learning curves and aggregate bar charts of runs, as PNG and SVG.")
+    parser.add_argument("paths", nargs="+", metavar="RUN_DIR",
+                        help="Run directories, or folders searched for them (e.g. a multirun.py --root).")
+    parser.add_argument("--out", metavar="DIR", required=True, help="Folder to write the figures to.")
+    parser.add_argument("--name", default="results", help="File name prefix of the figures (default: results).")
+    parser.add_argument("--tag", default="eval/mean_return",
+                        help="Scalar to plot against env steps (default: eval/mean_return; "
+                             "charts/episodic_return is the training episodes' return).")
+    parser.add_argument("--title", default=None, help="A heading above every figure's own description.")
+    parser.add_argument("--statistic", default="iqm", choices=("iqm", "mean", "median"),
+                        help="Statistic of the aggregate bar chart (default: iqm).")
+    args = parser.parse_args(argv)
+    return report_user_errors("plot.py", args, lambda: _plot_command(args))
+
+
+def _plot_command(args: argparse.Namespace) -> int:
+    if not re.fullmatch(r"[\w.-]+", args.name):
+        raise UserError(f"--name must be letters, digits, '_', '-' or '.', got {args.name!r}")
+    try:
+        from analysis.curves import learning_curves
+        from analysis.plots import plot_aggregates, plot_curve_grid, plot_learning_curves, save_figure
+        from analysis.runs import find_runs
+        from analysis.summary import summarize
+    except ModuleNotFoundError as error:
+        package = (error.name or "").split(".")[0]
+        if package not in ("scipy", "matplotlib"):
+            raise
+        raise UserError(f"plot.py needs {package}, which is not installed; "
+                        "install it with: pip install -e '.[plots]'") from None
+    out = Path(args.out)
+    runs = find_runs(args.paths)
+    curves = learning_curves(runs, args.tag)
+    written = []
+    for env_id, figure in plot_learning_curves(curves, tag=args.tag, title=args.title).items():
+        written += save_figure(figure, out, f"{args.name}_curves_{env_id.split(':')[-1].replace('/', '_')}")
+    written += save_figure(plot_curve_grid(curves, tag=args.tag, title=args.title), out, f"{args.name}_curves")
+    summaries, _ = summarize(runs)
+    if summaries:
+        figure = plot_aggregates(summaries, statistic=args.statistic, title=args.title)
+        written += save_figure(figure, out, f"{args.name}_aggregates")
+    else:
+        print("plot.py: note: no run has a final evaluation, so there is no aggregate bar chart", file=sys.stderr)
+    print(f"{len(runs)} runs, {len(curves)} curves; wrote {len(written)} files:")
+    for path in written:
+        print(f"  {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""Proportional prioritized experience replay (Schaul et al. 2016, "Prioritized Experience Replay",
+ICLR; section 3.3 and algorithm 1).
+
+Transition i is sampled with probability
+
+    P(i) = p_i / sum_k p_k,    p_i = (|delta_i| + epsilon)^alpha
+
+where delta_i is its latest TD error, alpha in [0, 1] sets how strongly priorities skew sampling
+(0 is uniform) and epsilon > 0 keeps every transition reachable. The tree stores p_i, i.e. the
+priority already raised to alpha. A new transition gets the largest priority given so far (1 at
+first), so it is replayed at least once soon. The bias this sampling adds is corrected by
+importance-sampling weights, normalised by their largest value in the batch so they only scale
+updates down:
+
+    w_i = (N * P(i))^(-beta) / max_j w_j
+
+with N the number of stored transitions and beta annealed towards 1 by the caller. Sampling is
+stratified: [0, total) is cut into B equal segments and one value is drawn uniformly in each.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from replay.buffer import Batch, ReplayBuffer
+from replay.sum_tree import SumTree
+
+
+class PrioritizedReplayBuffer(ReplayBuffer):
+    """A ReplayBuffer that samples in proportion to priority and returns importance weights."""
+
+    def __init__(self, *, capacity: int, observation_shape: tuple[int, ...], observation_dtype: np.dtype,
+                 seed: int, alpha: float = 0.6, epsilon: float = 1e-6) -> None:
+        if alpha < 0:
+            raise ValueError(f"alpha must be >= 0, got {alpha}")
+        if epsilon <= 0:
+            raise ValueError(f"epsilon must be > 0 so every transition stays reachable, got {epsilon}")
+        super().__init__(capacity=capacity, observation_shape=observation_shape,
+                         observation_dtype=observation_dtype, seed=seed)
+        self.alpha = alpha
+        self.epsilon = epsilon
+        self.tree = SumTree(capacity)
+        self.max_priority = 1.0  # largest p_i = (|delta| + epsilon)^alpha given so far
+
+    def add(self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
+            next_observations: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
+            discounts: np.ndarray | float) -> None:
+        """Append K transitions (see ReplayBuffer.add); each gets the current max priority."""
+        written = min(len(actions), self.capacity)  # the base class keeps only the newest `capacity`
+        slots = (self.position + np.arange(written)) % self.capacity
+        super().add(observations, actions, rewards, next_observations, terminated, truncated, discounts)
+        self.tree.update(slots, np.full(written, self.max_priority))
+
+    def sample(self, batch_size: int, beta: float) -> Batch:
+        """Draw ``batch_size`` transitions in proportion to priority, with importance weights.
+
+        ``beta`` in [0, 1] is the importance-correction exponent (1 corrects the bias fully).
+        """
+        if self.size == 0:
+            raise ValueError("cannot sample from an empty replay buffer")
+        if beta < 0:
+            raise ValueError(f"beta must be >= 0, got {beta}")
+        total = self.tree.total
+        values = (np.arange(batch_size) + self.rng.random(batch_size)) * (total / batch_size)
+        indices = self.tree.find_prefix_sum(values)
+        probabilities = self.tree.get(indices) / total
+        weights = (self.size * probabilities) ** -beta
+        weights = (weights / weights.max()).astype(np.float32)
+        return dataclasses.replace(self.gather(indices), weights=weights)
+
+    def update_priorities(self, indices: np.ndarray, td_errors: np.ndarray) -> None:
+        """Set p_i = (|delta_i| + epsilon)^alpha for sampled ``indices`` (call before the next add,
+        or a slot overwritten in between would get the old transition's priority)."""
+        indices = np.asarray(indices, dtype=np.int64)
+        td_errors = np.asarray(td_errors, dtype=np.float64)
+        if indices.shape != td_errors.shape:
+            raise ValueError(f"indices {indices.shape} and td_errors {td_errors.shape} must have the same shape")
+        if indices.size == 0:
+            return
+        if indices.min() < 0 or indices.max() >= self.size:
+            raise IndexError(f"indices must lie in [0, {self.size}), the stored transitions")
+        if not np.all(np.isfinite(td_errors)):
+            raise ValueError("td_errors must be finite: a NaN or inf priority would break all sampling")
+        priorities = (np.abs(td_errors) + self.epsilon) ** self.alpha
+        self.tree.update(indices, priorities)
+        self.max_priority = max(self.max_priority, float(priorities.max()))
+
+    # --- state -------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """ReplayBuffer's state plus the whole sum tree (a view) and the largest priority so far."""
+        return {**super().state_dict(), "sum_tree": self.tree.nodes, "max_priority": self.max_priority}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore ``state_dict()``; on a mismatch (ValueError) the buffer is unchanged."""
+        nodes, max_priority = np.asarray(state["sum_tree"]), state["max_priority"]
+        if nodes.shape != self.tree.nodes.shape or nodes.dtype != self.tree.nodes.dtype:
+            raise ValueError(f"sum tree is {nodes.dtype}{list(nodes.shape)}, "
+                             f"expected {self.tree.nodes.dtype}{list(self.tree.nodes.shape)}")
+        if not np.all(np.isfinite(nodes)) or np.any(nodes < 0):
+            raise ValueError("sum tree priorities must be finite and >= 0")
+        if isinstance(max_priority, bool) or not isinstance(max_priority, (int, float)) or not (
+                0 < max_priority < float("inf")):
+            raise ValueError(f"max_priority must be a finite number > 0, got {max_priority!r}")
+        super().load_state_dict(state)
+        self.tree.nodes[:] = nodes
+        self.max_priority = float(max_priority)

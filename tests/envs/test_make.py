@@ -1,0 +1,148 @@
+"""Making envs, checking their spaces, and NEXT_STEP autoreset handling, on the scripted
+counting envs of tests/scripted_envs.py (observation [t, episode], 3 steps per episode)."""
+
+from __future__ import annotations
+
+import functools
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import envs.make
+from envs import AutoresetTracker, EnvError, check_spaces, make_env, make_vector_env, resolve_env_id
+from replay import ReplayBuffer
+from tests.scripted_envs import EPISODE_LENGTH, TERMINATE_ID, TERMINATE_SPEC, TRUNCATE_SPEC
+
+
+def test_autoreset_tracker_first_step_is_real():
+    tracker = AutoresetTracker(2)
+    np.testing.assert_array_equal(tracker.real_steps(np.array([False, False]), np.array([False, False])),
+                                  [True, True])
+
+
+def test_autoreset_tracker_step_after_episode_end_is_not_real():
+    tracker = AutoresetTracker(3)
+    # env 0 terminates, env 1 is truncated, env 2 goes on
+    tracker.real_steps(np.array([True, False, False]), np.array([False, True, False]))
+    # the next step of envs 0 and 1 is their autoreset step (which reports no end itself)
+    np.testing.assert_array_equal(tracker.real_steps(np.zeros(3, bool), np.zeros(3, bool)), [False, False, True])
+    np.testing.assert_array_equal(tracker.real_steps(np.zeros(3, bool), np.zeros(3, bool)), [True, True, True])
+
+
+def collect(env_spec: str, *, num_envs: int, vector_steps: int) -> ReplayBuffer:
+    """Step a vector env, storing only real steps, exactly as train.py's loop does."""
+    vector_env = make_vector_env(env_spec, num_envs)
+    buffer = ReplayBuffer(capacity=1000, observation_shape=(2,), observation_dtype=np.dtype(np.float32), seed=0)
+    tracker = AutoresetTracker(num_envs)
+    observations, _ = vector_env.reset(seed=0)
+    try:
+        for _ in range(vector_steps):
+            actions = np.zeros(num_envs, dtype=np.int64)
+            next_observations, rewards, terminated, truncated, _ = vector_env.step(actions)
+            real = tracker.real_steps(terminated, truncated)
+            buffer.add(observations[real], actions[real], rewards[real], next_observations[real],
+                       terminated[real], truncated[real], 0.99)
+            observations = next_observations
+    finally:
+        vector_env.close()
+    return buffer
+
+
+def stored(buffer: ReplayBuffer) -> tuple[np.ndarray, ...]:
+    n = len(buffer)
+    return (buffer.observations[:n], buffer.next_observations[:n], buffer.terminated[:n], buffer.truncated[:n])
+
+
+def test_vector_env_with_tracker_stores_no_autoreset_step():
+    # 9 vector steps of a 3-step episode: steps 4 and 8 are autoreset steps, 7 steps are real.
+    buffer = collect(TERMINATE_SPEC, num_envs=1, vector_steps=9)
+    observations, next_observations, _, _ = stored(buffer)
+    assert len(buffer) == 7
+    np.testing.assert_array_equal(observations[:, 0], [0, 1, 2, 0, 1, 2, 0])
+    np.testing.assert_array_equal(next_observations - observations, np.tile([1.0, 0.0], (7, 1)))
+
+
+def test_vector_env_with_tracker_stores_termination_with_final_observation():
+    buffer = collect(TERMINATE_SPEC, num_envs=2, vector_steps=8)
+    observations, next_observations, terminated, truncated = stored(buffer)
+    np.testing.assert_array_equal(terminated, next_observations[:, 0] == EPISODE_LENGTH)
+    assert terminated.sum() == 4  # each env finished episodes 0 and 1
+    assert not truncated.any()
+
+
+def test_vector_env_with_tracker_stores_truncation_as_not_terminated_with_true_final_observation():
+    buffer = collect(TRUNCATE_SPEC, num_envs=2, vector_steps=8)
+    observations, next_observations, terminated, truncated = stored(buffer)
+    ends = truncated.nonzero()[0]
+    assert len(ends) == 4
+    np.testing.assert_array_equal(next_observations[ends, 0], [EPISODE_LENGTH] * 4)  # not a reset obs [0, e+1]
+    np.testing.assert_array_equal(next_observations[ends, 1], observations[ends, 1])  # same episode
+    assert not terminated.any()
+
+
+def test_make_vector_env_uses_next_step_autoreset():
+    vector_env = make_vector_env(TERMINATE_SPEC, 1)
+    try:
+        assert vector_env.metadata["autoreset_mode"] == gym.vector.AutoresetMode.NEXT_STEP
+    finally:
+        vector_env.close()
+
+
+def test_make_vector_env_async_finds_module_registered_env_in_spawned_workers(monkeypatch):
+    monkeypatch.setattr(envs.make, "AsyncVectorEnv", functools.partial(gym.vector.AsyncVectorEnv, context="spawn"))
+    vector_env = make_vector_env(TERMINATE_SPEC, 2, mode="async")
+    try:
+        observations, _ = vector_env.reset(seed=0)
+    finally:
+        vector_env.close()
+    np.testing.assert_array_equal(observations, [[0.0, 0.0], [0.0, 0.0]])
+
+
+def test_make_env_module_spec_imports_module_and_makes_env():
+    env = make_env(TERMINATE_SPEC)
+    try:
+        observation, _ = env.reset(seed=0)
+        np.testing.assert_array_equal(observation, [0.0, 0.0])
+    finally:
+        env.close()
+
+
+def test_resolve_env_id_strips_module():
+    assert resolve_env_id(TERMINATE_SPEC) == TERMINATE_ID
+    assert resolve_env_id("CartPole-v1") == "CartPole-v1"
+
+
+def test_resolve_env_id_missing_module_is_env_error():
+    with pytest.raises(EnvError, match="no_such_module_xyz"):
+        resolve_env_id("no_such_module_xyz:Foo-v0")
+
+
+@pytest.mark.parametrize("spec", [":CartPole-v1", ".relative:CartPole-v1"])
+def test_resolve_env_id_malformed_module_is_env_error(spec):
+    with pytest.raises(EnvError):
+        resolve_env_id(spec)
+
+
+def test_make_env_unknown_id_is_env_error():
+    with pytest.raises(EnvError, match="NoSuchEnv-v0"):
+        make_env("NoSuchEnv-v0")
+
+
+def test_make_env_continuous_actions_is_env_error():
+    with pytest.raises(EnvError, match="Discrete action space"):
+        make_env("Pendulum-v1")
+
+
+def test_check_spaces_accepts_discrete_actions_and_box_observations():
+    check_spaces(gym.spaces.Box(0, 255, (4, 4), np.uint8), gym.spaces.Discrete(3), "Ok-v0")
+
+
+def test_check_spaces_rejects_discrete_not_starting_at_zero():
+    with pytest.raises(EnvError, match="starting at 1"):
+        check_spaces(gym.spaces.Box(-1, 1, (2,)), gym.spaces.Discrete(3, start=1), "Shifted-v0")
+
+
+def test_check_spaces_rejects_non_box_observations():
+    with pytest.raises(EnvError, match="FlattenObservation"):
+        check_spaces(gym.spaces.Discrete(5), gym.spaces.Discrete(2), "Tabular-v0")

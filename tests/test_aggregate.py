@@ -1,0 +1,39 @@
+"""aggregate.py: the printed table, the JSON file and one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import aggregate
+from tests.analysis.synthetic_runs import write_run
+
+
+def write_cartpole_runs(root, scores):
+    for seed, score in enumerate(scores, start=1):
+        write_run(root, env_id="CartPole-v1", algo="dqn", seed=seed, evals=[], final=score)
+
+
+def test_aggregate_prints_a_row_per_env_and_algo(tmp_path, capsys):
+    write_cartpole_runs(tmp_path, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0])
+    assert aggregate.main([str(tmp_path), "--resamples", "200"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("CartPole-v1")]
+    assert len(rows) == 1 and rows[0].split()[:4] == ["CartPole-v1", "dqn", "8", "4.5"]
+
+
+def test_aggregate_json_holds_iqm_and_interval(tmp_path):
+    write_cartpole_runs(tmp_path / "runs", [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0])
+    assert aggregate.main([str(tmp_path / "runs"), "--resamples", "200", "--json", str(tmp_path / "agg.json")]) == 0
+    (group,) = json.loads((tmp_path / "agg.json").read_text())["groups"]
+    assert (group["env_id"], group["seeds"], group["iqm"]["value"]) == ("CartPole-v1", list(range(1, 9)), 4.5)
+    assert group["iqm"]["ci_low"] < 4.5 < group["iqm"]["ci_high"]
+
+
+def test_aggregate_of_missing_dir_is_one_line_error(tmp_path, capsys):
+    assert aggregate.main([str(tmp_path / "nowhere")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_aggregate_of_runs_without_evaluations_is_error(tmp_path, capsys):
+    write_run(tmp_path, env_id="CartPole-v1", algo="dqn", seed=1, evals=[])
+    assert aggregate.main([str(tmp_path)]) == 2
+    assert "none of the 1 runs has an evaluation" in capsys.readouterr().err

@@ -1,0 +1,70 @@
+"""Imports go one way (house style 2): read from the source files' import statements with ast."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_MODULES = {"agents", "configs", "envs", "replay", "train", "evaluate"}
+
+
+def imported_top_level_modules(path: Path) -> set[str]:
+    """Top-level names of every module a file imports (relative imports count as its package)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            names.add(path.parent.name if node.level else node.module.split(".")[0])
+    return names
+
+
+def package_files(package: str) -> list[Path]:
+    files = sorted((REPO_ROOT / package).glob("**/*.py"))
+    assert files, f"no source files found for {package}"
+    return files
+
+
+def test_imported_top_level_modules_reads_all_import_forms(tmp_path):
+    source = tmp_path / "pkg" / "mod.py"
+    source.parent.mkdir()
+    source.write_text("import os.path\nimport numpy as np, torch\nfrom envs.make import x\nfrom . import y\n"
+                      "def f():\n    import train\n")
+    assert imported_top_level_modules(source) == {"os", "numpy", "torch", "envs", "pkg", "train"}
+
+
+@pytest.mark.parametrize("path", package_files("agents"), ids=lambda p: p.name)
+def test_agents_never_imports_envs_or_train(path):
+    assert not imported_top_level_modules(path) & {"envs", "train", "evaluate"}
+
+
+@pytest.mark.parametrize("path", package_files("replay"), ids=lambda p: p.name)
+def test_replay_imports_only_numpy_and_torch(path):
+    allowed = {"__future__", "numpy", "torch", "replay"}
+    third_party_or_project = {name for name in imported_top_level_modules(path)
+                              if name in PROJECT_MODULES or not _is_stdlib(name)}
+    assert third_party_or_project <= allowed
+
+
+@pytest.mark.parametrize("package", ["agents", "configs", "envs", "replay"])
+def test_packages_never_import_train_or_evaluate(package):
+    for path in package_files(package):
+        assert not imported_top_level_modules(path) & {"train", "evaluate"}, path.name
+
+
+def test_configs_imports_no_other_project_package():
+    for path in package_files("configs"):
+        assert not imported_top_level_modules(path) & (PROJECT_MODULES - {"configs"}), path.name
+
+
+def test_evaluate_never_imports_train():
+    assert "train" not in imported_top_level_modules(REPO_ROOT / "evaluate.py")
+
+
+def _is_stdlib(name: str) -> bool:
+    import sys
+
+    return name in sys.stdlib_module_names
