@@ -46,12 +46,13 @@ class DQNAgent:
 
     def __init__(self, *, q_network: nn.Module, n_actions: int, device: torch.device, seed: int,
                  learning_rate: float, adam_eps: float = 1e-8, double: bool = False, loss: str = "huber",
-                 max_grad_norm: float | None = None, numpy_acting: bool = True) -> None:
+                 max_grad_norm: float | None = None, numpy_acting: bool = True, fused_adam: bool = False) -> None:
         self.n_actions = n_actions
         self.device = device
         self.q_network = q_network.to(device)
         self.target_network = copy.deepcopy(self.q_network).requires_grad_(False)
-        self.optimizer = torch.optim.Adam(self.q_network.parameters(), lr=learning_rate, eps=adam_eps)
+        self.optimizer = torch.optim.Adam(self.q_network.parameters(), lr=learning_rate, eps=adam_eps,
+                                          fused=fused_adam or None)
         self.double = double
         self.loss_fn = LOSSES[loss]
         self.max_grad_norm = max_grad_norm
@@ -67,7 +68,8 @@ class DQNAgent:
                     seed: int) -> "DQNAgent":
         return cls(q_network=q_network, n_actions=n_actions, device=device, seed=seed,
                    learning_rate=config.learning_rate, adam_eps=config.adam_eps, double=config.double,
-                   loss=config.loss, max_grad_norm=config.max_grad_norm, numpy_acting=config.numpy_acting)
+                   loss=config.loss, max_grad_norm=config.max_grad_norm, numpy_acting=config.numpy_acting,
+                   fused_adam=config.fused_adam)
 
     @staticmethod
     def head_options(config) -> dict:
