@@ -12,7 +12,8 @@ import json
 import sys
 from pathlib import Path
 
-from configs import report_user_errors, UserError, make_parser, write_text_atomic
+from analysis import missing_plots_extra
+from configs import UserError, make_parser, report_user_errors, write_text_atomic
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,11 +35,7 @@ def _aggregate_command(args: argparse.Namespace) -> int:
         from analysis.runs import find_runs
         from analysis.summary import format_table, summarize
     except ModuleNotFoundError as error:
-        package = (error.name or "").split(".")[0]
-        if package not in ("scipy", "matplotlib"):
-            raise
-        raise UserError(f"aggregate.py needs {package}, which is not installed; "
-                        "install it with: pip install -e '.[plots]'") from None
+        raise missing_plots_extra("aggregate.py", error) from None
     runs = find_runs(args.paths)
     summaries, unscored = summarize(runs, n_resamples=args.resamples, seed=args.bootstrap_seed)
     for run in unscored:

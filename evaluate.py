@@ -19,7 +19,15 @@ import torch
 from torch import nn
 
 from agents import build_network, load_model, resolve_device, set_torch_threads
-from configs import report_user_errors, Config, ConfigError, UserError, load_config, make_parser, write_text_atomic
+from configs import (
+    Config,
+    ConfigError,
+    UserError,
+    load_config,
+    make_parser,
+    report_user_errors,
+    write_text_atomic,
+)
 from envs import make_env
 from envs.render import record_video, require_display, require_moviepy
 

@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from configs import report_user_errors, UserError, add_config_arguments, make_parser
+from configs import UserError, add_config_arguments, make_parser, report_user_errors
 from configs.config import FIELD_NAMES, Config, field_kind
 
 

@@ -18,7 +18,8 @@ import re
 import sys
 from pathlib import Path
 
-from configs import report_user_errors, UserError, make_parser
+from analysis import missing_plots_extra
+from configs import UserError, make_parser, report_user_errors
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,15 +43,16 @@ def _plot_command(args: argparse.Namespace) -> int:
         raise UserError(f"--name must be letters, digits, '_', '-' or '.', got {args.name!r}")
     try:
         from analysis.curves import learning_curves
-        from analysis.plots import plot_aggregates, plot_curve_grid, plot_learning_curves, save_figure
+        from analysis.plots import (
+            plot_aggregates,
+            plot_curve_grid,
+            plot_learning_curves,
+            save_figure,
+        )
         from analysis.runs import find_runs
         from analysis.summary import summarize
     except ModuleNotFoundError as error:
-        package = (error.name or "").split(".")[0]
-        if package not in ("scipy", "matplotlib"):
-            raise
-        raise UserError(f"plot.py needs {package}, which is not installed; "
-                        "install it with: pip install -e '.[plots]'") from None
+        raise missing_plots_extra("plot.py", error) from None
     out = Path(args.out)
     runs = find_runs(args.paths)
     curves = learning_curves(runs, args.tag)

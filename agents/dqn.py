@@ -86,8 +86,9 @@ class DQNAgent:
         count = len(observations)
         if self.noisy:
             reset_noise(self.q_network)  # a fresh noise sample for every acting step
-        explore = self.rng.random(count) < epsilon
-        random_actions = self.rng.integers(0, self.n_actions, size=count)
+        draws = self.rng.random((2, count))  # one generator call: which envs explore, and their actions
+        explore = draws[0] < epsilon
+        random_actions = (draws[1] * self.n_actions).astype(np.int64)
         if explore.all():
             return random_actions
         return np.where(explore, random_actions, self.greedy_actions(observations))

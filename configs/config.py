@@ -49,7 +49,7 @@ class Config:
     learning_rate_end: float | None = _field(
         None, "If set, the learning rate decays linearly to this at total_steps; 'none' keeps it constant.")
     adam_eps: float = _field(1e-8, "Adam epsilon (numerical stability term).")
-    fused_adam: bool = _field(False, "Use torch's fused Adam kernel: ~15% cheaper updates on the CPU; its rounding differs "
+    fused_adam: bool = _field(False, "Use torch's fused Adam kernel: about 15 percent cheaper updates on the CPU; its rounding differs "
                               "from the default Adam in the last bits, so runs are reproducible but not identical to it.")
     gamma: float = _field(0.99, "Discount factor per env step, in [0, 1].")
     batch_size: int = _field(32, "Transitions per gradient step.")

@@ -191,7 +191,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
-        help_text = f"{f.metadata['help']} (default: {shown})"
+        help_text = f"{f.metadata['help']} (default: {shown})".replace("%", "%%")  # argparse formats with %
         kind, _ = field_kind(f)
         aliases = [flag, "--env"] if f.name == "env_id" else [flag]
         if kind is bool:

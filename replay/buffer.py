@@ -80,7 +80,7 @@ class ReplayBuffer:
             next_observations, terminated, truncated = next_observations[keep], terminated[keep], truncated[keep]
             discounts = np.broadcast_to(discounts, (count,))[keep]
             count = self.capacity
-        slots = (self.position + np.arange(count)) % self.capacity
+        slots = self.slots_for(count)
         self.observations[slots] = observations
         self.next_observations[slots] = next_observations
         self.actions[slots] = actions
@@ -90,6 +90,14 @@ class ReplayBuffer:
         self.discounts[slots] = discounts
         self.position = int((self.position + count) % self.capacity)
         self.size = min(self.size + count, self.capacity)
+
+    def slots_for(self, count: int) -> slice | np.ndarray:
+        """The slots the next ``count`` (<= capacity) transitions go to: a slice unless they wrap
+        around (slice writes are several times cheaper than fancy indexing for small batches)."""
+        end = self.position + count
+        if end <= self.capacity:
+            return slice(self.position, end)
+        return (self.position + np.arange(count)) % self.capacity
 
     def sample(self, batch_size: int) -> Batch:
         """Draw ``batch_size`` stored transitions uniformly, with replacement."""

@@ -49,7 +49,8 @@ class PrioritizedReplayBuffer(ReplayBuffer):
             discounts: np.ndarray | float) -> None:
         """Append K transitions (see ReplayBuffer.add); each gets the current max priority."""
         written = min(len(actions), self.capacity)  # the base class keeps only the newest `capacity`
-        slots = (self.position + np.arange(written)) % self.capacity
+        slots = self.slots_for(written)
+        slots = np.arange(slots.start, slots.stop) if isinstance(slots, slice) else slots
         super().add(observations, actions, rewards, next_observations, terminated, truncated, discounts)
         self.tree.update(slots, np.full(written, self.max_priority))
 

@@ -146,3 +146,29 @@ def test_check_spaces_rejects_discrete_not_starting_at_zero():
 def test_check_spaces_rejects_non_box_observations():
     with pytest.raises(EnvError, match="FlattenObservation"):
         check_spaces(gym.spaces.Discrete(5), gym.spaces.Discrete(2), "Tabular-v0")
+
+
+def test_lean_sync_vector_env_matches_gymnasium_sync_vector_env():
+    make = [lambda: gym.make("CartPole-v1")] * 3
+    reference = gym.vector.SyncVectorEnv(make, autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP)
+    lean = envs.LeanSyncVectorEnv(make, autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP)
+    np.testing.assert_array_equal(reference.reset(seed=5)[0], lean.reset(seed=5)[0])
+    rng = np.random.default_rng(0)
+    ended = 0
+    for _ in range(600):  # random play ends episodes every ~20 steps: many autoresets
+        actions = rng.integers(0, 2, size=3)
+        expected, got = reference.step(actions), lean.step(actions)
+        for want, have in zip(expected[:4], got[:4]):
+            np.testing.assert_array_equal(want, have)
+        ended += int(got[2].sum() + got[3].sum())
+    assert ended > 30
+    reference.close()
+    lean.close()
+
+
+def test_lean_sync_vector_env_returns_fresh_observation_arrays():
+    lean = envs.LeanSyncVectorEnv([lambda: gym.make("CartPole-v1")], autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP)
+    first, _ = lean.reset(seed=0)
+    second = lean.step(np.array([0]))[0]
+    assert first is not second and not np.shares_memory(first, second)
+    lean.close()

@@ -1,0 +1,261 @@
+"""The agent contract, parametrised over the AGENTS registry and component combinations, each built
+the way train.py builds it (configs.resolve_config, then agents.make_agent) for CartPole's shapes
+(observations [4], 2 actions) and fed hand-built batches: a 1-step uniform batch, and an n-step
+prioritized one (per-sample discounts gamma^k, importance weights).
+
+Also: combinations of options that cannot work are a ConfigError from agents.build_network."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+import evaluate
+from agents import (
+    AGENTS,
+    C51Agent,
+    DQNAgent,
+    NoisyLinear,
+    build_network,
+    learner_class,
+    make_agent,
+    save_model,
+)
+from agents.layers import reset_noise
+from configs import Config, ConfigError, resolve_config, save_config
+from replay import Batch
+from tests.custom_nets import BranchyQNet
+
+CPU = torch.device("cpu")
+GAMMA = 0.99
+
+# (algo, component flags); every registry entry appears at least once.
+CASES = [
+    ("dqn", {}),
+    ("dqn", {"double": True, "dueling": True}),
+    ("dqn", {"noisy": True}),
+    ("c51", {}),
+    ("c51", {"double": True, "dueling": True}),
+    ("qrdqn", {}),
+    ("qrdqn", {"dueling": True, "noisy": True}),
+    ("rainbow", {}),
+]
+CASE_IDS = [algo + "".join(f"-{flag}" for flag in flags) for algo, flags in CASES]
+
+
+def one_step_uniform_batch() -> Batch:
+    rng = np.random.default_rng(0)
+    return Batch(observations=torch.as_tensor(rng.normal(size=(5, 4)), dtype=torch.float32),
+                 actions=torch.tensor([0, 1, 1, 0, 1]), rewards=torch.tensor([1.0, 0.0, -1.0, 1.0, 2.0]),
+                 next_observations=torch.as_tensor(rng.normal(size=(5, 4)), dtype=torch.float32),
+                 terminated=torch.tensor([0.0, 0.0, 1.0, 0.0, 0.0]), discounts=torch.full((5,), GAMMA),
+                 indices=torch.arange(5))
+
+
+def n_step_prioritized_batch() -> Batch:
+    """3-step returns: tails cut short by termination or truncation carry gamma^k with k < 3."""
+    batch = one_step_uniform_batch()
+    return Batch(**{**batch.__dict__, "rewards": torch.tensor([2.9, 0.0, -1.0, 1.5, 3.0]),
+                    "discounts": torch.tensor([GAMMA ** 3, GAMMA ** 3, GAMMA, GAMMA ** 2, GAMMA ** 3]),
+                    "weights": torch.tensor([1.0, 0.4, 0.7, 1.0, 0.2])})
+
+
+BATCHES = {"1-step uniform": one_step_uniform_batch, "3-step prioritized": n_step_prioritized_batch}
+
+
+def config_for(algo: str, flags: dict) -> Config:
+    return resolve_config({"algo": algo, "env_id": "CartPole-v1", "hidden_sizes": (8,), "num_atoms": 11,
+                           "num_quantiles": 5, "device": "cpu", **flags})
+
+
+def agent_for(algo: str, flags: dict, *, seed: int = 0) -> DQNAgent:
+    torch.manual_seed(seed)  # the network's initial weights
+    return make_agent(config_for(algo, flags), observation_shape=(4,), n_actions=2, device=CPU, seed=seed)
+
+
+def parameters(agent_network: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {name: p.detach().clone() for name, p in agent_network.named_parameters()}
+
+
+cases = pytest.mark.parametrize("algo, flags", CASES, ids=CASE_IDS)
+batches = pytest.mark.parametrize("make_batch", BATCHES.values(), ids=BATCHES.keys())
+
+
+def test_agents_registry_holds_the_four_learners():
+    assert set(AGENTS) == {"dqn", "c51", "qrdqn", "rainbow"}
+    assert {algo for algo, _ in CASES} == set(AGENTS)
+
+
+def test_rainbow_agent_is_c51_with_a_noisy_dueling_head():
+    agent = agent_for("rainbow", {})
+    assert isinstance(agent, C51Agent) and agent.double and agent.noisy
+    network = agent.q_network
+    assert network.output == "c51" and network.value is not None
+    assert isinstance(network.advantage, NoisyLinear) and isinstance(network.value, NoisyLinear)
+    torch.testing.assert_close(network.support, torch.linspace(0.0, 200.0, 11))  # the CartPole preset's support
+
+
+@cases
+def test_agent_forward_gives_one_q_per_action(algo, flags):
+    agent = agent_for(algo, flags)
+    assert agent.q_network(one_step_uniform_batch().observations).shape == (5, 2)
+
+
+@cases
+def test_agent_act_gives_one_valid_action_per_observation(algo, flags):
+    actions = agent_for(algo, flags).act(np.zeros((5, 4), dtype=np.float32), epsilon=0.0)
+    assert actions.shape == (5,) and set(actions.tolist()) <= {0, 1}
+
+
+@cases
+@batches
+def test_agent_update_returns_finite_loss_q_and_priorities(algo, flags, make_batch):
+    metrics = agent_for(algo, flags).update(make_batch())
+    assert metrics["td_loss"].shape == () and torch.isfinite(metrics["td_loss"])
+    assert metrics["q_values"].shape == () and torch.isfinite(metrics["q_values"])
+    priorities = metrics["priorities"]
+    assert priorities.shape == (5,) and torch.isfinite(priorities).all() and (priorities >= 0).all()
+    assert not priorities.requires_grad
+
+
+@cases
+@batches
+def test_agent_update_changes_every_parameter(algo, flags, make_batch):
+    agent = agent_for(algo, flags)
+    before = parameters(agent.q_network)
+    agent.update(make_batch())
+    unchanged = [name for name, p in parameters(agent.q_network).items() if torch.equal(p, before[name])]
+    assert unchanged == []
+
+
+@cases
+def test_agent_update_leaves_target_network_until_sync(algo, flags):
+    agent = agent_for(algo, flags)
+    before = parameters(agent.target_network)
+    agent.update(one_step_uniform_batch())
+    assert all(torch.equal(p, before[name]) for name, p in parameters(agent.target_network).items())
+
+
+@cases
+def test_agent_sync_target_with_tau_one_copies_online_network(algo, flags):
+    agent = agent_for(algo, flags)
+    agent.update(one_step_uniform_batch())
+    agent.sync_target()
+    online, target = agent.q_network.state_dict(), agent.target_network.state_dict()
+    assert online.keys() == target.keys()
+    assert all(torch.equal(online[key], target[key]) for key in online)
+
+
+@cases
+def test_agent_sync_target_polyak_moves_target_by_tau(algo, flags):
+    agent = agent_for(algo, flags)
+    agent.update(one_step_uniform_batch())
+    old_target, online = parameters(agent.target_network), parameters(agent.q_network)
+    agent.sync_target(tau=0.25)
+    for name, p in parameters(agent.target_network).items():
+        torch.testing.assert_close(p, old_target[name] + 0.25 * (online[name] - old_target[name]))
+
+
+@cases
+def test_agent_state_dict_round_trip_gives_identical_actions(algo, flags):
+    trained = agent_for(algo, flags)
+    trained.update(n_step_prioritized_batch())
+    restored = agent_for(algo, flags, seed=1)
+    restored.load_state_dict(copy.deepcopy(trained.state_dict()))
+    observations = np.random.default_rng(3).normal(size=(64, 4)).astype(np.float32)
+    for epsilon in (0.0, 0.0, 0.5):  # noisy agents redraw noise each call, from the restored generator
+        np.testing.assert_array_equal(restored.act(observations, epsilon), trained.act(observations, epsilon))
+
+
+@cases
+def test_agent_saved_model_reloads_through_evaluate_load_run(algo, flags, tmp_path):
+    agent = agent_for(algo, flags)
+    agent.update(n_step_prioritized_batch())
+    save_config(config_for(algo, flags), tmp_path / "config.yaml")
+    save_model(tmp_path / "model_latest.pt", agent.q_network.state_dict(), env_step=1)
+    _, reloaded = evaluate.load_run(tmp_path, device=CPU)
+    assert type(reloaded) is type(agent.q_network)
+    saved, loaded = agent.q_network.state_dict(), reloaded.state_dict()
+    assert saved.keys() == loaded.keys() and all(torch.equal(saved[key], loaded[key]) for key in saved)
+    observations = one_step_uniform_batch().observations
+    assert torch.equal(reloaded.eval()(observations), agent.q_network.eval()(observations))
+
+
+# --- the batch's discounts and importance weights are what the loss uses ------------------------
+
+@cases
+def test_agent_loss_with_zero_discount_equals_terminated_loss(algo, flags):
+    agent = agent_for(algo, flags)
+    batch = one_step_uniform_batch()
+    cut = Batch(**{**batch.__dict__, "discounts": torch.zeros(5), "terminated": torch.zeros(5)})
+    ended = Batch(**{**batch.__dict__, "terminated": torch.ones(5)})
+    torch.testing.assert_close(agent.loss_terms(cut)[0], agent.loss_terms(ended)[0])
+
+
+@cases
+def test_agent_loss_uses_each_samples_own_discount(algo, flags):
+    agent = agent_for(algo, flags)
+    batch = one_step_uniform_batch()
+    changed = Batch(**{**batch.__dict__, "discounts": torch.tensor([0.5, GAMMA, GAMMA, GAMMA, GAMMA])})
+    loss_B, changed_loss_B = agent.loss_terms(batch)[0], agent.loss_terms(changed)[0]
+    assert loss_B[0] != changed_loss_B[0]
+    torch.testing.assert_close(changed_loss_B[1:], loss_B[1:])
+
+
+@cases
+def test_agent_update_with_zero_weights_leaves_parameters_unchanged(algo, flags):
+    agent = agent_for(algo, flags)
+    before = parameters(agent.q_network)
+    metrics = agent.update(Batch(**{**one_step_uniform_batch().__dict__, "weights": torch.zeros(5)}))
+    assert metrics["td_loss"].item() == 0.0
+    assert all(torch.equal(p, before[name]) for name, p in parameters(agent.q_network).items())
+
+
+@cases
+def test_agent_update_with_one_hot_weight_equals_update_on_that_sample_alone(algo, flags):
+    # loss = mean_B(w * loss_B) with w = [0, 0, 5, 0, 0] is loss_2: the same loss and gradient as
+    # a batch holding sample 2 alone. Both agents start identical (weights, noise generator).
+    weighted, alone = agent_for(algo, flags), agent_for(algo, flags)
+    batch = one_step_uniform_batch()
+    weighted_metrics = weighted.update(Batch(**{**batch.__dict__, "weights": torch.tensor([0.0, 0.0, 5.0, 0.0, 0.0])}))
+    alone_metrics = alone.update(Batch(**{name: value[2:3] for name, value in batch.__dict__.items()
+                                          if value is not None}))
+    torch.testing.assert_close(weighted_metrics["td_loss"], alone_metrics["td_loss"])
+    for (name, p), q in zip(weighted.q_network.named_parameters(), alone.q_network.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, msg=f"gradient of {name}")
+
+
+# --- selection and impossible combinations ----------------------------------------------------
+
+def test_learner_class_unknown_algo_is_config_error():
+    with pytest.raises(ConfigError, match="algo must be one of dqn, c51, qrdqn, rainbow; got 'iqn'"):
+        learner_class(Config(algo="iqn"))
+
+
+@pytest.mark.parametrize("algo, flags", [("c51", {}), ("qrdqn", {}), ("rainbow", {}), ("dqn", {"dueling": True}),
+                                         ("dqn", {"noisy": True})], ids=["c51", "qrdqn", "rainbow", "dueling", "noisy"])
+def test_build_network_custom_network_with_head_option_is_config_error(algo, flags):
+    config = config_for(algo, {**flags, "network": "tests.custom_nets:BranchyQNet"})
+    with pytest.raises(ConfigError, match="a custom network works only with algo dqn and without --dueling/--noisy"):
+        build_network(config, (4,), 2)
+
+
+def test_build_network_custom_factory_with_c51_is_config_error():
+    with pytest.raises(ConfigError, match="custom network works only with algo dqn"):
+        build_network(config_for("c51", {}), (4,), 2, network=BranchyQNet)
+
+
+def test_make_agent_custom_network_with_dueling_is_config_error():
+    with pytest.raises(ConfigError, match="custom network"):
+        make_agent(config_for("dqn", {"dueling": True}), observation_shape=(4,), n_actions=2, device=CPU, seed=0,
+                   network=BranchyQNet)
+
+
+def test_noisy_agent_same_seed_draws_same_noise():
+    first, second = agent_for("dqn", {"noisy": True}), agent_for("dqn", {"noisy": True})
+    reset_noise(first.q_network)
+    reset_noise(second.q_network)
+    assert torch.equal(first.q_network.advantage.eps_in, second.q_network.advantage.eps_in)

@@ -1,0 +1,99 @@
+"""How --algo and the component flags resolve through the layered presets: Rainbow switches every
+component on, a flag turns one off, noisy nets turn epsilon-greedy off unless epsilon is chosen,
+and every learner resolves (and builds its network) for every shipped env preset."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import configs.loading
+from agents import AGENTS, build_network, learner_class
+from configs import Config, read_config_file, resolve_config
+
+ENV_PRESETS = sorted(path.stem for path in (configs.loading.CONFIG_DIR / "dqn").glob("*.yaml"))
+# Observation size and action count of each shipped env, so networks build without making the env.
+ENV_SHAPES = {"Acrobot-v1": (6, 3), "CartPole-v1": (4, 2), "LunarLander-v3": (8, 4), "MountainCar-v0": (2, 3)}
+SUPPORT_PRESETS = sorted(path for algo in ("c51", "rainbow") for path in (configs.loading.CONFIG_DIR / algo).glob("*.yaml")
+                         if path.name != "defaults.yaml")
+
+
+def test_resolve_config_rainbow_switches_on_every_component():
+    config = resolve_config({"algo": "rainbow"})
+    assert (config.double, config.dueling, config.noisy, config.prioritized) == (True, True, True, True)
+    assert config.n_step == 3
+    assert (config.epsilon_start, config.epsilon_end) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("flag", ["double", "dueling", "prioritized"])
+def test_resolve_config_rainbow_flag_turns_one_component_off(flag):
+    config = resolve_config({"algo": "rainbow", flag: False})
+    components = {"double": config.double, "dueling": config.dueling, "prioritized": config.prioritized}
+    assert components == {name: name != flag for name in components}
+    assert config.noisy and config.n_step == 3
+
+
+def test_resolve_config_rainbow_n_step_flag_overrides_preset():
+    assert resolve_config({"algo": "rainbow", "n_step": 5}).n_step == 5
+
+
+def test_resolve_config_rainbow_no_noisy_keeps_env_presets_epsilon():
+    config = resolve_config({"algo": "rainbow", "noisy": False, "env_id": "CartPole-v1"})
+    env_preset = read_config_file(configs.loading.CONFIG_DIR / "dqn" / "CartPole-v1.yaml")
+    assert not config.noisy
+    assert (config.epsilon_start, config.epsilon_end) == (env_preset["epsilon_start"], env_preset["epsilon_end"])
+
+
+def test_resolve_config_noisy_turns_epsilon_off():
+    config = resolve_config({"algo": "dqn", "env_id": "CartPole-v1", "noisy": True})
+    assert (config.epsilon_start, config.epsilon_end) == (0.0, 0.0)
+
+
+def test_resolve_config_noisy_keeps_an_explicitly_chosen_epsilon():
+    config = resolve_config({"algo": "dqn", "env_id": "CartPole-v1", "noisy": True, "epsilon_start": 0.5})
+    assert config.epsilon_start == 0.5
+    assert config.epsilon_end == 0.02  # the CartPole preset's, not zeroed
+
+
+def test_resolve_config_without_noisy_keeps_env_presets_epsilon():
+    config = resolve_config({"algo": "c51", "env_id": "CartPole-v1"})
+    assert (config.epsilon_start, config.epsilon_end) == (1.0, 0.02)
+
+
+def test_resolve_config_algo_preset_layers_over_envs_dqn_preset():
+    # CartPole's sizes and gamma from dqn/CartPole-v1.yaml; the support from rainbow/CartPole-v1.yaml.
+    config = resolve_config({"algo": "rainbow", "env_id": "CartPole-v1"})
+    assert (config.hidden_sizes, config.gamma, config.batch_size) == ((128, 128), 0.995, 128)
+    assert (config.v_min, config.v_max) == (0.0, 200.0)
+
+
+def test_resolve_config_qrdqn_defaults_apply():
+    assert resolve_config({"algo": "qrdqn"}).num_quantiles == 50
+    assert resolve_config({"algo": "qrdqn", "num_quantiles": 8}).num_quantiles == 8
+
+
+@pytest.mark.parametrize("env_id", ENV_PRESETS)
+@pytest.mark.parametrize("algo", sorted(AGENTS))
+def test_resolve_config_every_algo_and_env_preset_is_a_valid_config(algo, env_id):
+    config = resolve_config({"algo": algo, "env_id": env_id})
+    assert isinstance(config, Config) and (config.algo, config.env_id) == (algo, env_id)
+    assert learner_class(config) is AGENTS[algo]
+
+
+@pytest.mark.parametrize("env_id", ENV_PRESETS)
+@pytest.mark.parametrize("algo", sorted(AGENTS))
+def test_build_network_for_every_algo_and_env_preset_gives_one_q_per_action(algo, env_id):
+    observation_size, n_actions = ENV_SHAPES[env_id]
+    network = build_network(resolve_config({"algo": algo, "env_id": env_id}), (observation_size,), n_actions)
+    assert network(torch.zeros(2, observation_size)).shape == (2, n_actions)
+
+
+def test_env_shapes_cover_every_env_preset():
+    assert sorted(ENV_SHAPES) == ENV_PRESETS
+
+
+@pytest.mark.parametrize("path", SUPPORT_PRESETS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_c51_preset_sets_an_ordered_support(path):
+    fields = read_config_file(path)
+    assert {"v_min", "v_max"} <= fields.keys()
+    assert fields["v_min"] < fields["v_max"]
