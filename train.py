@@ -1,8 +1,19 @@
-"""Train a DQN-family agent: ``python train.py --env CartPole-v1 [--flag value ...]``.
+"""Train a DQN-family agent: ``python train.py --env CartPole-v1 [--flag value ...]``; continue a
+stopped run with ``python train.py --resume RUN_DIR``.
 
 One loop, read top to bottom: seed, build, then per vector step {act, step, store, maybe update,
-maybe sync target, maybe log, maybe evaluate and save}. The loop decides *when*; the agent
-decides *what the maths is*. ``train(config)`` is the same thing as a Python function.
+maybe sync target, maybe log, maybe evaluate and save, maybe checkpoint}. The loop decides *when*;
+the agent decides *what the maths is*. ``train(config)`` and ``resume(run_dir)`` are the same
+things as Python functions.
+
+A checkpoint (every ``checkpoint_every`` env steps, and at exit, including after SIGINT or SIGTERM
+on the command line) holds the full training state: networks, optimizer, replay contents and
+priorities, every generator (Python, numpy, torch), the counters and the loss sums not yet logged
+(``checkpoints/`` has the file protocol). A resumed run restarts its envs at fresh episodes seeded
+from the checkpoint's env-seed generator: the n-step windows and episode returns in progress at
+the checkpoint are not saved, so those partial episodes are neither stored nor logged. Resuming
+the same checkpoint twice gives identical runs on the CPU, and the TensorBoard curves go on from
+the checkpoint's step, the steps the stopped process logged after it being purged.
 """
 
 from __future__ import annotations
@@ -10,11 +21,14 @@ from __future__ import annotations
 import collections
 import dataclasses
 import json
+import math
 import platform
+import signal
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -22,10 +36,15 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from agents import (SCHEDULES, NetworkFactory, factory_spec, linear_schedule, make_agent, resolve_device,
+from agents import (SCHEDULES, DQNAgent, NetworkFactory, factory_spec, linear_schedule, make_agent, resolve_device,
                     save_model, set_torch_threads)
+from checkpoints import (HARMLESS_ON_RESUME, CheckpointError, check_same_run, find_run_dir, global_rng_state,
+                         latest_checkpoint, load_checkpoint, lock_run_dir, record_resume, resume_config,
+                         save_checkpoint, set_global_rng_state, set_numpy_generator_state, stop_on_signals, to_arrays,
+                         to_storable, wait_for_later_event_file_name)
 from configs import (Config, ConfigError, UserError, add_config_arguments, config_from_args, config_to_dict,
-                     make_parser, save_config, write_text_atomic)
+                     make_parser, read_config_file, save_config, write_text_atomic)
+from configs.config import FIELD_NAMES
 from envs import AutoresetTracker, make_vector_env
 from evaluate import EVAL_SEED_OFFSET, EvalResult, evaluate_policy
 from replay import NStepAccumulator, PrioritizedReplayBuffer, ReplayBuffer
@@ -37,9 +56,23 @@ class TrainResult:
     env_steps: int
     updates: int
     episodes: int
-    seconds: float
+    seconds: float  # training wall-clock time, over every session of a resumed run
     final_eval: EvalResult | None
     best_eval_mean: float | None
+    resumed_from: int | None = None  # env step of the checkpoint this session started from
+
+
+class NonFiniteError(UserError):
+    """A loss, Q-value or weight became NaN or infinite: training stops without saving it."""
+
+
+class TrainingInterrupted(Exception):
+    """SIGINT or SIGTERM stopped training, after a checkpoint of the step reached was saved."""
+
+    def __init__(self, signal_number: int, run_dir: Path, env_steps: int) -> None:
+        self.exit_code = 128 + signal_number  # the shell's convention for "ended by this signal"
+        super().__init__(f"stopped by {signal.Signals(signal_number).name} at env step {env_steps:,}; "
+                         f"checkpoint saved. Resume with: python train.py --resume {run_dir}")
 
 
 def crossed(before: int, after: int, interval: int) -> int:
@@ -48,49 +81,107 @@ def crossed(before: int, after: int, interval: int) -> int:
     return after // interval - before // interval
 
 
-def train(config: Config, *, network: NetworkFactory | None = None) -> TrainResult:
-    """Train from ``config``; ``network`` optionally gives your own Q-network factory."""
+@dataclass
+class _Run:
+    """What the loop works on, built by train() or resume()."""
+
+    config: Config
+    run_dir: Path
+    device: torch.device
+    envs: gym.vector.VectorEnv
+    agent: DQNAgent
+    buffer: ReplayBuffer
+    env_seeds: np.random.Generator  # seeds the envs' fresh episodes when the run resumes
+
+
+def train(config: Config, *, network: NetworkFactory | None = None, handle_signals: bool = False) -> TrainResult:
+    """Train from ``config``; ``network`` optionally gives your own Q-network factory.
+    ``handle_signals`` (main thread only) makes SIGINT and SIGTERM save a checkpoint and raise
+    TrainingInterrupted, instead of their usual effect."""
     if network is not None and config.network is None and (spec := factory_spec(network)) is not None:
         config = dataclasses.replace(config, network=spec)  # recorded so evaluate.py can rebuild it
     device = resolve_device(config.device)
-    set_torch_threads(config.torch_threads)
-    torch.manual_seed(config.seed)
-    agent_seed, buffer_seed = (int(s.generate_state(1)[0]) for s in np.random.SeedSequence(config.seed).spawn(2))
-
-    envs = make_vector_env(config.env_id, config.num_envs, mode=config.vector_mode)
-    observation_space, action_space = envs.single_observation_space, envs.single_action_space
+    envs, agent, buffer, env_seeds = _build(config, device, network)
     try:
-        agent = make_agent(config, observation_shape=observation_space.shape, n_actions=int(action_space.n),
-                           device=device, seed=agent_seed, network=network)
-        buffer = build_replay(config, observation_space.shape, observation_space.dtype, buffer_seed)
         run_dir = create_run_dir(config, device)
         if network is not None and config.network is None:
-            print("note: this network cannot be imported by name, so evaluate.py cannot rebuild it; "
-                  "define it in an importable module to make the run reloadable", file=sys.stderr)
-        with SummaryWriter(log_dir=str(run_dir)) as writer:
+            print("note: this network cannot be imported by name, so evaluate.py cannot rebuild it "
+                  "(nor --resume continue the run); define it in an importable module to make the run reloadable",
+                  file=sys.stderr)
+        run = _Run(config, run_dir, device, envs, agent, buffer, env_seeds)
+        with lock_run_dir(run_dir), SummaryWriter(log_dir=str(run_dir)) as writer:
             writer.add_text("hyperparameters", _markdown_table(config_to_dict(config)))
-            return _loop(config, agent, buffer, envs, writer, run_dir, device)
+            return _loop(run, writer, None, handle_signals)
     finally:
         envs.close()
 
 
+def resume(path: str | Path, overrides: dict[str, Any] | None = None, *, handle_signals: bool = False) -> TrainResult:
+    """Continue the run in directory ``path`` from its latest checkpoint to its total_steps.
+    ``overrides`` may change only harmless settings (``checkpoints.HARMLESS_ON_RESUME``)."""
+    run_dir = find_run_dir(path)
+    with lock_run_dir(run_dir):
+        config = resume_config(run_dir, overrides or {})
+        checkpoint_path = latest_checkpoint(run_dir)
+        payload = load_checkpoint(checkpoint_path)
+        check_same_run(payload.get("config"), config, checkpoint_path)
+        if payload["env_step"] >= config.total_steps:  # nothing left to do
+            counters, final_eval = _checked(checkpoint_path, _progress_from, payload)
+            return TrainResult(run_dir, counters.env_steps, counters.updates, counters.episodes, counters.seconds,
+                               final_eval, counters.best_eval_mean, resumed_from=counters.env_steps)
+        device = resolve_device(config.device)
+        envs, agent, buffer, env_seeds = _build(config, device)
+        try:
+            run = _Run(config, run_dir, device, envs, agent, buffer, env_seeds)
+            resumed = _checked(checkpoint_path, _restore, run, payload)
+            record_resume(run_dir, env_step=payload["env_step"], device=str(device))
+            wait_for_later_event_file_name(run_dir)
+            # Steps after the checkpoint, logged by the stopped process, are hidden from TensorBoard.
+            with SummaryWriter(log_dir=str(run_dir), purge_step=payload["env_step"] + 1) as writer:
+                return _loop(run, writer, resumed, handle_signals)
+        finally:
+            envs.close()
+
+
+def _build(config: Config, device: torch.device, network: NetworkFactory | None = None
+           ) -> tuple[gym.vector.VectorEnv, DQNAgent, ReplayBuffer, np.random.Generator]:
+    """Seed, then make the envs, the agent, the replay buffer and the env-seed generator."""
+    set_torch_threads(config.torch_threads)
+    torch.manual_seed(config.seed)
+    agent_seed, buffer_seed, env_seed = (int(s.generate_state(1)[0])
+                                         for s in np.random.SeedSequence(config.seed).spawn(3))
+    envs = make_vector_env(config.env_id, config.num_envs, mode=config.vector_mode)
+    try:
+        observation_space, action_space = envs.single_observation_space, envs.single_action_space
+        agent = make_agent(config, observation_shape=observation_space.shape, n_actions=int(action_space.n),
+                           device=device, seed=agent_seed, network=network)
+        buffer = build_replay(config, observation_space.shape, observation_space.dtype, buffer_seed)
+    except BaseException:
+        envs.close()
+        raise
+    return envs, agent, buffer, np.random.default_rng(env_seed)
+
+
 @dataclass
 class Counters:
-    """The loop's progress: everything a checkpoint needs besides networks, buffer and RNGs."""
+    """The loop's progress: what a checkpoint needs besides networks, buffer, RNGs and metrics."""
 
     env_steps: int = 0
     updates: int = 0
     episodes: int = 0
     best_eval_mean: float | None = None
+    seconds: float = 0.0  # training wall-clock time up to the last checkpoint, over all sessions
 
 
 class MetricLog:
     """Accumulates per-update metrics as tensors (no device sync per update) and writes their
     means, with episode statistics and throughput, to TensorBoard every ``log_frequency`` steps."""
 
+    TAGS = ("losses/td_loss", "losses/q_values")
+
     def __init__(self, writer: SummaryWriter, device: torch.device) -> None:
         self.writer = writer
-        self.sums = {"losses/td_loss": torch.zeros((), device=device), "losses/q_values": torch.zeros((), device=device)}
+        self.sums = {tag: torch.zeros((), device=device) for tag in self.TAGS}
         self.pending_updates = 0
         self.recent_returns: collections.deque[float] = collections.deque(maxlen=20)
         self.last_time, self.last_step = time.perf_counter(), 0
@@ -106,79 +197,142 @@ class MetricLog:
         self.recent_returns.append(episode_return)
 
     def flush(self, step: int, epsilon: float) -> dict[str, str]:
-        """Write the accumulated means; return a short summary for the progress bar."""
+        """Write the accumulated means; return a short summary for the progress bar. A mean that
+        is NaN or infinite raises NonFiniteError (this is where the loop finds out, one sync per log)."""
+        means = {tag: (total / self.pending_updates).item() for tag, total in self.sums.items()} \
+            if self.pending_updates else {}
+        for tag, mean in means.items():
+            if not math.isfinite(mean):
+                raise NonFiniteError(f"{tag} is {mean} at env step {step:,}")
         now = time.perf_counter()
         sps = (step - self.last_step) / max(now - self.last_time, 1e-9)
         self.writer.add_scalar("charts/epsilon", epsilon, step)
         self.writer.add_scalar("charts/sps", sps, step)
-        if self.pending_updates:
-            for tag, total in self.sums.items():
-                self.writer.add_scalar(tag, (total / self.pending_updates).item(), step)
-                total.zero_()
-            self.pending_updates = 0
+        for tag, mean in means.items():
+            self.writer.add_scalar(tag, mean, step)
+            self.sums[tag].zero_()
+        self.pending_updates = 0
         self.last_time, self.last_step = now, step
         recent = f"{np.mean(self.recent_returns):.1f}" if self.recent_returns else "-"
         return {"sps": f"{sps:.0f}", "ret": recent, "eps": f"{epsilon:.2f}"}
 
+    def state_dict(self) -> dict[str, Any]:
+        """The sums not yet logged (so a resumed run logs the same means) and the recent returns."""
+        return {"sums": {tag: total.detach().cpu() for tag, total in self.sums.items()},
+                "pending_updates": self.pending_updates, "recent_returns": list(self.recent_returns)}
 
-def _loop(config: Config, agent, buffer: ReplayBuffer, envs: gym.vector.VectorEnv, writer: SummaryWriter,
-          run_dir: Path, device: torch.device) -> TrainResult:
+    @classmethod
+    def check_state(cls, state: Any) -> dict[str, Any]:
+        """``state`` if it is a state_dict() of a MetricLog, else ValueError."""
+        sums = state["sums"]
+        if (not isinstance(sums, dict) or set(sums) != set(cls.TAGS)
+                or not all(isinstance(t, torch.Tensor) and t.shape == () and t.is_floating_point()
+                           for t in sums.values())
+                or not _is_count(state["pending_updates"])
+                or not all(isinstance(r, float) for r in state["recent_returns"])):
+            raise ValueError("its metric sums are malformed")
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for tag, total in self.sums.items():
+            total.copy_(state["sums"][tag])
+        self.pending_updates = state["pending_updates"]
+        self.recent_returns.extend(state["recent_returns"])
+
+
+@dataclass(frozen=True)
+class _Resumed:
+    """A checkpoint's loop state, checked, for _loop to start from."""
+
+    counters: Counters
+    metrics: dict[str, Any]
+    final_eval: EvalResult | None
+
+
+def _loop(run: _Run, writer: SummaryWriter, resumed: _Resumed | None, handle_signals: bool) -> TrainResult:
+    config, agent, buffer, envs = run.config, run.agent, run.buffer, run.envs
     num_envs = config.num_envs
     epsilon_at = SCHEDULES[config.exploration_schedule]
     autoreset = AutoresetTracker(num_envs)
     n_step = NStepAccumulator(num_envs, config.n_step, config.gamma) if config.n_step > 1 else None
     episode_return, episode_length = np.zeros(num_envs), np.zeros(num_envs, dtype=np.int64)
-    count, log, final_eval = Counters(), MetricLog(writer, device), None
-    start = time.perf_counter()
-    progress = tqdm(total=config.total_steps, unit="step", disable=not config.progress, dynamic_ncols=True)
+    count, log, final_eval, saved_step = Counters(), MetricLog(writer, run.device), None, None
+    if resumed is None:
+        observations, _ = envs.reset(seed=config.seed)  # sub-env i is seeded seed + i
+    else:
+        count, final_eval, saved_step = resumed.counters, resumed.final_eval, resumed.counters.env_steps
+        log.load_state_dict(resumed.metrics)
+        observations, _ = envs.reset(seed=int(run.env_seeds.integers(2**31)))  # fresh episodes, from the checkpoint
+    resumed_from = saved_step
+    started = time.perf_counter() - count.seconds  # so that elapsed times count earlier sessions too
+    progress = tqdm(total=config.total_steps, initial=count.env_steps, unit="step", disable=not config.progress,
+                    dynamic_ncols=True)
+    with stop_on_signals(handle_signals) as stop:
+        try:
+            while count.env_steps < config.total_steps and stop.signal is None:
+                epsilon = epsilon_at(count.env_steps, start=config.epsilon_start, end=config.epsilon_end,
+                                     decay_steps=config.epsilon_decay_steps)
+                actions = agent.act(observations, epsilon)
+                next_observations, rewards, terminated, truncated, _ = envs.step(actions)
 
-    observations, _ = envs.reset(seed=config.seed)  # sub-env i is seeded seed + i
-    while count.env_steps < config.total_steps:
-        epsilon = epsilon_at(count.env_steps, start=config.epsilon_start, end=config.epsilon_end,
-                             decay_steps=config.epsilon_decay_steps)
-        actions = agent.act(observations, epsilon)
-        next_observations, rewards, terminated, truncated, _ = envs.step(actions)
+                # Under NEXT_STEP autoreset, the step after an episode's end only resets that sub-env:
+                # it is not a transition, so it is neither stored nor counted.
+                real = autoreset.real_steps(terminated, truncated)
+                if n_step is None:  # 1-step: the transitions are the real steps themselves
+                    buffer.add(observations[real], actions[real], rewards[real], next_observations[real],
+                               terminated[real], truncated[real], config.gamma)
+                else:
+                    buffer.add(**n_step.push(observations, actions, rewards, next_observations, terminated,
+                                             truncated, real).as_dict())
+                observations = next_observations
+                before = count.env_steps
+                count.env_steps += int(real.sum())
+                progress.update(count.env_steps - before)
 
-        # Under NEXT_STEP autoreset, the step after an episode's end only resets that sub-env:
-        # it is not a transition, so it is neither stored nor counted.
-        real = autoreset.real_steps(terminated, truncated)
-        if n_step is None:  # 1-step: the transitions are the real steps themselves
-            buffer.add(observations[real], actions[real], rewards[real], next_observations[real],
-                       terminated[real], truncated[real], config.gamma)
-        else:
-            buffer.add(**n_step.push(observations, actions, rewards, next_observations, terminated, truncated,
-                                     real).as_dict())
-        observations = next_observations
-        before = count.env_steps
-        count.env_steps += int(real.sum())
-        progress.update(count.env_steps - before)
+                episode_return[real] += rewards[real]
+                episode_length[real] += 1
+                for i in np.flatnonzero(real & (terminated | truncated)):
+                    log.add_episode(float(episode_return[i]), int(episode_length[i]), count.env_steps)
+                    episode_return[i], episode_length[i] = 0.0, 0
+                    count.episodes += 1
 
-        episode_return[real] += rewards[real]
-        episode_length[real] += 1
-        for i in np.flatnonzero(real & (terminated | truncated)):
-            log.add_episode(float(episode_return[i]), int(episode_length[i]), count.env_steps)
-            episode_return[i], episode_length[i] = 0.0, 0
-            count.episodes += 1
+                if count.env_steps >= config.learning_starts and len(buffer) >= config.batch_size:
+                    _learn(config, agent, buffer, log, count, crossed(before, count.env_steps, config.train_frequency),
+                           run.device)
+                    if crossed(before, count.env_steps, config.target_update_interval):
+                        agent.sync_target(config.tau)
 
-        if count.env_steps >= config.learning_starts and len(buffer) >= config.batch_size:
-            _learn(config, agent, buffer, log, count, crossed(before, count.env_steps, config.train_frequency), device)
-            if crossed(before, count.env_steps, config.target_update_interval):
-                agent.sync_target(config.tau)
+                if crossed(before, count.env_steps, config.log_frequency):
+                    progress.set_postfix(log.flush(count.env_steps, epsilon), refresh=False)
 
-        if crossed(before, count.env_steps, config.log_frequency):
-            progress.set_postfix(log.flush(count.env_steps, epsilon), refresh=False)
+                finished = count.env_steps >= config.total_steps
+                if config.eval_frequency and (crossed(before, count.env_steps, config.eval_frequency) or finished):
+                    _check_finite(agent, log, count.env_steps)
+                    final_eval = _evaluate_and_save(config, agent, writer, run.run_dir, count, run.device)
+                    writer.add_scalar("eval/elapsed_seconds", time.perf_counter() - started, count.env_steps)
 
-        finished = count.env_steps >= config.total_steps
-        if config.eval_frequency and (crossed(before, count.env_steps, config.eval_frequency) or finished):
-            final_eval = _evaluate_and_save(config, agent, writer, run_dir, count, device)
-            writer.add_scalar("eval/elapsed_seconds", time.perf_counter() - start, count.env_steps)
-    progress.close()
+                if config.checkpoint_every and crossed(before, count.env_steps, config.checkpoint_every):
+                    count.seconds = time.perf_counter() - started
+                    saved_step = _checkpoint(run, writer, count, log, final_eval)
+            progress.close()
+            count.seconds = time.perf_counter() - started
+            if saved_step != count.env_steps:  # at exit: finished, or stopped by a signal
+                saved_step = _checkpoint(run, writer, count, log, final_eval)
+        except NonFiniteError as error:
+            kept = ("no checkpoint was written yet" if saved_step is None else
+                    f"the last good checkpoint (env step {saved_step:,}) is kept in {run.run_dir / 'checkpoints'}")
+            raise NonFiniteError(f"{error}; training stopped, {kept} (a lower --learning-rate or "
+                                 "--max-grad-norm may help, or check the env's rewards)") from None
+        finally:
+            progress.close()
 
     if not config.eval_frequency:
-        save_model(run_dir / "model_latest.pt", agent.q_network.state_dict(), env_step=count.env_steps)
-    result = TrainResult(run_dir=run_dir, env_steps=count.env_steps, updates=count.updates, episodes=count.episodes,
-                         seconds=time.perf_counter() - start, final_eval=final_eval,
-                         best_eval_mean=count.best_eval_mean)
+        save_model(run.run_dir / "model_latest.pt", agent.q_network.state_dict(), env_step=count.env_steps)
+    if stop.signal is not None and count.env_steps < config.total_steps:
+        raise TrainingInterrupted(stop.signal, run.run_dir, count.env_steps)
+    result = TrainResult(run_dir=run.run_dir, env_steps=count.env_steps, updates=count.updates,
+                         episodes=count.episodes, seconds=count.seconds, final_eval=final_eval,
+                         best_eval_mean=count.best_eval_mean, resumed_from=resumed_from)
     _write_summary(result)
     return result
 
@@ -198,7 +352,10 @@ def _learn(config: Config, agent, buffer: ReplayBuffer, log: MetricLog, count: C
             batch = buffer.sample(config.batch_size)
         metrics = agent.update(batch.to_torch(device))
         if config.prioritized:
-            buffer.update_priorities(batch.indices, metrics["priorities"].cpu().numpy())
+            priorities = metrics["priorities"].cpu().numpy()  # this sync is needed anyway
+            if not np.isfinite(priorities).all():
+                raise NonFiniteError(f"TD errors are NaN or infinite at env step {count.env_steps:,}")
+            buffer.update_priorities(batch.indices, priorities)
         log.add_update(metrics)
         count.updates += 1
 
@@ -230,12 +387,87 @@ def _evaluate_and_save(config: Config, agent, writer: SummaryWriter, run_dir: Pa
     return result
 
 
+# --- checkpoints ------------------------------------------------------------------------------
+
+def _checkpoint(run: _Run, writer: SummaryWriter, count: Counters, log: MetricLog,
+                final_eval: EvalResult | None) -> int:
+    """Save the full training state at this env step, once it is known to be finite."""
+    _check_finite(run.agent, log, count.env_steps)
+    writer.flush()  # the curves up to this step reach the disk before the checkpoint that continues them
+    save_checkpoint(run.run_dir, training_state(run, count, log, final_eval), env_step=count.env_steps,
+                    keep=run.config.keep_checkpoints)
+    return count.env_steps
+
+
+def training_state(run: _Run, count: Counters, log: MetricLog, final_eval: EvalResult | None) -> dict[str, Any]:
+    """Everything a resumed run needs, as tensors, numbers, strings, lists, tuples and dicts."""
+    return {"config": config_to_dict(run.config), "spaces": _spaces(run.envs), "counters": dataclasses.asdict(count),
+            "agent": run.agent.state_dict(), "replay": to_storable(run.buffer.state_dict()),
+            "rng": {**global_rng_state(), "env_seeds": run.env_seeds.bit_generator.state},
+            "metrics": log.state_dict(),
+            "final_eval": None if final_eval is None else dataclasses.asdict(final_eval)}
+
+
+def _restore(run: _Run, payload: dict[str, Any]) -> _Resumed:
+    """Put a checkpoint's state into freshly built parts (a mismatch raises, see _checked)."""
+    if payload["spaces"] != _spaces(run.envs):
+        raise ValueError(f"it was written for an env with {payload['spaces']}, but {run.config.env_id} has "
+                         f"{_spaces(run.envs)}")
+    counters, final_eval = _progress_from(payload)
+    metrics = MetricLog.check_state(payload["metrics"])
+    run.agent.load_state_dict(payload["agent"])
+    run.buffer.load_state_dict(to_arrays(payload["replay"]))
+    set_global_rng_state(payload["rng"])
+    set_numpy_generator_state(run.env_seeds, payload["rng"]["env_seeds"])
+    return _Resumed(counters, metrics, final_eval)
+
+
+def _progress_from(payload: dict[str, Any]) -> tuple[Counters, EvalResult | None]:
+    counters = Counters(**payload["counters"])
+    if (not all(_is_count(getattr(counters, name)) for name in ("env_steps", "updates", "episodes"))
+            or counters.env_steps != payload["env_step"]
+            or not (counters.best_eval_mean is None or isinstance(counters.best_eval_mean, float))
+            or not (isinstance(counters.seconds, float) and counters.seconds >= 0)):
+        raise ValueError(f"its counters are malformed: {payload['counters']}")
+    evaluated = payload["final_eval"]
+    final_eval = None if evaluated is None else EvalResult(returns=[float(r) for r in evaluated["returns"]],
+                                                           lengths=[int(n) for n in evaluated["lengths"]])
+    return counters, final_eval
+
+
+def _checked(path: Path, function, *args):
+    """``function(*args)``, its complaints about the checkpoint at ``path`` made one-line CheckpointErrors."""
+    try:
+        return function(*args)
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as error:
+        reason = f"it has no {error.args[0]!r}" if isinstance(error, KeyError) else " ".join(str(error).split())
+        raise CheckpointError(f"checkpoint {path} does not fit this run: {reason[:300]}") from None
+
+
+def _check_finite(agent: DQNAgent, log: MetricLog, step: int) -> None:
+    """NonFiniteError if a loss sum not yet logged or a weight is NaN or infinite (one device sync)."""
+    named = [*log.sums.items(), *((f"q_network.{n}", p) for n, p in agent.q_network.named_parameters()),
+             *((f"target_network.{n}", p) for n, p in agent.target_network.named_parameters())]
+    finite = torch.stack([tensor.detach().isfinite().all() for _, tensor in named]).cpu().numpy()
+    if not finite.all():
+        raise NonFiniteError(f"{named[int(np.argmin(finite))][0]} became NaN or infinite by env step {step:,}")
+
+
+def _spaces(envs: gym.vector.VectorEnv) -> dict[str, Any]:
+    space = envs.single_observation_space
+    return {"observation_shape": list(space.shape), "observation_dtype": str(space.dtype),
+            "n_actions": int(envs.single_action_space.n)}
+
+
+# --- run directory ------------------------------------------------------------------------------
+
 def create_run_dir(config: Config, device: torch.device) -> Path:
     """Make the run directory and write the resolved config and version info before step 0."""
     if config.run_dir is not None:
         run_dir = Path(config.run_dir)
         if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-            raise ConfigError(f"run directory {run_dir} already exists and is not empty; choose another --run-dir")
+            raise ConfigError(f"run directory {run_dir} already exists and is not empty; choose another --run-dir "
+                              "(or continue that run with --resume)")
     else:
         env_name = config.env_id.split(":")[-1].replace("/", "_")
         stem = Path("runs") / f"{env_name}__{config.algo}__s{config.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
@@ -254,7 +486,8 @@ def create_run_dir(config: Config, device: torch.device) -> Path:
 
 def _write_summary(result: TrainResult) -> None:
     summary = {"env_steps": result.env_steps, "updates": result.updates, "episodes": result.episodes,
-               "seconds": round(result.seconds, 3), "steps_per_second": round(result.env_steps / result.seconds, 1),
+               "seconds": round(result.seconds, 3),
+               "steps_per_second": round(result.env_steps / max(result.seconds, 1e-9), 1),
                "final_eval_mean_return": result.final_eval.mean if result.final_eval else None,
                "final_eval_std_return": result.final_eval.std if result.final_eval else None,
                "best_eval_mean_return": result.best_eval_mean}
@@ -266,24 +499,51 @@ def _markdown_table(values: dict) -> str:
     return f"|param|value|\n|-|-|\n{rows}"
 
 
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+# --- command line -------------------------------------------------------------------------------
+
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser("train.py", "Train a DQN-family agent on a Gymnasium environment. "
                          "Settings apply in order: defaults < env preset (configs/) < --config FILE < flags.")
     add_config_arguments(parser)
+    harmless = ", ".join("--" + name.replace("_", "-") for name in HARMLESS_ON_RESUME)
+    parser.add_argument("--resume", metavar="RUN_DIR", default=None,
+                        help="Continue the run in RUN_DIR from its latest checkpoint to its total_steps. Other "
+                             f"settings given must equal the run's, except {harmless}.")
     args = parser.parse_args(argv)
     try:
-        config = config_from_args(args)
-        result = train(config)
+        if args.resume is not None:
+            result = resume(args.resume, _resume_overrides(args), handle_signals=True)
+        else:
+            result = train(config_from_args(args), handle_signals=True)
     except UserError as error:
         if args.debug:
             raise
         print(f"train.py: error: {error}", file=sys.stderr)
         return 2
+    except TrainingInterrupted as stop:
+        print(f"train.py: {stop}", file=sys.stderr)
+        return stop.exit_code
+    except KeyboardInterrupt:  # outside the loop, where there is nothing new to save
+        print("train.py: interrupted", file=sys.stderr)
+        return 130
+    if result.resumed_from == result.env_steps:
+        print(f"nothing to do: {result.run_dir} already finished ({result.env_steps:,} env steps)")
+        return 0
     final = (f"final eval {result.final_eval.mean:.1f} ± {result.final_eval.std:.1f}, best {result.best_eval_mean:.1f}; "
              if result.final_eval else "")
     print(f"done: {result.env_steps:,} env steps, {result.episodes:,} episodes in {result.seconds:.1f} s "
-          f"({result.env_steps / result.seconds:,.0f} steps/s); {final}run directory: {result.run_dir}")
+          f"({result.env_steps / max(result.seconds, 1e-9):,.0f} steps/s); {final}run directory: {result.run_dir}")
     return 0
+
+
+def _resume_overrides(args) -> dict[str, Any]:
+    """The settings given with --resume: from --config FILE, then the flags."""
+    from_file = read_config_file(args.config) if args.config else {}
+    return {**from_file, **{name: value for name, value in vars(args).items() if name in FIELD_NAMES}}
 
 
 if __name__ == "__main__":

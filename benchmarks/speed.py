@@ -66,7 +66,7 @@ def bench_train(steps: int, learning: bool, overrides: dict) -> dict:
     from configs import resolve_config
 
     run_dir = Path(tempfile.mkdtemp()) / "run"
-    fields = {"env_id": "CartPole-v1", "total_steps": steps, "eval_frequency": 0, "progress": False,
+    fields = {"env_id": "CartPole-v1", "total_steps": steps, "eval_frequency": 0, "checkpoint_every": 0, "progress": False,
               "run_dir": str(run_dir), **overrides}
     if not learning:
         fields["learning_starts"] = steps + 1

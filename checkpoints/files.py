@@ -45,8 +45,9 @@ CHECKPOINT_VERSION = 1
 CHECKPOINT_FOLDER = "checkpoints"
 _NAME = re.compile(r"^step_(\d{12})\.(pt|json)$")
 _MANIFEST_MAX_BYTES = 64 * 1024
-# Tests only: seconds to pause at each stage of a checkpoint write, announced on stderr as
-# "checkpoint-test: <stage> <step>", so that a test can kill the process at that very moment.
+# Tests only: "SECONDS" pauses at every stage of every checkpoint write, "SECONDS:STAGE:STEP" at
+# one stage of one step's write; each stage is announced on stderr as "checkpoint-test: STAGE STEP",
+# so that a test can kill the process at that very moment.
 PAUSE_ENV = "DQN_FAMILY_TEST_CHECKPOINT_PAUSE"
 STAGES = ("writing-state", "state-renamed", "committed", "pruning")
 
@@ -123,9 +124,12 @@ def _prune(folder: Path, keep: int, env_step: int) -> None:
 
 
 def _test_pause(stage: str, env_step: int) -> None:
-    seconds = os.environ.get(PAUSE_ENV)
-    if seconds:
-        print(f"checkpoint-test: {stage} {env_step}", file=sys.stderr, flush=True)
+    spec = os.environ.get(PAUSE_ENV)
+    if not spec:
+        return
+    print(f"checkpoint-test: {stage} {env_step}", file=sys.stderr, flush=True)
+    seconds, _, where = spec.partition(":")
+    if not where or where == f"{stage}:{env_step}":
         time.sleep(float(seconds))
 
 
@@ -158,7 +162,7 @@ def load_checkpoint(manifest_path: str | Path) -> dict[str, Any]:
     try:
         payload = torch.load(state_path, map_location="cpu", weights_only=True)
     except Exception as error:  # a refused global, or a file torch cannot parse
-        raise CheckpointError(f"cannot load checkpoint {state_path} safely: {_one_line(error)}") from None
+        raise CheckpointError(f"cannot load checkpoint {state_path} safely: {_load_failure(error)}") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{state_path} is not a checkpoint of this project (format {CHECKPOINT_FORMAT!r})")
     _check_version(payload.get("version"), state_path)
@@ -239,9 +243,22 @@ def lock_run_dir(run_dir: str | Path) -> Iterator[None]:
         os.close(fd)
 
 
+def _load_failure(error: Exception) -> str:
+    """Why torch.load refused a file, without torch's advice to retry with weights_only=False
+    (which would run whatever the file holds)."""
+    text = _one_line(error)
+    refused = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) (\S+)", text)
+    if refused:
+        return f"it holds a pickled reference to {refused[1]}, which is refused and never run"
+    detail = re.search(r"WeightsUnpickler error: (.*?)(?: Please use| Check the documentation|$)", text)
+    if detail:
+        return f"it is not a plain tensor file ({detail[1].strip()[:120]}); nothing in it was run"
+    return f"{text.split('. ')[0][:160]} (damaged or not a torch file)"
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split())[:200]
+    return re.sub(r"\x1b\[[0-9;]*m", "", " ".join(str(error).split()))

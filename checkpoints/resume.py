@@ -5,15 +5,21 @@ again on the command line must either equal the recorded ones or be among ``HARM
 which change how the run executes (device, threads, display, checkpoint cadence) but not what it
 computes; anything else (a learning rate, the total steps, the env) would make the resumed run a
 different experiment under the old name, so it is refused with a message saying so.
+
+A resume is recorded in the run's ``meta.json``, and its TensorBoard event file is named to sort
+after the stopped process's ones (see :func:`wait_for_later_event_file_name`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import sys
+import time
 from pathlib import Path
 from typing import Any, Mapping
 
-from configs import Config, ConfigError, config_to_dict, load_config
+from configs import Config, ConfigError, config_to_dict, load_config, write_text_atomic
 from configs.config import FIELD_NAMES
 from configs.errors import UserError
 from checkpoints.files import CheckpointError
@@ -61,3 +67,30 @@ def check_same_run(checkpoint_config: Any, config: Config, checkpoint_path: Path
         if recorded != current[name]:
             raise CheckpointError(f"checkpoint {checkpoint_path} belongs to another run: it was written with "
                                   f"{name}={recorded!r}, but {config.run_dir}/config.yaml has {name}={current[name]!r}")
+
+
+def record_resume(run_dir: Path, *, env_step: int, device: str) -> None:
+    """Add this resume to the run's meta.json; a meta.json that is not ours is left as it is."""
+    path = run_dir / "meta.json"
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if not isinstance(meta, dict) or not isinstance(meta.get("resumes", []), list):
+        return
+    entry = {"command": sys.argv, "from_env_step": env_step, "device": device,
+             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    meta["resumes"] = [*meta.get("resumes", []), entry]
+    write_text_atomic(path, json.dumps(meta, indent=2) + "\n")
+
+
+def wait_for_later_event_file_name(run_dir: Path, *, at_most_s: float = 2.0) -> None:
+    """TensorBoard reads a run's event files in name order, and a name starts with the second it
+    was made. Wait (up to ``at_most_s``) until the clock has passed every existing file's second,
+    so that the resumed run's file sorts last and its purge of the stopped process's later steps
+    applies to them."""
+    seconds = [int(part) for path in run_dir.glob("events.out.tfevents.*")
+               if len(parts := path.name.split(".")) > 3 and (part := parts[3]).isdigit()]
+    wait = max(seconds, default=0) + 1 - time.time()
+    if 0 < wait <= at_most_s:
+        time.sleep(wait)

@@ -1,0 +1,43 @@
+"""Stopping on SIGINT or SIGTERM at a moment of the loop's choosing, so that it can save a
+checkpoint first: the signal only sets a flag, which the loop reads once per step."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import threading
+from typing import Any, Iterator
+
+
+class StopRequest:
+    """Set by the first SIGINT or SIGTERM. A second one stops at once by raising SystemExit
+    (a checkpoint write it interrupts leaves the previous checkpoint as the latest)."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+
+    def __call__(self, signal_number: int, frame: Any) -> None:
+        name = signal.Signals(signal_number).name
+        if self.signal is not None:
+            sys.stderr.write(f"\ntrain.py: second {name}: stopping now, without a new checkpoint\n")
+            raise SystemExit(128 + signal_number)
+        self.signal = signal_number
+        sys.stderr.write(f"\ntrain.py: {name}: saving a checkpoint, then stopping (send it again to stop at once)\n")
+
+
+@contextlib.contextmanager
+def stop_on_signals(enabled: bool = True) -> Iterator[StopRequest]:
+    """Route SIGINT and SIGTERM to a StopRequest inside the block, then put the previous handlers
+    back. Signal handlers can only be set in the main thread: elsewhere, or when not ``enabled``,
+    the request is never set and signals keep their usual effect."""
+    stop = StopRequest()
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = {number: signal.signal(number, stop) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
