@@ -1,4 +1,4 @@
-"""Summarise many runs' final evaluations: ``python aggregate.py RUN_DIR_OR_ROOT... [--json PATH]``.
+"""Summarise many runs' final evaluations: ``python aggregate.py RUN_DIR_OR_ROOT_OR_RESULTS_JSON... [--json PATH]``.
 
 Per env and algo: mean, median and interquartile mean (IQM) of the final evaluation return across
 seeds, each with a 95% stratified percentile bootstrap confidence interval (Agarwal et al. 2021;
@@ -20,7 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = make_parser("aggregate.py", "Mean, median and IQM of runs' final evaluations across seeds, per env "
                          "and algo, with 95% stratified bootstrap confidence intervals.")
     parser.add_argument("paths", nargs="+", metavar="RUN_DIR",
-                        help="Run directories, or folders searched for them (e.g. a multirun.py --root).")
+                        help="Run directories, folders searched for them (e.g. a multirun.py --root), or "
+                             "results files of benchmarks/presets.py (JSON).")
     parser.add_argument("--json", metavar="PATH", default=None, help="Also write the aggregates as JSON here.")
     parser.add_argument("--resamples", type=int, default=10_000, help="Bootstrap resamples (default: 10000).")
     parser.add_argument("--bootstrap-seed", type=int, default=0, help="Seed of the bootstrap (default: 0).")

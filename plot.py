@@ -1,4 +1,4 @@
-"""Plot runs: ``python plot.py RUN_DIR_OR_ROOT... --out DIR [--name NAME] [--tag TAG] [--title TEXT]``.
+"""Plot runs: ``python plot.py RUN_DIR_OR_ROOT_OR_RESULTS_JSON... --out DIR [--name NAME] [--tag TAG] [--title TEXT]``.
 
 Reads the runs' TensorBoard logs and writes, as PNG and SVG in ``--out``:
 
@@ -25,7 +25,8 @@ from configs import UserError, make_parser, report_user_errors
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser("plot.py", "Learning curves and aggregate bar charts of runs, as PNG and SVG.")
     parser.add_argument("paths", nargs="+", metavar="RUN_DIR",
-                        help="Run directories, or folders searched for them (e.g. a multirun.py --root).")
+                        help="Run directories, folders searched for them (e.g. a multirun.py --root), or "
+                             "results files of benchmarks/presets.py (JSON).")
     parser.add_argument("--out", metavar="DIR", required=True, help="Folder to write the figures to.")
     parser.add_argument("--name", default="results", help="File name prefix of the figures (default: results).")
     parser.add_argument("--tag", default="eval/mean_return",

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.runs import Run, read_scalars
+from analysis.runs import Run, run_scalars
 from analysis.stats import mean_band
 from configs.errors import UserError
 
@@ -63,7 +63,7 @@ def learning_curves(runs: list[Run], tag: str, *, points: int = GRID_POINTS) -> 
     logged ``tag`` are left out (an error if none logged it)."""
     groups: dict[tuple[str, str], list[list[tuple[int, float]]]] = defaultdict(list)
     for run in runs:
-        scalars = read_scalars(run.run_dir, tag)
+        scalars = run_scalars(run, tag)
         if scalars:
             groups[(run.env_id, run.algo)].append(scalars)
     if not groups:

@@ -1,6 +1,10 @@
 """Finding run directories and reading what they hold: which env, algo and seed a run is (from its
 ``config.yaml``), its final evaluation score and its TensorBoard scalars.
 
+A benchmark results file (``benchmarks/presets.py``'s JSON) stands for the runs it records: each
+seed's periodic evaluations and final evaluation are kept in the file, so figures and aggregates
+can be rebuilt from a committed results file after the run directories are gone.
+
 A run directory is any folder with a ``config.yaml`` written by ``train.py``. The config is read
 as plain YAML (not validated as a Config), so runs written by an older or newer version, with
 fields this version does not know, can still be compared.
@@ -27,6 +31,9 @@ class Run:
     env_id: str
     algo: str
     seed: int
+    # Set for runs read from a results file: (env step, value) of its evaluations, and its final one.
+    evaluations: tuple[tuple[int, float], ...] | None = None
+    final: float | None = None
 
 
 def find_runs(paths: list[str | Path]) -> list[Run]:
@@ -35,6 +42,10 @@ def find_runs(paths: list[str | Path]) -> list[Run]:
     for path in map(Path, paths):
         if not path.exists():
             raise UserError(f"{path} does not exist")
+        if path.is_file() and path.suffix == ".json":
+            for run in read_results_file(path):
+                runs.setdefault(run.run_dir, run)
+            continue
         if (path / "config.yaml").is_file():
             found = [path]
         elif path.is_dir():
@@ -61,9 +72,36 @@ def read_run(run_dir: str | Path) -> Run:
                seed=int(config.get("seed", 0)))
 
 
+def read_results_file(path: Path) -> list[Run]:
+    """The runs a ``benchmarks/presets.py`` results file records, one per seed."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        runs = [Run(run_dir=path / f"seed{int(result['seed'])}", env_id=str(data["env"]),
+                    algo=str(data["algo"]), seed=int(result["seed"]),
+                    evaluations=tuple((int(step), float(value)) for step, value in result["evals"]),
+                    final=None if result["final_eval"] is None else float(result["final_eval"]))
+                for result in data["results"]]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
+        raise UserError(f"{path} is not a results file of benchmarks/presets.py "
+                        f"({type(error).__name__}: {' '.join(str(error).split())[:120]})") from None
+    if not runs:
+        raise UserError(f"{path} records no runs")
+    return runs
+
+
+def run_scalars(run: Run, tag: str) -> list[tuple[int, float]]:
+    """(env step, value) pairs of ``tag`` for a run; a results file's run has only its evaluations."""
+    if run.evaluations is not None:
+        return list(run.evaluations) if tag == EVAL_TAG else []
+    return read_scalars(run.run_dir, tag)
+
+
 def final_score(run: Run) -> float | None:
     """The run's last evaluation: ``final_eval_mean_return`` from summary.json when the run
-    finished, else the last ``eval/mean_return`` it logged; None when it never evaluated."""
+    finished, else the last ``eval/mean_return`` it logged; None when it never evaluated. For a
+    results file's run: its recorded final evaluation."""
+    if run.evaluations is not None:
+        return run.final if run.final is not None and math.isfinite(run.final) else None
     summary_path = run.run_dir / "summary.json"
     if summary_path.is_file():
         try:
