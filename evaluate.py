@@ -28,7 +28,7 @@ from configs import (
     report_user_errors,
     write_text_atomic,
 )
-from envs import make_env
+from envs import EnvOptions, make_env
 from envs.render import record_video, require_display, require_moviepy
 
 EVAL_SEED_OFFSET = 10_000  # evaluation envs use seed + this, apart from the training envs' seeds
@@ -52,12 +52,14 @@ class EvalResult:
 @torch.no_grad()
 def evaluate_policy(q_network: nn.Module, env_spec: str, *, episodes: int, seed: int, epsilon: float = 0.0,
                     device: torch.device | str = "cpu", render_mode: str | None = None,
-                    video_dir: str | Path | None = None) -> EvalResult:
+                    video_dir: str | Path | None = None, env_options: EnvOptions | None = None) -> EvalResult:
     """Play ``episodes`` full episodes, greedy with probability 1 - epsilon; the first reset is
     seeded with ``seed`` and exploration draws from its own generator seeded the same way.
     ``video_dir`` records every episode there as an MP4 (rendering ``rgb_array`` frames);
-    ``render_mode="human"`` shows them in a window instead."""
-    env = make_env(env_spec, render_mode="rgb_array" if video_dir is not None else render_mode)
+    ``render_mode="human"`` shows them in a window instead. ``env_options`` build the env as
+    training did (Atari preprocessing, time limits); an Atari episode is a whole game."""
+    env = make_env(env_spec, render_mode="rgb_array" if video_dir is not None else render_mode,
+                   options=env_options)
     if video_dir is not None:
         env = record_video(env, video_dir, episodes=episodes, name_prefix=env_spec.split(":")[-1].replace("/", "_"))
     rng = np.random.default_rng(seed)
@@ -98,7 +100,7 @@ def load_run(run_dir: str | Path, *, model: str = "latest", device: torch.device
     config = load_config(config_path)
     model_path = run_dir / MODEL_FILES[model] if model in MODEL_FILES else Path(model)
     payload = load_model(model_path)
-    env = make_env(config.env_id)
+    env = make_env(config.env_id, options=EnvOptions.of(config))
     observation_shape, n_actions = env.observation_space.shape, int(env.action_space.n)
     env.close()
     q_network = build_network(config, observation_shape, n_actions)
@@ -117,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None,
                         help="Seed of the first reset (default: the run's evaluation seed, seed + 10000).")
     parser.add_argument("--epsilon", type=float, default=None,
-                        help="Probability of a random action (default: the run's eval_epsilon).")
+                        help="Probability of a random action (default: the run's eval_epsilon; 0.05 in the "
+                             "Atari presets).")
     parser.add_argument("--model", default="latest",
                         help="'latest' (end of training), 'best' (best periodic evaluation) or a file path.")
     parser.add_argument("--device", default="auto", help="Torch device (default: auto).")
@@ -147,7 +150,8 @@ def _evaluate_command(args: argparse.Namespace) -> int:
     seed = config.seed + EVAL_SEED_OFFSET if args.seed is None else args.seed
     epsilon = config.eval_epsilon if args.epsilon is None else args.epsilon
     result = evaluate_policy(q_network, config.env_id, episodes=args.episodes, seed=seed, epsilon=epsilon,
-                             device=device, render_mode="human" if args.render else None, video_dir=args.video)
+                             device=device, render_mode="human" if args.render else None, video_dir=args.video,
+                             env_options=EnvOptions.of(config))
     print(f"{config.env_id}: mean return {result.mean:.2f} ± {result.std:.2f} over {args.episodes} episodes "
           f"(min {min(result.returns):.2f}, max {max(result.returns):.2f}; seed {seed}, epsilon {epsilon})")
     if args.video is not None:

@@ -45,9 +45,9 @@ from checkpoints import (HARMLESS_ON_RESUME, CheckpointError, check_same_run, fi
 from configs import (Config, ConfigError, UserError, add_config_arguments, config_from_args, config_to_dict,
                      make_parser, read_config_file, save_config, write_text_atomic)
 from configs.config import FIELD_NAMES
-from envs import AutoresetTracker, make_vector_env
+from envs import AutoresetTracker, EnvOptions, env_family, make_vector_env
 from evaluate import EVAL_SEED_OFFSET, EvalResult, evaluate_policy
-from replay import NStepAccumulator, PrioritizedReplayBuffer, ReplayBuffer
+from replay import NStepAccumulator, PrioritizedReplayBuffer, ReplayBuffer, available_memory_bytes, replay_bytes
 
 
 @dataclass(frozen=True)
@@ -150,7 +150,7 @@ def _build(config: Config, device: torch.device, network: NetworkFactory | None 
     torch.manual_seed(config.seed)
     agent_seed, buffer_seed, env_seed = (int(s.generate_state(1)[0])
                                          for s in np.random.SeedSequence(config.seed).spawn(3))
-    envs = make_vector_env(config.env_id, config.num_envs, mode=config.vector_mode)
+    envs = make_vector_env(config.env_id, config.num_envs, mode=config.vector_mode, options=EnvOptions.of(config))
     try:
         observation_space, action_space = envs.single_observation_space, envs.single_action_space
         agent = make_agent(config, observation_shape=observation_space.shape, n_actions=int(action_space.n),
@@ -273,17 +273,18 @@ def _loop(run: _Run, writer: SummaryWriter, resumed: _Resumed | None, handle_sig
                 epsilon = epsilon_at(count.env_steps, start=config.epsilon_start, end=config.epsilon_end,
                                      decay_steps=config.epsilon_decay_steps)
                 actions = agent.act(observations, epsilon)
-                next_observations, rewards, terminated, truncated, _ = envs.step(actions)
+                next_observations, rewards, terminated, truncated, infos = envs.step(actions)
 
                 # Under NEXT_STEP autoreset, the step after an episode's end only resets that sub-env:
                 # it is not a transition, so it is neither stored nor counted.
                 real = autoreset.real_steps(terminated, truncated)
+                learn_rewards, learn_terminated = learning_signal(config, rewards, terminated, infos)
                 if n_step is None:  # 1-step: the transitions are the real steps themselves
-                    buffer.add(observations[real], actions[real], rewards[real], next_observations[real],
-                               terminated[real], truncated[real], config.gamma)
+                    buffer.add(observations[real], actions[real], learn_rewards[real], next_observations[real],
+                               learn_terminated[real], truncated[real], config.gamma)
                 else:
-                    buffer.add(**n_step.push(observations, actions, rewards, next_observations, terminated,
-                                             truncated, real).as_dict())
+                    buffer.add(**n_step.push(observations, actions, learn_rewards, next_observations,
+                                             learn_terminated, truncated, real).as_dict())
                 observations = next_observations
                 before = count.env_steps
                 count.env_steps += int(real.sum())
@@ -337,6 +338,22 @@ def _loop(run: _Run, writer: SummaryWriter, resumed: _Resumed | None, handle_sig
     return result
 
 
+def learning_signal(config: Config, rewards: np.ndarray, terminated: np.ndarray,
+                    infos: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """What learning sees of a vector step: sign(reward) under ``clip_rewards``, and a lost life
+    as terminal under ``terminal_on_life_loss`` (Atari envs report it as ``info["life_loss"]``).
+    Logged returns and episode ends stay the env's own."""
+    if config.clip_rewards:
+        rewards = np.sign(rewards)
+    if config.terminal_on_life_loss and "life_loss" in infos:
+        terminated = terminated | (infos["life_loss"] & infos["_life_loss"])
+    return rewards, terminated
+
+
+def _size(nbytes: int) -> str:
+    return f"{nbytes / 1e9:.2f} GB" if nbytes >= 1e9 else f"{nbytes / 1e6:.1f} MB"
+
+
 def _learn(config: Config, agent, buffer: ReplayBuffer, log: MetricLog, count: Counters, due: int,
            device: torch.device) -> None:
     """Run the gradient steps that are due; prioritized replay gets its new priorities back."""
@@ -362,11 +379,37 @@ def _learn(config: Config, agent, buffer: ReplayBuffer, log: MetricLog, count: C
 
 def build_replay(config: Config, observation_shape: tuple[int, ...], observation_dtype: np.dtype,
                  seed: int) -> ReplayBuffer:
+    """The replay buffer the config asks for, once its memory is known to fit (ConfigError if not)."""
     common = {"capacity": config.buffer_size, "observation_shape": observation_shape,
-              "observation_dtype": observation_dtype, "seed": seed}
+              "observation_dtype": observation_dtype}
+    if uses_frame_replay(config, observation_shape):
+        # The window must hold every frame a later transition can share: n-step windows plus a stack, per env.
+        common.update(stacked_frames=True, frame_window=config.num_envs * (config.n_step + observation_shape[0] + 2))
+    check_replay_memory(config, replay_bytes(**common, prioritized=config.prioritized))
     if config.prioritized:
-        return PrioritizedReplayBuffer(**common, alpha=config.priority_alpha, epsilon=config.priority_epsilon)
-    return ReplayBuffer(**common)
+        return PrioritizedReplayBuffer(**common, seed=seed, alpha=config.priority_alpha,
+                                       epsilon=config.priority_epsilon)
+    return ReplayBuffer(**common, seed=seed)
+
+
+def uses_frame_replay(config: Config, observation_shape: tuple[int, ...]) -> bool:
+    """Whether observations are frame stacks [stack, H, W] to store frame by frame."""
+    if config.frame_replay == "on" and len(observation_shape) != 3:
+        raise ConfigError(f"frame_replay on needs observations stacked as [frames, height, width], got shape "
+                          f"{tuple(observation_shape)}; use frame_replay off or auto")
+    return config.frame_replay == "on" or (config.frame_replay == "auto" and env_family(config.env_id) == "atari"
+                                           and len(observation_shape) == 3)
+
+
+def check_replay_memory(config: Config, needed: int) -> None:
+    """State the buffer's size; refuse a buffer larger than the memory available now."""
+    available = available_memory_bytes()
+    print(f"replay buffer: {config.buffer_size:,} transitions, {_size(needed)} ({needed / config.buffer_size:,.0f} "
+          f"bytes each)" + ("" if available is None else f"; {_size(available)} of memory available"))
+    if available is not None and needed > available:
+        raise ConfigError(f"buffer_size {config.buffer_size:,} needs {needed / 1e9:.2f} GB of replay memory but only "
+                          f"{available / 1e9:.2f} GB is available; lower --buffer-size to at most "
+                          f"{int(config.buffer_size * available / needed):,}")
 
 
 def _evaluate_and_save(config: Config, agent, writer: SummaryWriter, run_dir: Path, count: Counters,
@@ -374,7 +417,8 @@ def _evaluate_and_save(config: Config, agent, writer: SummaryWriter, run_dir: Pa
     """Greedy evaluation on a separate env; save the model as latest, and as best if it is."""
     step = count.env_steps
     result = evaluate_policy(agent.q_network, config.env_id, episodes=config.eval_episodes,
-                             seed=config.seed + EVAL_SEED_OFFSET, epsilon=config.eval_epsilon, device=device)
+                             seed=config.seed + EVAL_SEED_OFFSET, epsilon=config.eval_epsilon, device=device,
+                             env_options=EnvOptions.of(config))
     writer.add_scalar("eval/mean_return", result.mean, step)
     writer.add_scalar("eval/std_return", result.std, step)
     writer.add_scalar("eval/mean_length", float(np.mean(result.lengths)), step)

@@ -12,7 +12,7 @@ from agents.c51 import C51Agent, categorical_projection
 from agents.dqn import DQNAgent, double_dqn_target, dqn_target
 from agents.layers import NoisyLinear
 from agents.model_file import ModelFileError, load_model, save_model
-from agents.networks import MLPQNetwork, NetworkError, NetworkFactory, QNetwork, build_q_network, factory_spec
+from agents.networks import ConvQNetwork, MLPQNetwork, NetworkError, NetworkFactory, QNetwork, build_q_network, factory_spec
 from agents.qrdqn import QRAgent, quantile_huber_loss, quantile_midpoints
 from agents.schedules import SCHEDULES, exponential_schedule, linear_schedule
 from configs import Config, ConfigError
@@ -36,7 +36,7 @@ def build_network(config: Config, observation_shape: tuple[int, ...], n_actions:
         raise ConfigError("a custom network works only with algo dqn and without --dueling/--noisy")
     head_options = {} if custom is not None else learner_class(config).head_options(config)
     return build_q_network(observation_shape, n_actions, hidden_sizes=config.hidden_sizes,
-                           activation=config.activation, network=custom, **head_options)
+                           activation=config.activation, network=custom, torso=config.torso, **head_options)
 
 
 def make_agent(config: Config, *, observation_shape: tuple[int, ...], n_actions: int, device: torch.device,
@@ -48,7 +48,7 @@ def make_agent(config: Config, *, observation_shape: tuple[int, ...], n_actions:
 
 
 __all__ = [
-    "AGENTS", "C51Agent", "NoisyLinear", "QNetwork", "QRAgent", "build_network", "categorical_projection",
+    "AGENTS", "C51Agent", "ConvQNetwork", "NoisyLinear", "QNetwork", "QRAgent", "build_network", "categorical_projection",
     "learner_class", "quantile_huber_loss", "quantile_midpoints", "DQNAgent", "MLPQNetwork", "ModelFileError", "NetworkError", "SCHEDULES", "build_q_network",
     "double_dqn_target", "dqn_target", "exponential_schedule", "factory_spec", "linear_schedule",
     "load_model", "make_agent", "resolve_device", "save_model", "set_torch_threads",

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from agents.layers import NoisyLinear
+from agents.torsos import check_torso, choose_torso, conv_torso
 from configs.errors import UserError
 
 ACTIVATION_MODULES: dict[str, Callable[[], nn.Module]] = {
@@ -90,6 +91,16 @@ class MLPQNetwork(QNetwork):
         return super().head_outputs(observations.float())
 
 
+class ConvQNetwork(QNetwork):
+    """A convolutional torso for pixels or MinAtar grids (see agents.torsos), then the head."""
+
+    def __init__(self, observation_shape: tuple[int, ...], n_actions: int, *, torso: str,
+                 hidden_sizes: tuple[int, ...] = (512,), activation: str = "relu", **head_options) -> None:
+        module, width = conv_torso(observation_shape, torso, hidden_sizes, ACTIVATION_MODULES[activation])
+        super().__init__(module, width, n_actions, **head_options)
+        self.torso_kind = torso
+
+
 def import_factory(spec: str) -> NetworkFactory:
     """The object named by ``'module:Name'`` (``Name`` may be dotted), imported from sys.path."""
     module_name, _, attribute = spec.partition(":")
@@ -114,11 +125,20 @@ def factory_spec(factory: NetworkFactory) -> str | None:
 
 
 def build_q_network(observation_shape: tuple[int, ...], n_actions: int, *, hidden_sizes: tuple[int, ...],
-                    activation: str, network: str | NetworkFactory | None = None, **head_options) -> nn.Module:
-    """The MLP with the requested head, or a user's network (checked to return [B, n_actions])."""
+                    activation: str, network: str | NetworkFactory | None = None, torso: str = "auto",
+                    **head_options) -> nn.Module:
+    """The MLP or convolutional network (``torso``, see agents.torsos) with the requested head,
+    or a user's network (checked to return [B, n_actions])."""
     if network is None:
-        return MLPQNetwork(observation_shape, n_actions, hidden_sizes=hidden_sizes, activation=activation,
-                           **head_options)
+        kind = choose_torso(observation_shape, torso)
+        if kind == "mlp":
+            return MLPQNetwork(observation_shape, n_actions, hidden_sizes=hidden_sizes, activation=activation,
+                               **head_options)
+        problem = check_torso(observation_shape, kind)
+        if problem is not None:
+            raise NetworkError(problem)
+        return ConvQNetwork(observation_shape, n_actions, torso=kind, hidden_sizes=hidden_sizes,
+                            activation=activation, **head_options)
     factory = import_factory(network) if isinstance(network, str) else network
     name = network if isinstance(network, str) else repr(factory)
     try:

@@ -1,8 +1,10 @@
-"""Helpers shared by the benchmark scripts: reading a run's TensorBoard scalars, quantiles, tables."""
+"""Helpers shared by the benchmark scripts: reading a run's TensorBoard scalars, quantiles, tables,
+timing a call."""
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -38,3 +40,13 @@ def write_json(path: str | Path, data: object) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n")
     print(f"wrote {path}")
+
+
+def time_us(function, repeats: int) -> np.ndarray:
+    """Microseconds each of ``repeats`` calls of ``function()`` took."""
+    times = np.empty(repeats)
+    for i in range(repeats):
+        start = time.perf_counter()
+        function()
+        times[i] = time.perf_counter() - start
+    return times * 1e6

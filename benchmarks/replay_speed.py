@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import print_table, write_json  # noqa: E402
+from benchmarks.common import print_table, time_us, write_json  # noqa: E402
 from replay import PrioritizedReplayBuffer, ReplayBuffer  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "replay_speed.json"
@@ -34,15 +34,6 @@ def fill(buffer: ReplayBuffer, rng: np.random.Generator, chunk: int = 100_000) -
         observations = rng.normal(size=(count, 4)).astype(np.float32)
         buffer.add(observations, rng.integers(0, 2, count), np.ones(count), observations,
                    np.zeros(count, bool), np.zeros(count, bool), 0.99)
-
-
-def time_us(function, repeats: int) -> np.ndarray:
-    times = np.empty(repeats)
-    for i in range(repeats):
-        start = time.perf_counter()
-        function()
-        times[i] = time.perf_counter() - start
-    return times * 1e6
 
 
 def main() -> None:

@@ -10,6 +10,13 @@ Parts:
   full   our full training with CleanRL's dqn.py settings (configs/benchmarks/cleanrl_cartpole.yaml)
   sb3    Stable-Baselines3's DQN on the same settings, when installed, with the ratio to ours
   parts  one gradient step (us) and one greedy action (us) in isolation
+  atari  ALE/Breakout-v5 with the Atari DQN preset (configs/dqn/atari.yaml): the whole pipeline's
+         env steps/s with learning off and on (an update every 4 steps from step 1,000, 10,000-
+         transition buffer), and the replay buffer's bytes per transition at 1,000,000
+  t475   wall-clock seconds until a greedy evaluation (20 episodes) first reaches 475: our
+         CartPole-v1 preset (configs/dqn/CartPole-v1.yaml) against Stable-Baselines3 with its RL
+         Zoo's tuned CartPole-v1 settings, both evaluated every 2,500 env steps, one seed per
+         repeat (seeds 1, 2, ...); evaluation time counts, as it does for anyone watching
 
 Each timed run is a separate process, one torch thread, repeated ``--repeats`` times (median).
 Env steps per second count the training loop only (start-up and imports excluded), the same way
@@ -134,6 +141,81 @@ def bench_parts(repeats: int = 3000) -> dict:
     return results
 
 
+def bench_atari(steps: int) -> dict:
+    import shutil
+    import tempfile
+
+    import numpy as np
+
+    import train
+    from configs import resolve_config
+    from replay import replay_bytes
+
+    results = {}
+    for name, learning_starts in (("loop_sps", steps + 1), ("full_sps", 1000)):
+        run_dir = Path(tempfile.mkdtemp()) / "run"
+        config = resolve_config({"env_id": "ALE/Breakout-v5", "total_steps": steps, "buffer_size": 10_000,
+                                 "learning_starts": learning_starts, "eval_frequency": 0, "checkpoint_every": 0,
+                                 "progress": False, "run_dir": str(run_dir)})
+        result = train.train(config)
+        shutil.rmtree(run_dir.parent, ignore_errors=True)
+        results[name] = result.env_steps / result.seconds
+    for prioritized in (False, True):
+        nbytes = replay_bytes(capacity=1_000_000, observation_shape=(4, 84, 84), observation_dtype=np.uint8,
+                              stacked_frames=True, prioritized=prioritized, frame_window=4 + 1 + 2)
+        results["replay_bytes_per_transition" + ("_prioritized" if prioritized else "")] = nbytes / 1_000_000
+    return results
+
+
+def bench_t475_ours(seed: int) -> dict:
+    import tempfile
+
+    from benchmarks.presets import run_seed
+
+    run_dir = str(Path(tempfile.mkdtemp()) / "run")
+    result = run_seed(({"env_id": "CartPole-v1", "seed": seed, "checkpoint_every": 0}, None, run_dir))
+    return {"seconds_to_475": result["seconds_to_threshold"], "steps_to_475": result["steps_to_threshold"]}
+
+
+# RL Zoo's hyperparams/dqn.yml for CartPole-v1 (rl-baselines3-zoo): 50,000 steps.
+ZOO_CARTPOLE = {"learning_rate": 2.3e-3, "batch_size": 64, "buffer_size": 100_000, "learning_starts": 1000,
+                "gamma": 0.99, "target_update_interval": 10, "train_freq": 256, "gradient_steps": 128,
+                "exploration_fraction": 0.16, "exploration_final_eps": 0.04}
+
+
+def bench_t475_sb3(seed: int) -> dict:
+    import gymnasium as gym
+    import torch
+    from stable_baselines3 import DQN
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    torch.set_num_threads(1)
+    eval_env = gym.make("CartPole-v1")
+    eval_env.reset(seed=seed + 10_000)
+
+    class StopAt475(BaseCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.start, self.reached = time.perf_counter(), None
+
+        def _on_step(self) -> bool:
+            if self.num_timesteps % 2500:
+                return True
+            mean, _ = evaluate_policy(self.model, eval_env, n_eval_episodes=20, deterministic=True)
+            if mean >= 475:
+                self.reached = (time.perf_counter() - self.start, self.num_timesteps)
+                return False
+            return True
+
+    model = DQN("MlpPolicy", gym.make("CartPole-v1"), policy_kwargs={"net_arch": [256, 256]}, device="cpu",
+                seed=seed, verbose=0, **ZOO_CARTPOLE)
+    callback = StopAt475()
+    model.learn(total_timesteps=50_000, callback=callback)
+    seconds, steps = callback.reached or (None, None)
+    return {"seconds_to_475": seconds, "steps_to_475": steps}
+
+
 def run_isolated(part: str, steps: int, overrides: dict) -> dict:
     """Run one part in a fresh process so that imports and caches do not carry over."""
     command = [sys.executable, __file__, "--child", part, "--steps", str(steps), "--overrides", json.dumps(overrides)]
@@ -145,17 +227,34 @@ def child(part: str, steps: int, overrides: dict) -> None:
     import torch
 
     torch.set_num_threads(1)
-    runners = {"raw": lambda: bench_raw(steps), "loop": lambda: bench_train(steps, False, overrides),
+    seed = overrides.pop("seed", 1)
+    runners = {"t475_ours": lambda: bench_t475_ours(seed), "t475_sb3": lambda: bench_t475_sb3(seed),
+               "atari": lambda: bench_atari(steps), "raw": lambda: bench_raw(steps), "loop": lambda: bench_train(steps, False, overrides),
                "full": lambda: bench_train(steps, True, overrides), "sb3": lambda: bench_sb3(steps),
                "parts": bench_parts}
     print(json.dumps(runners[part]()))
 
 
+def bench_t475(repeats: int, results: dict[str, list[dict]]) -> None:
+    """Seeds 1..repeats, ours then SB3 per seed, each in its own process."""
+    have_sb3 = subprocess.run([sys.executable, "-c", "import stable_baselines3"], capture_output=True).returncode == 0
+    for seed in range(1, repeats + 1):
+        for side in ("t475_ours", "t475_sb3") if have_sb3 else ("t475_ours",):
+            results.setdefault(side, []).append({"seed": seed, **run_isolated(side, 0, {"seed": seed})})
+            print(side, results[side][-1], flush=True)
+
+
+def _median(values: list) -> float | None:
+    """Median of the values that exist (a run that never reached 475 has None)."""
+    present = [value for value in values if value is not None]
+    return statistics.median(present) if present else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--parts", nargs="+", default=["raw", "loop", "full", "sb3", "parts"],
-                        choices=["raw", "loop", "full", "sb3", "parts"])
-    parser.add_argument("--steps", type=int, default=100_000, help="Env steps per timed run.")
+    parser.add_argument("--parts", nargs="+", default=["raw", "loop", "full", "sb3", "parts", "t475"],
+                        choices=["raw", "loop", "full", "sb3", "parts", "t475", "atari"])
+    parser.add_argument("--steps", type=int, default=100_000, help="Env steps per timed run (atari: a tenth).")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="Config overrides for our runs, e.g. fused_adam=true.")
@@ -175,16 +274,25 @@ def main() -> None:
                                             capture_output=True).returncode != 0:
             print("sb3: stable-baselines3 is not installed (pip install -e .[bench]); skipped")
             continue
+        if part == "t475":
+            bench_t475(args.repeats, results)
+            continue
         for _ in range(args.repeats):
-            results.setdefault(part, []).append(run_isolated(part, args.steps, overrides))
+            steps = args.steps // 10 if part == "atari" else args.steps
+            results.setdefault(part, []).append(run_isolated(part, steps, overrides))
             print(part, results[part][-1], flush=True)
-    medians = {part: {key: statistics.median(r[key] for r in runs) for key in runs[0]} for part, runs in results.items()}
-    rows = [[part, key, f"{value:,.1f}"] for part, values in medians.items() for key, value in values.items()]
+    medians = {part: {key: _median([r[key] for r in runs]) for key in runs[0]} for part, runs in results.items()}
+    rows = [[part, key, "-" if value is None else f"{value:,.1f}"] for part, values in medians.items()
+            for key, value in values.items()]
     if "full" in medians and "sb3" in medians:
         rows.append(["full/sb3", "sps ratio", f"{medians['full']['sps'] / medians['sb3']['sps']:.2f}x"])
+    if "t475_ours" in medians and "t475_sb3" in medians and medians["t475_sb3"]["seconds_to_475"]:
+        ratio = medians["t475_ours"]["seconds_to_475"] / medians["t475_sb3"]["seconds_to_475"]
+        rows.append(["t475 ours/sb3", "seconds ratio", f"{ratio:.2f}"])
     if "loop" in medians and "raw" in medians:
         rows.append(["loop/raw", "sps ratio", f"{medians['loop']['sps'] / medians['raw']['env_sps']:.2f}"])
-    print(f"\nCartPole-v1, {args.steps:,} env steps per run, median of {args.repeats}; overrides {overrides}")
+    print(f"\nCartPole-v1 (atari: ALE/Breakout-v5, a tenth of the steps), {args.steps:,} env steps per run, "
+          f"median of {args.repeats} (t475: {args.repeats} seeds); overrides {overrides}")
     print_table(["part", "figure", "median"], rows)
     machine = {"platform": platform.platform(), "processor": platform.processor(), "python": platform.python_version()}
     write_json(args.out, {"steps": args.steps, "repeats": args.repeats, "overrides": overrides,

@@ -20,6 +20,8 @@ ACTIVATIONS = ("relu", "tanh", "gelu", "elu", "leaky_relu", "silu")
 LOSSES = ("huber", "mse")
 SCHEDULES = ("linear", "exponential")
 VECTOR_MODES = ("sync", "async")
+TORSOS = ("auto", "mlp", "nature_cnn", "minatar_cnn")
+FRAME_REPLAY = ("auto", "on", "off")
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
@@ -87,6 +89,24 @@ class Config:
     hidden_sizes: tuple[int, ...] = _field((120, 84), "Hidden layer widths of the MLP Q-network, e.g. 256,256.")
     activation: str = _field("relu", "Hidden activation of the MLP.", ACTIVATIONS)
     network: str | None = _field(None, "Your own Q-network as 'module:Factory', called as Factory(observation_shape, n_actions).")
+    torso: str = _field("auto", "Network torso: 'mlp'; 'nature_cnn' (Mnih et al. 2015) for [C,H,W] frames; 'minatar_cnn' "
+                        "(Young & Tian 2019) for MinAtar's [10,10,C] grids; 'auto' picks from the observation shape. "
+                        "hidden_sizes are the layers after the convolutions.", TORSOS)
+    # --- pixels: Atari (ALE/...) and MinAtar (MinAtar/...) --------------------------------
+    frame_skip: int = _field(4, "Atari: each agent step repeats the action on this many frames (max over the last two).")
+    frame_stack: int = _field(4, "Atari: frames stacked into one observation.")
+    noop_max: int = _field(30, "Atari: a random number (0 to this) of no-op actions after each reset.")
+    screen_size: int = _field(84, "Atari: frames are resized to this many pixels square, grayscale.")
+    sticky_actions: float = _field(0.25, "Atari and MinAtar: probability that the previous action repeats instead of "
+                                   "the chosen one (Machado et al. 2018).")
+    full_action_space: bool = _field(False, "Atari: all 18 actions instead of the game's minimal set.")
+    terminal_on_life_loss: bool = _field(True, "Atari: for learning only, a lost life ends the episode (no bootstrap, "
+                                         "n-step windows end); logged returns and evaluations are whole games.")
+    clip_rewards: bool = _field(False, "Learn from sign(reward) (Mnih et al. 2015); logged returns stay the env's own.")
+    max_episode_steps: int | None = _field(None, "Truncate episodes after this many agent steps; 'none' keeps the "
+                                           "env's own limit (MinAtar has none).")
+    frame_replay: str = _field("auto", "Store each frame of stacked-frame observations once in replay, rebuilding "
+                               "stacks when sampling; 'auto' is on for Atari.", FRAME_REPLAY)
     # --- evaluation, logging, checkpoints --------------------------------------------------
     eval_frequency: int = _field(10_000, "Env steps between greedy evaluations on a separate env; 0 disables.")
     eval_episodes: int = _field(10, "Episodes per periodic evaluation.")
@@ -113,8 +133,15 @@ def _problems(c: Config):
     for name in positive_ints:
         if getattr(c, name) < 1:
             yield f"{name} must be >= 1, got {getattr(c, name)}"
+    for name in ("frame_skip", "frame_stack", "screen_size"):
+        if getattr(c, name) < 1:
+            yield f"{name} must be >= 1, got {getattr(c, name)}"
+    if c.max_episode_steps is not None and c.max_episode_steps < 1:
+        yield f"max_episode_steps must be >= 1 or none, got {c.max_episode_steps}"
+    if not 0.0 <= c.sticky_actions <= 1.0:
+        yield f"sticky_actions must lie in [0, 1], got {c.sticky_actions}"
     for name in ("seed", "learning_starts", "epsilon_decay_steps", "eval_frequency", "torch_threads",
-                 "checkpoint_every"):
+                 "checkpoint_every", "noop_max"):
         if getattr(c, name) < 0:
             yield f"{name} must be >= 0, got {getattr(c, name)}"
     if not c.env_id.strip():

@@ -1,7 +1,8 @@
 """Where a Config comes from: defaults < env preset < --config FILE < command-line flags.
 
 Presets live beside this file as ``<algo>/<env>.yaml`` (``ALE/Pong-v5`` becomes ``ALE_Pong-v5``)
-and are found from the chosen env and algo. Every YAML file is read with ``yaml.safe_load``, which
+and ``<algo>/<family>.yaml`` for a family of envs (``atari`` for ``ALE/...``, ``minatar`` for
+``MinAtar/...``), and are found from the chosen env and algo. Every YAML file is read with ``yaml.safe_load``, which
 builds only plain data and never runs code.
 """
 
@@ -26,10 +27,26 @@ _NONE_WORDS = ("none", "null")
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 
 
+ENV_FAMILIES = {"ALE/": "atari", "MinAtar/": "minatar"}  # env id prefix -> family
+
+
+def env_family(env_id: str) -> str | None:
+    """'atari', 'minatar' or None (any other env), from the id (a 'module:' prefix is ignored)."""
+    env_id = env_id.split(":")[-1]
+    return next((family for prefix, family in ENV_FAMILIES.items() if env_id.startswith(prefix)), None)
+
+
 def preset_path(env_id: str, algo: str) -> Path:
     """The preset file for an env and algo (it may not exist)."""
     env_name = env_id.split(":")[-1].replace("/", "_")
     return CONFIG_DIR / algo / f"{env_name}.yaml"
+
+
+def _env_presets(env_id: str, algo: str) -> list[Path]:
+    """The existing preset files of an env for one algo: its family's, then its own."""
+    family = env_family(env_id)
+    paths = [CONFIG_DIR / algo / f"{family}.yaml"] if family else []
+    return [path for path in [*paths, preset_path(env_id, algo)] if _is_file(path)]
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -81,18 +98,20 @@ def resolve_config(overrides: dict[str, Any], config_file: str | None = None) ->
     """Merge these layers, later ones winning, and validate the result:
 
     1. Config's defaults;
-    2. the env's preset, ``dqn/<env>.yaml`` (sizes and schedules every learner shares);
+    2. the env's presets, ``dqn/<family>.yaml`` then ``dqn/<env>.yaml`` (sizes and schedules every
+       learner shares);
     3. the algo's defaults, ``<algo>/defaults.yaml`` (e.g. Rainbow's components);
-    4. the algo's env preset, ``<algo>/<env>.yaml`` (what differs for that learner, e.g. C51's support);
+    4. the algo's env presets, ``<algo>/<family>.yaml`` then ``<algo>/<env>.yaml`` (what differs for
+       that learner, e.g. C51's support);
     5. ``--config FILE``;
     6. command-line flags (or ``overrides`` from Python).
     """
     from_file = read_config_file(config_file) if config_file else {}
     env_id = str({**from_file, **overrides}.get("env_id", Config.env_id))
     algo = str({**from_file, **overrides}.get("algo", Config.algo))
-    base = read_config_file(preset_path(env_id, "dqn")) if _is_file(preset_path(env_id, "dqn")) else {}
-    algo_layers = [read_config_file(path) for path in (CONFIG_DIR / algo / "defaults.yaml", preset_path(env_id, algo))
-                   if algo != "dqn" and _is_file(path)]
+    base = {k: v for path in _env_presets(env_id, "dqn") for k, v in read_config_file(path).items()}
+    algo_paths = [CONFIG_DIR / algo / "defaults.yaml", *_env_presets(env_id, algo)]
+    algo_layers = [read_config_file(path) for path in algo_paths if algo != "dqn" and _is_file(path)]
     chosen = {k: v for layer in [*algo_layers, from_file, overrides] for k, v in layer.items()}
     merged = {**base, **chosen}
     if merged.get("noisy") and not {"epsilon_start", "epsilon_end"} & chosen.keys():

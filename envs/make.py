@@ -15,6 +15,7 @@ import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
 
 from configs.errors import UserError
+from envs.pixels import EnvOptions, env_family, make_pixel_env
 
 
 class EnvError(UserError):
@@ -33,15 +34,10 @@ def resolve_env_id(env_spec: str) -> str:
     return env_id
 
 
-def make_env(env_spec: str, *, render_mode: str | None = None, **kwargs: Any) -> gym.Env:
-    """One env from a registered id (or ``module:EnvId``), with its spaces checked."""
-    env_id = resolve_env_id(env_spec)
-    try:
-        env = gym.make(env_id, render_mode=render_mode, **kwargs)
-    except gym.error.Error as error:
-        raise EnvError(f"cannot make env {env_spec!r}: {_one_line(error)}") from None
-    except ImportError as error:  # e.g. box2d missing for LunarLander
-        raise EnvError(f"env {env_spec!r} needs a package that is not installed: {_one_line(error)}") from None
+def make_env(env_spec: str, *, render_mode: str | None = None, options: EnvOptions | None = None) -> gym.Env:
+    """One env from a registered id (or ``module:EnvId``), with its spaces checked. ``options``
+    shape Atari and MinAtar envs (see envs.pixels) and set ``max_episode_steps`` for any env."""
+    env = _make_unchecked(env_spec, render_mode, options or EnvOptions())
     try:
         check_spaces(env.observation_space, env.action_space, env_spec)
     except EnvError:
@@ -50,11 +46,26 @@ def make_env(env_spec: str, *, render_mode: str | None = None, **kwargs: Any) ->
     return env
 
 
-def make_vector_env(env_spec: str, num_envs: int, *, mode: str = "sync") -> VectorEnv:
+def _make_unchecked(env_spec: str, render_mode: str | None, options: EnvOptions) -> gym.Env:
+    env_id = resolve_env_id(env_spec)
+    try:
+        if env_family(env_id) is not None:
+            return make_pixel_env(env_id, options, render_mode)
+        limit = {} if options.max_episode_steps is None else {"max_episode_steps": options.max_episode_steps}
+        return gym.make(env_id, render_mode=render_mode, **limit)
+    except gym.error.Error as error:
+        raise EnvError(f"cannot make env {env_spec!r}: {_one_line(error)}") from None
+    except ImportError as error:  # e.g. box2d missing for LunarLander
+        raise EnvError(f"env {env_spec!r} needs a package that is not installed: {_one_line(error)}") from None
+
+
+def make_vector_env(env_spec: str, num_envs: int, *, mode: str = "sync",
+                    options: EnvOptions | None = None) -> VectorEnv:
     """``num_envs`` copies of an env stepped together, NEXT_STEP autoreset, spaces checked first."""
-    make_env(env_spec).close()  # fail fast, in this process, with a clear message
+    options = options or EnvOptions()
+    make_env(env_spec, options=options).close()  # fail fast, in this process, with a clear message
     # The full 'module:EnvId' spec, so that async workers started by spawn import the module too.
-    env_fns: list[Callable[[], gym.Env]] = [lambda: gym.make(env_spec) for _ in range(num_envs)]
+    env_fns: list[Callable[[], gym.Env]] = [lambda: _make_unchecked(env_spec, None, options) for _ in range(num_envs)]
     if mode == "async":
         return AsyncVectorEnv(env_fns, autoreset_mode=AutoresetMode.NEXT_STEP)
     return LeanSyncVectorEnv(env_fns, autoreset_mode=AutoresetMode.NEXT_STEP)

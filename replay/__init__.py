@@ -2,12 +2,19 @@
 
 Parts that compose: ``ReplayBuffer`` (uniform ring storage) or ``PrioritizedReplayBuffer``
 (proportional prioritized sampling over a ``SumTree``), fed directly or through an
-``NStepAccumulator`` that turns per-env steps into n-step transitions.
+``NStepAccumulator`` that turns per-env steps into n-step transitions. Observations are stored
+whole (``ArrayStorage``) or, for stacked pixel frames, each distinct frame once
+(``FrameStackStorage``, ``stacked_frames=True``); ``replay_bytes`` tells the memory a buffer needs.
 """
 
 from replay.buffer import Batch, ReplayBuffer
+from replay.frames import FrameStackStorage
+from replay.memory import available_memory_bytes, replay_bytes
 from replay.nstep import NStepAccumulator, NStepTransitions
 from replay.prioritized import PrioritizedReplayBuffer
+from replay.storage import ArrayStorage
 from replay.sum_tree import SumTree
 
-__all__ = ["Batch", "NStepAccumulator", "NStepTransitions", "PrioritizedReplayBuffer", "ReplayBuffer", "SumTree"]
+__all__ = ["ArrayStorage", "Batch", "FrameStackStorage", "NStepAccumulator", "NStepTransitions",
+           "PrioritizedReplayBuffer", "ReplayBuffer", "SumTree", "available_memory_bytes",
+           "replay_bytes"]

@@ -32,17 +32,24 @@ class PrioritizedReplayBuffer(ReplayBuffer):
     """A ReplayBuffer that samples in proportion to priority and returns importance weights."""
 
     def __init__(self, *, capacity: int, observation_shape: tuple[int, ...], observation_dtype: np.dtype,
-                 seed: int, alpha: float = 0.6, epsilon: float = 1e-6) -> None:
+                 seed: int, alpha: float = 0.6, epsilon: float = 1e-6, stacked_frames: bool = False,
+                 frame_window: int = 64, spare_frames: int | None = None) -> None:
         if alpha < 0:
             raise ValueError(f"alpha must be >= 0, got {alpha}")
         if epsilon <= 0:
             raise ValueError(f"epsilon must be > 0 so every transition stays reachable, got {epsilon}")
-        super().__init__(capacity=capacity, observation_shape=observation_shape,
-                         observation_dtype=observation_dtype, seed=seed)
+        super().__init__(capacity=capacity, observation_shape=observation_shape, observation_dtype=observation_dtype,
+                         seed=seed, stacked_frames=stacked_frames, frame_window=frame_window,
+                         spare_frames=spare_frames)
         self.alpha = alpha
         self.epsilon = epsilon
         self.tree = SumTree(capacity)
         self.max_priority = 1.0  # largest p_i = (|delta| + epsilon)^alpha given so far
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of all the arrays the buffer allocated, the sum tree's included."""
+        return super().nbytes + self.tree.nodes.nbytes
 
     def add(self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
             next_observations: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,

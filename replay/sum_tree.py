@@ -11,6 +11,13 @@ from __future__ import annotations
 
 import numpy as np
 
+NODE_DTYPE = np.dtype(np.float64)
+
+
+def node_count(capacity: int) -> int:
+    """Length of the node array of a tree with ``capacity`` leaves: twice the leaves padded to a power of two."""
+    return 2 * (1 << int(capacity - 1).bit_length())
+
 
 class SumTree:
     """Priorities of ``capacity`` leaves (all 0 at first) and the sums of every subtree."""
@@ -21,7 +28,7 @@ class SumTree:
         self.capacity = capacity
         self.depth = int(capacity - 1).bit_length()  # levels below the root
         self.first_leaf = 1 << self.depth  # node number of leaf 0
-        self.nodes = np.zeros(2 * self.first_leaf, dtype=np.float64)  # nodes[0] is unused
+        self.nodes = np.zeros(node_count(capacity), dtype=NODE_DTYPE)  # nodes[0] is unused
 
     @property
     def total(self) -> float:

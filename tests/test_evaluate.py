@@ -20,6 +20,7 @@ from configs import Config, UserError, load_config, save_config
 from evaluate import EVAL_SEED_OFFSET, EvalResult, evaluate_policy, load_run
 from tests.custom_nets import BranchyQNet
 from tests.scripted_envs import TERMINATE_SPEC, TRUNCATE_SPEC
+from tests.recording import record_instances
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CPU = torch.device("cpu")
@@ -99,15 +100,7 @@ def test_load_run_best_model_is_the_best_evaluation(cartpole_run):
 @pytest.fixture
 def agents_made(monkeypatch) -> list[DQNAgent]:
     """Every DQNAgent the code under test creates, to compare the trained network afterwards."""
-    made: list[DQNAgent] = []
-    original_init = DQNAgent.__init__
-
-    def recording_init(self, **options):
-        original_init(self, **options)
-        made.append(self)
-
-    monkeypatch.setattr(DQNAgent, "__init__", recording_init)
-    return made
+    return record_instances(monkeypatch, DQNAgent)
 
 
 def assert_same_greedy_actions(trained: nn.Module, loaded: nn.Module) -> None:

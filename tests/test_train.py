@@ -18,6 +18,7 @@ from configs import ConfigError, load_config
 from replay import ReplayBuffer
 from tests.run_logs import read_scalars, read_text
 from tests.scripted_envs import EPISODE_LENGTH, TERMINATE_SPEC, TRUNCATE_SPEC
+from tests.recording import record_instances
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,15 +45,7 @@ def test_crossed_counts_multiples_in_half_open_interval(before, after, interval,
 @pytest.fixture
 def buffers(monkeypatch) -> list[ReplayBuffer]:
     """Every ReplayBuffer the code under test creates, to look inside after train() returns."""
-    made: list[ReplayBuffer] = []
-    original_init = ReplayBuffer.__init__
-
-    def recording_init(self, **options):
-        original_init(self, **options)
-        made.append(self)
-
-    monkeypatch.setattr(ReplayBuffer, "__init__", recording_init)
-    return made
+    return record_instances(monkeypatch, ReplayBuffer)
 
 
 def scripted_config(tiny_config, env_spec: str, **overrides):

@@ -11,7 +11,11 @@ import configs.loading
 from agents import AGENTS, build_network, learner_class
 from configs import Config, read_config_file, resolve_config
 
-ENV_PRESETS = sorted(path.stem for path in (configs.loading.CONFIG_DIR / "dqn").glob("*.yaml"))
+FAMILIES = set(configs.loading.ENV_FAMILIES.values())
+ENV_PRESETS = sorted(path.stem for path in (configs.loading.CONFIG_DIR / "dqn").glob("*.yaml") if path.stem not in FAMILIES)
+# An env of each family preset (dqn/atari.yaml, dqn/minatar.yaml), its observations and action count.
+FAMILY_ENVS = {"atari": ("ALE/Breakout-v5", torch.zeros(2, 4, 84, 84, dtype=torch.uint8), 4),
+               "minatar": ("MinAtar/Breakout-v1", torch.zeros(2, 10, 10, 4, dtype=torch.bool), 3)}
 # Observation size and action count of each shipped env, so networks build without making the env.
 ENV_SHAPES = {"Acrobot-v1": (6, 3), "CartPole-v1": (4, 2), "LunarLander-v3": (8, 4), "MountainCar-v0": (2, 3)}
 SUPPORT_PRESETS = sorted(path for algo in ("c51", "rainbow") for path in (configs.loading.CONFIG_DIR / algo).glob("*.yaml")
@@ -90,6 +94,41 @@ def test_build_network_for_every_algo_and_env_preset_gives_one_q_per_action(algo
 
 def test_env_shapes_cover_every_env_preset():
     assert sorted(ENV_SHAPES) == ENV_PRESETS
+
+
+@pytest.mark.parametrize("family", sorted(FAMILY_ENVS))
+@pytest.mark.parametrize("algo", sorted(AGENTS))
+def test_build_network_for_every_algo_and_family_preset_takes_raw_observations(algo, family):
+    env_id, observations, n_actions = FAMILY_ENVS[family]
+    config = resolve_config({"algo": algo, "env_id": env_id})
+    network = build_network(config, tuple(observations.shape[1:]), n_actions)
+    assert network(observations).shape == (2, n_actions)
+    assert network.torso_kind == {"atari": "nature_cnn", "minatar": "minatar_cnn"}[family]
+
+
+def test_family_presets_cover_every_family():
+    assert sorted(FAMILY_ENVS) == sorted(FAMILIES)
+    assert {path.stem for path in (configs.loading.CONFIG_DIR / "dqn").glob("*.yaml")} >= FAMILIES
+
+
+def test_resolve_config_env_preset_layers_over_its_family_preset(tmp_path, monkeypatch):
+    # dqn/atari.yaml applies to every ALE env; an env's own preset (if any) and flags win over it.
+    config = resolve_config({"env_id": "ALE/Pong-v5", "learning_starts": 123})
+    atari = read_config_file(configs.loading.CONFIG_DIR / "dqn" / "atari.yaml")
+    assert (config.torso, config.clip_rewards, config.eval_epsilon) == ("nature_cnn", True, 0.05)
+    assert (config.buffer_size, config.learning_starts) == (atari["buffer_size"], 123)
+    (tmp_path / "dqn").mkdir()
+    (tmp_path / "dqn" / "atari.yaml").write_text("batch_size: 7\ngamma: 0.9\n")
+    (tmp_path / "dqn" / "ALE_Pong-v5.yaml").write_text("gamma: 0.5\n")
+    monkeypatch.setattr(configs.loading, "CONFIG_DIR", tmp_path)
+    config = resolve_config({"env_id": "ALE/Pong-v5"})
+    assert (config.batch_size, config.gamma) == (7, 0.5)
+
+
+def test_resolve_config_rainbow_atari_takes_the_papers_settings_over_the_dqn_atari_preset():
+    config = resolve_config({"algo": "rainbow", "env_id": "ALE/Breakout-v5"})
+    assert (config.learning_rate, config.target_update_interval, config.n_step) == (6.25e-5, 8000, 3)
+    assert (config.epsilon_start, config.epsilon_end, config.eval_epsilon) == (0.0, 0.0, 0.05)
 
 
 @pytest.mark.parametrize("path", SUPPORT_PRESETS, ids=lambda p: f"{p.parent.name}/{p.name}")

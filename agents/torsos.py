@@ -1,0 +1,85 @@
+"""Convolutional torsos for pixel observations, and picking a torso from the observation shape.
+
+- ``nature_cnn`` (Mnih et al. 2015, "Human-level control through deep reinforcement learning",
+  Methods): frames [B, C, H, W] (uint8 0..255, scaled to [0, 1] here), 32 8x8 filters stride 4,
+  64 4x4 stride 2, 64 3x3 stride 1, each with ReLU; the paper's 512-unit layer is
+  ``hidden_sizes`` (its Atari presets set [512]).
+- ``minatar_cnn`` (Young & Tian 2019, "MinAtar", section 4): MinAtar's [B, 10, 10, C] boolean
+  channels-last grids, 16 3x3 filters stride 1 with ReLU; the paper's 128-unit layer is
+  ``hidden_sizes`` (its MinAtar presets set [128]).
+
+Observations reach the network in their stored dtype (uint8 or bool); converting here keeps
+replay and vector-env batches small.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+from torch import nn
+
+_MIN_NATURE_SIDE = 36  # the three Nature convolutions need at least 36x36 pixels
+
+
+def choose_torso(observation_shape: tuple[int, ...], torso: str) -> str:
+    """The torso to build: ``torso`` itself, or for 'auto' the one the shape calls for: 3-D
+    observations with a small last axis and sides <= 20 are MinAtar grids, other 3-D ones
+    [C, H, W] frames; everything else gets the MLP."""
+    if torso != "auto":
+        return torso
+    if len(observation_shape) != 3:
+        return "mlp"
+    height, width, channels = observation_shape
+    if height <= 20 and width <= 20 and channels <= 16:
+        return "minatar_cnn"
+    return "nature_cnn"
+
+
+def check_torso(observation_shape: tuple[int, ...], torso: str) -> str | None:
+    """Why ``torso`` cannot take this observation shape, or None when it can."""
+    if torso in ("nature_cnn", "minatar_cnn") and len(observation_shape) != 3:
+        return f"torso {torso} needs 3-D observations, got shape {observation_shape}"
+    if torso == "nature_cnn" and min(observation_shape[1:]) < _MIN_NATURE_SIDE:
+        return (f"torso nature_cnn needs [C, H, W] frames with H, W >= {_MIN_NATURE_SIDE}, "
+                f"got shape {observation_shape}")
+    if torso == "minatar_cnn" and min(observation_shape[:2]) < 3:
+        return f"torso minatar_cnn needs [H, W, C] grids with H, W >= 3, got shape {observation_shape}"
+    return None
+
+
+class ScaledFrames(nn.Module):
+    """uint8 frames [B, C, H, W] -> float in [0, 1]."""
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return frames.float() / 255.0
+
+
+class ChannelsFirst(nn.Module):
+    """MinAtar grids [B, H, W, C] (bool) -> float [B, C, H, W]."""
+
+    def forward(self, grids: torch.Tensor) -> torch.Tensor:
+        return grids.float().permute(0, 3, 1, 2)
+
+
+def conv_torso(observation_shape: tuple[int, ...], kind: str, hidden_sizes: tuple[int, ...],
+               activation: Callable[[], nn.Module]) -> tuple[nn.Sequential, int]:
+    """(torso, feature width): the convolutions of ``kind``, flattened, then one Linear +
+    ``activation`` per entry of ``hidden_sizes``."""
+    if kind == "nature_cnn":
+        channels = observation_shape[0]
+        layers: list[nn.Module] = [ScaledFrames(), nn.Conv2d(channels, 32, 8, stride=4), nn.ReLU(),
+                                   nn.Conv2d(32, 64, 4, stride=2), nn.ReLU(), nn.Conv2d(64, 64, 3, stride=1),
+                                   nn.ReLU(), nn.Flatten()]
+    elif kind == "minatar_cnn":
+        channels = observation_shape[2]
+        layers = [ChannelsFirst(), nn.Conv2d(channels, 16, 3, stride=1), nn.ReLU(), nn.Flatten()]
+    else:
+        raise ValueError(f"unknown convolutional torso {kind!r}")
+    with torch.no_grad():
+        width = math.prod(nn.Sequential(*layers)(torch.zeros((1, *observation_shape))).shape[1:])
+    for width_out in hidden_sizes:
+        layers += [nn.Linear(width, width_out), activation()]
+        width = width_out
+    return nn.Sequential(*layers), width

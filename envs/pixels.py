@@ -1,0 +1,129 @@
+"""Pixel envs: Atari through ale-py with the standard DQN preprocessing, and MinAtar.
+
+Atari (Mnih et al. 2015; Machado et al. 2018 for sticky actions), built from Gymnasium's own
+wrappers where they exist::
+
+    ALE env (frameskip 1, sticky actions p)   -> AtariPreprocessing: up to noop_max no-ops at reset,
+                                                 frame skip k with a max over the last two frames,
+                                                 84x84 grayscale uint8
+    -> FireOnReset (games whose play starts with FIRE)
+    -> LifeLossInfo (info["life_loss"]: the step lost a life)
+    -> FrameStackObservation(4)                -> observations uint8 [4, 84, 84]
+
+Rewards stay the game's own and an episode is a whole game (all lives), so logged returns and
+evaluations are real scores. What learning sees differently is the training loop's choice:
+``clip_rewards`` (sign of the reward) and ``terminal_on_life_loss`` (a lost life ends the n-step
+window and is not bootstrapped, read from ``info["life_loss"]``).
+
+MinAtar (Young & Tian 2019) registers its envs only through ``minatar.gym.register_envs()`` and
+sets no time limit, so ``max_episode_steps`` matters there (its presets set one).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, fields
+from typing import Any
+
+import gymnasium as gym
+from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
+
+from configs.errors import UserError
+from configs.loading import env_family
+
+
+@dataclass(frozen=True)
+class EnvOptions:
+    """How to build an env beyond its id; the same names as the Config fields they come from."""
+
+    frame_skip: int = 4
+    frame_stack: int = 4
+    noop_max: int = 30
+    screen_size: int = 84
+    sticky_actions: float = 0.25
+    full_action_space: bool = False
+    max_episode_steps: int | None = None
+
+    @classmethod
+    def of(cls, config: Any) -> "EnvOptions":
+        """The options named like this class's fields, read from a Config (or any object)."""
+        return cls(**{f.name: getattr(config, f.name) for f in fields(cls)})
+
+
+def make_pixel_env(env_id: str, options: EnvOptions, render_mode: str | None) -> gym.Env:
+    """An Atari or MinAtar env built as the module docstring says."""
+    if env_family(env_id) == "atari":
+        _register(env_id, "ale_py", "ale-py", "atari")
+        env = gym.make(env_id, frameskip=1, repeat_action_probability=options.sticky_actions,
+                       full_action_space=options.full_action_space, render_mode=render_mode,
+                       **_time_limit(options))
+        # terminal_on_life_loss stays False here: a life loss is signalled in info, for learning only.
+        env = AtariPreprocessing(env, noop_max=options.noop_max, frame_skip=options.frame_skip,
+                                 screen_size=options.screen_size, terminal_on_life_loss=False,
+                                 grayscale_obs=True, scale_obs=False)
+        if "FIRE" in env.unwrapped.get_action_meanings():
+            env = FireOnReset(env)
+        return FrameStackObservation(LifeLossInfo(env), options.frame_stack)
+    _register(env_id, "minatar.gym", "minatar", "minatar")
+    return gym.make(env_id, sticky_action_prob=options.sticky_actions, render_mode=render_mode,
+                    **_time_limit(options))
+
+
+def _time_limit(options: EnvOptions) -> dict[str, int]:
+    return {} if options.max_episode_steps is None else {"max_episode_steps": options.max_episode_steps}
+
+
+def _register(env_id: str, module_name: str, package: str, extra: str) -> None:
+    """Register the package's envs unless ``env_id`` is known (registering twice only warns)."""
+    if env_id in gym.registry:
+        return
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        raise UserError(f"env {env_id!r} needs the {package} package: pip install -e '.[{extra}]'") from None
+    if module_name == "ale_py":
+        gym.register_envs(module)
+    else:
+        module.register_envs()
+
+
+class FireOnReset(gym.Wrapper):
+    """Press FIRE after a reset and after each lost life, in games that wait for FIRE to (re)start
+    play (Breakout, ...). Lives end episodes only for learning here (see the module docstring), so
+    the env is not reset between lives; without this the game would sit still until the agent
+    happens to press FIRE."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.fire = env.unwrapped.get_action_meanings().index("FIRE")
+
+    def reset(self, **kwargs):
+        observation, info = self.env.reset(**kwargs)
+        observation, _, terminated, truncated, info = self.env.step(self.fire)
+        if terminated or truncated:  # practically never; start over rather than return an ended game
+            observation, info = self.env.reset(**kwargs)
+        return observation, info
+
+    def step(self, action):
+        lives = self.env.unwrapped.ale.lives()
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        if not (terminated or truncated) and self.env.unwrapped.ale.lives() < lives:
+            observation, fire_reward, terminated, truncated, info = self.env.step(self.fire)
+            reward += fire_reward
+        return observation, reward, terminated, truncated, info
+
+
+class LifeLossInfo(gym.Wrapper):
+    """Adds ``info["life_loss"]``: True on a step that lost one or more lives."""
+
+    def reset(self, **kwargs):
+        observation, info = self.env.reset(**kwargs)
+        self.lives = self.env.unwrapped.ale.lives()
+        return observation, {**info, "life_loss": False}
+
+    def step(self, action):
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        lives = self.env.unwrapped.ale.lives()
+        info = {**info, "life_loss": lives < self.lives}
+        self.lives = lives
+        return observation, reward, terminated, truncated, info

@@ -1,0 +1,87 @@
+"""Observation storage for the replay ring: the interface a ReplayBuffer stores observations
+through, and ``ArrayStorage``, which keeps whole observations in two preallocated arrays.
+
+A storage owns the observations and next observations of ``capacity`` transition slots; the
+buffer owns everything else (actions, rewards, flags, discounts, write position, size, generator).
+``replay.frames.FrameStackStorage`` is the other implementation: stacked frames stored once each.
+Also here: the checks that both storages and the buffer apply to a state before loading it.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+
+class ObservationStorage(Protocol):
+    """What ReplayBuffer needs from an observation storage."""
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes its arrays take."""
+
+    def write(self, slots: slice | np.ndarray, observations: np.ndarray, next_observations: np.ndarray) -> None:
+        """Store K transitions' observations [K, *obs_shape] at ``slots`` (K distinct slots)."""
+
+    def read(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Fresh arrays [B, *obs_shape] of the observations and next observations at ``indices``."""
+
+    def state_dict(self, size: int) -> dict:
+        """The first ``size`` slots' observations as plain arrays (views where possible) and ints."""
+
+    def load_state_dict(self, state: dict, size: int) -> None:
+        """Restore ``state_dict(size)``; checks everything first, ValueError leaves it unchanged."""
+
+
+class ArrayStorage:
+    """Whole observations and next observations, each in an array [capacity, *obs_shape]."""
+
+    def __init__(self, *, capacity: int, observation_shape: tuple[int, ...], observation_dtype: np.dtype) -> None:
+        self.observations = np.zeros((capacity, *observation_shape), dtype=observation_dtype)
+        self.next_observations = np.zeros_like(self.observations)
+
+    @staticmethod
+    def bytes_for(*, capacity: int, observation_shape: tuple[int, ...], observation_dtype: np.dtype) -> int:
+        """The bytes an ArrayStorage of these dimensions allocates."""
+        return 2 * capacity * int(np.prod(observation_shape, dtype=np.int64)) * np.dtype(observation_dtype).itemsize
+
+    @property
+    def nbytes(self) -> int:
+        return self.observations.nbytes + self.next_observations.nbytes
+
+    def write(self, slots: slice | np.ndarray, observations: np.ndarray, next_observations: np.ndarray) -> None:
+        self.observations[slots] = observations
+        self.next_observations[slots] = next_observations
+
+    def read(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.observations[indices], self.next_observations[indices]
+
+    def state_dict(self, size: int) -> dict:
+        return {"observations": self.observations[:size], "next_observations": self.next_observations[:size]}
+
+    def load_state_dict(self, state: dict, size: int) -> None:
+        if "observations" not in state and "frame_count" in state:
+            raise ValueError("replay state holds stacked frames; this buffer stores whole observations "
+                             "(build it with stacked_frames=True to load this state)")
+        shape = (size, *self.observations.shape[1:])
+        observations = check_array(state, "observations", dtype=self.observations.dtype, shape=shape)
+        next_observations = check_array(state, "next_observations", dtype=self.observations.dtype, shape=shape)
+        self.observations[:size] = observations  # slots past `size` are never read
+        self.next_observations[:size] = next_observations
+
+
+def check_array(state: dict, key: str, *, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+    """``state[key]`` as an array, if it has this dtype and shape; else ValueError."""
+    array = np.asarray(state[key])
+    if array.shape != tuple(shape) or array.dtype != dtype:
+        raise ValueError(f"replay {key} is {array.dtype}{list(array.shape)}, expected {np.dtype(dtype)}{list(shape)}")
+    return array
+
+
+def check_integer(state: dict, key: str) -> int:
+    """``state[key]`` as an int, if it is an integer (not a bool); else ValueError."""
+    value = state[key]
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"replay {key} must be an integer, got {value!r}")
+    return int(value)

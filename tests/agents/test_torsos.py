@@ -1,0 +1,77 @@
+"""agents.torsos and ConvQNetwork: picking a torso from the shape, the Nature and MinAtar
+convolutions' sizes, scaling raw observations inside the network, and every head on both."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from agents import ConvQNetwork, MLPQNetwork, NetworkError, build_q_network
+from agents.torsos import check_torso, choose_torso
+
+
+@pytest.mark.parametrize("shape, expected", [
+    ((4,), "mlp"),
+    ((8, 8), "mlp"),
+    ((4, 84, 84), "nature_cnn"),
+    ((1, 64, 64), "nature_cnn"),
+    ((10, 10, 4), "minatar_cnn"),
+    ((10, 10, 7), "minatar_cnn"),
+])
+def test_choose_torso_auto_follows_the_observation_shape(shape, expected):
+    assert choose_torso(shape, "auto") == expected
+    assert choose_torso(shape, "mlp") == "mlp"  # an explicit choice is kept
+
+
+def test_check_torso_names_what_does_not_fit():
+    assert check_torso((4, 84, 84), "nature_cnn") is None
+    assert "H, W >= 36" in check_torso((4, 20, 20), "nature_cnn")
+    assert "3-D observations" in check_torso((4,), "minatar_cnn")
+
+
+def test_nature_cnn_has_the_papers_layers_and_3136_conv_features():
+    network = ConvQNetwork((4, 84, 84), 6, torso="nature_cnn", hidden_sizes=(512,))
+    convs = [m for m in network.torso if isinstance(m, nn.Conv2d)]
+    assert [(c.out_channels, c.kernel_size, c.stride) for c in convs] == [
+        (32, (8, 8), (4, 4)), (64, (4, 4), (2, 2)), (64, (3, 3), (1, 1))]
+    (linear,) = [m for m in network.torso if isinstance(m, nn.Linear)]
+    assert (linear.in_features, linear.out_features) == (64 * 7 * 7, 512)  # 84 -> 20 -> 9 -> 7
+
+
+def test_nature_cnn_scales_uint8_frames_to_unit_range():
+    torch.manual_seed(0)
+    network = ConvQNetwork((2, 36, 36), 3, torso="nature_cnn", hidden_sizes=(8,))
+    frames = torch.randint(0, 256, (5, 2, 36, 36), dtype=torch.uint8)
+    scaled_by_hand = frames.float() / 255.0
+    after_scaling = nn.Sequential(*list(network.torso)[1:])  # the torso without its scaling layer
+    expected = network.advantage(after_scaling(scaled_by_hand))
+    torch.testing.assert_close(network(frames), expected)
+
+
+def test_minatar_cnn_reads_channels_last_bool_grids():
+    torch.manual_seed(0)
+    network = ConvQNetwork((10, 10, 4), 3, torso="minatar_cnn", hidden_sizes=(128,))
+    conv = network.torso[1]
+    assert (conv.in_channels, conv.out_channels, conv.kernel_size) == (4, 16, (3, 3))
+    assert network.torso[4].in_features == 16 * 8 * 8
+    grids = torch.rand(3, 10, 10, 4) > 0.5
+    by_hand = nn.Sequential(*list(network.torso)[1:])(grids.float().permute(0, 3, 1, 2))
+    torch.testing.assert_close(network(grids), network.advantage(by_hand))
+
+
+@pytest.mark.parametrize("head", [
+    {}, {"dueling": True}, {"noisy": True},
+    {"output": "c51", "num_outputs": 5, "support": torch.linspace(-1, 1, 5)},
+    {"output": "qr", "num_outputs": 4}])
+@pytest.mark.parametrize("shape, dtype", [((4, 84, 84), torch.uint8), ((10, 10, 4), torch.bool)])
+def test_build_q_network_conv_torsos_work_with_every_head(head, shape, dtype):
+    network = build_q_network(shape, 5, hidden_sizes=(16,), activation="relu", **head)
+    assert isinstance(network, ConvQNetwork)
+    assert network(torch.zeros((3, *shape), dtype=dtype)).shape == (3, 5)
+
+
+def test_build_q_network_explicit_mlp_on_pixels_and_bad_torso():
+    assert isinstance(build_q_network((2, 6, 6), 2, hidden_sizes=(4,), activation="relu", torso="mlp"), MLPQNetwork)
+    with pytest.raises(NetworkError, match="nature_cnn needs"):
+        build_q_network((4,), 2, hidden_sizes=(4,), activation="relu", torso="nature_cnn")
