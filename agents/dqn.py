@@ -46,7 +46,8 @@ class DQNAgent:
 
     def __init__(self, *, q_network: nn.Module, n_actions: int, device: torch.device, seed: int,
                  learning_rate: float, adam_eps: float = 1e-8, double: bool = False, loss: str = "huber",
-                 max_grad_norm: float | None = None, numpy_acting: bool = True, fused_adam: bool = False) -> None:
+                 max_grad_norm: float | None = None, numpy_acting: bool = True, fused_adam: bool = False,
+                 compile: bool = False) -> None:
         self.n_actions = n_actions
         self.device = device
         self.q_network = q_network.to(device)
@@ -62,6 +63,10 @@ class DQNAgent:
         seed_noise(self.target_network, self.noise_generator)
         self.noisy = any(isinstance(m, NoisyLinear) for m in self.q_network.modules())
         self.numpy_greedy = numpy_greedy_policy(self.q_network) if numpy_acting else None
+        # torch.compile of the loss (forward, target and loss; AOTAutograd compiles the backward too).
+        # On CUDA, mode "reduce-overhead" also replays the compiled graphs as CUDA graphs.
+        self.compute_loss_terms = (torch.compile(self.loss_terms, mode="reduce-overhead" if device.type == "cuda"
+                                                 else None) if compile else self.loss_terms)
 
     @classmethod
     def from_config(cls, config, *, q_network: nn.Module, n_actions: int, device: torch.device,
@@ -69,7 +74,7 @@ class DQNAgent:
         return cls(q_network=q_network, n_actions=n_actions, device=device, seed=seed,
                    learning_rate=config.learning_rate, adam_eps=config.adam_eps, double=config.double,
                    loss=config.loss, max_grad_norm=config.max_grad_norm, numpy_acting=config.numpy_acting,
-                   fused_adam=config.fused_adam)
+                   fused_adam=config.fused_adam, compile=config.compile)
 
     @staticmethod
     def head_options(config) -> dict:
@@ -114,7 +119,7 @@ class DQNAgent:
         if self.noisy:
             reset_noise(self.q_network)
             reset_noise(self.target_network)
-        loss_B, priorities_B, q_B = self.loss_terms(batch)
+        loss_B, priorities_B, q_B = self.compute_loss_terms(batch)
         # Importance-sampling weights correct the bias of prioritized sampling; uniform replay has none.
         loss = loss_B.mean() if batch.weights is None else (loss_B * batch.weights).mean()
         self.optimizer.zero_grad(set_to_none=True)

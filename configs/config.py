@@ -53,6 +53,8 @@ class Config:
     adam_eps: float = _field(1e-8, "Adam epsilon (numerical stability term).")
     fused_adam: bool = _field(False, "Use torch's fused Adam kernel: about 15 percent cheaper updates on the CPU; its rounding differs "
                               "from the default Adam in the last bits, so runs are reproducible but not identical to it.")
+    compile: bool = _field(False, "torch.compile the loss (its backward too); on CUDA it also replays it as CUDA graphs. "
+                           "Compiling takes seconds to minutes at start-up; on a small CPU it was slower than eager.")
     gamma: float = _field(0.99, "Discount factor per env step, in [0, 1].")
     batch_size: int = _field(32, "Transitions per gradient step.")
     buffer_size: int = _field(100_000, "Replay capacity in transitions; the oldest are overwritten.")
