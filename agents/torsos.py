@@ -24,26 +24,29 @@ _MIN_NATURE_SIDE = 36  # the three Nature convolutions need at least 36x36 pixel
 
 
 def choose_torso(observation_shape: tuple[int, ...], torso: str) -> str:
-    """The torso to build: ``torso`` itself, or for 'auto' the one the shape calls for: 3-D
-    observations with a small last axis and sides <= 20 are MinAtar grids, other 3-D ones
-    [C, H, W] frames; everything else gets the MLP."""
+    """The torso to build: ``torso`` itself, or for 'auto' the one the shape calls for: frames
+    [C, H, W] with few channels (C <= 16) and H, W >= 36 get the Nature CNN; grids [H, W, C] with
+    H, W <= 20 and fewer channels than rows and columns (MinAtar's 10x10xC) the MinAtar CNN;
+    everything else (vectors, channels-last images) the MLP."""
     if torso != "auto":
         return torso
     if len(observation_shape) != 3:
         return "mlp"
-    height, width, channels = observation_shape
-    if height <= 20 and width <= 20 and channels <= 16:
+    first, second, last = observation_shape
+    if first <= 16 and min(second, last) >= _MIN_NATURE_SIDE:
+        return "nature_cnn"
+    if max(first, second) <= 20 and last < min(first, second):
         return "minatar_cnn"
-    return "nature_cnn"
+    return "mlp"
 
 
 def check_torso(observation_shape: tuple[int, ...], torso: str) -> str | None:
     """Why ``torso`` cannot take this observation shape, or None when it can."""
     if torso in ("nature_cnn", "minatar_cnn") and len(observation_shape) != 3:
-        return f"torso {torso} needs 3-D observations, got shape {observation_shape}"
+        return f"torso {torso} needs 3-D observations, got shape {observation_shape}; --torso mlp takes any shape"
     if torso == "nature_cnn" and min(observation_shape[1:]) < _MIN_NATURE_SIDE:
         return (f"torso nature_cnn needs [C, H, W] frames with H, W >= {_MIN_NATURE_SIDE}, "
-                f"got shape {observation_shape}")
+                f"got shape {observation_shape}; --torso mlp takes any shape")
     if torso == "minatar_cnn" and min(observation_shape[:2]) < 3:
         return f"torso minatar_cnn needs [H, W, C] grids with H, W >= 3, got shape {observation_shape}"
     return None

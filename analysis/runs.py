@@ -81,7 +81,7 @@ def read_results_file(path: Path) -> list[Run]:
                     evaluations=tuple((int(step), float(value)) for step, value in result["evals"]),
                     final=None if result["final_eval"] is None else float(result["final_eval"]))
                 for result in data["results"]]
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, OverflowError) as error:
         raise UserError(f"{path} is not a results file of benchmarks/presets.py "
                         f"({type(error).__name__}: {' '.join(str(error).split())[:120]})") from None
     if not runs:

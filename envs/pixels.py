@@ -8,6 +8,7 @@ wrappers where they exist::
                                                  84x84 grayscale uint8
     -> FireOnReset (games whose play starts with FIRE)
     -> LifeLossInfo (info["life_loss"]: the step lost a life)
+    -> TimeLimit (only with max_episode_steps: agent steps; else ALE v5's 108,000 frames)
     -> FrameStackObservation(4)                -> observations uint8 [4, 84, 84]
 
 Rewards stay the game's own and an episode is a whole game (all lives), so logged returns and
@@ -55,15 +56,17 @@ def make_pixel_env(env_id: str, options: EnvOptions, render_mode: str | None) ->
     if env_family(env_id) == "atari":
         _register(env_id, "ale_py", "ale-py", "atari")
         env = gym.make(env_id, frameskip=1, repeat_action_probability=options.sticky_actions,
-                       full_action_space=options.full_action_space, render_mode=render_mode,
-                       **_time_limit(options))
+                       full_action_space=options.full_action_space, render_mode=render_mode)
         # terminal_on_life_loss stays False here: a life loss is signalled in info, for learning only.
         env = AtariPreprocessing(env, noop_max=options.noop_max, frame_skip=options.frame_skip,
                                  screen_size=options.screen_size, terminal_on_life_loss=False,
                                  grayscale_obs=True, scale_obs=False)
         if "FIRE" in env.unwrapped.get_action_meanings():
             env = FireOnReset(env)
-        return FrameStackObservation(LifeLossInfo(env), options.frame_stack)
+        env = LifeLossInfo(env)
+        if options.max_episode_steps is not None:  # here, outside the frame skip, it counts agent steps
+            env = gym.wrappers.TimeLimit(env, options.max_episode_steps)
+        return FrameStackObservation(env, options.frame_stack)
     _register(env_id, "minatar.gym", "minatar", "minatar")
     return gym.make(env_id, sticky_action_prob=options.sticky_actions, render_mode=render_mode,
                     **_time_limit(options))

@@ -158,7 +158,8 @@ class FrameStackStorage:
                 "transitions. Frame stacks need about one frame per transition plus one per episode in the "
                 "buffer: if episodes are short, raise spare_frames; if frame_window is below num_envs * "
                 "(n_step + stack + 2), raise it; if these observations do not share frames the way frame "
-                "stacks (stack axis first) do, use stacked_frames=False. The buffer is unusable after this error.")
+                "stacks (stack axis first) do, use stacked_frames=False (train.py: --frame-replay off). "
+                "The buffer is unusable after this error.")
         self.free_count -= 1
         number = int(self.free[self.free_count])
         self.frames_used = max(self.frames_used, number + 1)

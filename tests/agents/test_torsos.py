@@ -18,6 +18,8 @@ from agents.torsos import check_torso, choose_torso
     ((1, 64, 64), "nature_cnn"),
     ((10, 10, 4), "minatar_cnn"),
     ((10, 10, 7), "minatar_cnn"),
+    ((96, 96, 3), "mlp"),  # a channels-last image: not guessed (choose a torso, or bring a network)
+    ((4, 16, 16), "mlp"),  # frames too small for the Nature CNN are not MinAtar grids either
 ])
 def test_choose_torso_auto_follows_the_observation_shape(shape, expected):
     assert choose_torso(shape, "auto") == expected

@@ -65,6 +65,14 @@ def test_atari_episode_is_a_whole_game_with_life_losses_flagged():
     env.close()
 
 
+def test_atari_max_episode_steps_counts_agent_steps_not_frames():
+    env = make_env("ALE/Breakout-v5", options=EnvOptions(max_episode_steps=10, sticky_actions=0.0))
+    env.reset(seed=0)
+    ends = [env.step(0)[2:4] for _ in range(10)]  # (terminated, truncated) per agent step
+    assert ends[-1] == (False, True) and not any(any(end) for end in ends[:-1])
+    env.close()
+
+
 def test_atari_vector_env_reports_life_loss_per_sub_env():
     envs = make_vector_env("ALE/Breakout-v5", 2)
     envs.reset(seed=0)
