@@ -47,8 +47,9 @@ def check_torso(observation_shape: tuple[int, ...], torso: str) -> str | None:
     if torso == "nature_cnn" and min(observation_shape[1:]) < _MIN_NATURE_SIDE:
         return (f"torso nature_cnn needs [C, H, W] frames with H, W >= {_MIN_NATURE_SIDE}, "
                 f"got shape {observation_shape}; --torso mlp takes any shape")
-    if torso == "minatar_cnn" and min(observation_shape[:2]) < 3:
-        return f"torso minatar_cnn needs [H, W, C] grids with H, W >= 3, got shape {observation_shape}"
+    if torso == "minatar_cnn" and not (3 <= min(observation_shape[:2]) and observation_shape[2] < min(observation_shape[:2])):
+        return (f"torso minatar_cnn needs channels-last grids [H, W, C] with H, W >= 3 and fewer channels than "
+                f"rows and columns, got shape {observation_shape}; --torso mlp takes any shape")
     return None
 
 

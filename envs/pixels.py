@@ -85,6 +85,7 @@ def _register(env_id: str, module_name: str, package: str, extra: str) -> None:
     except ImportError:
         raise UserError(f"env {env_id!r} needs the {package} package: pip install -e '.[{extra}]'") from None
     if module_name == "ale_py":
+        module.ALEInterface.setLoggerMode(module.LoggerMode.Error)  # no banner on stderr for each game made
         gym.register_envs(module)
     else:
         module.register_envs()

@@ -80,3 +80,10 @@ def test_train_minatar_smoke_run_and_evaluate(tmp_path, buffers):
     assert result.env_steps == 400 and result.final_eval is not None
     outcome = evaluate.main([str(tmp_path / "run"), "--episodes", "2"])
     assert outcome == 0
+
+
+def test_train_cli_wrong_torso_for_atari_frames_is_one_line_exit_2(tmp_path, capsys):
+    code = train.main(["--env", "ALE/Breakout-v5", "--torso", "minatar_cnn", "--run-dir", str(tmp_path / "run")])
+    stderr = capsys.readouterr().err
+    assert code == 2 and stderr.count("\n") == 1 and "torso minatar_cnn needs channels-last grids" in stderr
+    assert not (tmp_path / "run").exists()

@@ -30,6 +30,8 @@ def test_check_torso_names_what_does_not_fit():
     assert check_torso((4, 84, 84), "nature_cnn") is None
     assert "H, W >= 36" in check_torso((4, 20, 20), "nature_cnn")
     assert "3-D observations" in check_torso((4,), "minatar_cnn")
+    assert check_torso((10, 10, 4), "minatar_cnn") is None
+    assert "channels-last grids" in check_torso((4, 84, 84), "minatar_cnn")  # Atari frames are channels-first
 
 
 def test_nature_cnn_has_the_papers_layers_and_3136_conv_features():
