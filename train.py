@@ -47,7 +47,8 @@ from configs import (Config, ConfigError, UserError, add_config_arguments, confi
 from configs.config import FIELD_NAMES
 from envs import AutoresetTracker, EnvOptions, env_family, make_vector_env
 from evaluate import EVAL_SEED_OFFSET, EvalResult, evaluate_policy
-from replay import NStepAccumulator, PrioritizedReplayBuffer, ReplayBuffer, available_memory_bytes, replay_bytes
+from replay import (NStepAccumulator, PrioritizedReplayBuffer, ReplayBuffer, available_memory_bytes,
+                    frame_window_for, replay_bytes)
 
 
 @dataclass(frozen=True)
@@ -383,8 +384,8 @@ def build_replay(config: Config, observation_shape: tuple[int, ...], observation
     common = {"capacity": config.buffer_size, "observation_shape": observation_shape,
               "observation_dtype": observation_dtype}
     if uses_frame_replay(config, observation_shape):
-        # The window must hold every frame a later transition can share: n-step windows plus a stack, per env.
-        common.update(stacked_frames=True, frame_window=config.num_envs * (config.n_step + observation_shape[0] + 2))
+        common.update(stacked_frames=True, frame_window=frame_window_for(
+            num_envs=config.num_envs, n_step=config.n_step, stack=observation_shape[0]))
     check_replay_memory(config, replay_bytes(**common, prioritized=config.prioritized))
     if config.prioritized:
         return PrioritizedReplayBuffer(**common, seed=seed, alpha=config.priority_alpha,

@@ -149,7 +149,7 @@ def bench_atari(steps: int) -> dict:
 
     import train
     from configs import resolve_config
-    from replay import replay_bytes
+    from replay import frame_window_for, replay_bytes
 
     results = {}
     for name, learning_starts in (("loop_sps", steps + 1), ("full_sps", 1000)):
@@ -162,7 +162,8 @@ def bench_atari(steps: int) -> dict:
         results[name] = result.env_steps / result.seconds
     for prioritized in (False, True):
         nbytes = replay_bytes(capacity=1_000_000, observation_shape=(4, 84, 84), observation_dtype=np.uint8,
-                              stacked_frames=True, prioritized=prioritized, frame_window=4 + 1 + 2)
+                              stacked_frames=True, prioritized=prioritized,
+                              frame_window=frame_window_for(num_envs=1, n_step=1, stack=4))
         results["replay_bytes_per_transition" + ("_prioritized" if prioritized else "")] = nbytes / 1_000_000
     return results
 

@@ -15,7 +15,7 @@ import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
 
 from configs.errors import UserError
-from envs.pixels import EnvOptions, env_family, make_pixel_env
+from envs.pixels import EnvOptions, env_family, make_pixel_env, time_limit_kwargs
 
 
 class EnvError(UserError):
@@ -51,8 +51,7 @@ def _make_unchecked(env_spec: str, render_mode: str | None, options: EnvOptions)
     try:
         if env_family(env_id) is not None:
             return make_pixel_env(env_id, options, render_mode)
-        limit = {} if options.max_episode_steps is None else {"max_episode_steps": options.max_episode_steps}
-        return gym.make(env_id, render_mode=render_mode, **limit)
+        return gym.make(env_id, render_mode=render_mode, **time_limit_kwargs(options))
     except gym.error.Error as error:
         raise EnvError(f"cannot make env {env_spec!r}: {_one_line(error)}") from None
     except ImportError as error:  # e.g. box2d missing for LunarLander

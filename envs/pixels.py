@@ -69,10 +69,11 @@ def make_pixel_env(env_id: str, options: EnvOptions, render_mode: str | None) ->
         return FrameStackObservation(env, options.frame_stack)
     _register(env_id, "minatar.gym", "minatar", "minatar")
     return gym.make(env_id, sticky_action_prob=options.sticky_actions, render_mode=render_mode,
-                    **_time_limit(options))
+                    **time_limit_kwargs(options))
 
 
-def _time_limit(options: EnvOptions) -> dict[str, int]:
+def time_limit_kwargs(options: EnvOptions) -> dict[str, int]:
+    """``gym.make``'s max_episode_steps keyword when the options set a limit (else the env's own)."""
     return {} if options.max_episode_steps is None else {"max_episode_steps": options.max_episode_steps}
 
 

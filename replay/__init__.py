@@ -8,7 +8,7 @@ whole (``ArrayStorage``) or, for stacked pixel frames, each distinct frame once
 """
 
 from replay.buffer import Batch, ReplayBuffer
-from replay.frames import FrameStackStorage
+from replay.frames import FrameStackStorage, frame_window_for
 from replay.memory import available_memory_bytes, replay_bytes
 from replay.nstep import NStepAccumulator, NStepTransitions
 from replay.prioritized import PrioritizedReplayBuffer
@@ -17,4 +17,4 @@ from replay.sum_tree import SumTree
 
 __all__ = ["ArrayStorage", "Batch", "FrameStackStorage", "NStepAccumulator", "NStepTransitions",
            "PrioritizedReplayBuffer", "ReplayBuffer", "SumTree", "available_memory_bytes",
-           "replay_bytes"]
+           "frame_window_for", "replay_bytes"]

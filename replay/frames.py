@@ -30,6 +30,11 @@ from replay.storage import check_array, check_integer
 FRAME_NUMBER_DTYPE = np.dtype(np.int32)  # frame numbers, reference counts and the free list
 
 
+def frame_window_for(*, num_envs: int, n_step: int, stack: int) -> int:
+    """The dedup window that finds every shared frame: E * (n + S + 2) (see ``frame_count``)."""
+    return num_envs * (n_step + stack + 2)
+
+
 def frame_count(*, capacity: int, stack: int, frame_window: int, spare_frames: int | None) -> int:
     """Frames to allocate for ``capacity`` transitions of ``stack``-frame observations.
 
