@@ -279,28 +279,36 @@ def _loop(run: _Run, writer: SummaryWriter, resumed: _Resumed | None, handle_sig
                 # Under NEXT_STEP autoreset, the step after an episode's end only resets that sub-env:
                 # it is not a transition, so it is neither stored nor counted.
                 real = autoreset.real_steps(terminated, truncated)
+                # Indexing with slice(None) copies nothing: the common step, where every sub-env's is real.
+                stored = slice(None) if autoreset.all_real else real
                 learn_rewards, learn_terminated = learning_signal(config, rewards, terminated, infos)
                 if n_step is None:  # 1-step: the transitions are the real steps themselves
-                    buffer.add(observations[real], actions[real], learn_rewards[real], next_observations[real],
-                               learn_terminated[real], truncated[real], config.gamma)
+                    buffer.add(observations[stored], actions[stored], learn_rewards[stored],
+                               next_observations[stored], learn_terminated[stored], truncated[stored], config.gamma)
                 else:
                     buffer.add(**n_step.push(observations, actions, learn_rewards, next_observations,
                                              learn_terminated, truncated, real).as_dict())
                 observations = next_observations
                 before = count.env_steps
-                count.env_steps += int(real.sum())
+                count.env_steps += num_envs if autoreset.all_real else int(real.sum())
                 progress.update(count.env_steps - before)
 
-                episode_return[real] += rewards[real]
-                episode_length[real] += 1
-                for i in np.flatnonzero(real & (terminated | truncated)):
-                    log.add_episode(float(episode_return[i]), int(episode_length[i]), count.env_steps)
-                    episode_return[i], episode_length[i] = 0.0, 0
-                    count.episodes += 1
+                if autoreset.all_real:
+                    episode_return += rewards
+                    episode_length += 1
+                else:
+                    episode_return[real] += rewards[real]
+                    episode_length[real] += 1
+                if autoreset.any_pending:  # an episode ended on this step (the autoreset step reports no end)
+                    for i in np.flatnonzero(real & autoreset.pending):
+                        log.add_episode(float(episode_return[i]), int(episode_length[i]), count.env_steps)
+                        episode_return[i], episode_length[i] = 0.0, 0
+                        count.episodes += 1
 
                 if count.env_steps >= config.learning_starts and len(buffer) >= config.batch_size:
-                    _learn(config, agent, buffer, log, count, crossed(before, count.env_steps, config.train_frequency),
-                           run.device)
+                    due = crossed(before, count.env_steps, config.train_frequency)
+                    if due:
+                        _learn(config, agent, buffer, log, count, due, run.device)
                     if crossed(before, count.env_steps, config.target_update_interval):
                         agent.sync_target(config.tau)
 

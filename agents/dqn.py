@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from agents.compiled import CompiledUpdate
 from agents.layers import NoisyLinear, reset_noise, seed_noise
 from agents.numpy_actor import numpy_greedy_policy
 from replay import Batch
@@ -63,10 +64,8 @@ class DQNAgent:
         seed_noise(self.target_network, self.noise_generator)
         self.noisy = any(isinstance(m, NoisyLinear) for m in self.q_network.modules())
         self.numpy_greedy = numpy_greedy_policy(self.q_network) if numpy_acting else None
-        # torch.compile of the loss (forward, target and loss; AOTAutograd compiles the backward too).
-        # On CUDA, mode "reduce-overhead" also replays the compiled graphs as CUDA graphs.
-        self.compute_loss_terms = (torch.compile(self.loss_terms, mode="reduce-overhead" if device.type == "cuda"
-                                                 else None) if compile else self.loss_terms)
+        # config ``compile``: the whole gradient step as one compiled graph (agents/compiled.py).
+        self.compiled_update = CompiledUpdate(self) if compile else None
 
     @classmethod
     def from_config(cls, config, *, q_network: nn.Module, n_actions: int, device: torch.device,
@@ -119,7 +118,9 @@ class DQNAgent:
         if self.noisy:
             reset_noise(self.q_network)
             reset_noise(self.target_network)
-        loss_B, priorities_B, q_B = self.compute_loss_terms(batch)
+        if self.compiled_update is not None:
+            return self.compiled_update(batch)
+        loss_B, priorities_B, q_B = self.loss_terms(batch)
         # Importance-sampling weights correct the bias of prioritized sampling; uniform replay has none.
         loss = loss_B.mean() if batch.weights is None else (loss_B * batch.weights).mean()
         self.optimizer.zero_grad(set_to_none=True)

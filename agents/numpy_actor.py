@@ -48,7 +48,10 @@ def numpy_greedy_policy(network: nn.Module) -> Callable[[np.ndarray], np.ndarray
         x = observations.reshape(len(observations), -1).astype(np.float32, copy=False)
         for weight, bias, activation in hidden:
             x = activation(x @ weight + bias)
-        out_BAK = (x @ advantage_w + advantage_b).reshape(-1, n_actions, num_outputs)
+        out = x @ advantage_w + advantage_b
+        if value is None and num_outputs == 1:  # a plain head outputs Q itself
+            return out.argmax(axis=1)
+        out_BAK = out.reshape(-1, n_actions, num_outputs)
         if value is not None:
             out_BAK = (x @ value[0] + value[1])[:, None, :] + out_BAK - out_BAK.mean(axis=1, keepdims=True)
         if output == "c51":

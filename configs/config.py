@@ -53,8 +53,9 @@ class Config:
     adam_eps: float = _field(1e-8, "Adam epsilon (numerical stability term).")
     fused_adam: bool = _field(False, "Use torch's fused Adam kernel: about 15 percent cheaper updates on the CPU; its rounding differs "
                               "from the default Adam in the last bits, so runs are reproducible but not identical to it.")
-    compile: bool = _field(False, "torch.compile the loss (its backward too); on CUDA it also replays it as CUDA graphs. "
-                           "Compiling takes seconds to minutes at start-up; on a small CPU it was slower than eager.")
+    compile: bool = _field(False, "torch.compile the whole gradient step (loss, gradients, clipping, Adam) as one graph; on CUDA "
+                           "it also replays it as a CUDA graph. About 2x cheaper updates on a CPU, after a compile of 3-10 s "
+                           "at the first update; results match eager to ~1e-6, not bit for bit.")
     gamma: float = _field(0.99, "Discount factor per env step, in [0, 1].")
     batch_size: int = _field(32, "Transitions per gradient step.")
     buffer_size: int = _field(100_000, "Replay capacity in transitions; the oldest are overwritten.")
@@ -173,6 +174,8 @@ def _problems(c: Config):
         yield f"priority_epsilon must be > 0, got {c.priority_epsilon}"
     if c.batch_size > c.buffer_size:
         yield f"batch_size ({c.batch_size}) must not exceed buffer_size ({c.buffer_size})"
+    if c.compile and c.fused_adam:
+        yield "compile and fused_adam are both on: the compiled step does Adam's arithmetic itself; choose one"
     if c.max_grad_norm is not None and not c.max_grad_norm > 0:
         yield f"max_grad_norm must be > 0 or none, got {c.max_grad_norm}"
     if not c.hidden_sizes or any(width < 1 for width in c.hidden_sizes):

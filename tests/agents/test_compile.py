@@ -1,5 +1,7 @@
-"""--compile: the compiled loss gives the same updates as eager PyTorch (each learner class, with
-double, dueling and noisy heads among them)."""
+"""--compile: the whole gradient step compiled as one graph (agents/compiled.py) gives the same
+updates as eager PyTorch, for each learner class (double, dueling and noisy heads among them), with
+gradient clipping engaged, under a changing learning rate, and with Adam's state interchangeable
+with eager runs (checkpoints resume either way)."""
 
 from __future__ import annotations
 
@@ -11,28 +13,85 @@ from agents import AGENTS, make_agent
 from configs import Config
 from replay import Batch
 
+pytestmark = pytest.mark.slow  # each case compiles a graph (seconds)
 
-def _batch(seed: int) -> Batch:
+
+def _batch(seed: int, reward_scale: float = 1.0) -> Batch:
     rng = np.random.default_rng(seed)
     return Batch(observations=rng.normal(size=(16, 4)).astype(np.float32), actions=rng.integers(0, 2, 16),
-                 rewards=rng.normal(size=16).astype(np.float32),
+                 rewards=(reward_scale * rng.normal(size=16)).astype(np.float32),
                  next_observations=rng.normal(size=(16, 4)).astype(np.float32),
                  terminated=(rng.random(16) < 0.2).astype(np.float32), discounts=np.full(16, 0.99, np.float32),
                  indices=np.arange(16), weights=rng.uniform(0.5, 1.0, 16).astype(np.float32)).to_torch("cpu")
 
 
-@pytest.mark.slow
+def _agent(compiled: bool, algo: str = "dqn", **options):
+    torch.manual_seed(0)
+    config = Config(algo=algo, hidden_sizes=(8,), compile=compiled, num_atoms=11, num_quantiles=8,
+                    v_min=-2.0, v_max=2.0, **options)
+    return make_agent(config, observation_shape=(4,), n_actions=2, device=torch.device("cpu"), seed=0)
+
+
+def _parameters(agent) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in agent.q_network.parameters()])
+
+
 @pytest.mark.parametrize("algo, options", [("dqn", {"double": True, "dueling": True}), ("c51", {"noisy": True}),
                                            ("qrdqn", {})])
 def test_compiled_update_matches_eager_update(algo, options):
     assert {algo} <= AGENTS.keys()
     losses, parameters = {}, {}
     for compiled in (False, True):
-        torch.manual_seed(0)
-        config = Config(algo=algo, hidden_sizes=(8,), compile=compiled, num_atoms=11, num_quantiles=8,
-                        v_min=-2.0, v_max=2.0, **options)
-        agent = make_agent(config, observation_shape=(4,), n_actions=2, device=torch.device("cpu"), seed=0)
+        agent = _agent(compiled, algo, **options)
         losses[compiled] = [float(agent.update(_batch(step))["td_loss"]) for step in range(3)]
-        parameters[compiled] = torch.cat([p.detach().flatten() for p in agent.q_network.parameters()])
+        parameters[compiled] = _parameters(agent)
     np.testing.assert_allclose(losses[True], losses[False], rtol=1e-4, atol=1e-6)
     torch.testing.assert_close(parameters[True], parameters[False], rtol=1e-4, atol=1e-6)
+
+
+def test_compiled_update_clips_gradients_as_eager_does():
+    """Rewards of ~1,000 make the gradient norm far larger than max_grad_norm 0.5: clipping acts."""
+    parameters, priorities = {}, {}
+    for compiled in (False, True):
+        agent = _agent(compiled, max_grad_norm=0.5, loss="mse")
+        for step in range(3):
+            priorities[compiled] = agent.update(_batch(step, reward_scale=1000.0))["priorities"]
+        parameters[compiled] = _parameters(agent)
+    unclipped = _agent(False, max_grad_norm=None, loss="mse")
+    for step in range(3):
+        unclipped.update(_batch(step, reward_scale=1000.0))
+    assert not torch.allclose(_parameters(unclipped), parameters[False], rtol=1e-3)  # clipping changed the step
+    torch.testing.assert_close(parameters[True], parameters[False], rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(priorities[True], priorities[False], rtol=1e-4, atol=1e-3)
+
+
+def test_compiled_update_follows_learning_rate_changes():
+    parameters = {}
+    for compiled in (False, True):
+        agent = _agent(compiled)
+        for step, learning_rate in enumerate((1e-2, 3e-3, 0.0, 1e-3)):
+            agent.set_learning_rate(learning_rate)
+            before = _parameters(agent)
+            agent.update(_batch(step))
+            if learning_rate == 0.0:  # Adam's step is proportional to the learning rate
+                torch.testing.assert_close(_parameters(agent), before, rtol=0, atol=0)
+        parameters[compiled] = _parameters(agent)
+    torch.testing.assert_close(parameters[True], parameters[False], rtol=1e-4, atol=1e-6)
+
+
+def test_adam_state_moves_between_compiled_and_eager_agents():
+    """A checkpoint from a compiled run resumes in an eager one (and back) as if never switched."""
+    reference = _agent(False)
+    for step in range(4):
+        reference.update(_batch(step))
+    compiled = _agent(True)
+    for step in range(2):
+        compiled.update(_batch(step))
+    eager = _agent(False)
+    eager.load_state_dict(compiled.state_dict())
+    assert int(eager.optimizer.state_dict()["state"][0]["step"]) == 2
+    eager.update(_batch(2))
+    recompiled = _agent(True)
+    recompiled.load_state_dict(eager.state_dict())
+    recompiled.update(_batch(3))
+    torch.testing.assert_close(_parameters(recompiled), _parameters(reference), rtol=1e-4, atol=1e-6)

@@ -36,6 +36,7 @@ def test_config_error_is_a_user_error():
     ({"tau": 0.0}, r"tau must be in \(0, 1\]"),
     ({"epsilon_end": 2.0}, r"epsilon_end must be in \[0, 1\]"),
     ({"max_grad_norm": 0.0}, "max_grad_norm must be > 0 or none"),
+    ({"compile": True, "fused_adam": True}, "compile and fused_adam are both on"),
     ({"hidden_sizes": ()}, "hidden_sizes must be one or more widths >= 1"),
     ({"hidden_sizes": (64, 0)}, "hidden_sizes must be one or more widths >= 1"),
     ({"device": "gpu"}, "device must be auto, cpu, cuda, cuda:N or mps"),

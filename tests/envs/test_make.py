@@ -26,8 +26,11 @@ def test_autoreset_tracker_step_after_episode_end_is_not_real():
     # env 0 terminates, env 1 is truncated, env 2 goes on
     tracker.real_steps(np.array([True, False, False]), np.array([False, True, False]))
     # the next step of envs 0 and 1 is their autoreset step (which reports no end itself)
+    assert tracker.all_real
     np.testing.assert_array_equal(tracker.real_steps(np.zeros(3, bool), np.zeros(3, bool)), [False, False, True])
+    assert not tracker.all_real
     np.testing.assert_array_equal(tracker.real_steps(np.zeros(3, bool), np.zeros(3, bool)), [True, True, True])
+    assert tracker.all_real
 
 
 def collect(env_spec: str, *, num_envs: int, vector_steps: int) -> ReplayBuffer:
