@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents import build_network, load_model, resolve_device, set_torch_threads
+from agents import build_network, load_model, numpy_greedy_policy, resolve_device, set_torch_threads
 from configs import (
     Config,
     ConfigError,
@@ -52,12 +52,14 @@ class EvalResult:
 @torch.no_grad()
 def evaluate_policy(q_network: nn.Module, env_spec: str, *, episodes: int, seed: int, epsilon: float = 0.0,
                     device: torch.device | str = "cpu", render_mode: str | None = None,
-                    video_dir: str | Path | None = None, env_options: EnvOptions | None = None) -> EvalResult:
+                    video_dir: str | Path | None = None, env_options: EnvOptions | None = None,
+                    numpy_acting: bool = True) -> EvalResult:
     """Play ``episodes`` full episodes, greedy with probability 1 - epsilon; the first reset is
     seeded with ``seed`` and exploration draws from its own generator seeded the same way.
     ``video_dir`` records every episode there as an MP4 (rendering ``rgb_array`` frames);
     ``render_mode="human"`` shows them in a window instead. ``env_options`` build the env as
-    training did (Atari preprocessing, time limits); an Atari episode is a whole game."""
+    training did (Atari preprocessing, time limits); an Atari episode is a whole game.
+    ``numpy_acting`` picks greedy actions with a numpy forward where the network allows it."""
     env = make_env(env_spec, render_mode="rgb_array" if video_dir is not None else render_mode,
                    options=env_options)
     if video_dir is not None:
@@ -65,6 +67,8 @@ def evaluate_policy(q_network: nn.Module, env_spec: str, *, episodes: int, seed:
     rng = np.random.default_rng(seed)
     was_training = q_network.training
     q_network.eval()
+    # The same greedy actions as the torch forward, ~5x cheaper for an MLP on the CPU.
+    numpy_greedy = numpy_greedy_policy(q_network) if numpy_acting else None
     returns, lengths = [], []
     try:
         observation, _ = env.reset(seed=seed)
@@ -73,6 +77,8 @@ def evaluate_policy(q_network: nn.Module, env_spec: str, *, episodes: int, seed:
             while not done:
                 if rng.random() < epsilon:
                     action = int(rng.integers(env.action_space.n))
+                elif numpy_greedy is not None:
+                    action = int(numpy_greedy(observation[None])[0])
                 else:
                     obs_1 = torch.as_tensor(observation, device=device).unsqueeze(0)
                     action = int(q_network(obs_1).argmax(dim=1).item())
@@ -151,7 +157,7 @@ def _evaluate_command(args: argparse.Namespace) -> int:
     epsilon = config.eval_epsilon if args.epsilon is None else args.epsilon
     result = evaluate_policy(q_network, config.env_id, episodes=args.episodes, seed=seed, epsilon=epsilon,
                              device=device, render_mode="human" if args.render else None, video_dir=args.video,
-                             env_options=EnvOptions.of(config))
+                             env_options=EnvOptions.of(config), numpy_acting=config.numpy_acting)
     print(f"{config.env_id}: mean return {result.mean:.2f} ± {result.std:.2f} over {args.episodes} episodes "
           f"(min {min(result.returns):.2f}, max {max(result.returns):.2f}; seed {seed}, epsilon {epsilon})")
     if args.video is not None:

@@ -427,7 +427,7 @@ def _evaluate_and_save(config: Config, agent, writer: SummaryWriter, run_dir: Pa
     step = count.env_steps
     result = evaluate_policy(agent.q_network, config.env_id, episodes=config.eval_episodes,
                              seed=config.seed + EVAL_SEED_OFFSET, epsilon=config.eval_epsilon, device=device,
-                             env_options=EnvOptions.of(config))
+                             env_options=EnvOptions.of(config), numpy_acting=config.numpy_acting)
     writer.add_scalar("eval/mean_return", result.mean, step)
     writer.add_scalar("eval/std_return", result.std, step)
     writer.add_scalar("eval/mean_length", float(np.mean(result.lengths)), step)

@@ -12,6 +12,7 @@ from agents.c51 import C51Agent, categorical_projection
 from agents.dqn import DQNAgent, double_dqn_target, dqn_target
 from agents.layers import NoisyLinear
 from agents.model_file import ModelFileError, load_model, save_model
+from agents.numpy_actor import numpy_greedy_policy
 from agents.networks import ConvQNetwork, MLPQNetwork, NetworkError, NetworkFactory, QNetwork, build_q_network, factory_spec
 from agents.qrdqn import QRAgent, quantile_huber_loss, quantile_midpoints
 from agents.schedules import SCHEDULES, exponential_schedule, linear_schedule
@@ -51,5 +52,5 @@ __all__ = [
     "AGENTS", "C51Agent", "ConvQNetwork", "NoisyLinear", "QNetwork", "QRAgent", "build_network", "categorical_projection",
     "learner_class", "quantile_huber_loss", "quantile_midpoints", "DQNAgent", "MLPQNetwork", "ModelFileError", "NetworkError", "SCHEDULES", "build_q_network",
     "double_dqn_target", "dqn_target", "exponential_schedule", "factory_spec", "linear_schedule",
-    "load_model", "make_agent", "resolve_device", "save_model", "set_torch_threads",
+    "load_model", "make_agent", "numpy_greedy_policy", "resolve_device", "save_model", "set_torch_threads",
 ]

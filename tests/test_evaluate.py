@@ -79,6 +79,19 @@ def test_evaluate_policy_same_seed_same_returns():
     assert first.returns == second.returns
 
 
+def test_evaluate_policy_numpy_acting_plays_the_same_episodes_without_torch_forwards(monkeypatch):
+    torch.manual_seed(3)
+    network = MLPQNetwork((4,), 2, hidden_sizes=(16, 16))
+    with_torch = evaluate_policy(network, "CartPole-v1", episodes=5, seed=2, epsilon=0.1, numpy_acting=False)
+
+    def no_forward(*args, **kwargs):
+        raise AssertionError("the torch forward ran")
+
+    monkeypatch.setattr(network, "forward", no_forward)
+    with_numpy = evaluate_policy(network, "CartPole-v1", episodes=5, seed=2, epsilon=0.1)
+    assert with_numpy.returns == with_torch.returns and with_numpy.lengths == with_torch.lengths
+
+
 # --- load_run ------------------------------------------------------------------------------------
 
 def test_load_run_reproduces_final_training_evaluation(cartpole_run):
