@@ -47,8 +47,8 @@ from configs import (Config, ConfigError, UserError, add_config_arguments, confi
 from configs.config import FIELD_NAMES
 from envs import AutoresetTracker, EnvOptions, env_family, make_vector_env
 from evaluate import EVAL_SEED_OFFSET, EvalResult, evaluate_policy
-from replay import (NStepAccumulator, PrioritizedReplayBuffer, ReplayBuffer, available_memory_bytes,
-                    frame_window_for, replay_bytes)
+from replay import (NStepAccumulator, PrioritizedReplayBuffer, ReplayBuffer, available_device_memory_bytes,
+                    available_memory_bytes, frame_window_for, replay_bytes)
 
 
 @dataclass(frozen=True)
@@ -156,7 +156,8 @@ def _build(config: Config, device: torch.device, network: NetworkFactory | None 
         observation_space, action_space = envs.single_observation_space, envs.single_action_space
         agent = make_agent(config, observation_shape=observation_space.shape, n_actions=int(action_space.n),
                            device=device, seed=agent_seed, network=network)
-        buffer = build_replay(config, observation_space.shape, observation_space.dtype, buffer_seed)
+        buffer = build_replay(config, observation_space.shape, observation_space.dtype, buffer_seed,
+                              device=device if config.device_replay and device.type != "cpu" else None)
     except BaseException:
         envs.close()
         raise
@@ -387,18 +388,22 @@ def _learn(config: Config, agent, buffer: ReplayBuffer, log: MetricLog, count: C
 
 
 def build_replay(config: Config, observation_shape: tuple[int, ...], observation_dtype: np.dtype,
-                 seed: int) -> ReplayBuffer:
-    """The replay buffer the config asks for, once its memory is known to fit (ConfigError if not)."""
+                 seed: int, device: torch.device | None = None) -> ReplayBuffer:
+    """The replay buffer the config asks for, once its memory is known to fit (ConfigError if not);
+    with a ``device``, it also keeps a copy there and gathers batches from it."""
     common = {"capacity": config.buffer_size, "observation_shape": observation_shape,
               "observation_dtype": observation_dtype}
     if uses_frame_replay(config, observation_shape):
         common.update(stacked_frames=True, frame_window=frame_window_for(
             num_envs=config.num_envs, n_step=config.n_step, stack=observation_shape[0]))
-    check_replay_memory(config, replay_bytes(**common, prioritized=config.prioritized))
+    needed = replay_bytes(**common, prioritized=config.prioritized)
+    check_replay_memory(config, needed)
+    if device is not None:
+        check_device_memory(config, needed, device)
     if config.prioritized:
         return PrioritizedReplayBuffer(**common, seed=seed, alpha=config.priority_alpha,
-                                       epsilon=config.priority_epsilon)
-    return ReplayBuffer(**common, seed=seed)
+                                       epsilon=config.priority_epsilon, device=device)
+    return ReplayBuffer(**common, seed=seed, device=device)
 
 
 def uses_frame_replay(config: Config, observation_shape: tuple[int, ...]) -> bool:
@@ -419,6 +424,16 @@ def check_replay_memory(config: Config, needed: int) -> None:
         raise ConfigError(f"buffer_size {config.buffer_size:,} needs {needed / 1e9:.2f} GB of replay memory but only "
                           f"{available / 1e9:.2f} GB is available; lower --buffer-size to at most "
                           f"{int(config.buffer_size * available / needed):,}")
+
+
+def check_device_memory(config: Config, needed: int, device: torch.device) -> None:
+    """Refuse a device copy of the buffer larger than the device's free memory."""
+    available = available_device_memory_bytes(device)
+    print(f"replay copy on {device}" + ("" if available is None else f"; {_size(available)} free there"))
+    if available is not None and needed > available:
+        raise ConfigError(f"buffer_size {config.buffer_size:,} needs {needed / 1e9:.2f} GB on {device} but only "
+                          f"{available / 1e9:.2f} GB is free there; use --no-device-replay (batches copied from "
+                          f"the host) or lower --buffer-size")
 
 
 def _evaluate_and_save(config: Config, agent, writer: SummaryWriter, run_dir: Path, count: Counters,

@@ -43,6 +43,9 @@ class Config:
     num_envs: int = _field(1, "Number of environments stepped together through gymnasium.vector.")
     vector_mode: str = _field("sync", "How vector envs run: 'sync' (one process) or 'async' (a process each).", VECTOR_MODES)
     device: str = _field("auto", "Torch device: auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")
+    device_replay: bool = _field(True, "On a GPU, keep a copy of the replay buffer in device memory and gather batches there "
+                                 "(the same batches; the host copy stays for checkpoints); off gathers on the host and "
+                                 "copies each batch over. No effect on the CPU.")
     numpy_acting: bool = _field(True, "Pick greedy actions with a numpy forward of the MLP on the CPU (same actions, ~5x cheaper than torch).")
     torch_threads: int = _field(1, "Torch intra-op CPU threads; small Q-networks run fastest on one. 0 keeps torch's default.")
     run_dir: str | None = _field(None, "Run directory; default runs/<env>__<algo>__s<seed>__<time>.")

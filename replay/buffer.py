@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from replay.device import DeviceMirror
 from replay.frames import FrameStackStorage
 from replay.storage import ArrayStorage, ObservationStorage, check_array, check_integer
 
@@ -66,7 +67,7 @@ class ReplayBuffer:
 
     def __init__(self, *, capacity: int, observation_shape: tuple[int, ...], observation_dtype: np.dtype,
                  seed: int, stacked_frames: bool = False, frame_window: int = 64,
-                 spare_frames: int | None = None) -> None:
+                 spare_frames: int | None = None, device: torch.device | str | None = None) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1, got {capacity}")
         self.capacity = capacity
@@ -83,6 +84,13 @@ class ReplayBuffer:
         self.position = 0  # next slot to write
         self.size = 0  # slots holding a transition
         self.rng = np.random.default_rng(seed)
+        # ``device``: batches are gathered from a copy on that device and come back as its tensors.
+        self.mirror = None if device is None else self._mirror_on(torch.device(device))
+
+    def _mirror_on(self, device: torch.device) -> DeviceMirror:
+        slot_arrays, shared_arrays = self.storage.mirrored_arrays()
+        slot_arrays.update({name: getattr(self, name) for name in ("actions", "rewards", "terminated", "discounts")})
+        return DeviceMirror(slot_arrays=slot_arrays, shared_arrays=shared_arrays, capacity=self.capacity, device=device)
 
     def __len__(self) -> int:
         return self.size
@@ -124,6 +132,8 @@ class ReplayBuffer:
         self.discounts[slots] = discounts
         self.position = int((self.position + count) % self.capacity)
         self.size = min(self.size + count, self.capacity)
+        if self.mirror is not None:
+            self.mirror.written(self.position, count)
 
     def slots_for(self, count: int) -> slice | np.ndarray:
         """The slots the next ``count`` (<= capacity) transitions go to: a slice unless they wrap
@@ -141,7 +151,10 @@ class ReplayBuffer:
         return self.gather(indices)
 
     def gather(self, indices: np.ndarray) -> Batch:
-        """The transitions at ``indices``, with importance weights of 1 (uniform sampling)."""
+        """The transitions at ``indices``, with importance weights of 1 (uniform sampling): numpy
+        arrays, or tensors on the buffer's device if it has one (``indices`` stay numpy)."""
+        if self.mirror is not None:
+            return self._gather_on_device(indices)
         observations, next_observations = self.storage.read(indices)
         return Batch(
             observations=observations,
@@ -153,6 +166,17 @@ class ReplayBuffer:
             indices=indices.astype(np.int64),
             weights=np.ones(len(indices), dtype=np.float32),
         )
+
+    def _gather_on_device(self, indices: np.ndarray) -> Batch:
+        self.mirror.sync(self.storage.take_changed_rows())
+        arrays = self.mirror.arrays
+        indices_t = torch.from_numpy(np.asarray(indices, dtype=np.int64)).to(self.mirror.device)
+        observations, next_observations = self.storage.gather(arrays, indices_t)
+        return Batch(observations=observations, actions=arrays["actions"][indices_t],
+                     rewards=arrays["rewards"][indices_t], next_observations=next_observations,
+                     terminated=arrays["terminated"][indices_t].float(), discounts=arrays["discounts"][indices_t],
+                     indices=np.asarray(indices, dtype=np.int64),
+                     weights=torch.ones(len(indices), dtype=torch.float32, device=self.mirror.device))
 
     # --- state -------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -178,4 +202,7 @@ class ReplayBuffer:
             getattr(self, name)[:size] = array  # slots past `size` are never read
         self.size, self.position = size, position
         self.rng.bit_generator.state = state["rng"]
+        if self.mirror is not None:
+            self.storage.take_changed_rows()  # the reload below copies everything
+            self.mirror.reload()
 

@@ -82,6 +82,7 @@ class FrameStackStorage:
         self.frames_used = 0  # frames [0, frames_used) have been handed out at least once
         self.window: dict[int, int] = {}  # CRC-32 of a frame's bytes -> frame number
         self.window_order: deque[tuple[int, int]] = deque()  # (CRC-32, frame number), oldest first
+        self.changed_frames: list[int] | None = None  # frames stored since last asked, once a device copy follows
 
     @staticmethod
     def bytes_for(*, capacity: int, observation_shape: tuple[int, ...], observation_dtype: np.dtype,
@@ -123,8 +124,26 @@ class FrameStackStorage:
             self.next_observation_frames[slot] = next_row
 
     def read(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.gather({"frames": self.frames, "observation_frames": self.observation_frames,
+                            "next_observation_frames": self.next_observation_frames}, indices)
+
+    def mirrored_arrays(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        self.changed_frames = []
+        return ({"observation_frames": self.observation_frames, "next_observation_frames": self.next_observation_frames},
+                {"frames": self.frames})
+
+    def take_changed_rows(self) -> dict[str, np.ndarray]:
+        if not self.changed_frames:
+            return {}
+        rows = np.unique(np.asarray(self.changed_frames, dtype=np.int64))
+        self.changed_frames.clear()
+        return {"frames": rows}
+
+    @staticmethod
+    def gather(arrays: dict, indices):
         """One gather per field: frames[rows of frame numbers] is [B, S, *frame_shape]."""
-        return self.frames[self.observation_frames[indices]], self.frames[self.next_observation_frames[indices]]
+        frames = arrays["frames"]
+        return frames[arrays["observation_frames"][indices]], frames[arrays["next_observation_frames"][indices]]
 
     def _as_stacks(self, observations: np.ndarray, name: str) -> np.ndarray:
         array = np.ascontiguousarray(observations, dtype=self.frames.dtype)  # CRCs hash the stored bytes
@@ -143,6 +162,8 @@ class FrameStackStorage:
             return number
         number = self._allocate()
         self.frames[number] = frame
+        if self.changed_frames is not None:
+            self.changed_frames.append(number)
         self.refcounts[number] = 1
         self._remember(key, number)
         return number

@@ -4,6 +4,7 @@ so that a run can refuse to start when its buffer would not fit in memory."""
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from replay.buffer import FIELD_DTYPES
 from replay.frames import FrameStackStorage
@@ -36,3 +37,11 @@ def available_memory_bytes() -> int | None:
     except (OSError, ValueError, IndexError):
         return None
     return None
+
+
+def available_device_memory_bytes(device: torch.device) -> int | None:
+    """Free memory on a CUDA device, or None for other devices (torch cannot tell)."""
+    if device.type != "cuda":
+        return None
+    free, _total = torch.cuda.mem_get_info(device)
+    return int(free)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import torch
 
 from replay.buffer import Batch, ReplayBuffer
 from replay.sum_tree import SumTree
@@ -33,14 +34,15 @@ class PrioritizedReplayBuffer(ReplayBuffer):
 
     def __init__(self, *, capacity: int, observation_shape: tuple[int, ...], observation_dtype: np.dtype,
                  seed: int, alpha: float = 0.6, epsilon: float = 1e-6, stacked_frames: bool = False,
-                 frame_window: int = 64, spare_frames: int | None = None) -> None:
+                 frame_window: int = 64, spare_frames: int | None = None,
+                 device: torch.device | str | None = None) -> None:
         if alpha < 0:
             raise ValueError(f"alpha must be >= 0, got {alpha}")
         if epsilon <= 0:
             raise ValueError(f"epsilon must be > 0 so every transition stays reachable, got {epsilon}")
         super().__init__(capacity=capacity, observation_shape=observation_shape, observation_dtype=observation_dtype,
                          seed=seed, stacked_frames=stacked_frames, frame_window=frame_window,
-                         spare_frames=spare_frames)
+                         spare_frames=spare_frames, device=device)
         self.alpha = alpha
         self.epsilon = epsilon
         self.tree = SumTree(capacity)

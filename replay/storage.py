@@ -33,6 +33,17 @@ class ObservationStorage(Protocol):
     def load_state_dict(self, state: dict, size: int) -> None:
         """Restore ``state_dict(size)``; checks everything first, ValueError leaves it unchanged."""
 
+    def mirrored_arrays(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """The arrays a device copy needs: (indexed by transition slot, others); from this call on,
+        ``take_changed_rows`` reports the rows of the others that change."""
+
+    def take_changed_rows(self) -> dict[str, np.ndarray]:
+        """Rows of the non-slot mirrored arrays written since the last call (name -> row numbers)."""
+
+    @staticmethod
+    def gather(arrays: dict, indices):
+        """(observations, next observations) at ``indices`` from the mirrored arrays, numpy or torch."""
+
 
 class ArrayStorage:
     """Whole observations and next observations, each in an array [capacity, *obs_shape]."""
@@ -56,6 +67,16 @@ class ArrayStorage:
 
     def read(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self.observations[indices], self.next_observations[indices]
+
+    def mirrored_arrays(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        return {"observations": self.observations, "next_observations": self.next_observations}, {}
+
+    def take_changed_rows(self) -> dict[str, np.ndarray]:
+        return {}
+
+    @staticmethod
+    def gather(arrays: dict, indices):
+        return arrays["observations"][indices], arrays["next_observations"][indices]
 
     def state_dict(self, size: int) -> dict:
         return {"observations": self.observations[:size], "next_observations": self.next_observations[:size]}

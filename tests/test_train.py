@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import train
 from agents import linear_schedule, load_model
@@ -205,6 +206,29 @@ def test_train_same_seed_gives_identical_logged_metrics(tiny_config, tmp_path):
     assert len(first["losses/td_loss"]) == 19 and len(set(v for _, v in first["losses/td_loss"])) > 1
     for tag in sorted(set(first) - wall_clock):
         assert first[tag] == second[tag], tag
+
+
+@pytest.mark.parametrize("options", [{}, {"prioritized": True, "n_step": 3, "num_envs": 2}])
+def test_train_with_device_replay_copy_learns_exactly_as_host_replay(tiny_config, tmp_path, monkeypatch, options):
+    """On CUDA the buffer gathers batches from its device copy; forced here on the CPU, where the
+    arithmetic is the same, the run must be identical to one that gathers on the host."""
+    config = dict(total_steps=1200, learning_starts=200, train_frequency=1, buffer_size=500, batch_size=32,
+                  target_update_interval=100, log_frequency=100, seed=3, **options)
+    host = read_scalars(train.train(tiny_config(**config, run_dir=str(tmp_path / "host"))).run_dir)
+    build_replay = train.build_replay
+    copies = []
+
+    def with_device_copy(*args, device=None, **kwargs):
+        buffer = build_replay(*args, device=torch.device("cpu"), **kwargs)
+        copies.append(buffer.mirror)
+        return buffer
+
+    monkeypatch.setattr(train, "build_replay", with_device_copy)
+    device = read_scalars(train.train(tiny_config(**config, run_dir=str(tmp_path / "device"))).run_dir)
+    assert len(copies) == 1 and copies[0] is not None
+    assert len(host["losses/td_loss"]) >= 10 and len({value for _, value in host["losses/td_loss"]}) > 1
+    for tag in ("losses/td_loss", "losses/q_values", "charts/episodic_return"):
+        assert device[tag] == host[tag], tag
 
 
 # --- command line --------------------------------------------------------------------------------------
