@@ -97,7 +97,6 @@ class DQNAgent:
             return random_actions
         return np.where(explore, random_actions, self.greedy_actions(observations))
 
-    @torch.no_grad()
     def greedy_actions(self, observations: np.ndarray) -> np.ndarray:
         if self.numpy_greedy is not None:
             return self.numpy_greedy(observations)
@@ -106,7 +105,8 @@ class DQNAgent:
         # explore through their noise, which only train mode applies.
         self.q_network.train(self.noisy)
         try:
-            q_BA = self.q_network(torch.as_tensor(observations, device=self.device))
+            with torch.no_grad():
+                q_BA = self.q_network(torch.as_tensor(observations, device=self.device))
         finally:
             self.q_network.train(was_training)
         return q_BA.argmax(dim=1).cpu().numpy()

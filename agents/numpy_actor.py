@@ -31,29 +31,34 @@ def numpy_greedy_policy(network: nn.Module) -> Callable[[np.ndarray], np.ndarray
     if not isinstance(network, MLPQNetwork) or any(p.device.type != "cpu" for p in network.parameters()):
         return None
     layers = list(network.torso)[1:]  # skip Flatten
+    # Column layout, x [features, B]: W [out, in] @ x needs no transposed copy of W, and for one
+    # observation it is a matrix-vector product (about half the cost of x @ W.T in numpy).
     hidden: list[tuple[np.ndarray, np.ndarray, Callable]] = []
     for linear, activation in zip(layers[0::2], layers[1::2]):
         if type(linear) is not nn.Linear or type(activation) not in _ACTIVATIONS:
             return None
-        hidden.append((_view(linear.weight).T, _view(linear.bias), _ACTIVATIONS[type(activation)]))
+        hidden.append((_view(linear.weight), _view(linear.bias)[:, None], _ACTIVATIONS[type(activation)]))
     heads = [network.advantage] + ([network.value] if network.value is not None else [])
     if any(type(head) is not nn.Linear for head in heads):
         return None
-    advantage_w, advantage_b = _view(network.advantage.weight).T, _view(network.advantage.bias)
-    value = (_view(network.value.weight).T, _view(network.value.bias)) if network.value is not None else None
+    advantage_w, advantage_b = _view(network.advantage.weight), _view(network.advantage.bias)[:, None]
+    value = (_view(network.value.weight), _view(network.value.bias)[:, None]) if network.value is not None else None
     n_actions, num_outputs, output = network.n_actions, network.num_outputs, network.output
     support = _view(network.support) if output == "c51" else None
 
     def greedy(observations: np.ndarray) -> np.ndarray:
-        x = observations.reshape(len(observations), -1).astype(np.float32, copy=False)
+        x = observations.reshape(len(observations), -1).T.astype(np.float32, copy=False)
         for weight, bias, activation in hidden:
-            x = activation(x @ weight + bias)
-        out = x @ advantage_w + advantage_b
+            x = weight @ x
+            x += bias
+            activation(x)
+        out = advantage_w @ x
+        out += advantage_b
         if value is None and num_outputs == 1:  # a plain head outputs Q itself
-            return out.argmax(axis=1)
-        out_BAK = out.reshape(-1, n_actions, num_outputs)
+            return out.argmax(axis=0)
+        out_BAK = out.T.reshape(-1, n_actions, num_outputs)
         if value is not None:
-            out_BAK = (x @ value[0] + value[1])[:, None, :] + out_BAK - out_BAK.mean(axis=1, keepdims=True)
+            out_BAK = (value[0] @ x + value[1]).T[:, None, :] + out_BAK - out_BAK.mean(axis=1, keepdims=True)
         if output == "c51":
             logits = out_BAK - out_BAK.max(axis=2, keepdims=True)
             probs = np.exp(logits)

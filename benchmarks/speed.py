@@ -6,8 +6,11 @@
 
 Parts:
   raw    the env alone with random actions (gym.make, and a 1-env SyncVectorEnv): the ceiling
-  loop   our training loop with learning off (acting + storing), CleanRL's settings
+  loop   our training loop with learning off (acting + storing), CleanRL's settings; again with
+         16 envs stepped together (one batched action choice and one replay write per vector step)
   full   our full training with CleanRL's dqn.py settings (configs/benchmarks/cleanrl_cartpole.yaml)
+  fullc  the same with --compile (the whole update compiled; the compile, 3-10 s at the first
+         update, counts in the time)
   sb3    Stable-Baselines3's DQN on the same settings, when installed, with the ratio to ours
   parts  one gradient step (us) and one greedy action (us) in isolation
   atari  ALE/Breakout-v5 with the Atari DQN preset (configs/dqn/atari.yaml): the whole pipeline's
@@ -76,11 +79,18 @@ def bench_train(steps: int, learning: bool, overrides: dict) -> dict:
     fields = {"env_id": "CartPole-v1", "total_steps": steps, "eval_frequency": 0, "checkpoint_every": 0, "progress": False,
               "run_dir": str(run_dir), **overrides}
     if not learning:
-        fields["learning_starts"] = steps + 1
+        fields["learning_starts"] = 2 * steps  # never reached, whatever num_envs is
     config = resolve_config(fields, str(CLEANRL_CONFIG))
     result = train.train(config)
     shutil.rmtree(run_dir.parent, ignore_errors=True)
     return {"sps": result.env_steps / result.seconds, "seconds": result.seconds, "updates": result.updates}
+
+
+def bench_loop(steps: int, overrides: dict) -> dict:
+    """Learning off with CleanRL's settings: one env, then 16 stepped together."""
+    one = bench_train(steps, False, overrides)
+    sixteen = bench_train(steps, False, {**overrides, "num_envs": 16})
+    return {"sps": one["sps"], "sps_16_envs": sixteen["sps"]}
 
 
 def bench_sb3(steps: int) -> dict:
@@ -128,12 +138,20 @@ def bench_parts(repeats: int = 3000) -> dict:
     buffer.add(rng.normal(size=(10_000, 4)).astype(np.float32), rng.integers(0, 2, 10_000),
                np.ones(10_000, np.float32), rng.normal(size=(10_000, 4)).astype(np.float32),
                np.zeros(10_000, bool), np.zeros(10_000, bool), 0.99)
-    for _ in range(200):
+    for compiled in (False, True):
+        torch.manual_seed(0)
+        agent = DQNAgent(q_network=MLPQNetwork((4,), 2, hidden_sizes=(120, 84)), n_actions=2,
+                         device=torch.device("cpu"), seed=0, learning_rate=2.5e-4, loss="mse", compile=compiled)
+        start = time.perf_counter()
         agent.update(buffer.sample(128).to_torch("cpu"))
-    start = time.perf_counter()
-    for _ in range(repeats):
-        agent.update(buffer.sample(128).to_torch("cpu"))
-    results["update_us"] = (time.perf_counter() - start) / repeats * 1e6
+        if compiled:
+            results["compile_seconds"] = time.perf_counter() - start
+        for _ in range(200):
+            agent.update(buffer.sample(128).to_torch("cpu"))
+        start = time.perf_counter()
+        for _ in range(repeats):
+            agent.update(buffer.sample(128).to_torch("cpu"))
+        results["update_compiled_us" if compiled else "update_us"] = (time.perf_counter() - start) / repeats * 1e6
     start = time.perf_counter()
     for _ in range(repeats):
         buffer.sample(128).to_torch("cpu")
@@ -230,8 +248,9 @@ def child(part: str, steps: int, overrides: dict) -> None:
     torch.set_num_threads(1)
     seed = overrides.pop("seed", 1)
     runners = {"t475_ours": lambda: bench_t475_ours(seed), "t475_sb3": lambda: bench_t475_sb3(seed),
-               "atari": lambda: bench_atari(steps), "raw": lambda: bench_raw(steps), "loop": lambda: bench_train(steps, False, overrides),
-               "full": lambda: bench_train(steps, True, overrides), "sb3": lambda: bench_sb3(steps),
+               "atari": lambda: bench_atari(steps), "raw": lambda: bench_raw(steps), "loop": lambda: bench_loop(steps, overrides),
+               "full": lambda: bench_train(steps, True, overrides),
+               "fullc": lambda: bench_train(steps, True, {**overrides, "compile": True}), "sb3": lambda: bench_sb3(steps),
                "parts": bench_parts}
     print(json.dumps(runners[part]()))
 
@@ -253,8 +272,8 @@ def _median(values: list) -> float | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--parts", nargs="+", default=["raw", "loop", "full", "sb3", "parts", "t475"],
-                        choices=["raw", "loop", "full", "sb3", "parts", "t475", "atari"])
+    parser.add_argument("--parts", nargs="+", default=["raw", "loop", "full", "fullc", "sb3", "parts", "t475"],
+                        choices=["raw", "loop", "full", "fullc", "sb3", "parts", "t475", "atari"])
     parser.add_argument("--steps", type=int, default=100_000, help="Env steps per timed run (atari: a tenth).")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
@@ -285,13 +304,15 @@ def main() -> None:
     medians = {part: {key: _median([r[key] for r in runs]) for key in runs[0]} for part, runs in results.items()}
     rows = [[part, key, "-" if value is None else f"{value:,.1f}"] for part, values in medians.items()
             for key, value in values.items()]
-    if "full" in medians and "sb3" in medians:
-        rows.append(["full/sb3", "sps ratio", f"{medians['full']['sps'] / medians['sb3']['sps']:.2f}x"])
+    for full in ("full", "fullc"):
+        if full in medians and "sb3" in medians:
+            rows.append([f"{full}/sb3", "sps ratio", f"{medians[full]['sps'] / medians['sb3']['sps']:.2f}x"])
     if "t475_ours" in medians and "t475_sb3" in medians and medians["t475_sb3"]["seconds_to_475"]:
         ratio = medians["t475_ours"]["seconds_to_475"] / medians["t475_sb3"]["seconds_to_475"]
         rows.append(["t475 ours/sb3", "seconds ratio", f"{ratio:.2f}"])
     if "loop" in medians and "raw" in medians:
-        rows.append(["loop/raw", "sps ratio", f"{medians['loop']['sps'] / medians['raw']['env_sps']:.2f}"])
+        for key in ("sps", "sps_16_envs"):
+            rows.append(["loop/raw", f"{key} ratio", f"{medians['loop'][key] / medians['raw']['env_sps']:.2f}"])
     print(f"\nCartPole-v1 (atari: ALE/Breakout-v5, a tenth of the steps), {args.steps:,} env steps per run, "
           f"median of {args.repeats} (t475: {args.repeats} seeds); overrides {overrides}")
     print_table(["part", "figure", "median"], rows)
