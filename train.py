@@ -18,10 +18,8 @@ the checkpoint's step, the steps the stopped process logged after it being purge
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import json
-import math
 import platform
 import signal
 import sys
@@ -45,10 +43,10 @@ from checkpoints import (HARMLESS_ON_RESUME, CheckpointError, check_same_run, fi
 from configs import (Config, ConfigError, UserError, add_config_arguments, config_from_args, config_to_dict,
                      make_parser, read_config_file, save_config, write_text_atomic)
 from configs.config import FIELD_NAMES
-from envs import AutoresetTracker, EnvOptions, env_family, make_vector_env
+from envs import AutoresetTracker, EnvOptions, make_vector_env
 from evaluate import EVAL_SEED_OFFSET, EvalResult, evaluate_policy
-from replay import (NStepAccumulator, PrioritizedReplayBuffer, ReplayBuffer, available_device_memory_bytes,
-                    available_memory_bytes, frame_window_for, replay_bytes)
+from replay import NStepAccumulator, ReplayBuffer
+from training import MetricLog, NonFiniteError, build_replay, is_count
 
 
 @dataclass(frozen=True)
@@ -61,10 +59,6 @@ class TrainResult:
     final_eval: EvalResult | None
     best_eval_mean: float | None
     resumed_from: int | None = None  # env step of the checkpoint this session started from
-
-
-class NonFiniteError(UserError):
-    """A loss, Q-value or weight became NaN or infinite: training stops without saving it."""
 
 
 class TrainingInterrupted(Exception):
@@ -173,73 +167,6 @@ class Counters:
     episodes: int = 0
     best_eval_mean: float | None = None
     seconds: float = 0.0  # training wall-clock time up to the last checkpoint, over all sessions
-
-
-class MetricLog:
-    """Accumulates per-update metrics as tensors (no device sync per update) and writes their
-    means, with episode statistics and throughput, to TensorBoard every ``log_frequency`` steps."""
-
-    TAGS = ("losses/td_loss", "losses/q_values")
-
-    def __init__(self, writer: SummaryWriter, device: torch.device) -> None:
-        self.writer = writer
-        self.sums = {tag: torch.zeros((), device=device) for tag in self.TAGS}
-        self.pending_updates = 0
-        self.recent_returns: collections.deque[float] = collections.deque(maxlen=20)
-        self.last_time, self.last_step = time.perf_counter(), 0
-
-    def add_update(self, metrics: dict[str, torch.Tensor]) -> None:
-        self.sums["losses/td_loss"] += metrics["td_loss"]
-        self.sums["losses/q_values"] += metrics["q_values"]
-        self.pending_updates += 1
-
-    def add_episode(self, episode_return: float, length: int, step: int) -> None:
-        self.writer.add_scalar("charts/episodic_return", episode_return, step)
-        self.writer.add_scalar("charts/episodic_length", length, step)
-        self.recent_returns.append(episode_return)
-
-    def flush(self, step: int, epsilon: float) -> dict[str, str]:
-        """Write the accumulated means; return a short summary for the progress bar. A mean that
-        is NaN or infinite raises NonFiniteError (this is where the loop finds out, one sync per log)."""
-        means = {tag: (total / self.pending_updates).item() for tag, total in self.sums.items()} \
-            if self.pending_updates else {}
-        for tag, mean in means.items():
-            if not math.isfinite(mean):
-                raise NonFiniteError(f"{tag} is {mean} at env step {step:,}")
-        now = time.perf_counter()
-        sps = (step - self.last_step) / max(now - self.last_time, 1e-9)
-        self.writer.add_scalar("charts/epsilon", epsilon, step)
-        self.writer.add_scalar("charts/sps", sps, step)
-        for tag, mean in means.items():
-            self.writer.add_scalar(tag, mean, step)
-            self.sums[tag].zero_()
-        self.pending_updates = 0
-        self.last_time, self.last_step = now, step
-        recent = f"{np.mean(self.recent_returns):.1f}" if self.recent_returns else "-"
-        return {"sps": f"{sps:.0f}", "ret": recent, "eps": f"{epsilon:.2f}"}
-
-    def state_dict(self) -> dict[str, Any]:
-        """The sums not yet logged (so a resumed run logs the same means) and the recent returns."""
-        return {"sums": {tag: total.detach().cpu() for tag, total in self.sums.items()},
-                "pending_updates": self.pending_updates, "recent_returns": list(self.recent_returns)}
-
-    @classmethod
-    def check_state(cls, state: Any) -> dict[str, Any]:
-        """``state`` if it is a state_dict() of a MetricLog, else ValueError."""
-        sums = state["sums"]
-        if (not isinstance(sums, dict) or set(sums) != set(cls.TAGS)
-                or not all(isinstance(t, torch.Tensor) and t.shape == () and t.is_floating_point()
-                           for t in sums.values())
-                or not _is_count(state["pending_updates"])
-                or not all(isinstance(r, float) for r in state["recent_returns"])):
-            raise ValueError("its metric sums are malformed")
-        return state
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        for tag, total in self.sums.items():
-            total.copy_(state["sums"][tag])
-        self.pending_updates = state["pending_updates"]
-        self.recent_returns.extend(state["recent_returns"])
 
 
 @dataclass(frozen=True)
@@ -360,10 +287,6 @@ def learning_signal(config: Config, rewards: np.ndarray, terminated: np.ndarray,
     return rewards, terminated
 
 
-def _size(nbytes: int) -> str:
-    return f"{nbytes / 1e9:.2f} GB" if nbytes >= 1e9 else f"{nbytes / 1e6:.1f} MB"
-
-
 def _learn(config: Config, agent, buffer: ReplayBuffer, log: MetricLog, count: Counters, due: int,
            device: torch.device) -> None:
     """Run the gradient steps that are due; prioritized replay gets its new priorities back."""
@@ -385,55 +308,6 @@ def _learn(config: Config, agent, buffer: ReplayBuffer, log: MetricLog, count: C
             buffer.update_priorities(batch.indices, priorities)
         log.add_update(metrics)
         count.updates += 1
-
-
-def build_replay(config: Config, observation_shape: tuple[int, ...], observation_dtype: np.dtype,
-                 seed: int, device: torch.device | None = None) -> ReplayBuffer:
-    """The replay buffer the config asks for, once its memory is known to fit (ConfigError if not);
-    with a ``device``, it also keeps a copy there and gathers batches from it."""
-    common = {"capacity": config.buffer_size, "observation_shape": observation_shape,
-              "observation_dtype": observation_dtype}
-    if uses_frame_replay(config, observation_shape):
-        common.update(stacked_frames=True, frame_window=frame_window_for(
-            num_envs=config.num_envs, n_step=config.n_step, stack=observation_shape[0]))
-    needed = replay_bytes(**common, prioritized=config.prioritized)
-    check_replay_memory(config, needed)
-    if device is not None:
-        check_device_memory(config, needed, device)
-    if config.prioritized:
-        return PrioritizedReplayBuffer(**common, seed=seed, alpha=config.priority_alpha,
-                                       epsilon=config.priority_epsilon, device=device)
-    return ReplayBuffer(**common, seed=seed, device=device)
-
-
-def uses_frame_replay(config: Config, observation_shape: tuple[int, ...]) -> bool:
-    """Whether observations are frame stacks [stack, H, W] to store frame by frame."""
-    if config.frame_replay == "on" and len(observation_shape) != 3:
-        raise ConfigError(f"frame_replay on needs observations stacked as [frames, height, width], got shape "
-                          f"{tuple(observation_shape)}; use frame_replay off or auto")
-    return config.frame_replay == "on" or (config.frame_replay == "auto" and env_family(config.env_id) == "atari"
-                                           and len(observation_shape) == 3)
-
-
-def check_replay_memory(config: Config, needed: int) -> None:
-    """State the buffer's size; refuse a buffer larger than the memory available now."""
-    available = available_memory_bytes()
-    print(f"replay buffer: {config.buffer_size:,} transitions, {_size(needed)} ({needed / config.buffer_size:,.0f} "
-          f"bytes each)" + ("" if available is None else f"; {_size(available)} of memory available"))
-    if available is not None and needed > available:
-        raise ConfigError(f"buffer_size {config.buffer_size:,} needs {needed / 1e9:.2f} GB of replay memory but only "
-                          f"{available / 1e9:.2f} GB is available; lower --buffer-size to at most "
-                          f"{int(config.buffer_size * available / needed):,}")
-
-
-def check_device_memory(config: Config, needed: int, device: torch.device) -> None:
-    """Refuse a device copy of the buffer larger than the device's free memory."""
-    available = available_device_memory_bytes(device)
-    print(f"replay copy on {device}" + ("" if available is None else f"; {_size(available)} free there"))
-    if available is not None and needed > available:
-        raise ConfigError(f"buffer_size {config.buffer_size:,} needs {needed / 1e9:.2f} GB on {device} but only "
-                          f"{available / 1e9:.2f} GB is free there; use --no-device-replay (batches copied from "
-                          f"the host) or lower --buffer-size")
 
 
 def _evaluate_and_save(config: Config, agent, writer: SummaryWriter, run_dir: Path, count: Counters,
@@ -492,7 +366,7 @@ def _restore(run: _Run, payload: dict[str, Any]) -> _Resumed:
 
 def _progress_from(payload: dict[str, Any]) -> tuple[Counters, EvalResult | None]:
     counters = Counters(**payload["counters"])
-    if (not all(_is_count(getattr(counters, name)) for name in ("env_steps", "updates", "episodes"))
+    if (not all(is_count(getattr(counters, name)) for name in ("env_steps", "updates", "episodes"))
             or counters.env_steps != payload["env_step"]
             or not (counters.best_eval_mean is None or isinstance(counters.best_eval_mean, float))
             or not (isinstance(counters.seconds, float) and counters.seconds >= 0)):
@@ -565,10 +439,6 @@ def _write_summary(result: TrainResult) -> None:
 def _markdown_table(values: dict) -> str:
     rows = "\n".join(f"|{key}|{value}|" for key, value in values.items())
     return f"|param|value|\n|-|-|\n{rows}"
-
-
-def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 # --- command line -------------------------------------------------------------------------------

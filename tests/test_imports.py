@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-PROJECT_MODULES = {"agents", "configs", "envs", "replay", "train", "evaluate"}
+PROJECT_MODULES = {"agents", "configs", "envs", "replay", "training", "train", "evaluate"}
 
 
 def imported_top_level_modules(path: Path) -> set[str]:
@@ -49,7 +49,7 @@ def test_replay_imports_only_numpy_and_torch(path):
     assert third_party_or_project <= allowed
 
 
-@pytest.mark.parametrize("package", ["agents", "configs", "envs", "replay"])
+@pytest.mark.parametrize("package", ["agents", "configs", "envs", "replay", "training"])
 def test_packages_never_import_train_or_evaluate(package):
     for path in package_files(package):
         assert not imported_top_level_modules(path) & {"train", "evaluate"}, path.name

@@ -1,0 +1,66 @@
+"""The replay buffer a config asks for: uniform or prioritized, whole observations or stacked frames
+stored once each, optionally with a copy on the training device; its memory is stated and checked
+against what is available before anything is allocated."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from configs import Config, ConfigError
+from configs.loading import env_family
+from replay import (PrioritizedReplayBuffer, ReplayBuffer, available_device_memory_bytes, available_memory_bytes,
+                    frame_window_for, replay_bytes)
+
+
+def build_replay(config: Config, observation_shape: tuple[int, ...], observation_dtype: np.dtype,
+                 seed: int, device: torch.device | None = None) -> ReplayBuffer:
+    """The replay buffer the config asks for, once its memory is known to fit (ConfigError if not);
+    with a ``device``, it also keeps a copy there and gathers batches from it."""
+    common = {"capacity": config.buffer_size, "observation_shape": observation_shape,
+              "observation_dtype": observation_dtype}
+    if uses_frame_replay(config, observation_shape):
+        common.update(stacked_frames=True, frame_window=frame_window_for(
+            num_envs=config.num_envs, n_step=config.n_step, stack=observation_shape[0]))
+    needed = replay_bytes(**common, prioritized=config.prioritized)
+    check_replay_memory(config, needed)
+    if device is not None:
+        check_device_memory(config, needed, device)
+    if config.prioritized:
+        return PrioritizedReplayBuffer(**common, seed=seed, alpha=config.priority_alpha,
+                                       epsilon=config.priority_epsilon, device=device)
+    return ReplayBuffer(**common, seed=seed, device=device)
+
+
+def uses_frame_replay(config: Config, observation_shape: tuple[int, ...]) -> bool:
+    """Whether observations are frame stacks [stack, H, W] to store frame by frame."""
+    if config.frame_replay == "on" and len(observation_shape) != 3:
+        raise ConfigError(f"frame_replay on needs observations stacked as [frames, height, width], got shape "
+                          f"{tuple(observation_shape)}; use frame_replay off or auto")
+    return config.frame_replay == "on" or (config.frame_replay == "auto" and env_family(config.env_id) == "atari"
+                                           and len(observation_shape) == 3)
+
+
+def check_replay_memory(config: Config, needed: int) -> None:
+    """State the buffer's size; refuse a buffer larger than the memory available now."""
+    available = available_memory_bytes()
+    print(f"replay buffer: {config.buffer_size:,} transitions, {_size(needed)} ({needed / config.buffer_size:,.0f} "
+          f"bytes each)" + ("" if available is None else f"; {_size(available)} of memory available"))
+    if available is not None and needed > available:
+        raise ConfigError(f"buffer_size {config.buffer_size:,} needs {needed / 1e9:.2f} GB of replay memory but only "
+                          f"{available / 1e9:.2f} GB is available; lower --buffer-size to at most "
+                          f"{int(config.buffer_size * available / needed):,}")
+
+
+def check_device_memory(config: Config, needed: int, device: torch.device) -> None:
+    """Refuse a device copy of the buffer larger than the device's free memory."""
+    available = available_device_memory_bytes(device)
+    print(f"replay copy on {device}" + ("" if available is None else f"; {_size(available)} free there"))
+    if available is not None and needed > available:
+        raise ConfigError(f"buffer_size {config.buffer_size:,} needs {needed / 1e9:.2f} GB on {device} but only "
+                          f"{available / 1e9:.2f} GB is free there; use --no-device-replay (batches copied from "
+                          f"the host) or lower --buffer-size")
+
+
+def _size(nbytes: int) -> str:
+    return f"{nbytes / 1e9:.2f} GB" if nbytes >= 1e9 else f"{nbytes / 1e6:.1f} MB"

@@ -1,0 +1,92 @@
+"""The training metric log: per-update losses summed as tensors (no device sync per update), episode
+returns, throughput, written to TensorBoard every ``log_frequency`` env steps; and the error
+raised when a logged mean is not finite."""
+
+from __future__ import annotations
+
+import collections
+import math
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.tensorboard import SummaryWriter
+
+from configs import UserError
+
+
+class NonFiniteError(UserError):
+    """A loss, Q-value or weight became NaN or infinite: training stops without saving it."""
+
+
+class MetricLog:
+    """Accumulates per-update metrics as tensors (no device sync per update) and writes their
+    means, with episode statistics and throughput, to TensorBoard every ``log_frequency`` steps."""
+
+    TAGS = ("losses/td_loss", "losses/q_values")
+
+    def __init__(self, writer: SummaryWriter, device: torch.device) -> None:
+        self.writer = writer
+        self.sums = {tag: torch.zeros((), device=device) for tag in self.TAGS}
+        self.pending_updates = 0
+        self.recent_returns: collections.deque[float] = collections.deque(maxlen=20)
+        self.last_time, self.last_step = time.perf_counter(), 0
+
+    def add_update(self, metrics: dict[str, torch.Tensor]) -> None:
+        self.sums["losses/td_loss"] += metrics["td_loss"]
+        self.sums["losses/q_values"] += metrics["q_values"]
+        self.pending_updates += 1
+
+    def add_episode(self, episode_return: float, length: int, step: int) -> None:
+        self.writer.add_scalar("charts/episodic_return", episode_return, step)
+        self.writer.add_scalar("charts/episodic_length", length, step)
+        self.recent_returns.append(episode_return)
+
+    def flush(self, step: int, epsilon: float) -> dict[str, str]:
+        """Write the accumulated means; return a short summary for the progress bar. A mean that
+        is NaN or infinite raises NonFiniteError (this is where the loop finds out, one sync per log)."""
+        means = {tag: (total / self.pending_updates).item() for tag, total in self.sums.items()} \
+            if self.pending_updates else {}
+        for tag, mean in means.items():
+            if not math.isfinite(mean):
+                raise NonFiniteError(f"{tag} is {mean} at env step {step:,}")
+        now = time.perf_counter()
+        sps = (step - self.last_step) / max(now - self.last_time, 1e-9)
+        self.writer.add_scalar("charts/epsilon", epsilon, step)
+        self.writer.add_scalar("charts/sps", sps, step)
+        for tag, mean in means.items():
+            self.writer.add_scalar(tag, mean, step)
+            self.sums[tag].zero_()
+        self.pending_updates = 0
+        self.last_time, self.last_step = now, step
+        recent = f"{np.mean(self.recent_returns):.1f}" if self.recent_returns else "-"
+        return {"sps": f"{sps:.0f}", "ret": recent, "eps": f"{epsilon:.2f}"}
+
+    def state_dict(self) -> dict[str, Any]:
+        """The sums not yet logged (so a resumed run logs the same means) and the recent returns."""
+        return {"sums": {tag: total.detach().cpu() for tag, total in self.sums.items()},
+                "pending_updates": self.pending_updates, "recent_returns": list(self.recent_returns)}
+
+    @classmethod
+    def check_state(cls, state: Any) -> dict[str, Any]:
+        """``state`` if it is a state_dict() of a MetricLog, else ValueError."""
+        sums = state["sums"]
+        if (not isinstance(sums, dict) or set(sums) != set(cls.TAGS)
+                or not all(isinstance(t, torch.Tensor) and t.shape == () and t.is_floating_point()
+                           for t in sums.values())
+                or not is_count(state["pending_updates"])
+                or not all(isinstance(r, float) for r in state["recent_returns"])):
+            raise ValueError("its metric sums are malformed")
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for tag, total in self.sums.items():
+            total.copy_(state["sums"][tag])
+        self.pending_updates = state["pending_updates"]
+        self.recent_returns.extend(state["recent_returns"])
+
+
+def is_count(value: Any) -> bool:
+    """A non-negative int that is not a bool (a counter read back from a checkpoint)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
