@@ -65,6 +65,8 @@ class CompiledUpdate:
         # Hyperparameters go in as tensors, so that a learning-rate schedule does not recompile.
         hyper = torch.tensor([group["lr"], group["betas"][0], group["betas"][1], group["eps"]], dtype=torch.float64,
                              device=self.agent.device)
+        if self.agent.device.type == "cuda":  # each call is a new step: earlier outputs may be overwritten
+            torch.compiler.cudagraph_mark_step_begin()
         loss, q_mean, priorities_B = self.step(
             self.parameters, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
             [s["step"] for s in states], hyper, batch)

@@ -220,3 +220,32 @@ def test_nstep_matches_reference_on_random_episodes():
         assert row[0] == want[0] and row[1] == want[1] and row[3] == want[3] and tuple(row[4:6]) == tuple(want[4:6])
         assert row[2] == pytest.approx(want[2], rel=1e-6, abs=1e-6)
         assert row[6] == pytest.approx(want[6], rel=1e-6)
+
+
+@pytest.mark.parametrize("num_envs", [1, 3])
+def test_nstep_steady_steps_shortcut_gives_exactly_the_general_results(num_envs, monkeypatch):
+    """Long episodes make most steps steady (all sub-envs full, none ending): push() takes its
+    shortcut for them; with the shortcut off, every output must be bit for bit the same."""
+    rng = np.random.default_rng(7)
+    steps, pending_reset = [], np.zeros(num_envs, bool)
+    for _ in range(400):
+        step = (rng.normal(size=(num_envs, 2)).astype(np.float32), rng.integers(0, 5, num_envs),
+                rng.normal(size=num_envs).astype(np.float32), rng.normal(size=(num_envs, 2)).astype(np.float32),
+                rng.random(num_envs) < 0.02, rng.random(num_envs) < 0.02, ~pending_reset)
+        pending_reset = step[4] | step[5]
+        steps.append(step)
+    shortcuts = []
+    push_steady = NStepAccumulator._push_steady
+    monkeypatch.setattr(NStepAccumulator, "_push_steady",
+                        lambda self, *args: shortcuts.append(1) or push_steady(self, *args))
+    accumulator = NStepAccumulator(num_envs, 3, 0.97)
+    with_shortcut = [accumulator.push(*step) for step in steps]
+    monkeypatch.setattr(NStepAccumulator, "_is_steady", lambda self, real, done: False)
+    general = NStepAccumulator(num_envs, 3, 0.97)
+    without = [general.push(*step) for step in steps]
+    assert len(shortcuts) > len(steps) // 2  # most steps took the shortcut
+    for fast, slow in zip(with_shortcut, without):
+        for name, value in fast.as_dict().items():
+            other = slow.as_dict()[name]
+            assert value.dtype == other.dtype and value.shape == other.shape and value.tobytes() == other.tobytes()
+    assert sum(len(t) for t in without) > 300 * num_envs
