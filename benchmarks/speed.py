@@ -20,6 +20,7 @@ Parts:
          CartPole-v1 preset (configs/dqn/CartPole-v1.yaml) against Stable-Baselines3 with its RL
          Zoo's tuned CartPole-v1 settings, both evaluated every 2,500 env steps, one seed per
          repeat (seeds 1, 2, ...); evaluation time counts, as it does for anyone watching
+  t475c  the same for our preset with --compile (the compile counts), without SB3
 
 Each timed run is a separate process, one torch thread, repeated ``--repeats`` times (median).
 Env steps per second count the training loop only (start-up and imports excluded), the same way
@@ -186,13 +187,13 @@ def bench_atari(steps: int) -> dict:
     return results
 
 
-def bench_t475_ours(seed: int) -> dict:
+def bench_t475_ours(seed: int, overrides: dict) -> dict:
     import tempfile
 
     from benchmarks.presets import run_seed
 
     run_dir = str(Path(tempfile.mkdtemp()) / "run")
-    result = run_seed(({"env_id": "CartPole-v1", "seed": seed, "checkpoint_every": 0}, None, run_dir))
+    result = run_seed(({"env_id": "CartPole-v1", "seed": seed, "checkpoint_every": 0, **overrides}, None, run_dir))
     return {"seconds_to_475": result["seconds_to_threshold"], "steps_to_475": result["steps_to_threshold"]}
 
 
@@ -247,7 +248,8 @@ def child(part: str, steps: int, overrides: dict) -> None:
 
     torch.set_num_threads(1)
     seed = overrides.pop("seed", 1)
-    runners = {"t475_ours": lambda: bench_t475_ours(seed), "t475_sb3": lambda: bench_t475_sb3(seed),
+    runners = {"t475_ours": lambda: bench_t475_ours(seed, overrides), "t475_sb3": lambda: bench_t475_sb3(seed),
+               "t475c_ours": lambda: bench_t475_ours(seed, {**overrides, "compile": True}),
                "atari": lambda: bench_atari(steps), "raw": lambda: bench_raw(steps), "loop": lambda: bench_loop(steps, overrides),
                "full": lambda: bench_train(steps, True, overrides),
                "fullc": lambda: bench_train(steps, True, {**overrides, "compile": True}), "sb3": lambda: bench_sb3(steps),
@@ -255,11 +257,11 @@ def child(part: str, steps: int, overrides: dict) -> None:
     print(json.dumps(runners[part]()))
 
 
-def bench_t475(repeats: int, results: dict[str, list[dict]]) -> None:
-    """Seeds 1..repeats, ours then SB3 per seed, each in its own process."""
+def bench_t475(repeats: int, results: dict[str, list[dict]], sides: tuple[str, ...]) -> None:
+    """Seeds 1..repeats, each side per seed in its own process."""
     have_sb3 = subprocess.run([sys.executable, "-c", "import stable_baselines3"], capture_output=True).returncode == 0
     for seed in range(1, repeats + 1):
-        for side in ("t475_ours", "t475_sb3") if have_sb3 else ("t475_ours",):
+        for side in (side for side in sides if have_sb3 or side != "t475_sb3"):
             results.setdefault(side, []).append({"seed": seed, **run_isolated(side, 0, {"seed": seed})})
             print(side, results[side][-1], flush=True)
 
@@ -273,7 +275,7 @@ def _median(values: list) -> float | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parts", nargs="+", default=["raw", "loop", "full", "fullc", "sb3", "parts", "t475"],
-                        choices=["raw", "loop", "full", "fullc", "sb3", "parts", "t475", "atari"])
+                        choices=["raw", "loop", "full", "fullc", "sb3", "parts", "t475", "t475c", "atari"])
     parser.add_argument("--steps", type=int, default=100_000, help="Env steps per timed run (atari: a tenth).")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
@@ -294,8 +296,8 @@ def main() -> None:
                                             capture_output=True).returncode != 0:
             print("sb3: stable-baselines3 is not installed (pip install -e .[bench]); skipped")
             continue
-        if part == "t475":
-            bench_t475(args.repeats, results)
+        if part in ("t475", "t475c"):
+            bench_t475(args.repeats, results, ("t475_ours", "t475_sb3") if part == "t475" else ("t475c_ours",))
             continue
         for _ in range(args.repeats):
             steps = args.steps // 10 if part == "atari" else args.steps
@@ -307,9 +309,10 @@ def main() -> None:
     for full in ("full", "fullc"):
         if full in medians and "sb3" in medians:
             rows.append([f"{full}/sb3", "sps ratio", f"{medians[full]['sps'] / medians['sb3']['sps']:.2f}x"])
-    if "t475_ours" in medians and "t475_sb3" in medians and medians["t475_sb3"]["seconds_to_475"]:
-        ratio = medians["t475_ours"]["seconds_to_475"] / medians["t475_sb3"]["seconds_to_475"]
-        rows.append(["t475 ours/sb3", "seconds ratio", f"{ratio:.2f}"])
+    for ours in ("t475_ours", "t475c_ours"):
+        if ours in medians and "t475_sb3" in medians and medians["t475_sb3"]["seconds_to_475"]:
+            ratio = medians[ours]["seconds_to_475"] / medians["t475_sb3"]["seconds_to_475"]
+            rows.append([f"{ours}/sb3", "seconds ratio", f"{ratio:.2f}"])
     if "loop" in medians and "raw" in medians:
         for key in ("sps", "sps_16_envs"):
             rows.append(["loop/raw", f"{key} ratio", f"{medians['loop'][key] / medians['raw']['env_sps']:.2f}"])

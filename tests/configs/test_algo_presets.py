@@ -65,10 +65,15 @@ def test_resolve_config_without_noisy_keeps_env_presets_epsilon():
 
 
 def test_resolve_config_algo_preset_layers_over_envs_dqn_preset():
-    # CartPole's sizes and gamma from dqn/CartPole-v1.yaml; the support from rainbow/CartPole-v1.yaml.
+    # CartPole's sizes, gamma and learning rate from dqn/CartPole-v1.yaml; the support from
+    # rainbow/CartPole-v1.yaml; n-step and noisy from rainbow/defaults.yaml.
+    env_preset = read_config_file(configs.loading.CONFIG_DIR / "dqn" / "CartPole-v1.yaml")
+    rainbow_env = read_config_file(configs.loading.CONFIG_DIR / "rainbow" / "CartPole-v1.yaml")
     config = resolve_config({"algo": "rainbow", "env_id": "CartPole-v1"})
-    assert (config.hidden_sizes, config.gamma, config.batch_size) == ((128, 128), 0.995, 128)
-    assert (config.v_min, config.v_max) == (0.0, 200.0)
+    assert (config.hidden_sizes, config.gamma, config.learning_rate) == (
+        tuple(env_preset["hidden_sizes"]), env_preset["gamma"], env_preset["learning_rate"])
+    assert (config.v_min, config.v_max) == (rainbow_env["v_min"], rainbow_env["v_max"])
+    assert config.noisy and config.prioritized and config.n_step == 3
 
 
 def test_resolve_config_qrdqn_defaults_apply():
