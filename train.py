@@ -263,6 +263,7 @@ def _loop(run: _Run, writer: SummaryWriter, resumed: _Resumed | None, handle_sig
                                  "--max-grad-norm may help, or check the env's rewards)") from None
         finally:
             progress.close()
+            log.write_episodes()  # the episodes since the last log, whatever stopped the loop
 
     if not config.eval_frequency:
         save_model(run.run_dir / "model_latest.pt", agent.q_network.state_dict(), env_step=count.env_steps)
@@ -335,6 +336,7 @@ def _checkpoint(run: _Run, writer: SummaryWriter, count: Counters, log: MetricLo
                 final_eval: EvalResult | None) -> int:
     """Save the full training state at this env step, once it is known to be finite."""
     _check_finite(run.agent, log, count.env_steps)
+    log.write_episodes()
     writer.flush()  # the curves up to this step reach the disk before the checkpoint that continues them
     save_checkpoint(run.run_dir, training_state(run, count, log, final_eval), env_step=count.env_steps,
                     keep=run.config.keep_checkpoints)

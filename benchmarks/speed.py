@@ -194,7 +194,8 @@ def bench_t475_ours(seed: int, overrides: dict) -> dict:
 
     run_dir = str(Path(tempfile.mkdtemp()) / "run")
     result = run_seed(({"env_id": "CartPole-v1", "seed": seed, "checkpoint_every": 0, **overrides}, None, run_dir))
-    return {"seconds_to_475": result["seconds_to_threshold"], "steps_to_475": result["steps_to_threshold"]}
+    return {"seconds_to_475": result["seconds_to_threshold"], "steps_to_475": result["steps_to_threshold"],
+            "final_eval": result["final_eval"]}
 
 
 # RL Zoo's hyperparams/dqn.yml for CartPole-v1 (rl-baselines3-zoo): 50,000 steps.
