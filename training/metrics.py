@@ -1,6 +1,7 @@
 """The training metric log: per-update losses summed as tensors (no device sync per update), episode
-returns, throughput, written to TensorBoard every ``log_frequency`` env steps; and the error
-raised when a logged mean is not finite."""
+returns and lengths (each at the env step its episode ended), throughput, all written to
+TensorBoard every ``log_frequency`` env steps and at checkpoints; and the error raised when a
+logged mean is not finite."""
 
 from __future__ import annotations
 
