@@ -24,8 +24,10 @@ from configs.config import FIELD_NAMES
 from configs.errors import UserError
 from checkpoints.files import CheckpointError
 
+# compile: the compiled update keeps Adam's state where torch.optim.Adam does (tested both ways);
+# device_replay: a device copy of replay gathers the same batches.
 HARMLESS_ON_RESUME = ("device", "progress", "torch_threads", "numpy_acting", "vector_mode", "checkpoint_every",
-                      "keep_checkpoints")
+                      "keep_checkpoints", "compile", "device_replay")
 _DEFAULTS = config_to_dict(Config())
 
 

@@ -46,9 +46,10 @@ def test_resume_config_without_overrides_is_the_recorded_config(tmp_path):
 def test_resume_config_accepts_equal_values_and_harmless_changes(tmp_path):
     run_dir = run_dir_with(tmp_path, learning_rate=0.003)
     config = resume_config(run_dir, {"learning_rate": 0.003, "device": "cpu", "torch_threads": 2, "progress": False,
-                                     "checkpoint_every": 7, "keep_checkpoints": 3})
+                                     "checkpoint_every": 7, "keep_checkpoints": 3, "compile": True,
+                                     "device_replay": False})
     assert (config.learning_rate, config.device, config.torch_threads, config.progress) == (0.003, "cpu", 2, False)
-    assert (config.checkpoint_every, config.keep_checkpoints) == (7, 3)
+    assert (config.checkpoint_every, config.keep_checkpoints, config.compile, config.device_replay) == (7, 3, True, False)
 
 
 def test_resume_config_takes_the_run_dir_it_was_found_in(tmp_path):
