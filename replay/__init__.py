@@ -5,6 +5,8 @@ Parts that compose: ``ReplayBuffer`` (uniform ring storage) or ``PrioritizedRepl
 ``NStepAccumulator`` that turns per-env steps into n-step transitions. Observations are stored
 whole (``ArrayStorage``) or, for stacked pixel frames, each distinct frame once
 (``FrameStackStorage``, ``stacked_frames=True``); ``replay_bytes`` tells the memory a buffer needs.
+With ``device=`` a buffer also keeps a copy on the training device and gathers batches there
+(``replay.device``).
 """
 
 from replay.buffer import Batch, ReplayBuffer

@@ -10,7 +10,8 @@ Observations go through a storage (``replay.storage``): whole arrays by default,
 stacked pixel observations once (about 8x less memory for 4-frame stacks).
 
 ``state_dict`` / ``load_state_dict`` give the contents, write position and generator state as
-plain numpy arrays, numbers and dicts, for training checkpoints.
+plain numpy arrays, numbers and dicts, for training checkpoints. With ``device=`` (CUDA training)
+batches are gathered from a copy on that device (``replay.device.DeviceMirror``).
 """
 
 from __future__ import annotations
