@@ -91,9 +91,7 @@ class CompiledUpdate:
               steps: list[torch.Tensor], hyper: torch.Tensor, batch: Batch):
         def loss_fn(named: dict[str, torch.Tensor]):
             loss_B, priorities_B, q_B = functional_call(self.loss_of, named, (batch,))
-            # Importance-sampling weights correct the bias of prioritized sampling; uniform replay has none.
-            loss = loss_B.mean() if batch.weights is None else (loss_B * batch.weights).mean()
-            return loss, (priorities_B, q_B)
+            return self.agent.batch_loss(loss_B, batch), (priorities_B, q_B)
 
         named_grads, (loss, (priorities_B, q_B)) = grad_and_value(loss_fn, has_aux=True)(
             dict(zip(self.names, parameters)))

@@ -121,14 +121,19 @@ class DQNAgent:
         if self.compiled_update is not None:
             return self.compiled_update(batch)
         loss_B, priorities_B, q_B = self.loss_terms(batch)
-        # Importance-sampling weights correct the bias of prioritized sampling; uniform replay has none.
-        loss = loss_B.mean() if batch.weights is None else (loss_B * batch.weights).mean()
+        loss = self.batch_loss(loss_B, batch)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.max_grad_norm is not None:
             nn.utils.clip_grad_norm_(self.q_network.parameters(), self.max_grad_norm)
         self.optimizer.step()
         return {"td_loss": loss.detach(), "q_values": q_B.detach().mean(), "priorities": priorities_B.detach()}
+
+    @staticmethod
+    def batch_loss(loss_B: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """The mean per-sample loss; importance-sampling weights correct the bias of prioritized
+        sampling (uniform replay has none)."""
+        return loss_B.mean() if batch.weights is None else (loss_B * batch.weights).mean()
 
     def loss_terms(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(per-sample loss [B], per-sample priority [B], Q of the taken actions [B])."""

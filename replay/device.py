@@ -54,7 +54,3 @@ class DeviceMirror:
             if len(rows):
                 rows_t = torch.from_numpy(rows).to(self.device)
                 self.arrays[name][rows_t] = torch.from_numpy(self.shared_host[name][rows]).to(self.device)
-
-    @property
-    def nbytes(self) -> int:
-        return sum(tensor.numel() * tensor.element_size() for tensor in self.arrays.values())
