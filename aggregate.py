@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 from analysis import missing_plots_extra
-from configs import UserError, make_parser, report_user_errors, write_text_atomic
+from configs import UserError, make_parser, report_user_errors
+from fileio import write_text_atomic
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,7 +59,7 @@ def _aggregate_command(args: argparse.Namespace) -> int:
                 "resamples": args.resamples, "bootstrap_seed": args.bootstrap_seed,
                 "runs": [str(run.run_dir) for run in runs if run not in unscored],
                 "groups": [summary.as_dict() for summary in summaries]}
-        write_text_atomic(Path(args.json), json.dumps(data, indent=2) + "\n")
+        write_text_atomic(Path(args.json), json.dumps(data, indent=2) + "\n", through_special=True)
         print(f"wrote {args.json}")
     return 0
 

@@ -23,12 +23,14 @@ from configs import (
     Config,
     ConfigError,
     UserError,
+    config_to_dict,
     load_config,
     make_parser,
     report_user_errors,
-    write_text_atomic,
 )
+from configs.trust import allow_imports_from_cwd, check_run_imports
 from envs import EnvOptions, make_env
+from fileio import write_text_atomic
 from envs.render import record_video, require_display, require_moviepy
 
 EVAL_SEED_OFFSET = 10_000  # evaluation envs use seed + this, apart from the training envs' seeds
@@ -95,8 +97,11 @@ def evaluate_policy(q_network: nn.Module, env_spec: str, *, episodes: int, seed:
     return EvalResult(returns=returns, lengths=lengths)
 
 
-def load_run(run_dir: str | Path, *, model: str = "latest", device: torch.device) -> tuple[Config, nn.Module]:
-    """The config and Q-network saved in a run directory, rebuilt with no code from the user."""
+def load_run(run_dir: str | Path, *, model: str = "latest", device: torch.device,
+             trust_imports: bool = False) -> tuple[Config, nn.Module]:
+    """The config and Q-network saved in a run directory. A ``module:Name`` env id or network in
+    its config is imported only with ``trust_imports`` (configs.trust), and never from inside the
+    run directory."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"run directory {run_dir} does not exist")
@@ -104,6 +109,7 @@ def load_run(run_dir: str | Path, *, model: str = "latest", device: torch.device
     if not config_path.is_file():
         raise UserError(f"{run_dir} is not a run directory: it has no config.yaml")
     config = load_config(config_path)
+    check_run_imports(config_to_dict(config), run_dir, trust_imports=trust_imports)
     model_path = run_dir / MODEL_FILES[model] if model in MODEL_FILES else Path(model)
     payload = load_model(model_path)
     env = make_env(config.env_id, options=EnvOptions.of(config))
@@ -131,11 +137,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="'latest' (end of training), 'best' (best periodic evaluation) or a file path.")
     parser.add_argument("--device", default="auto", help="Torch device (default: auto).")
     parser.add_argument("--json", metavar="PATH", default=None, help="Also write the results as JSON here.")
+    parser.add_argument("--trust-imports", action="store_true",
+                        help="Import the modules the run's config names (a 'module:EnvId' env id or a 'module:Factory' "
+                             "network), running their code; without it such a run is refused. Never from inside the "
+                             "run directory.")
     watch = parser.add_mutually_exclusive_group()
     watch.add_argument("--video", metavar="DIR", default=None,
                        help="Record each episode as DIR/<env>-episode-<i>.mp4 (needs the video extra: moviepy).")
     watch.add_argument("--render", action="store_true", help="Show the episodes in a window (needs a display).")
     args = parser.parse_args(argv)
+    allow_imports_from_cwd()
     return report_user_errors("evaluate.py", args, lambda: _evaluate_command(args))
 
 
@@ -152,7 +163,7 @@ def _evaluate_command(args: argparse.Namespace) -> int:
         require_display()
     device = resolve_device(args.device)
     set_torch_threads(1)
-    config, q_network = load_run(args.run_dir, model=args.model, device=device)
+    config, q_network = load_run(args.run_dir, model=args.model, device=device, trust_imports=args.trust_imports)
     seed = config.seed + EVAL_SEED_OFFSET if args.seed is None else args.seed
     epsilon = config.eval_epsilon if args.epsilon is None else args.epsilon
     result = evaluate_policy(q_network, config.env_id, episodes=args.episodes, seed=seed, epsilon=epsilon,
@@ -166,7 +177,7 @@ def _evaluate_command(args: argparse.Namespace) -> int:
         summary = {"mean_return": result.mean, "std_return": result.std, "returns": result.returns,
                    "episodes": args.episodes, "lengths": result.lengths, "seed": seed, "epsilon": epsilon,
                    "env_id": config.env_id, "run_dir": str(args.run_dir), "model": args.model}
-        write_text_atomic(Path(args.json), json.dumps(summary, indent=2) + "\n")
+        write_text_atomic(Path(args.json), json.dumps(summary, indent=2) + "\n", through_special=True)
     return 0
 
 

@@ -41,10 +41,12 @@ from checkpoints import (HARMLESS_ON_RESUME, CheckpointError, check_same_run, fi
                          save_checkpoint, set_global_rng_state, set_numpy_generator_state, stop_on_signals, to_arrays,
                          to_storable, wait_for_later_event_file_name)
 from configs import (Config, ConfigError, UserError, add_config_arguments, config_from_args, config_to_dict,
-                     make_parser, read_config_file, save_config, write_text_atomic)
+                     make_parser, read_config_file, save_config)
 from configs.config import FIELD_NAMES
+from configs.trust import IMPORTING_FIELDS, allow_imports_from_cwd, check_run_imports
 from envs import AutoresetTracker, EnvOptions, make_vector_env
 from evaluate import EVAL_SEED_OFFSET, EvalResult, evaluate_policy
+from fileio import write_text_atomic
 from replay import NStepAccumulator, ReplayBuffer
 from training import MetricLog, NonFiniteError, build_replay, is_count
 
@@ -111,12 +113,18 @@ def train(config: Config, *, network: NetworkFactory | None = None, handle_signa
         envs.close()
 
 
-def resume(path: str | Path, overrides: dict[str, Any] | None = None, *, handle_signals: bool = False) -> TrainResult:
+def resume(path: str | Path, overrides: dict[str, Any] | None = None, *, handle_signals: bool = False,
+           trust_imports: bool = False) -> TrainResult:
     """Continue the run in directory ``path`` from its latest checkpoint to its total_steps.
-    ``overrides`` may change only harmless settings (``checkpoints.HARMLESS_ON_RESUME``)."""
+    ``overrides`` may change only harmless settings (``checkpoints.HARMLESS_ON_RESUME``). A
+    ``module:Name`` in the run's config is imported only if ``overrides`` give the same value or
+    with ``trust_imports`` (configs.trust)."""
     run_dir = find_run_dir(path)
+    overrides = overrides or {}
     with lock_run_dir(run_dir):
-        config = resume_config(run_dir, overrides or {})
+        config = resume_config(run_dir, overrides)
+        check_run_imports(config_to_dict(config), run_dir, given=[overrides.get(name) for name in IMPORTING_FIELDS],
+                          trust_imports=trust_imports)
         checkpoint_path = latest_checkpoint(run_dir)
         payload = load_checkpoint(checkpoint_path)
         check_same_run(payload.get("config"), config, checkpoint_path)
@@ -453,10 +461,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", metavar="RUN_DIR", default=None,
                         help="Continue the run in RUN_DIR from its latest checkpoint to its total_steps. Other "
                              f"settings given must equal the run's, except {harmless}.")
+    parser.add_argument("--trust-imports", action="store_true",
+                        help="With --resume: import the modules the run's config names ('module:EnvId', "
+                             "'module:Factory'), running their code; without it they must be given again as flags. "
+                             "Never from inside the run directory.")
     args = parser.parse_args(argv)
+    allow_imports_from_cwd()
     try:
         if args.resume is not None:
-            result = resume(args.resume, _resume_overrides(args), handle_signals=True)
+            result = resume(args.resume, _resume_overrides(args), handle_signals=True, trust_imports=args.trust_imports)
         else:
             result = train(config_from_args(args), handle_signals=True)
     except UserError as error:

@@ -6,14 +6,13 @@ unpickler refuses any global it does not know: a planted pickle payload is rejec
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from configs import atomic_write
 from configs.errors import UserError
+from fileio import atomic_write, safe_torch_load, short_repr
 
 MODEL_FORMAT = "dqn-family-model"
 MODEL_VERSION = 1
@@ -28,38 +27,14 @@ def save_model(path: str | Path, q_network_state: dict[str, torch.Tensor], **met
     atomic_write(Path(path), lambda handle: torch.save(payload, handle))
 
 
-def safe_torch_load(path: Path, what: str, error_type: type[UserError]) -> Any:
-    """``torch.load(weights_only=True)``, with every failure turned into one line of ``error_type``."""
-    if path.stat().st_size == 0:
-        raise error_type(f"{what} {path} is empty")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # corrupt zip, truncated file, or a refused pickle global
-        raise error_type(f"cannot load {what} {path}: {_load_failure(error)}") from None
-
-
-def _load_failure(error: Exception) -> str:
-    """Why torch.load failed, without torch's advice to retry with weights_only=False (unsafe)."""
-    text = " ".join(str(error).split())
-    refused = re.search(r"unsupported GLOBAL (\S+)|Unsupported global: GLOBAL (\S+)", text)
-    if refused:
-        name = refused.group(1) or refused.group(2)
-        return f"it holds a pickled reference to {name}, which is refused and never run"
-    detail = re.search(r"WeightsUnpickler error: (.*?)(?: Check the documentation|$)", text)
-    if detail:
-        return f"not a plain tensor file ({detail.group(1).strip() or 'unreadable pickle'}); nothing in it was run"
-    return (text.split(". ")[0] or type(error).__name__)[:160] + " (corrupt or truncated?)"
-
-
 def load_model(path: str | Path) -> dict[str, Any]:
     """Load and check a model file; any problem is a one-line ModelFileError."""
     path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"model file {path} does not exist")
-    payload = safe_torch_load(path, "model file", ModelFileError)
+    payload = safe_torch_load(path, what="model file", error=ModelFileError)
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
         raise ModelFileError(f"{path} is not a model file of this project (format {MODEL_FORMAT!r})")
-    if payload.get("version") != MODEL_VERSION:
-        raise ModelFileError(f"{path} has model format version {payload.get('version')!r}; "
+    version = payload.get("version")
+    if not (type(version) is int and version == MODEL_VERSION):
+        raise ModelFileError(f"{path} has model format version {short_repr(version)}; "
                              f"this version reads version {MODEL_VERSION}")
     return payload

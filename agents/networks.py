@@ -17,6 +17,7 @@ from torch import nn
 from agents.layers import NoisyLinear
 from agents.torsos import check_torso, choose_torso, conv_torso
 from configs.errors import UserError
+from configs.trust import IMPORT_HINT
 
 ACTIVATION_MODULES: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "elu": nn.ELU,
@@ -108,6 +109,8 @@ def import_factory(spec: str) -> NetworkFactory:
         target = importlib.import_module(module_name)
         for part in attribute.split("."):
             target = getattr(target, part)
+    except ModuleNotFoundError as error:
+        raise NetworkError(f"cannot import network {spec!r}: {error}; {IMPORT_HINT}") from None
     except (ImportError, AttributeError, ValueError, TypeError) as error:  # relative or empty names raise the last two
         raise NetworkError(f"cannot import network {spec!r}: {error}") from None
     if not callable(target):

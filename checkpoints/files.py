@@ -37,7 +37,7 @@ from typing import Any, BinaryIO, Iterator
 
 import torch
 
-from configs import atomic_write, write_text_atomic
+from fileio import atomic_write, load_json, one_line, safe_torch_load, short_repr, write_text_atomic
 from configs.errors import UserError
 
 CHECKPOINT_FORMAT = "dqn-family-checkpoint"
@@ -159,15 +159,12 @@ def load_checkpoint(manifest_path: str | Path) -> dict[str, Any]:
     manifest = read_manifest(manifest_path)
     state_path = manifest_path.with_name(manifest["state_file"])
     _verify(state_path, manifest)
-    try:
-        payload = torch.load(state_path, map_location="cpu", weights_only=True)
-    except Exception as error:  # a refused global, or a file torch cannot parse
-        raise CheckpointError(f"cannot load checkpoint {state_path} safely: {_load_failure(error)}") from None
+    payload = safe_torch_load(state_path, what="checkpoint", error=CheckpointError)
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{state_path} is not a checkpoint of this project (format {CHECKPOINT_FORMAT!r})")
     _check_version(payload.get("version"), state_path)
-    if payload.get("env_step") != manifest["env_step"]:
-        raise CheckpointError(f"{state_path} holds env step {payload.get('env_step')!r}, "
+    if not (_is_int(payload.get("env_step")) and payload["env_step"] == manifest["env_step"]):
+        raise CheckpointError(f"{state_path} holds env step {short_repr(payload.get('env_step'))}, "
                               f"its manifest says {manifest['env_step']}")
     return payload
 
@@ -175,17 +172,7 @@ def load_checkpoint(manifest_path: str | Path) -> dict[str, Any]:
 def read_manifest(path: str | Path) -> dict[str, Any]:
     """A checkpoint manifest, checked field by field."""
     path = Path(path)
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read(_MANIFEST_MAX_BYTES + 1)
-    except OSError as error:
-        raise CheckpointError(f"cannot read checkpoint manifest {path}: {_one_line(error)}") from None
-    try:
-        if len(raw) > _MANIFEST_MAX_BYTES:
-            raise ValueError("too large")
-        manifest = json.loads(raw.decode("utf-8"))
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise CheckpointError(f"checkpoint manifest {path} is damaged: it is not a JSON object") from None
+    manifest = load_json(path, max_bytes=_MANIFEST_MAX_BYTES, what="checkpoint manifest", error=CheckpointError)
     if not isinstance(manifest, dict) or manifest.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not a checkpoint manifest of this project (format {CHECKPOINT_FORMAT!r})")
     _check_version(manifest.get("version"), path)
@@ -209,14 +196,14 @@ def _verify(state_path: Path, manifest: dict[str, Any]) -> None:
             while chunk := handle.read(1 << 20):
                 digest.update(chunk)
     except OSError as error:
-        raise CheckpointError(f"cannot read checkpoint {state_path}: {_one_line(error)}") from None
+        raise CheckpointError(f"cannot read checkpoint {state_path}: {one_line(error)}") from None
     if digest.hexdigest() != manifest["state_sha256"]:
         raise CheckpointError(f"checkpoint {state_path} is damaged: its SHA-256 does not match its manifest")
 
 
 def _check_version(version: Any, path: Path) -> None:
-    if version != CHECKPOINT_VERSION:
-        raise CheckpointError(f"{path} has checkpoint format version {version!r}; this version of the code "
+    if not (type(version) is int and version == CHECKPOINT_VERSION):
+        raise CheckpointError(f"{path} has checkpoint format version {short_repr(version)}; this version of the code "
                               f"reads version {CHECKPOINT_VERSION}")
 
 
@@ -243,22 +230,5 @@ def lock_run_dir(run_dir: str | Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _load_failure(error: Exception) -> str:
-    """Why torch.load refused a file, without torch's advice to retry with weights_only=False
-    (which would run whatever the file holds)."""
-    text = _one_line(error)
-    refused = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) (\S+)", text)
-    if refused:
-        return f"it holds a pickled reference to {refused[1]}, which is refused and never run"
-    detail = re.search(r"WeightsUnpickler error: (.*?)(?: Please use| Check the documentation|$)", text)
-    if detail:
-        return f"it is not a plain tensor file ({detail[1].strip()[:120]}); nothing in it was run"
-    return f"{text.split('. ')[0][:160]} (damaged or not a torch file)"
-
-
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _one_line(error: BaseException) -> str:
-    return re.sub(r"\x1b\[[0-9;]*m", "", " ".join(str(error).split()))

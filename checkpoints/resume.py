@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-from configs import Config, ConfigError, config_to_dict, load_config, write_text_atomic
+from configs import Config, ConfigError, config_to_dict, load_config
+from fileio import load_json, short_repr, write_text_atomic
 from configs.config import FIELD_NAMES
 from configs.errors import UserError
 from checkpoints.files import CheckpointError
@@ -29,6 +30,7 @@ from checkpoints.files import CheckpointError
 HARMLESS_ON_RESUME = ("device", "progress", "torch_threads", "numpy_acting", "vector_mode", "checkpoint_every",
                       "keep_checkpoints", "compile", "device_replay")
 _DEFAULTS = config_to_dict(Config())
+_META_MAX_BYTES = 1 << 20  # meta.json gains a short entry per resume
 
 
 def find_run_dir(path: str | Path) -> Path:
@@ -51,8 +53,8 @@ def resume_config(run_dir: Path, overrides: Mapping[str, Any]) -> Config:
         name = refused[0]
         flag = "--" + name.replace("_", "-")
         allowed = ", ".join("--" + n.replace("_", "-") for n in HARMLESS_ON_RESUME)
-        raise ConfigError(f"{flag} cannot change when resuming: the run has {name}={getattr(saved, name)!r}, "
-                          f"given {changed[name]!r}; only {allowed} may differ (start a new run to change it)")
+        raise ConfigError(f"{flag} cannot change when resuming: the run has {name}={short_repr(getattr(saved, name))}, "
+                          f"given {short_repr(changed[name])}; only {allowed} may differ (start a new run to change it)")
     return dataclasses.replace(saved, **changed, run_dir=str(run_dir))
 
 
@@ -68,15 +70,16 @@ def check_same_run(checkpoint_config: Any, config: Config, checkpoint_path: Path
         recorded = checkpoint_config.get(name, _DEFAULTS[name])  # a field added since: its default
         if recorded != current[name]:
             raise CheckpointError(f"checkpoint {checkpoint_path} belongs to another run: it was written with "
-                                  f"{name}={recorded!r}, but {config.run_dir}/config.yaml has {name}={current[name]!r}")
+                                  f"{name}={short_repr(recorded)}, but {config.run_dir}/config.yaml has "
+                                  f"{name}={short_repr(current[name])}")
 
 
 def record_resume(run_dir: Path, *, env_step: int, device: str) -> None:
     """Add this resume to the run's meta.json; a meta.json that is not ours is left as it is."""
     path = run_dir / "meta.json"
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        meta = load_json(path, max_bytes=_META_MAX_BYTES, what="meta.json", error=ValueError)
+    except ValueError:
         return
     if not isinstance(meta, dict) or not isinstance(meta.get("resumes", []), list):
         return

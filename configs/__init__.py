@@ -4,7 +4,6 @@ from configs.config import Config
 from configs.errors import ConfigError, UserError
 from configs.loading import (
     add_config_arguments,
-    atomic_write,
     config_from_args,
     config_to_dict,
     load_config,
@@ -14,11 +13,10 @@ from configs.loading import (
     report_user_errors,
     resolve_config,
     save_config,
-    write_text_atomic,
 )
 
 __all__ = [
-    "Config", "ConfigError", "add_config_arguments", "atomic_write", "config_from_args", "config_to_dict",
+    "Config", "ConfigError", "add_config_arguments", "config_from_args", "config_to_dict",
     "load_config", "make_parser", "report_user_errors", "preset_path", "read_config_file", "resolve_config",
-    "save_config", "write_text_atomic", "UserError",
+    "save_config", "UserError",
 ]

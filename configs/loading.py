@@ -2,8 +2,9 @@
 
 Presets live beside this file as ``<algo>/<env>.yaml`` (``ALE/Pong-v5`` becomes ``ALE_Pong-v5``)
 and ``<algo>/<family>.yaml`` for a family of envs (``atari`` for ``ALE/...``, ``minatar`` for
-``MinAtar/...``), and are found from the chosen env and algo. Every YAML file is read with ``yaml.safe_load``, which
-builds only plain data and never runs code.
+``MinAtar/...``), and are found from the chosen env and algo. Every YAML file is read as
+untrusted input (``fileio.load_yaml``): plain data only, never code, bounded in size and
+nesting, no aliases or duplicate keys.
 """
 
 from __future__ import annotations
@@ -11,18 +12,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
-import os
 import sys
-import tempfile
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any, Callable
 
 import yaml
 
 from configs.config import FIELD_NAMES, Config, field_kind
 from configs.errors import ConfigError, UserError
+from fileio import load_yaml, short_repr, write_text_atomic
 
 CONFIG_DIR = Path(__file__).resolve().parent
+MAX_CONFIG_BYTES = 1 << 20  # a config is a few kilobytes; anything bigger is not one
 _NONE_WORDS = ("none", "null")
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 
@@ -50,20 +51,10 @@ def _env_presets(env_id: str, algo: str) -> list[Path]:
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping of config fields, rejecting anything that is not one."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"cannot read config file {path}: {error}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        where = getattr(error, "problem_mark", None)
-        line = f" (line {where.line + 1})" if where is not None else ""
-        raise ConfigError(f"config file {path} is not valid YAML{line}") from None
+    """Read a YAML mapping of config fields, rejecting anything that is not one. The file is
+    untrusted: only a regular file of at most MAX_CONFIG_BYTES, no aliases, no duplicate keys,
+    bounded nesting (see fileio.reading)."""
+    data = load_yaml(path, max_bytes=MAX_CONFIG_BYTES, what="config file", error=ConfigError)
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -75,7 +66,7 @@ def _check_key(key: Any, source: Path | str) -> str:
     if key not in FIELD_NAMES:
         close = difflib.get_close_matches(str(key), FIELD_NAMES, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else "; see `python train.py --help`"
-        raise ConfigError(f"unknown config key {key!r} in {source}{hint}")
+        raise ConfigError(f"unknown config key {short_repr(key)} in {source}{hint}")
     return key
 
 
@@ -131,39 +122,6 @@ def save_config(config: Config, path: str | Path) -> None:
 
 def load_config(path: str | Path) -> Config:
     return Config(**read_config_file(path))
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    atomic_write(Path(path), lambda handle: handle.write(text.encode("utf-8")))
-
-
-def atomic_write(path: Path, write: Callable[[BinaryIO], Any]) -> None:
-    """Let ``write`` fill a temporary file in the same folder, fsync it, rename it over ``path``,
-    then fsync the folder (so the rename itself survives a power cut): a reader, a kill or a crash
-    sees the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_directory(path.parent)
-
-
-def fsync_directory(folder: Path) -> None:
-    """Make renames and new names in ``folder`` durable (POSIX; elsewhere a no-op)."""
-    if os.name != "posix":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # --- command line -------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
 
 from configs.errors import UserError
+from configs.trust import IMPORT_HINT
 from envs.pixels import EnvOptions, env_family, make_pixel_env, time_limit_kwargs
 
 
@@ -29,6 +30,8 @@ def resolve_env_id(env_spec: str) -> str:
     module_name, env_id = env_spec.split(":", 1)
     try:
         importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        raise EnvError(f"cannot import module {module_name!r} for env {env_spec!r}: {error}; {IMPORT_HINT}") from None
     except (ImportError, ValueError, TypeError) as error:  # empty or relative names raise the last two
         raise EnvError(f"cannot import module {module_name!r} for env {env_spec!r}: {error}") from None
     return env_id

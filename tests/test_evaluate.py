@@ -126,14 +126,14 @@ def assert_same_greedy_actions(trained: nn.Module, loaded: nn.Module) -> None:
 def test_load_run_rebuilds_custom_network_passed_as_factory(tiny_config, agents_made):
     result = train.train(tiny_config(), network=BranchyQNet)
     assert load_config(result.run_dir / "config.yaml").network == "tests.custom_nets:BranchyQNet"
-    _, loaded = load_run(result.run_dir, device=CPU)
+    _, loaded = load_run(result.run_dir, device=CPU, trust_imports=True)
     assert isinstance(loaded, BranchyQNet)
     assert_same_greedy_actions(agents_made[0].q_network, loaded)
 
 
 def test_load_run_rebuilds_custom_network_named_in_config(tiny_config, agents_made):
     result = train.train(tiny_config(network="tests.custom_nets:BranchyQNet"))
-    _, loaded = load_run(result.run_dir, device=CPU)
+    _, loaded = load_run(result.run_dir, device=CPU, trust_imports=True)
     assert isinstance(loaded, BranchyQNet)
     assert_same_greedy_actions(agents_made[0].q_network, loaded)
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-PROJECT_MODULES = {"agents", "configs", "envs", "replay", "training", "train", "evaluate"}
+PROJECT_MODULES = {"agents", "configs", "envs", "replay", "training", "fileio", "checkpoints", "analysis", "train",
+                   "evaluate"}
 
 
 def imported_top_level_modules(path: Path) -> set[str]:
@@ -55,9 +56,14 @@ def test_packages_never_import_train_or_evaluate(package):
         assert not imported_top_level_modules(path) & {"train", "evaluate"}, path.name
 
 
-def test_configs_imports_no_other_project_package():
+def test_configs_imports_only_fileio_of_the_project():
     for path in package_files("configs"):
-        assert not imported_top_level_modules(path) & (PROJECT_MODULES - {"configs"}), path.name
+        assert not imported_top_level_modules(path) & (PROJECT_MODULES - {"configs", "fileio"}), path.name
+
+
+@pytest.mark.parametrize("path", package_files("fileio"), ids=lambda p: p.name)
+def test_fileio_imports_nothing_of_the_project(path):
+    assert not imported_top_level_modules(path) & (PROJECT_MODULES - {"fileio"})
 
 
 def test_evaluate_never_imports_train():

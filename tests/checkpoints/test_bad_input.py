@@ -142,7 +142,7 @@ CASES = [
     ("truncated checkpoint", truncate, "is damaged: .* bytes, its manifest says"),
     ("corrupted checkpoint", flip_a_byte, "is damaged: its SHA-256 does not match its manifest"),
     ("empty checkpoint", empty("state"), "is damaged: 0 bytes"),
-    ("empty manifest", empty("manifest"), "is damaged: it is not a JSON object"),
+    ("empty manifest", empty("manifest"), "is damaged: it is not valid JSON"),
     ("wrong version", forge(lambda p: p.update(version=2)),
      "has checkpoint format version 2; this version of the code reads version 1"),
     ("checkpoint of another env", foreign_checkpoint("other env"),

@@ -1,0 +1,16 @@
+"""File I/O shared by every part of the project: atomic writes that never replace what is not a
+regular file (``fileio.atomic``), bounded reads of files that may come from someone else, with
+messages of bounded length (``fileio.reading``), and torch files loaded without running code
+(``fileio.torch_files``).
+
+Imports nothing from the project: every reader takes the exception type its caller reports
+(a ConfigError, a CheckpointError, ...), so a problem is one line in the caller's own terms.
+"""
+
+from fileio.atomic import atomic_write, fsync_directory, write_text_atomic
+from fileio.reading import (MAX_DEPTH, check_depth, load_json, load_yaml, one_line, read_regular_file, short_repr,
+                            kind_of_file)
+from fileio.torch_files import safe_torch_load
+
+__all__ = ["MAX_DEPTH", "atomic_write", "check_depth", "fsync_directory", "kind_of_file", "load_json", "load_yaml",
+           "one_line", "read_regular_file", "safe_torch_load", "short_repr", "write_text_atomic"]

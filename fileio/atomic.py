@@ -1,0 +1,85 @@
+"""Atomic writes: a reader, a kill or a crash sees the old file or the new one, never half of one.
+
+Only regular files are replaced. A symlink is followed, and the file it points to is replaced (the
+link stays a link). What is not a regular file (a device such as /dev/null, a FIFO, a socket, say
+/dev/stdout piped into another program) is never renamed over: a caller that names a user's output
+path may ask for the data to be written through to it (``through_special=True``); everywhere else
+such a path is refused with an OSError naming it.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import tempfile
+from pathlib import Path
+from typing import Any, BinaryIO, Callable
+
+
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any], *, through_special: bool = False) -> None:
+    """Let ``write`` fill a temporary file in the target's folder, fsync it, rename it over the
+    target, then fsync the folder (so the rename itself survives a power cut)."""
+    path = Path(path)
+    kind = _existing_kind(path)
+    if kind == "directory":
+        raise IsADirectoryError(errno.EISDIR, "is a directory, not a file", str(path))
+    if kind is not None:  # a device, FIFO or socket
+        if not through_special:
+            raise OSError(errno.EINVAL, f"is a {kind}, not a regular file; refusing to replace it", str(path))
+        with open(path, "wb") as handle:  # no O_CREAT race: it exists; the kernel follows /dev/stdout etc.
+            write(handle)
+            handle.flush()
+        return
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # as open() would create it, not mkstemp's 0600
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_directory(target.parent)
+
+
+def write_text_atomic(path: str | Path, text: str, *, through_special: bool = False) -> None:
+    atomic_write(path, lambda handle: handle.write(text.encode("utf-8")), through_special=through_special)
+
+
+def fsync_directory(folder: Path) -> None:
+    """Make renames and new names in ``folder`` durable (POSIX; elsewhere a no-op)."""
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _existing_kind(path: Path) -> str | None:
+    """None for a regular file or nothing (a dangling symlink included), else what is there."""
+    try:
+        mode = os.stat(path).st_mode  # follows symlinks
+    except FileNotFoundError:
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "directory"
+    return _KINDS.get(stat.S_IFMT(mode), "special file")
+
+
+_KINDS = {stat.S_IFCHR: "character device", stat.S_IFBLK: "block device", stat.S_IFIFO: "FIFO",
+          stat.S_IFSOCK: "socket"}
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it; set straight back
+    os.umask(mask)
+    return mask

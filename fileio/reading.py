@@ -1,0 +1,172 @@
+"""Reading files that may come from someone else (a downloaded run directory, a colleague's config)
+with everything bounded: only regular files, at most ``max_bytes`` of them, JSON and YAML nested
+at most ``MAX_DEPTH`` deep, YAML without aliases (a 1 KB alias bomb expands to gigabytes) or
+duplicate keys, and error messages that never print more than a short excerpt of a value.
+
+Every function raises the exception type its caller gives (``error``), with a one-line message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import reprlib
+import stat
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MAX_DEPTH = 32  # deeper than any file this project writes; a RecursionError long before Python's limit
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxtuple, _SHORT.maxdict = 2, 4, 4, 4
+_SHORT.maxstring, _SHORT.maxother, _SHORT.maxlong = 60, 60, 40
+
+
+def short_repr(value: Any) -> str:
+    """``repr(value)`` cut to a few dozen characters, in time bounded whatever ``value`` is
+    (deeply nested, or a graph of shared references that would expand exponentially)."""
+    return _SHORT.repr(value)
+
+
+def one_line(error: BaseException, limit: int = 300) -> str:
+    """An exception's message on one line, without terminal colour codes, at most ``limit`` characters."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", " ".join(str(error).split()))
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def kind_of_file(path: Path) -> str | None:
+    """None for a regular file (symlinks followed); else what is there, e.g. 'a directory',
+    'a FIFO', 'a character device', 'nothing' (missing or a dangling link)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "nothing"
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    return {stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device", stat.S_IFIFO: "a FIFO",
+            stat.S_IFSOCK: "a socket"}.get(stat.S_IFMT(mode), "a special file")
+
+
+def read_regular_file(path: str | Path, *, max_bytes: int, what: str, error: type[Exception]) -> bytes:
+    """The bytes of a regular file of at most ``max_bytes``; anything else is ``error``."""
+    path = Path(path)
+    kind = kind_of_file(path)
+    if kind == "nothing":
+        raise error(f"{what} {path} does not exist")
+    if kind is not None:
+        raise error(f"{what} {path} is {kind}, not a regular file")
+    try:
+        # O_NONBLOCK: should the file be swapped for a FIFO after the check, open() does not hang.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise error(f"{what} {path} is not a regular file")
+            data = handle.read(max_bytes + 1)
+    except OSError as problem:
+        raise error(f"cannot read {what} {path}: {problem.strerror or one_line(problem)}") from None
+    if len(data) > max_bytes:
+        raise error(f"{what} {path} is larger than {max_bytes:,} bytes; it cannot be one of this project's files")
+    return data
+
+
+def check_depth(value: Any, *, what: str, error: type[Exception], limit: int = MAX_DEPTH) -> Any:
+    """``value`` if its lists, tuples and dicts nest at most ``limit`` deep and hold no cycle;
+    else ``error``. Without recursion, and each container is measured once, so a graph of shared
+    references (a pickle memo bomb) costs its size, not the size of its expansion."""
+    heights: dict[int, int] = {}  # id of a container -> its nesting depth, itself included
+    open_ids: set[int] = set()  # containers whose children are still being measured
+    stack: list[tuple[Any, bool]] = [(value, False)]
+    while stack:
+        item, measured = stack.pop()
+        if not isinstance(item, (list, tuple, dict)) or id(item) in heights:
+            continue
+        children = [child for child in (item.values() if isinstance(item, dict) else item)
+                    if isinstance(child, (list, tuple, dict))]
+        if measured:
+            height = 1 + max((heights[id(child)] for child in children), default=0)
+            if height > limit:
+                raise error(f"{what} nests lists or mappings more than {limit} deep")
+            heights[id(item)] = height
+            open_ids.discard(id(item))
+            continue
+        if id(item) in open_ids:
+            raise error(f"{what} holds a list or mapping that contains itself")
+        open_ids.add(id(item))
+        stack.append((item, True))
+        stack.extend((child, False) for child in children if id(child) not in heights)
+    return value
+
+
+def load_json(path: str | Path, *, max_bytes: int, what: str, error: type[Exception]) -> Any:
+    """A JSON file's value, read with :func:`read_regular_file` and nested at most MAX_DEPTH deep."""
+    data = read_regular_file(path, max_bytes=max_bytes, what=what, error=error)
+    try:
+        value = json.loads(data.decode("utf-8"))
+    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise error(f"{what} {path} is damaged: it is not valid JSON") from None
+    return check_depth(value, what=f"{what} {path}", error=error)
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """yaml.SafeLoader (plain data only, never code) that also refuses aliases, duplicate keys and
+    nesting deeper than MAX_DEPTH, so that what a file holds is no bigger than the file."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise _Refused(f"uses a YAML alias (line {mark.line + 1}); aliases are not allowed, write the value out")
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise _Refused(f"nests lists or mappings more than {MAX_DEPTH} deep")
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node, deep=False):  # type: ignore[no-untyped-def]
+        keys = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in keys
+                keys.add(key)
+            except TypeError:  # an unhashable key: SafeLoader reports it itself
+                continue
+            if duplicate:
+                raise _Refused(f"sets {short_repr(key)} twice (line {key_node.start_mark.line + 1}); "
+                               "each key may appear once")
+        return super().construct_mapping(node, deep=deep)
+
+
+class _Refused(Exception):
+    pass
+
+
+def load_yaml(path: str | Path, *, max_bytes: int, what: str, error: type[Exception]) -> Any:
+    """A YAML file's plain data (``yaml.safe_load`` semantics), bounded as this module says."""
+    data = read_regular_file(path, max_bytes=max_bytes, what=what, error=error)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise error(f"{what} {path} is not UTF-8 text") from None
+    loader = _BoundedLoader(text)
+    try:
+        return loader.get_single_data()
+    except _Refused as refused:
+        raise error(f"{what} {path} {refused}") from None
+    except yaml.YAMLError as problem:
+        where = getattr(problem, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        raise error(f"{what} {path} is not valid YAML{line}") from None
+    except RecursionError:  # belt and braces: the depth limit should come first
+        raise error(f"{what} {path} nests too deep") from None
+    finally:
+        loader.dispose()
