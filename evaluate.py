@@ -24,6 +24,7 @@ from configs import (
     ConfigError,
     UserError,
     config_to_dict,
+    env_file_name,
     load_config,
     make_parser,
     report_user_errors,
@@ -65,7 +66,7 @@ def evaluate_policy(q_network: nn.Module, env_spec: str, *, episodes: int, seed:
     env = make_env(env_spec, render_mode="rgb_array" if video_dir is not None else render_mode,
                    options=env_options)
     if video_dir is not None:
-        env = record_video(env, video_dir, episodes=episodes, name_prefix=env_spec.split(":")[-1].replace("/", "_"))
+        env = record_video(env, video_dir, episodes=episodes, name_prefix=env_file_name(env_spec))
     rng = np.random.default_rng(seed)
     was_training = q_network.training
     q_network.eval()

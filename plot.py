@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from analysis import missing_plots_extra
-from configs import UserError, make_parser, report_user_errors
+from configs import UserError, env_file_name, make_parser, report_user_errors
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,7 +59,7 @@ def _plot_command(args: argparse.Namespace) -> int:
     curves = learning_curves(runs, args.tag)
     written = []
     for env_id, figure in plot_learning_curves(curves, tag=args.tag, title=args.title).items():
-        written += save_figure(figure, out, f"{args.name}_curves_{env_id.split(':')[-1].replace('/', '_')}")
+        written += save_figure(figure, out, f"{args.name}_curves_{env_file_name(env_id)}")
     written += save_figure(plot_curve_grid(curves, tag=args.tag, title=args.title), out, f"{args.name}_curves")
     summaries, _ = summarize(runs)
     if summaries:

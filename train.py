@@ -41,7 +41,7 @@ from checkpoints import (HARMLESS_ON_RESUME, CheckpointError, check_same_run, fi
                          save_checkpoint, set_global_rng_state, set_numpy_generator_state, stop_on_signals, to_arrays,
                          to_storable, wait_for_later_event_file_name)
 from configs import (Config, ConfigError, UserError, add_config_arguments, config_from_args, config_to_dict,
-                     make_parser, read_config_file, save_config)
+                     env_file_name, make_parser, read_config_file, save_config)
 from configs.config import FIELD_NAMES
 from configs.trust import IMPORTING_FIELDS, allow_imports_from_cwd, check_run_imports
 from envs import AutoresetTracker, EnvOptions, make_vector_env
@@ -107,7 +107,7 @@ def train(config: Config, *, network: NetworkFactory | None = None, handle_signa
                   file=sys.stderr)
         run = _Run(config, run_dir, device, envs, agent, buffer, env_seeds)
         with lock_run_dir(run_dir), SummaryWriter(log_dir=str(run_dir)) as writer:
-            writer.add_text("hyperparameters", _markdown_table(config_to_dict(config)))
+            writer.add_text("hyperparameters", _markdown_table(config_to_dict(dataclasses.replace(config, run_dir=str(run_dir)))))
             return _loop(run, writer, None, handle_signals)
     finally:
         envs.close()
@@ -421,8 +421,7 @@ def create_run_dir(config: Config, device: torch.device) -> Path:
             raise ConfigError(f"run directory {run_dir} already exists and is not empty; choose another --run-dir "
                               "(or continue that run with --resume)")
     else:
-        env_name = config.env_id.split(":")[-1].replace("/", "_")
-        stem = Path("runs") / f"{env_name}__{config.algo}__s{config.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
+        stem = Path("runs") / f"{env_file_name(config.env_id)}__{config.algo}__s{config.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
         run_dir, suffix = stem, 1
         while run_dir.exists():
             suffix += 1

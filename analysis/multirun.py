@@ -26,7 +26,7 @@ from typing import Any, Callable
 import gymnasium as gym
 import yaml
 
-from configs import config_to_dict, resolve_config
+from configs import config_to_dict, env_file_name, resolve_config
 from configs.errors import ConfigError
 from envs import resolve_env_id
 
@@ -76,7 +76,7 @@ def plan_trials(*, env_ids: list[str], algos: list[str], seeds: list[int], root:
     for env_id in env_ids:
         for algo in algos:
             for seed in seeds:
-                name = f"{env_id.split(':')[-1].replace('/', '_')}__{algo}__s{seed}"
+                name = f"{env_file_name(env_id)}__{algo}__s{seed}"
                 config = resolve_config({**overrides, "env_id": env_id, "algo": algo, "seed": seed,
                                          "run_dir": str(root / name)}, config_file)
                 trials.append(Trial(name=name, run_dir=str(root / name),

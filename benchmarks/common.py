@@ -1,5 +1,5 @@
-"""Helpers shared by the benchmark scripts: reading a run's TensorBoard scalars, quantiles, tables,
-timing a call."""
+"""Helpers shared by the benchmark scripts: quantiles, tables, timing a call (a run's TensorBoard
+scalars are read with analysis.runs.read_scalars)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-
-def read_scalars(run_dir: str | Path, tag: str) -> list[tuple[int, float]]:
-    """(env step, value) pairs of one scalar tag from a run directory's event files."""
-    accumulator = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
-    accumulator.Reload()
-    if tag not in accumulator.Tags()["scalars"]:
-        return []
-    return [(event.step, event.value) for event in accumulator.Scalars(tag)]
 
 
 def median_iqr(values: list[float]) -> str:

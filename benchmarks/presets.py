@@ -20,7 +20,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import median_iqr, print_table, read_scalars, write_json  # noqa: E402
+from analysis.runs import read_scalars  # noqa: E402
+from benchmarks.common import median_iqr, print_table, write_json  # noqa: E402
 from configs import resolve_config  # noqa: E402
 
 THRESHOLDS = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0, "MountainCar-v0": -120.0, "LunarLander-v3": 200.0}

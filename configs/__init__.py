@@ -6,6 +6,7 @@ from configs.loading import (
     add_config_arguments,
     config_from_args,
     config_to_dict,
+    env_file_name,
     load_config,
     make_parser,
     preset_path,
@@ -16,7 +17,7 @@ from configs.loading import (
 )
 
 __all__ = [
-    "Config", "ConfigError", "add_config_arguments", "config_from_args", "config_to_dict",
+    "Config", "ConfigError", "add_config_arguments", "config_from_args", "config_to_dict", "env_file_name",
     "load_config", "make_parser", "report_user_errors", "preset_path", "read_config_file", "resolve_config",
     "save_config", "UserError",
 ]

@@ -71,7 +71,9 @@ class Config:
     max_grad_norm: float | None = _field(10.0, "Clip the gradient's global L2 norm to this; 'none' disables clipping.")
     double: bool = _field(False, "Double DQN: the online network picks the next action, the target network values it.")
     dueling: bool = _field(False, "Dueling head: Q = V + A - mean(A) (Wang et al. 2016).")
-    noisy: bool = _field(False, "Noisy linear head layers for exploration (Fortunato et al. 2018); epsilon defaults to 0.")
+    noisy: bool = _field(False, "Noisy linear head layers for exploration (Fortunato et al. 2018). Layering rule: while noisy "
+                         "is on, epsilon_start and epsilon_end are 0 unless the algo's presets, --config or a flag set "
+                         "them (the env presets' epsilon schedules are for epsilon-greedy exploration).")
     noisy_sigma0: float = _field(0.5, "Initial noise scale of factorised NoisyLinear layers (sigma_0 / sqrt(fan_in)).")
     n_step: int = _field(1, "Steps of reward summed before bootstrapping (n-step returns).")
     prioritized: bool = _field(False, "Proportional prioritized replay (Schaul et al. 2016).")

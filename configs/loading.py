@@ -37,10 +37,15 @@ def env_family(env_id: str) -> str | None:
     return next((family for prefix, family in ENV_FAMILIES.items() if env_id.startswith(prefix)), None)
 
 
+def env_file_name(env_id: str) -> str:
+    """An env id as a file or folder name: the registered id without its 'module:' prefix, '/' as '_'
+    (``ALE/Pong-v5`` -> ``ALE_Pong-v5``); used for presets, run directories, videos and figures."""
+    return env_id.split(":")[-1].replace("/", "_")
+
+
 def preset_path(env_id: str, algo: str) -> Path:
     """The preset file for an env and algo (it may not exist)."""
-    env_name = env_id.split(":")[-1].replace("/", "_")
-    return CONFIG_DIR / algo / f"{env_name}.yaml"
+    return CONFIG_DIR / algo / f"{env_file_name(env_id)}.yaml"
 
 
 def _env_presets(env_id: str, algo: str) -> list[Path]:
@@ -106,7 +111,7 @@ def resolve_config(overrides: dict[str, Any], config_file: str | None = None) ->
     chosen = {k: v for layer in [*algo_layers, from_file, overrides] for k, v in layer.items()}
     merged = {**base, **chosen}
     if merged.get("noisy") and not {"epsilon_start", "epsilon_end"} & chosen.keys():
-        merged.update(epsilon_start=0.0, epsilon_end=0.0)  # noisy nets explore by themselves
+        merged.update(epsilon_start=0.0, epsilon_end=0.0)  # the rule stated in the noisy field's help
     return Config(**merged)
 
 
