@@ -32,7 +32,6 @@ import gymnasium as gym
 import numpy as np
 import torch
 from torch.utils.tensorboard import SummaryWriter
-from tqdm import tqdm
 
 from agents import (SCHEDULES, DQNAgent, NetworkFactory, factory_spec, linear_schedule, make_agent, resolve_device,
                     save_model, set_torch_threads)
@@ -48,7 +47,7 @@ from envs import AutoresetTracker, EnvOptions, make_vector_env
 from evaluate import EVAL_SEED_OFFSET, EvalResult, evaluate_policy
 from fileio import write_text_atomic
 from replay import NStepAccumulator, ReplayBuffer
-from training import MetricLog, NonFiniteError, build_replay, is_count
+from training import MetricLog, NonFiniteError, Progress, build_replay, is_count
 
 
 @dataclass(frozen=True)
@@ -202,8 +201,7 @@ def _loop(run: _Run, writer: SummaryWriter, resumed: _Resumed | None, handle_sig
         observations, _ = envs.reset(seed=int(run.env_seeds.integers(2**31)))  # fresh episodes, from the checkpoint
     resumed_from = saved_step
     started = time.perf_counter() - count.seconds  # so that elapsed times count earlier sessions too
-    progress = tqdm(total=config.total_steps, initial=count.env_steps, unit="step", disable=not config.progress,
-                    dynamic_ncols=True)
+    progress = Progress(total=config.total_steps, initial=count.env_steps, enabled=config.progress)
     with stop_on_signals(handle_signals) as stop:
         try:
             while count.env_steps < config.total_steps and stop.signal is None:
@@ -244,22 +242,28 @@ def _loop(run: _Run, writer: SummaryWriter, resumed: _Resumed | None, handle_sig
                 if count.env_steps >= config.learning_starts and len(buffer) >= config.batch_size:
                     due = crossed(before, count.env_steps, config.train_frequency)
                     if due:
+                        if config.compile and count.updates == 0:
+                            progress.note("compiling the update with torch.compile (once, about 3-15 s)...")
                         _learn(config, agent, buffer, log, count, due, run.device)
                     if crossed(before, count.env_steps, config.target_update_interval):
                         agent.sync_target(config.tau)
 
                 if crossed(before, count.env_steps, config.log_frequency):
-                    progress.set_postfix(log.flush(count.env_steps, epsilon), refresh=False)
+                    progress.set_status(**log.flush(count.env_steps, epsilon))
 
                 finished = count.env_steps >= config.total_steps
                 if config.eval_frequency and (crossed(before, count.env_steps, config.eval_frequency) or finished):
                     _check_finite(agent, log, count.env_steps)
                     final_eval = _evaluate_and_save(config, agent, writer, run.run_dir, count, run.device)
+                    progress.set_status(eval=f"{final_eval.mean:.1f}")
                     writer.add_scalar("eval/elapsed_seconds", time.perf_counter() - started, count.env_steps)
 
                 if config.checkpoint_every and crossed(before, count.env_steps, config.checkpoint_every):
                     count.seconds = time.perf_counter() - started
                     saved_step = _checkpoint(run, writer, count, log, final_eval)
+            if count.env_steps > config.total_steps:  # a vector step moves every sub-env at once
+                progress.note(f"stopped at {count.env_steps:,} env steps: the last step of the {num_envs} envs "
+                              f"together went past total_steps {config.total_steps:,}")
             progress.close()
             count.seconds = time.perf_counter() - started
             if saved_step != count.env_steps:  # at exit: finished, or stopped by a signal

@@ -5,7 +5,7 @@ process) or as Ray tasks (``ray``, the optional extra).
 Every trial's config is resolved and validated here, before anything starts, and handed to
 train.py as a complete YAML file, so a trial trains with exactly the config that was checked.
 A trial that fails (an exception, a crash, a non-zero exit) is recorded and the others go on.
-Each child writes its output, tqdm's progress bar included, to ``ROOT/multirun/<trial>.log``;
+Each child writes its output, its periodic progress lines included, to ``ROOT/multirun/<trial>.log``;
 the progress view reads the latest step from there.
 """
 

@@ -1,10 +1,12 @@
 """What a training run needs besides its loop (train.py keeps the loop): the replay buffer a
-config asks for, with its memory checked before it is allocated (``training.buffers``), and the
+config asks for, with its memory checked before it is allocated (``training.buffers``); the
 metric log that accumulates losses without device syncs and writes TensorBoard scalars
-(``training.metrics``). Used by train.py only; imports configs and replay, never train.py."""
+(``training.metrics``); the progress display (``training.progress``). Used by train.py only;
+imports configs and replay, never train.py."""
 
 from training.buffers import build_replay, check_device_memory, check_replay_memory, uses_frame_replay
 from training.metrics import MetricLog, NonFiniteError, is_count
+from training.progress import Progress
 
-__all__ = ["MetricLog", "NonFiniteError", "build_replay", "check_device_memory", "check_replay_memory", "is_count",
-           "uses_frame_replay"]
+__all__ = ["MetricLog", "NonFiniteError", "Progress", "build_replay", "check_device_memory", "check_replay_memory",
+           "is_count", "uses_frame_replay"]

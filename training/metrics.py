@@ -74,8 +74,10 @@ class MetricLog:
         # handed over one at a time, as episodes end, made that thread and the loop pass the GIL
         # back and forth between cores for each one: ~40% of the loop's time with short episodes.
         self.writer.flush()
-        recent = f"{np.mean(self.recent_returns):.1f}" if self.recent_returns else "-"
-        return {"sps": f"{sps:.0f}", "ret": recent, "eps": f"{epsilon:.2f}"}
+        summary = {"ret": f"{np.mean(self.recent_returns):.1f}" if self.recent_returns else "-"}
+        if "losses/td_loss" in means:
+            summary["loss"] = f"{means['losses/td_loss']:.3g}"
+        return {**summary, "eps": f"{epsilon:.2f}"}
 
     def state_dict(self) -> dict[str, Any]:
         """The sums not yet logged (so a resumed run logs the same means) and the recent returns."""
