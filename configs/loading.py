@@ -19,7 +19,7 @@ from typing import Any, BinaryIO, Callable
 
 import yaml
 
-from configs.config import FIELD_NAMES, Config, field_kind
+from configs.config import FIELD_NAMES, Config, field_kind, short_repr
 from configs.errors import ConfigError, UserError
 
 CONFIG_DIR = Path(__file__).resolve().parent
@@ -195,7 +195,8 @@ def _cli_type(f: dataclasses.Field):
                     return int(number)
             return kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {kind.__name__}{' or none' if optional else ''}, got {text!r}")
+            raise argparse.ArgumentTypeError(f"expected {kind.__name__}{' or none' if optional else ''}, "
+                                             f"got {short_repr(text)}")
 
     parse.__name__ = kind.__name__  # argparse names the type in its messages
     return parse
