@@ -59,7 +59,7 @@ def _plot_command(args: argparse.Namespace) -> int:
     curves = learning_curves(runs, args.tag)
     written = []
     for env_id, figure in plot_learning_curves(curves, tag=args.tag, title=args.title).items():
-        written += save_figure(figure, out, f"{args.name}_curves_{env_id.split(':')[-1].replace('/', '_')}")
+        written += save_figure(figure, out, f"{args.name}_curves_{_file_name_part(env_id)}")
     written += save_figure(plot_curve_grid(curves, tag=args.tag, title=args.title), out, f"{args.name}_curves")
     summaries, _ = summarize(runs)
     if summaries:
@@ -71,6 +71,12 @@ def _plot_command(args: argparse.Namespace) -> int:
     for path in written:
         print(f"  {path}")
     return 0
+
+
+def _file_name_part(env_id: str) -> str:
+    """An env id as part of a file name: its last ``module:`` part, with any character but letters,
+    digits, '_', '-' and '.' made '_', and at most 100 characters (ids come from run directories)."""
+    return re.sub(r"[^\w.-]", "_", env_id.split(":")[-1], flags=re.ASCII)[:100]
 
 
 if __name__ == "__main__":
