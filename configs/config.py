@@ -26,6 +26,7 @@ _DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 MAX_LAYERS, MAX_WIDTH = 64, 16_384  # hidden_sizes
+MAX_ENV_ID = 256  # characters: an id becomes part of file and folder names
 STEPS_MAX = 10**12  # every count of env steps: far beyond any real run, small enough for exact float64 arithmetic
 SEED_MAX = 2**32 - 1  # torch.manual_seed takes at most 2**64 - 1; envs get seed + i; one bound for every tool
 
@@ -74,7 +75,8 @@ def _field(default: Any, help: str, choices: tuple[str, ...] | None = None, *, l
 @dataclass(frozen=True)
 class Config:
     # --- run -------------------------------------------------------------------------------
-    env_id: str = _field("CartPole-v1", "Gymnasium env id with a Discrete action space; 'module:EnvId' imports module first.")
+    env_id: str = _field("CartPole-v1", "Gymnasium env id with a Discrete action space; 'module:EnvId' imports module first. "
+                         f"At most {MAX_ENV_ID} characters.")
     algo: str = _field("dqn", "Learner from the agent registry.")
     seed: int = _field(1, "Seed for networks, exploration, replay sampling and envs (env i gets seed + i).", low=0, high=SEED_MAX)
     total_steps: int = _field(500_000, "Env steps to train for, summed over all vector envs.", low=1, high=STEPS_MAX)
@@ -195,6 +197,8 @@ def _problems(c: Config):
             yield f"{f.name} must be {bounds.describe(kind)}{' or none' if optional else ''}, got {short_repr(value)}"
     if not c.env_id.strip():
         yield "env_id must not be empty"
+    if len(c.env_id) > MAX_ENV_ID:
+        yield f"env_id must be at most {MAX_ENV_ID} characters, got {len(c.env_id):,}"
     if c.learning_rate_end is not None and not 0.0 <= c.learning_rate_end <= c.learning_rate:
         yield f"learning_rate_end must be in [0, learning_rate], got {short_repr(c.learning_rate_end)}"
     if not c.v_min < c.v_max:

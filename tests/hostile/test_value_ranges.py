@@ -66,6 +66,11 @@ def test_config_long_string_is_quoted_cut_short():
     assert len(str(caught.value)) < 200 and str(caught.value).endswith("...")
 
 
+def test_config_env_id_longer_than_256_characters_is_refused_without_quoting_it():
+    with pytest.raises(ConfigError, match=r"^env_id must be at most 256 characters, got 100,000$"):
+        Config(env_id="x" * 100_000)
+
+
 def test_config_hidden_sizes_bounds_width_and_layers():
     with pytest.raises(ConfigError, match=r"hidden_sizes must be one or more widths >= 1 and <= 16,384 "
                                           r"\(at most 64 layers\), got \[100000\]"):
