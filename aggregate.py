@@ -14,7 +14,10 @@ from pathlib import Path
 
 from analysis import missing_plots_extra
 from configs import UserError, make_parser, report_user_errors
-from fileio import write_text_atomic
+from configs.config import SEED_MAX
+from fileio import short_repr, write_text_atomic
+
+MAX_RESAMPLES = 1_000_000  # each resample is a row of every group's scores in one array: bounded memory
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,8 +34,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _aggregate_command(args: argparse.Namespace) -> int:
-    if args.resamples < 100:
-        raise UserError(f"--resamples must be >= 100, got {args.resamples}")
+    if not 100 <= args.resamples <= MAX_RESAMPLES:
+        raise UserError(f"--resamples must be >= 100 and <= {MAX_RESAMPLES:,}, got {short_repr(args.resamples)}")
+    if not 0 <= args.bootstrap_seed <= SEED_MAX:
+        raise UserError(f"--bootstrap-seed must be >= 0 and <= {SEED_MAX:,}, got {short_repr(args.bootstrap_seed)}")
     try:
         from analysis.runs import find_runs
         from analysis.summary import format_table, summarize

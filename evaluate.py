@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from agents import build_network, load_model, numpy_greedy_policy, resolve_device, set_torch_threads
+from agents.state_checks import check_module_state
 from configs import (
     Config,
     ConfigError,
@@ -118,10 +119,10 @@ def load_run(run_dir: str | Path, *, model: str = "latest", device: torch.device
     env.close()
     q_network = build_network(config, observation_shape, n_actions)
     try:
-        q_network.load_state_dict(payload["q_network"])
-    except (RuntimeError, KeyError, TypeError) as error:
-        reason = " ".join(str(error).split())[:200]
-        raise UserError(f"{model_path} does not fit the network in {config_path}: {reason}") from None
+        check_module_state(q_network, payload.get("q_network"), "its q_network")
+    except ValueError as error:  # how the check reports a misfit: keys, shapes, dtypes, NaN
+        raise UserError(f"{model_path} does not fit the network in {config_path}: {str(error)[:200]}") from None
+    q_network.load_state_dict(payload["q_network"])
     return config, q_network.to(device)
 
 

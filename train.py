@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import platform
 import signal
 import sys
@@ -35,17 +36,17 @@ from torch.utils.tensorboard import SummaryWriter
 
 from agents import (SCHEDULES, DQNAgent, NetworkFactory, factory_spec, linear_schedule, make_agent, resolve_device,
                     save_model, set_torch_threads)
-from checkpoints import (HARMLESS_ON_RESUME, CheckpointError, check_same_run, find_run_dir, global_rng_state,
-                         latest_checkpoint, load_checkpoint, lock_run_dir, record_resume, resume_config,
-                         save_checkpoint, set_global_rng_state, set_numpy_generator_state, stop_on_signals, to_arrays,
-                         to_storable, wait_for_later_event_file_name)
+from checkpoints import (HARMLESS_ON_RESUME, CheckpointError, check_global_rng_state, check_same_run, find_run_dir,
+                         global_rng_state, latest_checkpoint, load_checkpoint, lock_run_dir, record_resume,
+                         resume_config, save_checkpoint, set_global_rng_state, set_numpy_generator_state,
+                         stop_on_signals, to_arrays, to_storable, wait_for_later_event_file_name)
 from configs import (Config, ConfigError, UserError, add_config_arguments, config_from_args, config_to_dict,
                      env_file_name, make_parser, read_config_file, save_config)
 from configs.config import FIELD_NAMES
 from configs.trust import IMPORTING_FIELDS, allow_imports_from_cwd, check_run_imports
 from envs import AutoresetTracker, EnvOptions, make_vector_env
 from evaluate import EVAL_SEED_OFFSET, EvalResult, evaluate_policy
-from fileio import write_text_atomic
+from fileio import short_repr, write_text_atomic
 from replay import NStepAccumulator, ReplayBuffer
 from training import MetricLog, NonFiniteError, Progress, build_replay, is_count
 
@@ -365,38 +366,73 @@ def training_state(run: _Run, count: Counters, log: MetricLog, final_eval: EvalR
 
 
 def _restore(run: _Run, payload: dict[str, Any]) -> _Resumed:
-    """Put a checkpoint's state into freshly built parts (a mismatch raises, see _checked)."""
-    if payload["spaces"] != _spaces(run.envs):
-        raise ValueError(f"it was written for an env with {payload['spaces']}, but {run.config.env_id} has "
+    """Put a checkpoint's state into freshly built parts, each checked against this run's config
+    and spaces before it is loaded (a misfit is a ValueError, see _checked). The process-wide
+    generators are set last, once every part has passed; the caller records the resume only then."""
+    spaces = _part(payload, "spaces")
+    if spaces != _spaces(run.envs):
+        raise ValueError(f"it was written for an env with {short_repr(spaces, 200)}, but {run.config.env_id} has "
                          f"{_spaces(run.envs)}")
     counters, final_eval = _progress_from(payload)
-    metrics = MetricLog.check_state(payload["metrics"])
-    run.agent.load_state_dict(payload["agent"])
-    run.buffer.load_state_dict(to_arrays(payload["replay"]))
-    set_global_rng_state(payload["rng"])
-    set_numpy_generator_state(run.env_seeds, payload["rng"]["env_seeds"])
+    metrics = MetricLog.check_state(_part(payload, "metrics"))
+    if metrics["pending_updates"] > counters.updates:
+        raise ValueError(f"its metric sums cover {metrics['pending_updates']:,} updates, more than the "
+                         f"{counters.updates:,} it counts")
+    rng = _part(payload, "rng")
+    check_global_rng_state(rng)
+    set_numpy_generator_state(run.env_seeds, _part(rng, "env_seeds"))
+    run.agent.load_state_dict(_part(payload, "agent"))
+    run.buffer.load_state_dict(to_arrays(_part(payload, "replay")), n_actions=int(run.envs.single_action_space.n))
+    if len(run.buffer) > counters.env_steps:
+        raise ValueError(f"its replay holds {len(run.buffer):,} transitions, more than its {counters.env_steps:,} "
+                         "env steps")
+    set_global_rng_state(rng)
     return _Resumed(counters, metrics, final_eval)
 
 
+def _part(state: Any, key: str) -> Any:
+    """``state[key]`` of a checkpoint; ValueError if it is missing."""
+    if not isinstance(state, dict) or key not in state:
+        raise ValueError(f"it has no {key!r}")
+    return state[key]
+
+
 def _progress_from(payload: dict[str, Any]) -> tuple[Counters, EvalResult | None]:
-    counters = Counters(**payload["counters"])
+    """The counters and the last evaluation of a checkpoint, checked (ValueError if malformed)."""
+    values = _part(payload, "counters")
+    names = {f.name for f in dataclasses.fields(Counters)}
+    if not isinstance(values, dict) or not set(values) <= names:
+        raise ValueError(f"its counters must be a dict of {', '.join(sorted(names))}")
+    counters = Counters(**values)
+    best, seconds = counters.best_eval_mean, counters.seconds
     if (not all(is_count(getattr(counters, name)) for name in ("env_steps", "updates", "episodes"))
-            or counters.env_steps != payload["env_step"]
-            or not (counters.best_eval_mean is None or isinstance(counters.best_eval_mean, float))
-            or not (isinstance(counters.seconds, float) and counters.seconds >= 0)):
-        raise ValueError(f"its counters are malformed: {payload['counters']}")
-    evaluated = payload["final_eval"]
-    final_eval = None if evaluated is None else EvalResult(returns=[float(r) for r in evaluated["returns"]],
-                                                           lengths=[int(n) for n in evaluated["lengths"]])
-    return counters, final_eval
+            or counters.env_steps != payload["env_step"] or counters.episodes > counters.env_steps
+            or not (best is None or (isinstance(best, float) and math.isfinite(best)))
+            or not (isinstance(seconds, float) and 0 <= seconds < math.inf)):
+        raise ValueError(f"its counters are malformed: {short_repr(values, 200)}")
+    return counters, _final_eval_from(_part(payload, "final_eval"))
+
+
+def _final_eval_from(evaluated: Any) -> EvalResult | None:
+    if evaluated is None:
+        return None
+    returns = evaluated.get("returns") if isinstance(evaluated, dict) else None
+    lengths = evaluated.get("lengths") if isinstance(evaluated, dict) else None
+    if (not isinstance(returns, list) or not isinstance(lengths, list) or not 0 < len(returns) == len(lengths)
+            or not all(isinstance(r, float) and math.isfinite(r) for r in returns)
+            or not all(is_count(n) for n in lengths)):
+        raise ValueError("its final evaluation must be as many finite returns as episode lengths, at least one")
+    return EvalResult(returns=returns, lengths=lengths)
 
 
 def _checked(path: Path, function, *args):
-    """``function(*args)``, its complaints about the checkpoint at ``path`` made one-line CheckpointErrors."""
+    """``function(*args)``, its ValueError made a one-line CheckpointError. ValueError is how every
+    check of a checkpoint's contents reports a misfit (here, in the load_state_dicts and in
+    checkpoints.state); anything else is a bug, and keeps its traceback."""
     try:
         return function(*args)
-    except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as error:
-        reason = f"it has no {error.args[0]!r}" if isinstance(error, KeyError) else " ".join(str(error).split())
+    except ValueError as error:
+        reason = " ".join(str(error).split())
         raise CheckpointError(f"checkpoint {path} does not fit this run: {reason[:300]}") from None
 
 

@@ -18,6 +18,7 @@ from torch import nn
 from agents.compiled import CompiledUpdate
 from agents.layers import NoisyLinear, reset_noise, seed_noise
 from agents.numpy_actor import numpy_greedy_policy
+from agents.state_checks import check_agent_state
 from replay import Batch
 
 
@@ -172,7 +173,11 @@ class DQNAgent:
                 "noise_generator": self.noise_generator.get_state()}
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore ``state_dict()``; the generator keys are optional (older saves lack them)."""
+        """Restore ``state_dict()``; the generator keys are optional (older saves lack them).
+        Everything is checked first (agents/state_checks.py): a state that does not fit raises
+        ValueError and changes nothing."""
+        check_agent_state(q_network=self.q_network, target_network=self.target_network, optimizer=self.optimizer,
+                          state=state)
         self.q_network.load_state_dict(state["q_network"])
         self.target_network.load_state_dict(state["target_network"])
         self.optimizer.load_state_dict(state["optimizer"])

@@ -12,7 +12,8 @@ from typing import Any
 import torch
 
 from configs.errors import UserError
-from fileio import atomic_write, safe_torch_load, short_repr
+from fileio import atomic_write, short_repr
+from fileio.torch_files import safe_torch_load
 
 MODEL_FORMAT = "dqn-family-model"
 MODEL_VERSION = 1

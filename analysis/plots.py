@@ -4,12 +4,19 @@ seeds), the same curves side by side in one figure, and a bar chart of the aggre
 Figures are built as ``matplotlib.figure.Figure`` objects, never through pyplot, so nothing needs a
 display and no global figure state leaks between calls; the functions return them for the caller
 (or a test) to inspect and save. Each algorithm keeps its colour in every figure.
+
+All text is literal: env ids, algorithm names and titles come from run directories and the command
+line, and a ``$`` in them must not start mathtext (or LaTeX), which fails on most such strings.
+Each function builds and saves under ``text.parse_math`` and ``text.usetex`` off.
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
+from typing import Callable, TypeVar
 
+import matplotlib
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -22,6 +29,17 @@ TAG_LABELS = {"eval/mean_return": "Evaluation return (sum of rewards per episode
               "charts/episodic_return": "Training return (sum of rewards per episode)"}
 STAT_LABELS = {"iqm": "IQM", "mean": "Mean", "median": "Median"}
 STEPS_LABEL = "Environment steps"
+_LITERAL_TEXT = {"text.parse_math": False, "text.usetex": False}
+_Function = TypeVar("_Function", bound=Callable)
+
+
+def _literal_text(function: _Function) -> _Function:
+    """Run ``function`` with mathtext and LaTeX off, so every text it makes (or draws) is literal."""
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        with matplotlib.rc_context(_LITERAL_TEXT):
+            return function(*args, **kwargs)
+    return wrapper  # type: ignore[return-value]
 
 
 def algo_colours(algos: list[str]) -> dict[str, str]:
@@ -44,6 +62,7 @@ def draw_curves(ax: Axes, curves: list[Curve], colours: dict[str, str], ylabel: 
     ax.legend(loc="best", frameon=False)
 
 
+@_literal_text
 def plot_learning_curves(curves: list[Curve], *, tag: str = "eval/mean_return",
                          title: str | None = None) -> dict[str, Figure]:
     """One figure per env, keyed by env id."""
@@ -57,6 +76,7 @@ def plot_learning_curves(curves: list[Curve], *, tag: str = "eval/mean_return",
     return figures
 
 
+@_literal_text
 def plot_curve_grid(curves: list[Curve], *, tag: str = "eval/mean_return", title: str | None = None) -> Figure:
     """Every env's learning curves side by side in one figure."""
     colours = algo_colours([curve.algo for curve in curves])
@@ -68,6 +88,7 @@ def plot_curve_grid(curves: list[Curve], *, tag: str = "eval/mean_return", title
     return figure
 
 
+@_literal_text
 def plot_aggregates(summaries: list[GroupSummary], *, statistic: str = "iqm", title: str | None = None) -> Figure:
     """Per env, one bar per algorithm: ``statistic`` of the final evaluation return with its 95%
     CI as an error bar, and each seed's score as a dot."""
@@ -94,6 +115,7 @@ def plot_aggregates(summaries: list[GroupSummary], *, statistic: str = "iqm", ti
     return figure
 
 
+@_literal_text
 def save_figure(figure: Figure, out_dir: Path, stem: str) -> list[Path]:
     """Write ``out_dir/stem.png`` (150 dpi) and ``out_dir/stem.svg``; return both paths."""
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,6 @@ summary line every ``every_seconds``, so the log stays short.
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 from analysis.multirun import Outcome, Trial, steps_done
+from analysis.runs import read_summary
 
 
 class ProgressView:
@@ -91,10 +91,8 @@ def _status_line(trial: Trial, outcome: Outcome | None) -> str:
 
 
 def final_eval(trial: Trial) -> float | None:
-    try:
-        return json.loads((Path(trial.run_dir) / "summary.json").read_text())["final_eval_mean_return"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    score = read_summary(Path(trial.run_dir) / "summary.json").get("final_eval_mean_return")
+    return float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) else None
 
 
 def report(trials: list[Trial], outcomes: dict[str, Outcome]) -> str:

@@ -12,17 +12,19 @@ fields this version does not know, can still be compared.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from configs.loading import MAX_CONFIG_BYTES
+from fileio import load_json, load_yaml, short_repr
 from configs.errors import UserError
 
 EVAL_TAG = "eval/mean_return"
+_SUMMARY_MAX_BYTES = 1 << 20
+_RESULTS_MAX_BYTES = 64 << 20  # a results file holds every seed's evaluations
 
 
 @dataclass(frozen=True)
@@ -60,28 +62,33 @@ def find_runs(paths: list[str | Path]) -> list[Run]:
 
 
 def read_run(run_dir: str | Path) -> Run:
+    """The env, algo and seed a run directory's config.yaml records; a UserError naming the file
+    if one is missing or of the wrong kind (env_id and algo non-empty strings, seed an integer >= 0;
+    a missing algo or seed is 'dqn' or 0, as runs of early versions recorded neither)."""
     run_dir = Path(run_dir)
     config_path = run_dir / "config.yaml"
-    try:
-        config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        raise UserError(f"cannot read {config_path}: {' '.join(str(error).split())[:200]}") from None
+    config = load_yaml(config_path, max_bytes=MAX_CONFIG_BYTES, what="run config", error=UserError)
     if not isinstance(config, dict) or "env_id" not in config:
         raise UserError(f"{config_path} is not a config written by train.py (it has no env_id)")
-    return Run(run_dir=run_dir, env_id=str(config["env_id"]), algo=str(config.get("algo", "dqn")),
-               seed=int(config.get("seed", 0)))
+    env_id, algo, seed = config["env_id"], config.get("algo", "dqn"), config.get("seed", 0)
+    for name, value in (("env_id", env_id), ("algo", algo)):
+        if not isinstance(value, str) or not value.strip():
+            raise UserError(f"{config_path}: {name} must be a non-empty string, got {short_repr(value)}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise UserError(f"{config_path}: seed must be an integer >= 0, got {short_repr(seed)}")
+    return Run(run_dir=run_dir, env_id=env_id, algo=algo, seed=seed)
 
 
 def read_results_file(path: Path) -> list[Run]:
     """The runs a ``benchmarks/presets.py`` results file records, one per seed."""
+    data = load_json(path, max_bytes=_RESULTS_MAX_BYTES, what="results file", error=UserError)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
         runs = [Run(run_dir=path / f"seed{int(result['seed'])}", env_id=str(data["env"]),
                     algo=str(data["algo"]), seed=int(result["seed"]),
                     evaluations=tuple((int(step), float(value)) for step, value in result["evals"]),
                     final=None if result["final_eval"] is None else float(result["final_eval"]))
                 for result in data["results"]]
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, OverflowError) as error:
+    except (ValueError, KeyError, TypeError, OverflowError) as error:
         raise UserError(f"{path} is not a results file of benchmarks/presets.py "
                         f"({type(error).__name__}: {' '.join(str(error).split())[:120]})") from None
     if not runs:
@@ -102,16 +109,22 @@ def final_score(run: Run) -> float | None:
     results file's run: its recorded final evaluation."""
     if run.evaluations is not None:
         return run.final if run.final is not None and math.isfinite(run.final) else None
-    summary_path = run.run_dir / "summary.json"
-    if summary_path.is_file():
-        try:
-            score = json.loads(summary_path.read_text(encoding="utf-8")).get("final_eval_mean_return")
-        except (OSError, ValueError):
-            score = None
-        if isinstance(score, (int, float)) and math.isfinite(score):
-            return float(score)
+    score = read_summary(run.run_dir / "summary.json").get("final_eval_mean_return")
+    if isinstance(score, (int, float)) and not isinstance(score, bool) and math.isfinite(score):
+        return float(score)
     evaluations = read_scalars(run.run_dir, EVAL_TAG)
     return evaluations[-1][1] if evaluations else None
+
+
+def read_summary(path: Path) -> dict:
+    """A run's summary.json as a dict; {} when it is missing, unreadable, too large (over 1 MB:
+    train.py writes a few hundred bytes) or not a JSON object, so the score falls back to the
+    logged evaluations, as for a run still going."""
+    try:
+        summary = load_json(path, max_bytes=_SUMMARY_MAX_BYTES, what="summary", error=ValueError)
+    except ValueError:
+        return {}
+    return summary if isinstance(summary, dict) else {}
 
 
 def read_scalars(run_dir: str | Path, tag: str) -> list[tuple[int, float]]:

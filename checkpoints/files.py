@@ -37,7 +37,8 @@ from typing import Any, BinaryIO, Iterator
 
 import torch
 
-from fileio import atomic_write, load_json, one_line, safe_torch_load, short_repr, write_text_atomic
+from fileio import atomic_write, load_json, one_line, short_repr, write_text_atomic
+from fileio.torch_files import safe_torch_load
 from configs.errors import UserError
 
 CHECKPOINT_FORMAT = "dqn-family-checkpoint"

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from configs.errors import ConfigError
+from fileio import short_repr
 
 
 ACTIVATIONS = ("relu", "tanh", "gelu", "elu", "leaky_relu", "silu")
@@ -25,9 +26,48 @@ FRAME_REPLAY = ("auto", "on", "off")
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
-def _field(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
-    """A dataclass field carrying its one-line documentation (and allowed values)."""
-    metadata = {"help": help, "choices": choices}
+MAX_LAYERS, MAX_WIDTH = 64, 16_384  # hidden_sizes
+MAX_ENV_ID = 256  # characters: an id becomes part of file and folder names
+STEPS_MAX = 10**12  # every count of env steps: far beyond any real run, small enough for exact float64 arithmetic
+SEED_MAX = 2**32 - 1  # torch.manual_seed takes at most 2**64 - 1; envs get seed + i; one bound for every tool
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The values a numeric field allows: ``low`` to ``high`` (``low`` itself excluded when
+    ``open_low``); a float must also be finite. Stated in the field's help and checked by Config."""
+
+    low: float
+    high: float
+    open_low: bool = False
+
+    def allows(self, value: float) -> bool:
+        above = value > self.low if self.open_low else value >= self.low
+        return _finite(value) and above and value <= self.high
+
+    def describe(self, kind: type) -> str:
+        if kind is int:
+            return f">= {self.low:,} and <= {self.high:,}"
+        if not self.open_low and (self.low, self.high) == (0, 1):
+            return "in [0, 1]"
+        if self.open_low:
+            return f"a finite number > {_number(self.low)} and <= {_number(self.high)}"
+        return f"a finite number >= {_number(self.low)} and <= {_number(self.high)}"
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() and abs(value) < 1e7 else f"{value:g}"
+
+
+def _field(default: Any, help: str, choices: tuple[str, ...] | None = None, *, low: float | None = None,
+           high: float | None = None, open_low: bool = False, none_allowed: bool = False) -> Any:
+    """A dataclass field carrying its one-line documentation (and allowed values or range; the
+    range is added to the documentation, so it is stated where it is checked)."""
+    bounds = None if low is None else Bounds(low, high, open_low)
+    if bounds is not None:
+        kind = float if isinstance(low, float) else int
+        help = f"{help} Must be {bounds.describe(kind)}" + (" or none." if default is None or none_allowed else ".")
+    metadata = {"help": help, "choices": choices, "bounds": bounds}
     if isinstance(default, (list, tuple)):
         return field(default_factory=lambda: tuple(default), metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -36,96 +76,114 @@ def _field(default: Any, help: str, choices: tuple[str, ...] | None = None) -> A
 @dataclass(frozen=True)
 class Config:
     # --- run -------------------------------------------------------------------------------
-    env_id: str = _field("CartPole-v1", "Gymnasium env id with a Discrete action space; 'module:EnvId' imports module first.")
+    env_id: str = _field("CartPole-v1", "Gymnasium env id with a Discrete action space; 'module:EnvId' imports module first. "
+                         f"At most {MAX_ENV_ID} characters.")
     algo: str = _field("dqn", "Learner from the agent registry.")
-    seed: int = _field(1, "Seed for networks, exploration, replay sampling and envs (env i gets seed + i).")
-    total_steps: int = _field(500_000, "Env steps to train for, summed over all vector envs.")
-    num_envs: int = _field(1, "Number of environments stepped together through gymnasium.vector.")
+    seed: int = _field(1, "Seed for networks, exploration, replay sampling and envs (env i gets seed + i).", low=0, high=SEED_MAX)
+    total_steps: int = _field(500_000, "Env steps to train for, summed over all vector envs.", low=1, high=STEPS_MAX)
+    num_envs: int = _field(1, "Number of environments stepped together through gymnasium.vector.", low=1,
+                          high=1024)
     vector_mode: str = _field("sync", "How vector envs run: 'sync' (one process) or 'async' (a process each).", VECTOR_MODES)
     device: str = _field("auto", "Torch device: auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")
     device_replay: bool = _field(True, "On a GPU, keep a copy of the replay buffer in device memory and gather batches there "
                                  "(the same batches; the host copy stays for checkpoints); off gathers on the host and "
                                  "copies each batch over. No effect on the CPU.")
     numpy_acting: bool = _field(True, "Pick greedy actions with a numpy forward of the MLP on the CPU (same actions, ~5x cheaper than torch).")
-    torch_threads: int = _field(1, "Torch intra-op CPU threads; small Q-networks run fastest on one. 0 keeps torch's default.")
+    torch_threads: int = _field(1, "Torch intra-op CPU threads; small Q-networks run fastest on one. 0 keeps torch's default.",
+                               low=0, high=1024)
     run_dir: str | None = _field(None, "Run directory; default runs/<env>__<algo>__s<seed>__<time>.")
     # --- learning --------------------------------------------------------------------------
-    learning_rate: float = _field(1e-4, "Adam learning rate (at env step 0).")
+    learning_rate: float = _field(1e-4, "Adam learning rate (at env step 0).", low=0.0, high=10.0, open_low=True)
     learning_rate_end: float | None = _field(
-        None, "If set, the learning rate decays linearly to this at total_steps; 'none' keeps it constant.")
-    adam_eps: float = _field(1e-8, "Adam epsilon (numerical stability term).")
+        None, "If set, the learning rate decays linearly to this at total_steps; 'none' keeps it constant. "
+        "Must be in [0, learning_rate] or none.")
+    adam_eps: float = _field(1e-8, "Adam epsilon (numerical stability term).", low=0.0, high=1.0, open_low=True)
     fused_adam: bool = _field(False, "Use torch's fused Adam kernel: about 15 percent cheaper updates on the CPU; its rounding differs "
                               "from the default Adam in the last bits, so runs are reproducible but not identical to it.")
     compile: bool = _field(False, "torch.compile the whole gradient step (loss, gradients, clipping, Adam) as one graph; on CUDA "
                            "it also replays it as a CUDA graph. About 2x cheaper updates on a CPU, after a compile of 3-10 s "
                            "at the first update; results match eager to ~1e-6, not bit for bit.")
-    gamma: float = _field(0.99, "Discount factor per env step, in [0, 1].")
-    batch_size: int = _field(32, "Transitions per gradient step.")
-    buffer_size: int = _field(100_000, "Replay capacity in transitions; the oldest are overwritten.")
-    learning_starts: int = _field(10_000, "Env steps of experience collected before the first update.")
-    train_frequency: int = _field(4, "Env steps between updates.")
-    gradient_steps: int = _field(1, "Gradient steps per update.")
-    target_update_interval: int = _field(1_000, "Env steps between target-network updates.")
-    tau: float = _field(1.0, "Target update rate: 1.0 copies the online network (hard update), < 1 is Polyak averaging.")
+    gamma: float = _field(0.99, "Discount factor per env step.", low=0.0, high=1.0)
+    batch_size: int = _field(32, "Transitions per gradient step; at most buffer_size.", low=1, high=1_000_000)
+    buffer_size: int = _field(100_000, "Replay capacity in transitions; the oldest are overwritten.", low=1,
+                              high=10**9)
+    learning_starts: int = _field(10_000, "Env steps of experience collected before the first update.", low=0,
+                                  high=STEPS_MAX)
+    train_frequency: int = _field(4, "Env steps between updates.", low=1, high=STEPS_MAX)
+    gradient_steps: int = _field(1, "Gradient steps per update.", low=1, high=10_000)
+    target_update_interval: int = _field(1_000, "Env steps between target-network updates.", low=1,
+                                         high=STEPS_MAX)
+    tau: float = _field(1.0, "Target update rate: 1.0 copies the online network (hard update), < 1 is Polyak averaging.",
+                        low=0.0, high=1.0, open_low=True)
     loss: str = _field("huber", "TD loss: 'huber' (smooth L1, delta 1) or 'mse'.", LOSSES)
-    max_grad_norm: float | None = _field(10.0, "Clip the gradient's global L2 norm to this; 'none' disables clipping.")
+    max_grad_norm: float | None = _field(10.0, "Clip the gradient's global L2 norm to this; 'none' disables clipping.",
+                                        low=0.0, high=1e6, open_low=True, none_allowed=True)
     double: bool = _field(False, "Double DQN: the online network picks the next action, the target network values it.")
     dueling: bool = _field(False, "Dueling head: Q = V + A - mean(A) (Wang et al. 2016).")
     noisy: bool = _field(False, "Noisy linear head layers for exploration (Fortunato et al. 2018). Layering rule: while noisy "
                          "is on, epsilon_start and epsilon_end are 0 unless the algo's presets, --config or a flag set "
                          "them (the env presets' epsilon schedules are for epsilon-greedy exploration).")
-    noisy_sigma0: float = _field(0.5, "Initial noise scale of factorised NoisyLinear layers (sigma_0 / sqrt(fan_in)).")
-    n_step: int = _field(1, "Steps of reward summed before bootstrapping (n-step returns).")
+    noisy_sigma0: float = _field(0.5, "Initial noise scale of factorised NoisyLinear layers (sigma_0 / sqrt(fan_in)).",
+                                 low=0.0, high=10.0, open_low=True)
+    n_step: int = _field(1, "Steps of reward summed before bootstrapping (n-step returns).", low=1, high=1_000)
     prioritized: bool = _field(False, "Proportional prioritized replay (Schaul et al. 2016).")
-    priority_alpha: float = _field(0.6, "Prioritization exponent: P(i) ~ p_i^alpha (0 = uniform).")
-    priority_beta_start: float = _field(0.4, "Importance-sampling exponent at step 0, annealed linearly to 1 at total_steps.")
-    priority_epsilon: float = _field(1e-6, "Added to |TD error| so that no transition has zero priority.")
-    num_atoms: int = _field(51, "C51: atoms of the return distribution's support.")
-    v_min: float = _field(-10.0, "C51: smallest return on the support.")
-    v_max: float = _field(10.0, "C51: largest return on the support.")
-    num_quantiles: int = _field(50, "QR-DQN: quantiles per action.")
+    priority_alpha: float = _field(0.6, "Prioritization exponent: P(i) ~ p_i^alpha (0 = uniform).", low=0.0, high=1.0)
+    priority_beta_start: float = _field(0.4, "Importance-sampling exponent at step 0, annealed linearly to 1 at total_steps.",
+                                        low=0.0, high=1.0)
+    priority_epsilon: float = _field(1e-6, "Added to |TD error| so that no transition has zero priority.", low=0.0,
+                                     high=1.0, open_low=True)
+    num_atoms: int = _field(51, "C51: atoms of the return distribution's support.", low=2, high=10_000)
+    v_min: float = _field(-10.0, "C51: smallest return on the support; below v_max.", low=-1e6, high=1e6)
+    v_max: float = _field(10.0, "C51: largest return on the support.", low=-1e6, high=1e6)
+    num_quantiles: int = _field(50, "QR-DQN: quantiles per action.", low=1, high=10_000)
     # --- exploration -----------------------------------------------------------------------
     exploration_schedule: str = _field("linear", "Epsilon schedule: 'linear' or 'exponential'.", SCHEDULES)
-    epsilon_start: float = _field(1.0, "Epsilon at env step 0.")
-    epsilon_end: float = _field(0.05, "Final epsilon.")
+    epsilon_start: float = _field(1.0, "Epsilon at env step 0.", low=0.0, high=1.0)
+    epsilon_end: float = _field(0.05, "Final epsilon.", low=0.0, high=1.0)
     epsilon_decay_steps: int = _field(
         50_000,
         "Env steps of decay. linear: steps to reach epsilon_end; exponential: time constant "
         "(the gap to epsilon_end shrinks by a factor e every this many steps).",
+        low=0, high=STEPS_MAX,
     )
     # --- network ---------------------------------------------------------------------------
-    hidden_sizes: tuple[int, ...] = _field((120, 84), "Hidden layer widths of the MLP Q-network, e.g. 256,256.")
+    hidden_sizes: tuple[int, ...] = _field((120, 84), "Hidden layer widths of the MLP Q-network, e.g. 256,256: one to "
+                                              f"{MAX_LAYERS} widths, each >= 1 and <= {MAX_WIDTH:,}.")
     activation: str = _field("relu", "Hidden activation of the MLP.", ACTIVATIONS)
     network: str | None = _field(None, "Your own Q-network as 'module:Factory', called as Factory(observation_shape, n_actions).")
     torso: str = _field("auto", "Network torso: 'mlp'; 'nature_cnn' (Mnih et al. 2015) for [C,H,W] frames; 'minatar_cnn' "
                         "(Young & Tian 2019) for MinAtar's [10,10,C] grids; 'auto' picks from the observation shape. "
                         "hidden_sizes are the layers after the convolutions.", TORSOS)
     # --- pixels: Atari (ALE/...) and MinAtar (MinAtar/...) --------------------------------
-    frame_skip: int = _field(4, "Atari: each agent step repeats the action on this many frames (max over the last two).")
-    frame_stack: int = _field(4, "Atari: frames stacked into one observation.")
-    noop_max: int = _field(30, "Atari: a random number (0 to this) of no-op actions after each reset.")
-    screen_size: int = _field(84, "Atari: frames are resized to this many pixels square, grayscale.")
+    frame_skip: int = _field(4, "Atari: each agent step repeats the action on this many frames (max over the last two).",
+                            low=1, high=64)
+    frame_stack: int = _field(4, "Atari: frames stacked into one observation.", low=1, high=64)
+    noop_max: int = _field(30, "Atari: a random number (0 to this) of no-op actions after each reset.", low=0,
+                          high=10_000)
+    screen_size: int = _field(84, "Atari: frames are resized to this many pixels square, grayscale.", low=1,
+                             high=1_024)
     sticky_actions: float = _field(0.25, "Atari and MinAtar: probability that the previous action repeats instead of "
-                                   "the chosen one (Machado et al. 2018).")
+                                   "the chosen one (Machado et al. 2018).", low=0.0, high=1.0)
     full_action_space: bool = _field(False, "Atari: all 18 actions instead of the game's minimal set.")
     terminal_on_life_loss: bool = _field(True, "Atari: for learning only, a lost life ends the episode (no bootstrap, "
                                          "n-step windows end); logged returns and evaluations are whole games.")
     clip_rewards: bool = _field(False, "Learn from sign(reward) (Mnih et al. 2015); logged returns stay the env's own.")
     max_episode_steps: int | None = _field(None, "Truncate episodes after this many agent steps; 'none' keeps the "
-                                           "env's own limit (MinAtar has none).")
+                                           "env's own limit (MinAtar has none).", low=1, high=10**9)
     frame_replay: str = _field("auto", "Store each frame of stacked-frame observations once in replay, rebuilding "
                                "stacks when sampling; 'auto' is on for Atari.", FRAME_REPLAY)
     # --- evaluation, logging, checkpoints --------------------------------------------------
-    eval_frequency: int = _field(10_000, "Env steps between greedy evaluations on a separate env; 0 disables.")
-    eval_episodes: int = _field(10, "Episodes per periodic evaluation.")
-    eval_epsilon: float = _field(0.0, "Epsilon used during evaluation.")
-    log_frequency: int = _field(1_000, "Env steps between loss/sps logs to TensorBoard.")
+    eval_frequency: int = _field(10_000, "Env steps between greedy evaluations on a separate env; 0 disables.", low=0,
+                                 high=STEPS_MAX)
+    eval_episodes: int = _field(10, "Episodes per periodic evaluation.", low=1, high=10_000)
+    eval_epsilon: float = _field(0.0, "Epsilon used during evaluation.", low=0.0, high=1.0)
+    log_frequency: int = _field(1_000, "Env steps between loss/sps logs to TensorBoard.", low=1, high=STEPS_MAX)
     progress: bool = _field(True, "Show a progress bar.")
     checkpoint_every: int = _field(
         50_000, "Env steps between full training checkpoints in RUN_DIR/checkpoints (for --resume); "
-        "one is also written at exit. 0 writes only the one at exit.")
+        "one is also written at exit. 0 writes only the one at exit.", low=0, high=STEPS_MAX)
     keep_checkpoints: int = _field(2, "Checkpoints kept on disk, newest first; an older one is deleted only "
-                                      "once a newer one is complete.")
+                                      "once a newer one is complete.", low=1, high=1_000)
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -135,64 +193,34 @@ class Config:
 
 def _problems(c: Config):
     """Yield the first violated constraint as a message naming the field and what is allowed."""
-    positive_ints = ("total_steps", "num_envs", "batch_size", "buffer_size", "train_frequency",
-                     "gradient_steps", "target_update_interval", "eval_episodes", "log_frequency",
-                     "keep_checkpoints")
-    for name in positive_ints:
-        if getattr(c, name) < 1:
-            yield f"{name} must be >= 1, got {getattr(c, name)}"
-    for name in ("frame_skip", "frame_stack", "screen_size"):
-        if getattr(c, name) < 1:
-            yield f"{name} must be >= 1, got {getattr(c, name)}"
-    if c.max_episode_steps is not None and c.max_episode_steps < 1:
-        yield f"max_episode_steps must be >= 1 or none, got {c.max_episode_steps}"
-    if not 0.0 <= c.sticky_actions <= 1.0:
-        yield f"sticky_actions must lie in [0, 1], got {c.sticky_actions}"
-    for name in ("seed", "learning_starts", "epsilon_decay_steps", "eval_frequency", "torch_threads",
-                 "checkpoint_every", "noop_max"):
-        if getattr(c, name) < 0:
-            yield f"{name} must be >= 0, got {getattr(c, name)}"
+    for f in dataclasses.fields(c):
+        bounds, value = f.metadata.get("bounds"), getattr(c, f.name)
+        if bounds is not None and value is not None and not bounds.allows(value):
+            kind, optional = field_kind(f)
+            yield f"{f.name} must be {bounds.describe(kind)}{' or none' if optional else ''}, got {short_repr(value)}"
     if not c.env_id.strip():
         yield "env_id must not be empty"
-    if not (c.learning_rate > 0 and _finite(c.learning_rate)):
-        yield f"learning_rate must be a finite number > 0, got {c.learning_rate}"
+    if len(c.env_id) > MAX_ENV_ID:
+        yield f"env_id must be at most {MAX_ENV_ID} characters, got {len(c.env_id):,}"
     if c.learning_rate_end is not None and not 0.0 <= c.learning_rate_end <= c.learning_rate:
-        yield f"learning_rate_end must be in [0, learning_rate], got {c.learning_rate_end}"
-    if not c.adam_eps > 0:
-        yield f"adam_eps must be > 0, got {c.adam_eps}"
-    for name in ("gamma", "epsilon_start", "epsilon_end", "eval_epsilon"):
-        if not 0.0 <= getattr(c, name) <= 1.0:
-            yield f"{name} must be in [0, 1], got {getattr(c, name)}"
-    if not 0.0 < c.tau <= 1.0:
-        yield f"tau must be in (0, 1], got {c.tau}"
-    if c.n_step < 1:
-        yield f"n_step must be >= 1, got {c.n_step}"
-    if c.num_atoms < 2 or c.num_quantiles < 1:
-        yield f"num_atoms must be >= 2 and num_quantiles >= 1, got {c.num_atoms} and {c.num_quantiles}"
+        yield f"learning_rate_end must be in [0, learning_rate], got {short_repr(c.learning_rate_end)}"
     if not c.v_min < c.v_max:
         yield f"v_min must be below v_max, got v_min={c.v_min}, v_max={c.v_max}"
-    if not c.noisy_sigma0 > 0:
-        yield f"noisy_sigma0 must be > 0, got {c.noisy_sigma0}"
-    if not 0.0 <= c.priority_alpha <= 1.0 or not 0.0 <= c.priority_beta_start <= 1.0:
-        yield f"priority_alpha and priority_beta_start must be in [0, 1], got {c.priority_alpha}, {c.priority_beta_start}"
-    if not c.priority_epsilon > 0:
-        yield f"priority_epsilon must be > 0, got {c.priority_epsilon}"
     if c.batch_size > c.buffer_size:
         yield f"batch_size ({c.batch_size}) must not exceed buffer_size ({c.buffer_size})"
     if c.compile and c.fused_adam:
         yield "compile and fused_adam are both on: the compiled step does Adam's arithmetic itself; choose one"
-    if c.max_grad_norm is not None and not c.max_grad_norm > 0:
-        yield f"max_grad_norm must be > 0 or none, got {c.max_grad_norm}"
-    if not c.hidden_sizes or any(width < 1 for width in c.hidden_sizes):
-        yield f"hidden_sizes must be one or more widths >= 1, got {list(c.hidden_sizes)}"
+    if not 1 <= len(c.hidden_sizes) <= MAX_LAYERS or any(not 1 <= width <= MAX_WIDTH for width in c.hidden_sizes):
+        yield (f"hidden_sizes must be one or more widths >= 1 and <= {MAX_WIDTH:,} (at most {MAX_LAYERS} layers), "
+               f"got {short_repr(list(c.hidden_sizes))}")
     if not _DEVICE_PATTERN.match(c.device):
-        yield f"device must be auto, cpu, cuda, cuda:N or mps, got {c.device!r}"
+        yield f"device must be auto, cpu, cuda, cuda:N or mps, got {short_repr(c.device)}"
     if c.network is not None and ":" not in c.network:
-        yield f"network must look like 'module:Factory', got {c.network!r}"
+        yield f"network must look like 'module:Factory', got {short_repr(c.network)}"
     for f in dataclasses.fields(c):
         choices = f.metadata.get("choices")
         if choices and getattr(c, f.name) not in choices:
-            yield f"{f.name} must be one of {', '.join(choices)}; got {getattr(c, f.name)!r}"
+            yield f"{f.name} must be one of {', '.join(choices)}; got {short_repr(getattr(c, f.name))}"
 
 
 def _check_types(c: Config) -> None:
@@ -211,7 +239,7 @@ def _check_types(c: Config) -> None:
         else:
             ok = isinstance(value, kind)
         if not ok:
-            raise ConfigError(f"{f.name} must be {_kind_name(kind, optional)}, got {value!r}")
+            raise ConfigError(f"{f.name} must be {_kind_name(kind, optional)}, got {short_repr(value)}")
 
 
 def _finite(value: float) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import re
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -38,9 +39,10 @@ def env_family(env_id: str) -> str | None:
 
 
 def env_file_name(env_id: str) -> str:
-    """An env id as a file or folder name: the registered id without its 'module:' prefix, '/' as '_'
-    (``ALE/Pong-v5`` -> ``ALE_Pong-v5``); used for presets, run directories, videos and figures."""
-    return env_id.split(":")[-1].replace("/", "_")
+    """An env id as a file or folder name: the registered id without its 'module:' prefix, any
+    character but letters, digits, '_', '-' and '.' as '_' (``ALE/Pong-v5`` -> ``ALE_Pong-v5``), at
+    most 100 characters; used for presets, run directories, videos and figures."""
+    return re.sub(r"[^\w.-]", "_", env_id.split(":")[-1], flags=re.ASCII)[:100]
 
 
 def preset_path(env_id: str, algo: str) -> Path:
@@ -158,7 +160,8 @@ def _cli_type(f: dataclasses.Field):
                     return int(number)
             return kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {kind.__name__}{' or none' if optional else ''}, got {text!r}")
+            raise argparse.ArgumentTypeError(f"expected {kind.__name__}{' or none' if optional else ''}, "
+                                             f"got {short_repr(text)}")
 
     parse.__name__ = kind.__name__  # argparse names the type in its messages
     return parse

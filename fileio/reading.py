@@ -19,15 +19,26 @@ from typing import Any
 import yaml
 
 MAX_DEPTH = 32  # deeper than any file this project writes; a RecursionError long before Python's limit
-_SHORT = reprlib.Repr()
-_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxtuple, _SHORT.maxdict = 2, 4, 4, 4
-_SHORT.maxstring, _SHORT.maxother, _SHORT.maxlong = 60, 60, 40
 
 
-def short_repr(value: Any) -> str:
-    """``repr(value)`` cut to a few dozen characters, in time bounded whatever ``value`` is
-    (deeply nested, or a graph of shared references that would expand exponentially)."""
-    return _SHORT.repr(value)
+class _ShortRepr(reprlib.Repr):
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > 128:  # Python refuses to print an int of more than 4,300 digits at all
+            return f"an integer of {x.bit_length():,} bits"
+        return super().repr_int(x, level)
+
+
+_SHORT = _ShortRepr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxtuple, _SHORT.maxdict, _SHORT.maxset = 2, 4, 4, 4, 4
+_SHORT.maxstring, _SHORT.maxother, _SHORT.maxlong = 200, 200, 200
+
+
+def short_repr(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, in time bounded whatever ``value`` is (deeply
+    nested, a graph of shared references that would expand exponentially, a huge int): a message
+    never quotes an unbounded value."""
+    text = _SHORT.repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 3]}..."
 
 
 def one_line(error: BaseException, limit: int = 300) -> str:

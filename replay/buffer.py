@@ -23,7 +23,8 @@ import torch
 
 from replay.device import DeviceMirror
 from replay.frames import FrameStackStorage
-from replay.storage import ArrayStorage, ObservationStorage, check_array, check_integer
+from replay.storage import (ArrayStorage, ObservationStorage, check_all_in_range, check_array, check_generator_state,
+                            check_integer, entry)
 
 
 @dataclass(frozen=True)
@@ -187,9 +188,11 @@ class ReplayBuffer:
         return {"capacity": self.capacity, "size": self.size, "position": self.position,
                 **self.storage.state_dict(self.size), **arrays, "rng": self.rng.bit_generator.state}
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict, *, n_actions: int | None = None) -> None:
         """Restore ``state_dict()`` of a buffer with the same capacity and observation shape and
-        dtype. Everything is checked first: on a mismatch (ValueError) the buffer is unchanged."""
+        dtype. Everything is checked first: on a mismatch (ValueError) the buffer is unchanged.
+        With ``n_actions``, every stored action must be one of them (what the agent will index with);
+        rewards must be finite and discounts in [0, 1] whatever the caller."""
         size, position = check_integer(state, "size"), check_integer(state, "position")
         if check_integer(state, "capacity") != self.capacity:
             raise ValueError(f"replay capacity is {state['capacity']}, this buffer holds {self.capacity}")
@@ -197,7 +200,11 @@ class ReplayBuffer:
                 size < self.capacity and position != size):
             raise ValueError(f"replay size {size} and position {position} do not fit capacity {self.capacity}")
         arrays = {name: check_array(state, name, dtype=dtype, shape=(size,)) for name, dtype in FIELD_DTYPES.items()}
-        np.random.PCG64().state = state["rng"]  # raises on a malformed state, before anything changes
+        if n_actions is not None and size and (arrays["actions"].min() < 0 or arrays["actions"].max() >= n_actions):
+            raise ValueError(f"replay actions must lie in [0, {n_actions}), the env's actions")
+        check_all_in_range(arrays["rewards"], -np.inf, np.inf, "rewards")
+        check_all_in_range(arrays["discounts"], 0.0, 1.0, "discounts")
+        check_generator_state(entry(state, "rng"), "replay rng")  # before anything changes
         self.storage.load_state_dict(state, size)  # checks its part first: raises before changing anything
         for name, array in arrays.items():
             getattr(self, name)[:size] = array  # slots past `size` are never read
@@ -206,4 +213,3 @@ class ReplayBuffer:
         if self.mirror is not None:
             self.storage.take_changed_rows()  # the reload below copies everything
             self.mirror.reload()
-

@@ -25,7 +25,7 @@ from collections import deque
 
 import numpy as np
 
-from replay.storage import check_array, check_integer
+from replay.storage import entry, check_array, check_integer
 
 FRAME_NUMBER_DTYPE = np.dtype(np.int32)  # frame numbers, reference counts and the free list
 
@@ -216,7 +216,7 @@ class FrameStackStorage:
     def load_state_dict(self, state: dict, size: int) -> None:
         """Restore ``state_dict(size)`` of a storage with the same frame count, frame shape and dtype."""
         frames, rows, free, refcounts = self._check_state(state, size)
-        keys, numbers = np.asarray(state["window_crcs"]).tolist(), np.asarray(state["window_frames"]).tolist()
+        keys, numbers = np.asarray(entry(state, "window_crcs")).tolist(), np.asarray(entry(state, "window_frames")).tolist()
         self.frames[:len(frames)] = frames
         self.frames_used = len(frames)
         self.observation_frames[:size], self.next_observation_frames[:size] = rows
@@ -237,7 +237,7 @@ class FrameStackStorage:
         count = len(self.frames)
         if check_integer(state, "frame_count") != count:
             raise ValueError(f"replay frame_count is {state['frame_count']}, this buffer holds {count} frames")
-        used = min(len(np.asarray(state["frames"])), count)
+        used = min(len(np.asarray(entry(state, "frames"))), count)
         frames = check_array(state, "frames", dtype=self.frames.dtype, shape=(used, *self.frame_shape))
         rows = tuple(check_array(state, key, dtype=FRAME_NUMBER_DTYPE, shape=(size, self.stack))
                      for key in ("observation_frames", "next_observation_frames"))
@@ -245,7 +245,7 @@ class FrameStackStorage:
         if numbers.size and (numbers.min() < 0 or numbers.max() >= used):
             raise ValueError(f"replay frame numbers must lie in [0, {used}), the frames stored")
         refcounts = np.bincount(numbers, minlength=count)
-        free = np.asarray(state["free_frames"])
+        free = np.asarray(entry(state, "free_frames"))
         if free.dtype != FRAME_NUMBER_DTYPE or free.ndim != 1 or not _all_in_range(free, count):
             raise ValueError(f"replay free_frames must be {FRAME_NUMBER_DTYPE} frame numbers in [0, {count})")
         if np.unique(free).size != free.size or np.any(refcounts[free] > 0) or free.size != np.sum(refcounts == 0):
@@ -254,7 +254,7 @@ class FrameStackStorage:
         return frames, rows, free, refcounts.astype(FRAME_NUMBER_DTYPE)
 
     def _check_window(self, state: dict) -> None:
-        numbers = np.asarray(state["window_frames"])
+        numbers = np.asarray(entry(state, "window_frames"))
         crcs = check_array(state, "window_crcs", dtype=np.dtype(np.int64), shape=numbers.shape)
         if (numbers.dtype != FRAME_NUMBER_DTYPE or numbers.ndim != 1 or len(numbers) > self.frame_window
                 or not _all_in_range(numbers, len(self.frames)) or not _all_in_range(crcs, 2**32)

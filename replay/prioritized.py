@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from replay.buffer import Batch, ReplayBuffer
+from replay.storage import check_integer, entry
 from replay.sum_tree import SumTree
 
 
@@ -102,17 +103,30 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         """ReplayBuffer's state plus the whole sum tree (a view) and the largest priority so far."""
         return {**super().state_dict(), "sum_tree": self.tree.nodes, "max_priority": self.max_priority}
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict, *, n_actions: int | None = None) -> None:
         """Restore ``state_dict()``; on a mismatch (ValueError) the buffer is unchanged."""
-        nodes, max_priority = np.asarray(state["sum_tree"]), state["max_priority"]
+        nodes, max_priority = np.asarray(entry(state, "sum_tree")), entry(state, "max_priority")
         if nodes.shape != self.tree.nodes.shape or nodes.dtype != self.tree.nodes.dtype:
             raise ValueError(f"sum tree is {nodes.dtype}{list(nodes.shape)}, "
                              f"expected {self.tree.nodes.dtype}{list(self.tree.nodes.shape)}")
         if not np.all(np.isfinite(nodes)) or np.any(nodes < 0):
             raise ValueError("sum tree priorities must be finite and >= 0")
+        if 0 <= (size := check_integer(state, "size")) <= self.capacity:  # else the base class says what is wrong
+            self._check_tree(nodes, size)
         if isinstance(max_priority, bool) or not isinstance(max_priority, (int, float)) or not (
                 0 < max_priority < float("inf")):
             raise ValueError(f"max_priority must be a finite number > 0, got {max_priority!r}")
-        super().load_state_dict(state)
+        super().load_state_dict(state, n_actions=n_actions)
         self.tree.nodes[:] = nodes
         self.max_priority = float(max_priority)
+
+    def _check_tree(self, nodes: np.ndarray, size: int) -> None:
+        """The leaves: > 0 for the stored transitions (each stays reachable), 0 past them (sampling
+        never returns an empty slot); every inner node the exact sum of its children, as updates
+        leave it (a forged sum would steer the search)."""
+        leaves = nodes[self.tree.first_leaf:]
+        if not (np.all(leaves[:size] > 0) and np.all(leaves[size:] == 0)):
+            raise ValueError(f"sum tree leaves must be > 0 for the {size} stored transitions and 0 past them")
+        inner = np.arange(1, self.tree.first_leaf)
+        if not np.array_equal(nodes[inner], nodes[2 * inner] + nodes[2 * inner + 1]):
+            raise ValueError("sum tree inner nodes must be the sums of their children")

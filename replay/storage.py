@@ -9,7 +9,7 @@ Also here: the checks that both storages and the buffer apply to a state before 
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -88,21 +88,48 @@ class ArrayStorage:
         shape = (size, *self.observations.shape[1:])
         observations = check_array(state, "observations", dtype=self.observations.dtype, shape=shape)
         next_observations = check_array(state, "next_observations", dtype=self.observations.dtype, shape=shape)
+        if np.issubdtype(self.observations.dtype, np.floating):  # a NaN would make every loss NaN
+            check_all_in_range(observations, -np.inf, np.inf, "observations")
+            check_all_in_range(next_observations, -np.inf, np.inf, "next_observations")
         self.observations[:size] = observations  # slots past `size` are never read
         self.next_observations[:size] = next_observations
 
 
+def entry(state: Any, key: str) -> Any:
+    """``state[key]``; ValueError if ``state`` is not a dict or lacks ``key`` (a state read from disk)."""
+    if not isinstance(state, dict):
+        raise ValueError(f"replay state must be a dict, got {type(state).__name__}")
+    if key not in state:
+        raise ValueError(f"replay state has no {key!r}")
+    return state[key]
+
+
 def check_array(state: dict, key: str, *, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
     """``state[key]`` as an array, if it has this dtype and shape; else ValueError."""
-    array = np.asarray(state[key])
-    if array.shape != tuple(shape) or array.dtype != dtype:
-        raise ValueError(f"replay {key} is {array.dtype}{list(array.shape)}, expected {np.dtype(dtype)}{list(shape)}")
-    return array
+    value = np.asarray(entry(state, key))
+    if value.shape != tuple(shape) or value.dtype != dtype:
+        raise ValueError(f"replay {key} is {value.dtype}{list(value.shape)}, expected {np.dtype(dtype)}{list(shape)}")
+    return value
 
 
 def check_integer(state: dict, key: str) -> int:
     """``state[key]`` as an int, if it is an integer (not a bool); else ValueError."""
-    value = state[key]
+    value = entry(state, key)
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"replay {key} must be an integer, got {value!r}")
+        raise ValueError(f"replay {key} must be an integer, got {type(value).__name__}")
     return int(value)
+
+
+def check_generator_state(state: Any, what: str, bit_generator: type = np.random.PCG64) -> None:
+    """``state`` must be a state of ``bit_generator`` (probed on a fresh one); else ValueError."""
+    probe = bit_generator()
+    try:
+        probe.state = state
+    except (TypeError, ValueError, KeyError, OverflowError, AttributeError):
+        raise ValueError(f"{what} is not a valid {bit_generator.__name__} state") from None
+
+
+def check_all_in_range(array: np.ndarray, low: float, high: float, what: str) -> None:
+    """Every element of ``array`` finite and in [low, high]; else ValueError (true for an empty one)."""
+    if array.size and not (np.isfinite(array).all() and array.min() >= low and array.max() <= high):
+        raise ValueError(f"replay {what} must be finite" + (f" and lie in [{low:g}, {high:g}]" if np.isfinite(low) else ""))

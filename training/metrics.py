@@ -21,6 +21,9 @@ class NonFiniteError(UserError):
     """A loss, Q-value or weight became NaN or infinite: training stops without saving it."""
 
 
+RECENT_RETURNS = 20  # episodes in the progress bar's mean return
+
+
 class MetricLog:
     """Accumulates per-update metrics as tensors (no device sync per update) and writes their
     means, with episode statistics and throughput, to TensorBoard every ``log_frequency`` steps."""
@@ -31,7 +34,7 @@ class MetricLog:
         self.writer = writer
         self.sums = {tag: torch.zeros((), device=device) for tag in self.TAGS}
         self.pending_updates = 0
-        self.recent_returns: collections.deque[float] = collections.deque(maxlen=20)
+        self.recent_returns: collections.deque[float] = collections.deque(maxlen=RECENT_RETURNS)
         self.episodes: list[tuple[float, int, int]] = []  # (return, length, env step) not yet written
         self.last_time, self.last_step = time.perf_counter(), 0
 
@@ -86,13 +89,17 @@ class MetricLog:
 
     @classmethod
     def check_state(cls, state: Any) -> dict[str, Any]:
-        """``state`` if it is a state_dict() of a MetricLog, else ValueError."""
-        sums = state["sums"]
+        """``state`` if it is a state_dict() of a MetricLog (finite sums, at most 20 finite
+        returns), else ValueError."""
+        if not isinstance(state, dict) or not {"sums", "pending_updates", "recent_returns"} <= state.keys():
+            raise ValueError("its metric state must be a dict with sums, pending_updates and recent_returns")
+        sums, returns = state["sums"], state["recent_returns"]
         if (not isinstance(sums, dict) or set(sums) != set(cls.TAGS)
                 or not all(isinstance(t, torch.Tensor) and t.shape == () and t.is_floating_point()
-                           for t in sums.values())
+                           and bool(t.isfinite()) for t in sums.values())
                 or not is_count(state["pending_updates"])
-                or not all(isinstance(r, float) for r in state["recent_returns"])):
+                or not isinstance(returns, list) or len(returns) > RECENT_RETURNS
+                or not all(isinstance(r, float) and math.isfinite(r) for r in returns)):
             raise ValueError("its metric sums are malformed")
         return state
 
