@@ -30,7 +30,7 @@ class _ShortRepr(reprlib.Repr):
 
 _SHORT = _ShortRepr()
 _SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxtuple, _SHORT.maxdict, _SHORT.maxset = 2, 4, 4, 4, 4
-_SHORT.maxstring, _SHORT.maxother, _SHORT.maxlong = 200, 200, 200
+_SHORT.maxstring, _SHORT.maxother, _SHORT.maxlong = 1000, 1000, 1000  # then cut to the limit
 
 
 def short_repr(value: Any, limit: int = 60) -> str:
