@@ -28,7 +28,7 @@ from configs import (
     report_user_errors,
     write_text_atomic,
 )
-from envs import EnvOptions, make_env
+from envs import EnvOptions, make_env, observation_states
 from envs.render import record_video, require_display, require_moviepy
 
 EVAL_SEED_OFFSET = 10_000  # evaluation envs use seed + this, apart from the training envs' seeds
@@ -77,8 +77,8 @@ def evaluate_policy(q_network: nn.Module, env_spec: str, *, episodes: int, seed:
             while not done:
                 if rng.random() < epsilon:
                     action = int(rng.integers(env.action_space.n))
-                elif numpy_greedy is not None:
-                    action = int(numpy_greedy(observation[None])[0])
+                elif numpy_greedy is not None:  # asarray: Discrete observations are Python ints
+                    action = int(numpy_greedy(np.asarray(observation)[None])[0])
                 else:
                     obs_1 = torch.as_tensor(observation, device=device).unsqueeze(0)
                     action = int(q_network(obs_1).argmax(dim=1).item())
@@ -109,7 +109,8 @@ def load_run(run_dir: str | Path, *, model: str = "latest", device: torch.device
     env = make_env(config.env_id, options=EnvOptions.of(config))
     observation_shape, n_actions = env.observation_space.shape, int(env.action_space.n)
     env.close()
-    q_network = build_network(config, observation_shape, n_actions)
+    q_network = build_network(config, observation_shape, n_actions,
+                              observation_states=observation_states(env.observation_space))
     try:
         q_network.load_state_dict(payload["q_network"])
     except (RuntimeError, KeyError, TypeError) as error:

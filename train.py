@@ -43,7 +43,7 @@ from checkpoints import (HARMLESS_ON_RESUME, CheckpointError, check_same_run, fi
 from configs import (Config, ConfigError, UserError, add_config_arguments, config_from_args, config_to_dict,
                      make_parser, read_config_file, save_config, write_text_atomic)
 from configs.config import FIELD_NAMES
-from envs import AutoresetTracker, EnvOptions, make_vector_env
+from envs import AutoresetTracker, EnvOptions, make_vector_env, observation_states
 from evaluate import EVAL_SEED_OFFSET, EvalResult, evaluate_policy
 from replay import NStepAccumulator, ReplayBuffer
 from training import MetricLog, NonFiniteError, build_replay, is_count
@@ -149,7 +149,8 @@ def _build(config: Config, device: torch.device, network: NetworkFactory | None 
     try:
         observation_space, action_space = envs.single_observation_space, envs.single_action_space
         agent = make_agent(config, observation_shape=observation_space.shape, n_actions=int(action_space.n),
-                           device=device, seed=agent_seed, network=network)
+                           device=device, seed=agent_seed, network=network,
+                           observation_states=observation_states(observation_space))
         buffer = build_replay(config, observation_space.shape, observation_space.dtype, buffer_seed,
                               device=device if config.device_replay and device.type != "cpu" else None)
     except BaseException:

@@ -72,17 +72,30 @@ def make_vector_env(env_spec: str, num_envs: int, *, mode: str = "sync",
 
 
 def check_spaces(observation_space: gym.Space, action_space: gym.Space, env_spec: str) -> None:
-    """Raise EnvError unless actions are Discrete (from 0) and observations a numeric Box."""
+    """Raise EnvError unless actions are Discrete (from 0) and observations a numeric Box or
+    Discrete (from 0: states the Q-network one-hot encodes)."""
     if not isinstance(action_space, gym.spaces.Discrete):
         raise EnvError(f"env {env_spec!r} has action space {action_space}; DQN needs a Discrete action space "
                        "(for continuous control use an actor-critic method such as SAC or TD3)")
     if int(action_space.start) != 0:
         raise EnvError(f"env {env_spec!r} has actions starting at {action_space.start}; only Discrete(n) "
                        "starting at 0 is supported")
+    if isinstance(observation_space, gym.spaces.Discrete):
+        if int(observation_space.start) != 0:
+            raise EnvError(f"env {env_spec!r} has observations starting at {observation_space.start}; only "
+                           "Discrete(n) observations starting at 0 are supported")
+        return
     if not isinstance(observation_space, gym.spaces.Box) or not (
             np.issubdtype(observation_space.dtype, np.number) or observation_space.dtype == np.bool_):
         raise EnvError(f"env {env_spec!r} has observation space {observation_space}; the Q-network takes a "
-                       "numeric Box (wrap Discrete/Dict observations, e.g. with FlattenObservation)")
+                       "numeric Box or Discrete observations (wrap Dict/Tuple observations, e.g. with "
+                       "FlattenObservation)")
+
+
+def observation_states(observation_space: gym.Space) -> int | None:
+    """The number of states of a Discrete observation space (observations are the state's index,
+    shape (), which the Q-network one-hot encodes); None for a Box."""
+    return int(observation_space.n) if isinstance(observation_space, gym.spaces.Discrete) else None
 
 
 class AutoresetTracker:

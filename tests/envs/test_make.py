@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import envs.make
-from envs import AutoresetTracker, EnvError, check_spaces, make_env, make_vector_env, resolve_env_id
+from envs import (AutoresetTracker, EnvError, check_spaces, make_env, make_vector_env, observation_states,
+                  resolve_env_id)
 from replay import ReplayBuffer
 from tests.scripted_envs import EPISODE_LENGTH, TERMINATE_ID, TERMINATE_SPEC, TRUNCATE_SPEC
 
@@ -146,9 +147,37 @@ def test_check_spaces_rejects_discrete_not_starting_at_zero():
         check_spaces(gym.spaces.Box(-1, 1, (2,)), gym.spaces.Discrete(3, start=1), "Shifted-v0")
 
 
-def test_check_spaces_rejects_non_box_observations():
+def test_check_spaces_accepts_discrete_observations():
+    check_spaces(gym.spaces.Discrete(16), gym.spaces.Discrete(4), "FrozenLake-v1")
+
+
+def test_check_spaces_rejects_discrete_observations_not_starting_at_zero():
+    with pytest.raises(EnvError, match="observations starting at 2"):
+        check_spaces(gym.spaces.Discrete(5, start=2), gym.spaces.Discrete(2), "Shifted-v0")
+
+
+def test_check_spaces_rejects_dict_observations():
+    space = gym.spaces.Dict({"a": gym.spaces.Box(-1, 1, (2,))})
     with pytest.raises(EnvError, match="FlattenObservation"):
-        check_spaces(gym.spaces.Discrete(5), gym.spaces.Discrete(2), "Tabular-v0")
+        check_spaces(space, gym.spaces.Discrete(2), "Dict-v0")
+
+
+def test_observation_states_counts_discrete_states_only():
+    assert observation_states(gym.spaces.Discrete(500)) == 500
+    assert observation_states(gym.spaces.Box(-1, 1, (2,))) is None
+
+
+@pytest.mark.parametrize("env_id, states", [("FrozenLake-v1", 16), ("Taxi-v4", 500), ("CliffWalking-v1", 48)])
+def test_make_vector_env_discrete_observations_are_int64_state_indices(env_id, states):
+    vector_env = make_vector_env(env_id, 2)
+    try:
+        observations, _ = vector_env.reset(seed=0)
+        next_observations = vector_env.step(np.zeros(2, dtype=np.int64))[0]
+    finally:
+        vector_env.close()
+    assert vector_env.single_observation_space == gym.spaces.Discrete(states)
+    for batch in (observations, next_observations):
+        assert batch.shape == (2,) and batch.dtype == np.int64 and ((0 <= batch) & (batch < states)).all()
 
 
 def assert_same_infos(want: dict, have: dict) -> None:
