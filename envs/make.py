@@ -53,10 +53,11 @@ def _make_unchecked(env_spec: str, render_mode: str | None, options: EnvOptions)
         if env_family(env_id) is not None:
             return make_pixel_env(env_id, options, render_mode)
         return gym.make(env_id, render_mode=render_mode, **time_limit_kwargs(options))
+    except (gym.error.DependencyNotInstalled, ImportError) as error:
+        # e.g. Box2D missing for LunarLander: Gymnasium's message names its fix, pip install "gymnasium[box2d]"
+        raise EnvError(f"env {env_spec!r} needs a package that is not installed: {_one_line(error)}") from None
     except gym.error.Error as error:
         raise EnvError(f"cannot make env {env_spec!r}: {_one_line(error)}") from None
-    except ImportError as error:  # e.g. box2d missing for LunarLander
-        raise EnvError(f"env {env_spec!r} needs a package that is not installed: {_one_line(error)}") from None
 
 
 def make_vector_env(env_spec: str, num_envs: int, *, mode: str = "sync",

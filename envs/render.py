@@ -15,6 +15,7 @@ import gymnasium as gym
 from gymnasium.wrappers import RecordVideo
 
 from configs.errors import UserError
+from envs.packages import missing_package
 
 
 def require_moviepy() -> None:
@@ -22,8 +23,7 @@ def require_moviepy() -> None:
     try:
         import moviepy  # noqa: F401
     except ImportError:
-        raise UserError("recording video needs moviepy, which is not installed; "
-                        "install it with: pip install -e '.[video]'") from None
+        raise missing_package("recording video", "moviepy", "video") from None
 
 
 def require_display() -> None:

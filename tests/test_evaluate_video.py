@@ -40,7 +40,7 @@ def test_evaluate_video_without_moviepy_is_one_line_error(run_dir, tmp_path, mon
     monkeypatch.setitem(sys.modules, "moviepy", None)  # makes `import moviepy` fail
     assert evaluate.main([str(run_dir), "--video", str(tmp_path / "videos")]) == 2
     error = capsys.readouterr().err
-    assert error.count("\n") == 1 and "pip install -e '.[video]'" in error
+    assert error.count("\n") == 1 and 'run `pip install "moviepy>=1.0"`' in error
     assert not (tmp_path / "videos").exists()
 
 
