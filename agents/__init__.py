@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from agents.device import resolve_device, set_torch_threads
-from agents.c51 import C51Agent, categorical_projection
+from agents.c51 import C51Agent, categorical_projection, kl_divergence
 from agents.dqn import DQNAgent, double_dqn_target, dqn_target
 from agents.layers import NoisyLinear
 from agents.model_file import ModelFileError, load_model, save_model
@@ -51,7 +51,7 @@ def make_agent(config: Config, *, observation_shape: tuple[int, ...], n_actions:
 
 
 __all__ = [
-    "AGENTS", "C51Agent", "ConvQNetwork", "NoisyLinear", "QNetwork", "QRAgent", "build_network", "categorical_projection",
+    "AGENTS", "C51Agent", "ConvQNetwork", "NoisyLinear", "QNetwork", "QRAgent", "build_network", "categorical_projection", "kl_divergence",
     "learner_class", "quantile_huber_loss", "quantile_midpoints", "DQNAgent", "MLPQNetwork", "ModelFileError", "NetworkError", "SCHEDULES", "build_q_network",
     "double_dqn_target", "dqn_target", "exponential_schedule", "factory_spec", "linear_schedule",
     "load_model", "make_agent", "numpy_greedy_policy", "resolve_device", "save_model", "set_torch_threads",
