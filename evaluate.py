@@ -134,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="PATH", default=None, help="Also write the results as JSON here.")
     watch = parser.add_mutually_exclusive_group()
     watch.add_argument("--video", metavar="DIR", default=None,
-                       help="Record each episode as DIR/<env>-episode-<i>.mp4 (needs the video extra: moviepy).")
+                       help="Record each episode as DIR/<env>-episode-<i>.mp4, deleting those of an earlier "
+                            "recording first (needs the video extra: moviepy).")
     watch.add_argument("--render", action="store_true", help="Show the episodes in a window (needs a display).")
     args = parser.parse_args(argv)
     return report_user_errors("evaluate.py", args, lambda: _evaluate_command(args))
