@@ -51,7 +51,8 @@ def make_agent(config: Config, *, observation_shape: tuple[int, ...], n_actions:
 
 
 __all__ = [
-    "AGENTS", "C51Agent", "ConvQNetwork", "NoisyLinear", "QNetwork", "QRAgent", "build_network", "categorical_projection", "kl_divergence",
+    "AGENTS", "C51Agent", "ConvQNetwork", "NoisyLinear", "QNetwork", "QRAgent", "build_network", "categorical_projection",
+    "kl_divergence",
     "learner_class", "quantile_huber_loss", "quantile_midpoints", "DQNAgent", "MLPQNetwork", "ModelFileError", "NetworkError", "SCHEDULES", "build_q_network",
     "double_dqn_target", "dqn_target", "exponential_schedule", "factory_spec", "linear_schedule",
     "load_model", "make_agent", "numpy_greedy_policy", "resolve_device", "save_model", "set_torch_threads",

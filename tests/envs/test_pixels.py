@@ -106,5 +106,6 @@ def test_missing_pixel_package_is_a_user_error_naming_its_pip_install(monkeypatc
 
     monkeypatch.setattr(gym, "registry", {})  # as if MinAtar had never registered its envs
     monkeypatch.setattr(envs.pixels.importlib, "import_module", failing_import)
-    with pytest.raises(UserError, match=r'needs minatar, which is not installed: run `pip install "minatar>=1\.0\.15"`'):
+    with pytest.raises(UserError, match=r'needs minatar, which is not installed: '
+                                        r'run `pip install "minatar>=1\.0\.15"`'):
         make_env("MinAtar/Breakout-v1")
