@@ -31,7 +31,7 @@ from configs import (
     report_user_errors,
 )
 from configs.trust import allow_imports_from_cwd, check_run_imports
-from envs import EnvOptions, make_env
+from envs import EnvOptions, make_env, observation_states
 from fileio import write_text_atomic
 from envs.render import record_video, require_display, require_moviepy
 
@@ -81,8 +81,8 @@ def evaluate_policy(q_network: nn.Module, env_spec: str, *, episodes: int, seed:
             while not done:
                 if rng.random() < epsilon:
                     action = int(rng.integers(env.action_space.n))
-                elif numpy_greedy is not None:
-                    action = int(numpy_greedy(observation[None])[0])
+                elif numpy_greedy is not None:  # asarray: Discrete observations are Python ints
+                    action = int(numpy_greedy(np.asarray(observation)[None])[0])
                 else:
                     obs_1 = torch.as_tensor(observation, device=device).unsqueeze(0)
                     action = int(q_network(obs_1).argmax(dim=1).item())
@@ -117,7 +117,8 @@ def load_run(run_dir: str | Path, *, model: str = "latest", device: torch.device
     env = make_env(config.env_id, options=EnvOptions.of(config))
     observation_shape, n_actions = env.observation_space.shape, int(env.action_space.n)
     env.close()
-    q_network = build_network(config, observation_shape, n_actions)
+    q_network = build_network(config, observation_shape, n_actions,
+                              observation_states=observation_states(env.observation_space))
     try:
         check_module_state(q_network, payload.get("q_network"), "its q_network")
     except ValueError as error:  # how the check reports a misfit: keys, shapes, dtypes, NaN
@@ -145,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
                              "run directory.")
     watch = parser.add_mutually_exclusive_group()
     watch.add_argument("--video", metavar="DIR", default=None,
-                       help="Record each episode as DIR/<env>-episode-<i>.mp4 (needs the video extra: moviepy).")
+                       help="Record each episode as DIR/<env>-episode-<i>.mp4, deleting those of an earlier "
+                            "recording first (needs the video extra: moviepy).")
     watch.add_argument("--render", action="store_true", help="Show the episodes in a window (needs a display).")
     args = parser.parse_args(argv)
     allow_imports_from_cwd()

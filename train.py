@@ -44,7 +44,7 @@ from configs import (Config, ConfigError, UserError, add_config_arguments, confi
                      env_file_name, make_parser, read_config_file, save_config)
 from configs.config import FIELD_NAMES
 from configs.trust import IMPORTING_FIELDS, allow_imports_from_cwd, check_run_imports
-from envs import AutoresetTracker, EnvOptions, make_vector_env
+from envs import AutoresetTracker, EnvOptions, make_vector_env, observation_states
 from evaluate import EVAL_SEED_OFFSET, EvalResult, evaluate_policy
 from fileio import short_repr, write_text_atomic
 from replay import NStepAccumulator, ReplayBuffer
@@ -157,7 +157,8 @@ def _build(config: Config, device: torch.device, network: NetworkFactory | None 
     try:
         observation_space, action_space = envs.single_observation_space, envs.single_action_space
         agent = make_agent(config, observation_shape=observation_space.shape, n_actions=int(action_space.n),
-                           device=device, seed=agent_seed, network=network)
+                           device=device, seed=agent_seed, network=network,
+                           observation_states=observation_states(observation_space))
         buffer = build_replay(config, observation_space.shape, observation_space.dtype, buffer_seed,
                               device=device if config.device_replay and device.type != "cpu" else None)
     except BaseException:

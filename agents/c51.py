@@ -3,7 +3,8 @@
 The network outputs, per action, logits over K atoms z_k spread evenly on [v_min, v_max]. The
 loss is the cross-entropy between the projected target distribution and the predicted one; with
 ``dueling``, ``noisy``, ``prioritized``, ``double`` and ``n_step`` this is Rainbow
-(Hessel et al. 2018). Shapes: B = batch, A = actions, K = atoms.
+(Hessel et al. 2018), whose prioritized replay uses the KL divergence (see ``kl_divergence``).
+Shapes: B = batch, A = actions, K = atoms.
 """
 
 from __future__ import annotations
@@ -35,6 +36,18 @@ def categorical_projection(rewards_B: torch.Tensor, discounts_B: torch.Tensor, t
     return projected_BK
 
 
+# Replay priority (Hessel et al. 2018, section "Prioritized replay"): the KL divergence from the
+# projected target m to the prediction p,
+#   KL(m || p) = sum_k m_k ln m_k - sum_k m_k ln p_k = cross-entropy(m, p) - entropy(m)    (0 ln 0 = 0).
+# The loss stays the cross-entropy: its gradient in p is the KL's (m does not depend on the online
+# network's weights). As a priority the two differ: the entropy of m varies from sample to sample
+# (a reward landing between two atoms splits the mass, one on an atom does not), so cross-entropy
+# would favour transitions whose targets are spread out however well they are already predicted;
+# KL is 0 exactly when the prediction matches the target.
+def kl_divergence(target_BK: torch.Tensor, log_probs_BK: torch.Tensor) -> torch.Tensor:
+    return (torch.special.xlogy(target_BK, target_BK) - target_BK * log_probs_BK).sum(dim=1).clamp(min=0.0)
+
+
 class C51Agent(DQNAgent):
     """Distributional DQN over a categorical support."""
 
@@ -60,4 +73,4 @@ class C51Agent(DQNAgent):
                                                next_probs_BK, support_K)
         loss_B = -(target_BK * log_probs_BK).sum(dim=1)
         q_B = (log_probs_BK.detach().exp() * support_K).sum(dim=1)
-        return loss_B, loss_B.detach(), q_B
+        return loss_B, kl_divergence(target_BK, log_probs_BK.detach()), q_B

@@ -137,7 +137,11 @@ class DQNAgent:
         return loss_B.mean() if batch.weights is None else (loss_B * batch.weights).mean()
 
     def loss_terms(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(per-sample loss [B], per-sample priority [B], Q of the taken actions [B])."""
+        """(per-sample loss [B], per-sample priority [B], Q of the taken actions [B]).
+
+        The priority prioritized replay gets back: here |y - Q(s, a)|, the TD error (Schaul et al.
+        2016), whichever loss (Huber or MSE) is minimised; C51 uses the KL divergence of its
+        distributions (agents/c51.py), QR-DQN its quantile loss (agents/qrdqn.py)."""
         q_BA = self.q_network(batch.observations)
         q_B = q_BA.gather(1, batch.actions.unsqueeze(1)).squeeze(1)
         with torch.no_grad():

@@ -3,6 +3,10 @@
 Any module with that contract can be used (``--network module:Factory``); it receives
 observations of shape [B, *observation_shape] in the env's dtype (float32 for classic control,
 uint8 for pixels: convert inside ``forward``) and returns Q-values of shape [B, n_actions].
+
+Discrete observations (FrozenLake, Taxi, CliffWalking) are state indices, int64 of shape [B]: they
+stay integers in replay and the MLP one-hot encodes them as its first layer (``OneHot``), as pixels
+stay uint8 and are scaled inside the network.
 """
 
 from __future__ import annotations
@@ -71,25 +75,44 @@ class QNetwork(nn.Module):
         return out_BAK.squeeze(2)  # [B, A]
 
 
-def mlp_torso(observation_shape: tuple[int, ...], hidden_sizes: tuple[int, ...], activation: str) -> nn.Sequential:
-    """Flatten, then Linear + activation per hidden width; float32 input."""
-    widths = [math.prod(observation_shape), *hidden_sizes]
-    layers: list[nn.Module] = [nn.Flatten()]
+class OneHot(nn.Module):
+    """State indices [B] (any integer or float dtype) -> one-hot float32 [B, num_states]."""
+
+    def __init__(self, num_states: int) -> None:
+        super().__init__()
+        self.num_states = num_states
+
+    def forward(self, states: torch.Tensor) -> torch.Tensor:
+        # A comparison rather than F.one_hot: no bounds check that syncs with the device, and it compiles.
+        return (states.unsqueeze(-1) == torch.arange(self.num_states, device=states.device)).float()
+
+
+def mlp_torso(observation_shape: tuple[int, ...], hidden_sizes: tuple[int, ...], activation: str,
+              observation_states: int | None = None) -> nn.Sequential:
+    """Flatten (or, for Discrete observations with ``observation_states`` states, OneHot), then
+    Linear + activation per hidden width; float32 input."""
+    first: nn.Module = nn.Flatten() if observation_states is None else OneHot(observation_states)
+    widths = [math.prod(observation_shape) if observation_states is None else observation_states, *hidden_sizes]
+    layers: list[nn.Module] = [first]
     for width_in, width_out in zip(widths[:-1], widths[1:]):
         layers += [nn.Linear(width_in, width_out), ACTIVATION_MODULES[activation]()]
     return nn.Sequential(*layers)
 
 
 class MLPQNetwork(QNetwork):
-    """The default Q-network: an MLP torso and a linear head, one Q-value per action."""
+    """The default Q-network: an MLP torso and a linear head, one Q-value per action.
+    ``observation_states``: Discrete observations with this many states, one-hot encoded."""
 
     def __init__(self, observation_shape: tuple[int, ...], n_actions: int, *,
-                 hidden_sizes: tuple[int, ...] = (120, 84), activation: str = "relu", **head_options) -> None:
-        torso = mlp_torso(observation_shape, hidden_sizes, activation)
+                 hidden_sizes: tuple[int, ...] = (120, 84), activation: str = "relu",
+                 observation_states: int | None = None, **head_options) -> None:
+        torso = mlp_torso(observation_shape, hidden_sizes, activation, observation_states)
         super().__init__(torso, hidden_sizes[-1], n_actions, **head_options)
+        self.observation_states = observation_states
 
     def head_outputs(self, observations: torch.Tensor) -> torch.Tensor:
-        return super().head_outputs(observations.float())
+        # Box observations become float here (uint8 or bool included); state indices go to OneHot as they are.
+        return super().head_outputs(observations if self.observation_states is not None else observations.float())
 
 
 class ConvQNetwork(QNetwork):
@@ -129,9 +152,20 @@ def factory_spec(factory: NetworkFactory) -> str | None:
 
 def build_q_network(observation_shape: tuple[int, ...], n_actions: int, *, hidden_sizes: tuple[int, ...],
                     activation: str, network: str | NetworkFactory | None = None, torso: str = "auto",
-                    **head_options) -> nn.Module:
+                    observation_states: int | None = None, **head_options) -> nn.Module:
     """The MLP or convolutional network (``torso``, see agents.torsos) with the requested head,
-    or a user's network (checked to return [B, n_actions])."""
+    or a user's network (checked to return [B, n_actions]). ``observation_states``: the
+    observations are Discrete state indices (shape ()), which only the MLP takes, one-hot."""
+    if observation_states is not None:
+        if network is not None:
+            raise NetworkError(f"a custom network takes Box observations; this env's observations are "
+                               f"Discrete({observation_states}) state indices: use the built-in MLP (drop --network), "
+                               "which one-hot encodes them")
+        if torso not in ("auto", "mlp"):
+            raise NetworkError(f"torso {torso} needs image observations; this env's observations are "
+                               f"Discrete({observation_states}) state indices: use --torso mlp or auto")
+        return MLPQNetwork(observation_shape, n_actions, hidden_sizes=hidden_sizes, activation=activation,
+                           observation_states=observation_states, **head_options)
     if network is None:
         kind = choose_torso(observation_shape, torso)
         if kind == "mlp":

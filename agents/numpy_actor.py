@@ -7,7 +7,9 @@ optimizer step and target load automatically, as long as parameters are updated 
 are: Adam and ``load_state_dict`` both write into the existing tensors).
 
 Only plain networks are supported (MLP torso with ReLU or tanh, linear or dueling head giving Q,
-C51 or quantile outputs, no noisy layers); anything else keeps the torch forward.
+C51 or quantile outputs, no noisy layers); anything else keeps the torch forward. Discrete
+observations (state indices, one-hot in the torch network) take column s of the first weight
+matrix instead of multiplying by a one-hot vector: the same numbers, since every other term is 0.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.networks import MLPQNetwork
+from agents.networks import MLPQNetwork, OneHot
 
 _ACTIVATIONS: dict[type, Callable[[np.ndarray], np.ndarray]] = {
     nn.ReLU: lambda x: np.maximum(x, 0.0, out=x),
@@ -30,7 +32,8 @@ def numpy_greedy_policy(network: nn.Module) -> Callable[[np.ndarray], np.ndarray
     """A function observations [B, *obs_shape] -> greedy actions [B], or None if unsupported."""
     if not isinstance(network, MLPQNetwork) or any(p.device.type != "cpu" for p in network.parameters()):
         return None
-    layers = list(network.torso)[1:]  # skip Flatten
+    one_hot = isinstance(network.torso[0], OneHot)
+    layers = list(network.torso)[1:]  # skip Flatten or OneHot
     # Column layout, x [features, B]: W [out, in] @ x needs no transposed copy of W, and for one
     # observation it is a matrix-vector product (about half the cost of x @ W.T in numpy).
     hidden: list[tuple[np.ndarray, np.ndarray, Callable]] = []
@@ -47,8 +50,14 @@ def numpy_greedy_policy(network: nn.Module) -> Callable[[np.ndarray], np.ndarray
     support = _view(network.support) if output == "c51" else None
 
     def greedy(observations: np.ndarray) -> np.ndarray:
-        x = observations.reshape(len(observations), -1).T.astype(np.float32, copy=False)
-        for weight, bias, activation in hidden:
+        if one_hot:  # W @ one_hot(s) is column s of W
+            (weight, bias, activation), rest = hidden[0], hidden[1:]
+            x = weight[:, observations]
+            x += bias
+            activation(x)
+        else:
+            x, rest = observations.reshape(len(observations), -1).T.astype(np.float32, copy=False), hidden
+        for weight, bias, activation in rest:
             x = weight @ x
             x += bias
             activation(x)

@@ -48,4 +48,10 @@ class QRAgent(DQNAgent):
             targets_BN = batch.rewards.unsqueeze(1) + bootstrap_B1 * next_quantiles_BN
         taus_N = quantile_midpoints(quantiles_BN.shape[1], device=quantiles_BN.device)
         loss_B = quantile_huber_loss(quantiles_BN, targets_BN, taus_N)
+        # Replay priority: the quantile Huber loss itself. QR-DQN (Dabney et al. 2018) has no
+        # prioritized replay to follow. Like C51's cross-entropy, the loss has a floor that grows
+        # with the spread of the target quantiles, but unlike there no closed form (an entropy)
+        # removes it: its minimum over the predicted quantiles would take a per-sample
+        # optimisation. |target mean - Q| would be 0 for a prediction with the right mean and the
+        # wrong shape, which the update still changes; the loss ranks by what the update reduces.
         return loss_B, loss_B.detach(), quantiles_BN.detach().mean(dim=1)

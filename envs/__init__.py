@@ -1,8 +1,10 @@
 """Environments: making Gymnasium envs (single and vector, Atari and MinAtar included) and checking
 a DQN can drive them."""
 
-from envs.make import AutoresetTracker, EnvError, LeanSyncVectorEnv, check_spaces, make_env, make_vector_env, resolve_env_id
+from envs.make import (AutoresetTracker, EnvError, check_spaces, make_env, make_vector_env, observation_states,
+                       resolve_env_id)
 from envs.pixels import EnvOptions, env_family
+from envs.vector import LeanSyncVectorEnv
 
 __all__ = ["AutoresetTracker", "EnvError", "EnvOptions", "LeanSyncVectorEnv", "check_spaces", "env_family",
-           "make_env", "make_vector_env", "resolve_env_id"]
+           "make_env", "make_vector_env", "observation_states", "resolve_env_id"]

@@ -29,8 +29,8 @@ from typing import Any
 import gymnasium as gym
 from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
 
-from configs.errors import UserError
 from configs.loading import env_family
+from envs.packages import missing_package
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ def _register(env_id: str, module_name: str, package: str, extra: str) -> None:
     try:
         module = importlib.import_module(module_name)
     except ImportError:
-        raise UserError(f"env {env_id!r} needs the {package} package: pip install -e '.[{extra}]'") from None
+        raise missing_package(f"env {env_id!r}", package, extra) from None
     if module_name == "ale_py":
         module.ALEInterface.setLoggerMode(module.LoggerMode.Error)  # no banner on stderr for each game made
         gym.register_envs(module)

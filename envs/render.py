@@ -3,18 +3,28 @@ moviepy, the ``video`` extra) and a window for ``render_mode="human"`` (which ne
 
 Both checks run before any episode, so a missing package or display is one clear line, not a
 traceback from deep inside pygame or moviepy.
+
+Recording renders ``rgb_array`` frames, which pygame draws on off-screen surfaces; its video
+driver starts all the same, and on a headless Linux machine SDL's Wayland probe prints
+``error: XDG_RUNTIME_DIR is invalid or not set`` for nothing. So recorded envs render with SDL's
+``dummy`` video driver (unless SDL_VIDEODRIVER is set), set only while they render.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import sys
+import warnings
 from pathlib import Path
+from typing import Iterator
 
 import gymnasium as gym
 from gymnasium.wrappers import RecordVideo
 
 from configs.errors import UserError
+from envs.packages import missing_package
 
 
 def require_moviepy() -> None:
@@ -22,8 +32,7 @@ def require_moviepy() -> None:
     try:
         import moviepy  # noqa: F401
     except ImportError:
-        raise UserError("recording video needs moviepy, which is not installed; "
-                        "install it with: pip install -e '.[video]'") from None
+        raise missing_package("recording video", "moviepy", "video") from None
 
 
 def require_display() -> None:
@@ -35,8 +44,48 @@ def require_display() -> None:
 
 def record_video(env: gym.Env, video_dir: str | Path, *, episodes: int, name_prefix: str) -> gym.Env:
     """Wrap an ``rgb_array`` env so that each of its first ``episodes`` episodes is written to
-    ``video_dir/<name_prefix>-episode-<i>.mp4``. Only the first ``episodes`` are recorded because
-    the reset that follows the last episode would otherwise start a one-frame video."""
+    ``video_dir/<name_prefix>-episode-<i>.mp4``, after deleting the files of an earlier recording
+    with this prefix there (so none of a longer one is left over; nothing else is touched). Only
+    the first ``episodes`` are recorded because the reset that follows the last episode would
+    otherwise start a one-frame video."""
     require_moviepy()
-    return RecordVideo(env, str(video_dir), episode_trigger=lambda episode: episode < episodes,
-                       name_prefix=name_prefix, disable_logger=True)
+    remove_recorded_episodes(video_dir, name_prefix)
+    with warnings.catch_warnings():  # "Overwriting existing videos": the old ones were just removed
+        warnings.filterwarnings("ignore", message=".*Overwriting existing videos")
+        return RecordVideo(HeadlessRendering(env), str(video_dir), episode_trigger=lambda episode: episode < episodes,
+                           name_prefix=name_prefix, disable_logger=True)
+
+
+def remove_recorded_episodes(video_dir: str | Path, name_prefix: str) -> list[Path]:
+    """Delete the regular files named as RecordVideo names episodes, ``<name_prefix>-episode-<i>.mp4``,
+    in ``video_dir`` (not below it); return them. Links, folders and other names are left alone."""
+    video_dir = Path(video_dir)
+    if not video_dir.is_dir():
+        return []
+    pattern = re.compile(re.escape(name_prefix) + r"-episode-\d+\.mp4")
+    removed = [path for path in sorted(video_dir.iterdir())
+               if pattern.fullmatch(path.name) and not path.is_symlink() and path.is_file()]
+    for path in removed:
+        path.unlink()
+    return removed
+
+
+class HeadlessRendering(gym.Wrapper):
+    """Renders with SDL's dummy video driver (see the module docstring) unless SDL_VIDEODRIVER is set."""
+
+    def render(self):
+        with _environment_default("SDL_VIDEODRIVER", "dummy"):
+            return self.env.render()
+
+
+@contextlib.contextmanager
+def _environment_default(name: str, value: str) -> Iterator[None]:
+    """Set the environment variable ``name`` to ``value`` for the block, unless it is set already."""
+    if name in os.environ:
+        yield
+        return
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        os.environ.pop(name, None)

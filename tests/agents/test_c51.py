@@ -1,6 +1,7 @@
 """C51's categorical projection against distributions worked out by hand, a property test that it
 always gives a probability distribution, and the C51 loss for a network that predicts uniform
-probabilities (cross-entropy ln K whatever the target)."""
+probabilities (cross-entropy ln K whatever the target; the KL divergence, its replay priority, less
+the target's entropy)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents import C51Agent, MLPQNetwork, categorical_projection
+from agents import C51Agent, MLPQNetwork, categorical_projection, kl_divergence
 from replay import Batch
 
 SUPPORT_5 = torch.tensor([0.0, 1.0, 2.0, 3.0, 4.0])  # v_min 0, v_max 4, dz = 1
@@ -101,10 +102,33 @@ def zero_c51_agent(num_atoms: int) -> C51Agent:
 
 def test_c51_agent_loss_of_uniform_prediction_is_log_num_atoms():
     # Cross-entropy -sum_k m_k ln(1/K) = ln K for any target m summing to 1; Q = mean support = 2.
+    # Priorities are KL = ln K - entropy(m): sample 0 (r = 1, discount 0.9, uniform next probabilities)
+    # projects Tz = [1, 1.9, 2.8, 3.7, 4] onto m = [0, 0.22, 0.22, 0.22, 0.34]; sample 1 (terminal,
+    # r = -3 clamped to atom 0) has m = [1, 0, 0, 0, 0], entropy 0.
     batch = Batch(observations=torch.ones(2, 2), actions=torch.tensor([0, 1]), rewards=torch.tensor([1.0, -3.0]),
                   next_observations=torch.ones(2, 2), terminated=torch.tensor([0.0, 1.0]),
                   discounts=torch.tensor([0.9, 0.9]), indices=torch.tensor([0, 1]))
     metrics = zero_c51_agent(num_atoms=5).update(batch)
     assert metrics["td_loss"].item() == pytest.approx(math.log(5))
-    torch.testing.assert_close(metrics["priorities"], torch.full((2,), math.log(5)))
+    entropy_0 = -(3 * 0.22 * math.log(0.22) + 0.34 * math.log(0.34))
+    torch.testing.assert_close(metrics["priorities"], torch.tensor([math.log(5) - entropy_0, math.log(5)]))
     assert metrics["q_values"].item() == pytest.approx(2.0)
+
+
+def test_c51_agent_priority_is_kl_divergence_not_cross_entropy():
+    # 3 atoms [0, 2, 4], uniform prediction p = 1/3 each; both samples terminal.
+    # r = 1 lands halfway between atoms 0 and 2: m = [1/2, 1/2, 0], cross-entropy ln 3,
+    #   entropy ln 2, KL = ln 3 - ln 2 = ln 1.5.
+    # r = 4 lands on atom 4: m = [0, 0, 1], cross-entropy ln 3, entropy 0, KL = ln 3.
+    # The loss stays the cross-entropy (ln 3 for both); only the priorities differ.
+    batch = Batch(observations=torch.ones(2, 2), actions=torch.tensor([0, 1]), rewards=torch.tensor([1.0, 4.0]),
+                  next_observations=torch.ones(2, 2), terminated=torch.tensor([1.0, 1.0]),
+                  discounts=torch.tensor([0.9, 0.9]), indices=torch.tensor([0, 1]))
+    metrics = zero_c51_agent(num_atoms=3).update(batch)
+    assert metrics["td_loss"].item() == pytest.approx(math.log(3))
+    torch.testing.assert_close(metrics["priorities"], torch.tensor([math.log(1.5), math.log(3)]))
+
+
+def test_kl_divergence_of_a_distribution_from_itself_is_zero():
+    target_BK = torch.tensor([[0.25, 0.25, 0.5], [0.2, 0.3, 0.5]])
+    torch.testing.assert_close(kl_divergence(target_BK, target_BK.log()), torch.zeros(2))

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from agents import MLPQNetwork, NetworkError, build_q_network, factory_spec
-from agents.networks import import_factory
+from agents.networks import OneHot, import_factory
 from tests.custom_nets import BranchyQNet
 
 
@@ -26,6 +26,39 @@ def test_mlp_q_network_hidden_sizes_give_linear_widths():
     linears = [m for m in network.modules() if isinstance(m, nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linears] == [(4, 8), (8, 6), (6, 2)]
     assert any(isinstance(m, nn.Tanh) for m in network.modules())
+
+
+def test_one_hot_encodes_state_indices():
+    one_hot = OneHot(4)(torch.tensor([2, 0, 3]))
+    torch.testing.assert_close(one_hot, torch.tensor([[0.0, 0.0, 1.0, 0.0], [1.0, 0.0, 0.0, 0.0],
+                                                      [0.0, 0.0, 0.0, 1.0]]))
+
+
+def test_mlp_q_network_discrete_observations_one_hot_into_first_layer():
+    # Q(s) for state index s is the network applied to the one-hot vector e_s.
+    torch.manual_seed(0)
+    network = MLPQNetwork((), 3, hidden_sizes=(8,), observation_states=5)
+    assert network.torso[1].in_features == 5
+    states = torch.tensor([4, 0, 2], dtype=torch.int64)
+    q_BA = network(states)
+    assert q_BA.shape == (3, 3)
+    plain = nn.Sequential(*list(network.torso)[1:], network.advantage)
+    torch.testing.assert_close(q_BA, plain(torch.eye(5)[states]))
+
+
+def test_build_q_network_discrete_observations_is_one_hot_mlp():
+    network = build_q_network((), 2, hidden_sizes=(8,), activation="relu", observation_states=16)
+    assert isinstance(network, MLPQNetwork) and isinstance(network.torso[0], OneHot)
+
+
+def test_build_q_network_discrete_observations_with_custom_network_is_network_error():
+    with pytest.raises(NetworkError, match="Discrete"):
+        build_q_network((), 2, hidden_sizes=(8,), activation="relu", network=BranchyQNet, observation_states=16)
+
+
+def test_build_q_network_discrete_observations_with_cnn_torso_is_network_error():
+    with pytest.raises(NetworkError, match="--torso mlp"):
+        build_q_network((), 2, hidden_sizes=(8,), activation="relu", torso="nature_cnn", observation_states=16)
 
 
 def test_branchy_q_net_takes_a_different_path_for_zero_input():

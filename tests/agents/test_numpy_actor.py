@@ -46,6 +46,18 @@ def test_numpy_greedy_policy_matches_torch_forward(head, activation):
     assert_same_greedy_actions(greedy(observations), q_BA)
 
 
+@pytest.mark.parametrize("head", HEADS)
+def test_numpy_greedy_policy_matches_torch_forward_on_discrete_observations(head):
+    torch.manual_seed(0)
+    q_network = MLPQNetwork((), 3, hidden_sizes=(16, 8), observation_states=50, **HEADS[head])
+    states = np.arange(50, dtype=np.int64)  # every state
+    with torch.no_grad():
+        q_BA = q_network(torch.as_tensor(states))
+    greedy = numpy_greedy_policy(q_network)
+    assert greedy is not None
+    assert_same_greedy_actions(greedy(states), q_BA)
+
+
 def test_numpy_greedy_policy_follows_in_place_parameter_updates():
     q_network = network("q")
     greedy = numpy_greedy_policy(q_network)

@@ -1,6 +1,7 @@
 """The agent contract, parametrised over the AGENTS registry and component combinations, each built
 the way train.py builds it (configs.resolve_config, then agents.make_agent) for CartPole's shapes
-(observations [4], 2 actions) and fed hand-built batches: a 1-step uniform batch, and an n-step
+(observations [4], 2 actions), and for FrozenLake's (Discrete(16) observations, 4 actions), and fed
+hand-built batches: a 1-step uniform batch, and an n-step
 prioritized one (per-sample discounts gamma^k, importance weights).
 
 Also: combinations of options that cannot work are a ConfigError from agents.build_network."""
@@ -129,6 +130,35 @@ def test_agent_update_changes_every_parameter(algo, flags, make_batch):
     agent.update(make_batch())
     unchanged = [name for name, p in parameters(agent.q_network).items() if torch.equal(p, before[name])]
     assert unchanged == []
+
+
+def discrete_observation_agent(algo: str, flags: dict, *, numpy_acting: bool = True) -> DQNAgent:
+    """An agent for FrozenLake's spaces: 16 states (observations are int64 indices, shape ()), 4 actions."""
+    torch.manual_seed(0)
+    config = resolve_config({"algo": algo, "env_id": "FrozenLake-v1", "hidden_sizes": (8,), "num_atoms": 11,
+                             "num_quantiles": 5, "device": "cpu", "numpy_acting": numpy_acting, **flags})
+    return make_agent(config, observation_shape=(), n_actions=4, device=CPU, seed=0, observation_states=16)
+
+
+@cases
+def test_agent_on_discrete_observations_updates_every_parameter(algo, flags):
+    agent = discrete_observation_agent(algo, flags)
+    batch = Batch(**{**n_step_prioritized_batch().__dict__, "observations": torch.tensor([0, 3, 15, 3, 7]),
+                     "next_observations": torch.tensor([1, 7, 15, 2, 11]), "actions": torch.tensor([0, 1, 3, 2, 1])})
+    before = parameters(agent.q_network)
+    metrics = agent.update(batch)
+    assert torch.isfinite(metrics["td_loss"]) and torch.isfinite(metrics["priorities"]).all()
+    unchanged = [name for name, p in parameters(agent.q_network).items() if torch.equal(p, before[name])]
+    assert unchanged == []
+
+
+@cases
+def test_agent_on_discrete_observations_acts_the_same_with_numpy_and_torch(algo, flags):
+    states = np.arange(16, dtype=np.int64)  # a vector env's batch of Discrete observations
+    with_numpy = discrete_observation_agent(algo, flags).act(states, epsilon=0.0)
+    with_torch = discrete_observation_agent(algo, flags, numpy_acting=False).act(states, epsilon=0.0)
+    assert with_numpy.shape == (16,) and set(with_numpy.tolist()) <= {0, 1, 2, 3}
+    np.testing.assert_array_equal(with_numpy, with_torch)
 
 
 @cases

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import envs.make
-from envs import AutoresetTracker, EnvError, check_spaces, make_env, make_vector_env, resolve_env_id
+from envs import (AutoresetTracker, EnvError, check_spaces, make_env, make_vector_env, observation_states,
+                  resolve_env_id)
 from replay import ReplayBuffer
 from tests.scripted_envs import EPISODE_LENGTH, TERMINATE_ID, TERMINATE_SPEC, TRUNCATE_SPEC
 
@@ -146,27 +147,98 @@ def test_check_spaces_rejects_discrete_not_starting_at_zero():
         check_spaces(gym.spaces.Box(-1, 1, (2,)), gym.spaces.Discrete(3, start=1), "Shifted-v0")
 
 
-def test_check_spaces_rejects_non_box_observations():
+def test_check_spaces_accepts_discrete_observations():
+    check_spaces(gym.spaces.Discrete(16), gym.spaces.Discrete(4), "FrozenLake-v1")
+
+
+def test_check_spaces_rejects_discrete_observations_not_starting_at_zero():
+    with pytest.raises(EnvError, match="observations starting at 2"):
+        check_spaces(gym.spaces.Discrete(5, start=2), gym.spaces.Discrete(2), "Shifted-v0")
+
+
+def test_check_spaces_rejects_dict_observations():
+    space = gym.spaces.Dict({"a": gym.spaces.Box(-1, 1, (2,))})
     with pytest.raises(EnvError, match="FlattenObservation"):
-        check_spaces(gym.spaces.Discrete(5), gym.spaces.Discrete(2), "Tabular-v0")
+        check_spaces(space, gym.spaces.Discrete(2), "Dict-v0")
 
 
-def test_lean_sync_vector_env_matches_gymnasium_sync_vector_env():
-    make = [lambda: gym.make("CartPole-v1")] * 3
+def test_observation_states_counts_discrete_states_only():
+    assert observation_states(gym.spaces.Discrete(500)) == 500
+    assert observation_states(gym.spaces.Box(-1, 1, (2,))) is None
+
+
+@pytest.mark.parametrize("env_id, states", [("FrozenLake-v1", 16), ("Taxi-v4", 500), ("CliffWalking-v1", 48)])
+def test_make_vector_env_discrete_observations_are_int64_state_indices(env_id, states):
+    vector_env = make_vector_env(env_id, 2)
+    try:
+        observations, _ = vector_env.reset(seed=0)
+        next_observations = vector_env.step(np.zeros(2, dtype=np.int64))[0]
+    finally:
+        vector_env.close()
+    assert vector_env.single_observation_space == gym.spaces.Discrete(states)
+    for batch in (observations, next_observations):
+        assert batch.shape == (2,) and batch.dtype == np.int64 and ((0 <= batch) & (batch < states)).all()
+
+
+def assert_same_infos(want: dict, have: dict) -> None:
+    assert want.keys() == have.keys()
+    for key, value in want.items():
+        if isinstance(value, dict):
+            assert_same_infos(value, have[key])
+        else:
+            assert have[key].dtype == value.dtype
+            np.testing.assert_array_equal(value, have[key])
+
+
+@pytest.mark.parametrize("make_one", [lambda: gym.make("CartPole-v1"),
+                                      # Discrete observations, and infos on every step (prob, action_mask)
+                                      lambda: gym.make("Taxi-v4", max_episode_steps=20)],
+                         ids=["CartPole-v1", "Taxi-v4"])
+def test_lean_sync_vector_env_matches_gymnasium_sync_vector_env(make_one):
+    make = [make_one] * 3
     reference = gym.vector.SyncVectorEnv(make, autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP)
     lean = envs.LeanSyncVectorEnv(make, autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP)
-    np.testing.assert_array_equal(reference.reset(seed=5)[0], lean.reset(seed=5)[0])
+    assert lean.observation_space == reference.observation_space
+    assert lean.action_space == reference.action_space
+    (want_obs, want_info), (have_obs, have_info) = reference.reset(seed=5), lean.reset(seed=5)
+    np.testing.assert_array_equal(want_obs, have_obs)
+    assert want_obs.dtype == have_obs.dtype
+    assert_same_infos(want_info, have_info)
     rng = np.random.default_rng(0)
     ended = 0
     for _ in range(600):  # random play ends episodes every ~20 steps: many autoresets
-        actions = rng.integers(0, 2, size=3)
+        actions = rng.integers(0, reference.single_action_space.n, size=3)
         expected, got = reference.step(actions), lean.step(actions)
         for want, have in zip(expected[:4], got[:4]):
             np.testing.assert_array_equal(want, have)
+            assert want.dtype == have.dtype
+        assert_same_infos(expected[4], got[4])
         ended += int(got[2].sum() + got[3].sum())
     assert ended > 30
     reference.close()
     lean.close()
+
+
+def test_lean_sync_vector_env_is_a_public_gymnasium_vector_env():
+    # It must not lean on SyncVectorEnv's private attributes, which change between releases.
+    assert not issubclass(envs.LeanSyncVectorEnv, gym.vector.SyncVectorEnv)
+    assert issubclass(envs.LeanSyncVectorEnv, gym.vector.VectorEnv)
+
+
+class CloseCounting(gym.Wrapper):
+    closes = 0
+
+    def close(self):
+        CloseCounting.closes += 1
+        super().close()
+
+
+def test_lean_sync_vector_env_closes_each_env_once():
+    CloseCounting.closes = 0
+    lean = envs.LeanSyncVectorEnv([lambda: CloseCounting(gym.make("CartPole-v1"))] * 2)
+    lean.close()
+    lean.close()
+    assert lean.closed and CloseCounting.closes == 2
 
 
 def test_lean_sync_vector_env_returns_fresh_observation_arrays():

@@ -100,11 +100,12 @@ def test_minatar_env_has_bool_grids_time_limit_and_sticky_actions():
     env.close()
 
 
-def test_missing_pixel_package_is_a_user_error_naming_the_extra(monkeypatch):
+def test_missing_pixel_package_is_a_user_error_naming_its_pip_install(monkeypatch):
     def failing_import(name):
         raise ImportError(f"no module named {name}")
 
     monkeypatch.setattr(gym, "registry", {})  # as if MinAtar had never registered its envs
     monkeypatch.setattr(envs.pixels.importlib, "import_module", failing_import)
-    with pytest.raises(UserError, match=r"needs the minatar package: pip install -e '\.\[minatar\]'"):
+    with pytest.raises(UserError, match=r'needs minatar, which is not installed: '
+                                        r'run `pip install "minatar>=1\.0\.15"`'):
         make_env("MinAtar/Breakout-v1")

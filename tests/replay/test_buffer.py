@@ -163,3 +163,18 @@ def test_batch_to_torch_converts_every_field_keeping_dtypes():
     assert batch.indices.dtype == torch.int64
     torch.testing.assert_close(batch.rewards, torch.tensor([1.0, 0.0]))
     torch.testing.assert_close(batch.next_observations, torch.tensor([[2, 2], [1, 1]], dtype=torch.uint8))
+
+
+def test_replay_buffer_stores_discrete_state_indices_as_scalars():
+    # Discrete observations (e.g. FrozenLake) are int64 state indices of shape (): one int per slot.
+    buffer = make_buffer(capacity=3, dtype=np.int64, shape=())
+    buffer.add(np.array([0, 4, 5]), np.array([1, 2, 1]), np.zeros(3, np.float32), np.array([4, 5, 15]),
+               np.array([False, False, True]), np.zeros(3, bool), 0.9)
+    buffer.add(np.array([15]), np.array([0]), np.ones(1, np.float32), np.array([14]), np.zeros(1, bool),
+               np.zeros(1, bool), 0.9)  # wraps around into slot 0
+    assert buffer.observations.shape == (3,) and buffer.nbytes == 3 * (2 * 8 + 8 + 4 + 1 + 1 + 4)
+    batch = buffer.gather(np.array([0, 2]))
+    assert batch.observations.dtype == np.int64
+    np.testing.assert_array_equal(batch.observations, [15, 5])
+    np.testing.assert_array_equal(batch.next_observations, [14, 15])
+    np.testing.assert_array_equal(batch.terminated, [0.0, 1.0])

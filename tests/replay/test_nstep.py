@@ -249,3 +249,15 @@ def test_nstep_steady_steps_shortcut_gives_exactly_the_general_results(num_envs,
             other = slow.as_dict()[name]
             assert value.dtype == other.dtype and value.shape == other.shape and value.tobytes() == other.tobytes()
     assert sum(len(t) for t in without) > 300 * num_envs
+
+
+def test_nstep_window_of_discrete_state_indices_keeps_them_scalar():
+    accumulator = NStepAccumulator(2, 2, GAMMA)
+    step = lambda states, next_states, rewards, terminated: accumulator.push(  # noqa: E731
+        np.array(states), np.array([0, 1]), np.array(rewards), np.array(next_states),
+        np.array(terminated), np.zeros(2, bool), np.ones(2, bool))
+    assert len(step([0, 7], [1, 8], [0.0, 1.0], [False, False])) == 0
+    out = step([1, 8], [2, 9], [1.0, 2.0], [False, True])
+    assert out.observations.dtype == np.int64 and out.observations.shape == (3,)
+    assert out.observations.tolist() == [0, 7, 8] and out.next_observations.tolist() == [2, 9, 9]
+    assert out.rewards.tolist() == [0.5, 2.0, 2.0]  # 0 + 0.5 * 1; 1 + 0.5 * 2; 2
