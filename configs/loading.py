@@ -20,7 +20,7 @@ from typing import Any, BinaryIO, Callable
 import yaml
 
 from configs.config import FIELD_NAMES, Config, field_kind
-from configs.errors import ConfigError, UserError
+from configs.errors import ConfigError, UserError, os_error_line, os_error_of
 
 CONFIG_DIR = Path(__file__).resolve().parent
 _NONE_WORDS = ("none", "null")
@@ -230,15 +230,29 @@ def make_parser(prog: str, description: str) -> argparse.ArgumentParser:
 
 
 def report_user_errors(prog: str, args: argparse.Namespace, command: Callable[[], int]) -> int:
-    """Run ``command``; a UserError becomes one line on stderr and exit code 2, with no traceback
-    unless ``--debug`` was given."""
+    """Run ``command``; a UserError becomes one line on stderr and exit code 2, an OSError one line
+    naming the path and the cause (exit code 2 for a bad path, 1 for the machine: a full disk,
+    read-only media), Ctrl-C 'interrupted' and exit code 130; no traceback unless ``--debug``."""
+    debug = getattr(args, "debug", False)
     try:
         return command()
     except UserError as error:
-        if getattr(args, "debug", False):
+        if debug:
             raise
         print(f"{prog}: error: {error}", file=sys.stderr)
         return 2
+    except (OSError, RuntimeError) as error:  # torch.save reports a full disk as a RuntimeError
+        cause = os_error_of(error)
+        if cause is None or debug:
+            raise
+        line, code = os_error_line(cause)
+        print(f"{prog}: error: {line}", file=sys.stderr)
+        return code
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"\n{prog}: interrupted", file=sys.stderr)
+        return 130
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
