@@ -22,7 +22,7 @@ SCHEDULES = ("linear", "exponential")
 VECTOR_MODES = ("sync", "async")
 TORSOS = ("auto", "mlp", "nature_cnn", "minatar_cnn")
 FRAME_REPLAY = ("auto", "on", "off")
-_DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")  # agents.device.resolve_device checks it too
 
 
 def _field(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
@@ -183,7 +183,7 @@ def _problems(c: Config):
         yield f"max_grad_norm must be > 0 or none, got {c.max_grad_norm}"
     if not c.hidden_sizes or any(width < 1 for width in c.hidden_sizes):
         yield f"hidden_sizes must be one or more widths >= 1, got {list(c.hidden_sizes)}"
-    if not _DEVICE_PATTERN.match(c.device):
+    if not DEVICE_PATTERN.match(c.device):
         yield f"device must be auto, cpu, cuda, cuda:N or mps, got {c.device!r}"
     if c.network is not None and ":" not in c.network:
         yield f"network must look like 'module:Factory', got {c.network!r}"
