@@ -8,28 +8,34 @@ run reproduces its last logged evaluation.
 
 from __future__ import annotations
 
-import argparse
-import json
+import os
 import sys
-from dataclasses import dataclass
-from pathlib import Path
 
-import numpy as np
-import torch
-from torch import nn
+try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell's code for SIGINT, not a traceback
+    import argparse
+    import json
+    from dataclasses import dataclass
+    from pathlib import Path
 
-from agents import build_network, load_model, numpy_greedy_policy, resolve_device, set_torch_threads
-from configs import (
-    Config,
-    ConfigError,
-    UserError,
-    load_config,
-    make_parser,
-    report_user_errors,
-    write_text_atomic,
-)
-from envs import EnvOptions, make_env
-from envs.render import record_video, require_display, require_moviepy
+    import numpy as np
+    import torch
+    from torch import nn
+
+    from agents import build_network, load_model, numpy_greedy_policy, resolve_device, set_torch_threads
+    from configs import (
+        Config,
+        ConfigError,
+        UserError,
+        load_config,
+        make_parser,
+        report_user_errors,
+        write_text_atomic,
+    )
+    from envs import EnvOptions, make_env
+    from envs.render import record_video, require_display, require_moviepy
+except KeyboardInterrupt:
+    sys.stderr.write(f"\n{os.path.basename(sys.argv[0])}: interrupted\n")  # the script run (train.py imports evaluate.py)
+    raise SystemExit(130) from None
 
 EVAL_SEED_OFFSET = 10_000  # evaluation envs use seed + this, apart from the training envs' seeds
 MODEL_FILES = {"latest": "model_latest.pt", "best": "model_best.pt"}

@@ -18,20 +18,19 @@ the checkpoint's step, the steps the stopped process logged after it being purge
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
-import platform
-import signal
 import sys
-import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-from configs.errors import exit_on_interrupt
+try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell's code for SIGINT, not a traceback
+    import dataclasses
+    import json
+    import platform
+    import signal
+    import time
+    from dataclasses import dataclass
+    from pathlib import Path
+    from typing import Any
 
-with exit_on_interrupt("train.py"):  # Ctrl-C during the slow imports: one line, not a traceback
     import gymnasium as gym
     import numpy as np
     import torch
@@ -52,6 +51,9 @@ with exit_on_interrupt("train.py"):  # Ctrl-C during the slow imports: one line,
     from evaluate import EVAL_SEED_OFFSET, EvalResult, evaluate_policy
     from replay import NStepAccumulator, ReplayBuffer
     from training import MetricLog, NonFiniteError, build_replay, is_count
+except KeyboardInterrupt:
+    sys.stderr.write(f"\n{os.path.basename(sys.argv[0])}: interrupted\n")  # the script run (train.py imports evaluate.py)
+    raise SystemExit(130) from None
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,9 @@ unpickler refuses any global it does not know: a planted pickle payload is rejec
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +56,9 @@ def _load_failure(error: Exception) -> str:
 def load_model(path: str | Path) -> dict[str, Any]:
     """Load and check a model file; any problem is a one-line ModelFileError."""
     path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"model file {path} does not exist")
+    problem = not_a_regular_file(path)
+    if problem:
+        raise ModelFileError(f"model file {path} {problem}")
     payload = safe_torch_load(path, "model file", ModelFileError)
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
         raise ModelFileError(f"{path} is not a model file of this project (format {MODEL_FORMAT!r})")
@@ -63,3 +66,23 @@ def load_model(path: str | Path) -> dict[str, Any]:
         raise ModelFileError(f"{path} has model format version {payload.get('version')!r}; "
                              f"this version reads version {MODEL_VERSION}")
     return payload
+
+
+_KINDS = {stat.S_ISDIR: "a folder", stat.S_ISFIFO: "a named pipe (FIFO)", stat.S_ISCHR: "a character device",
+          stat.S_ISBLK: "a block device", stat.S_ISSOCK: "a socket"}
+
+
+def not_a_regular_file(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a file ("does not exist", "is a folder, not a file", ...), or
+    None for a regular file (a symbolic link counts as what it points to). Reading only regular
+    files means a FIFO or a device never blocks or streams forever."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "is a symbolic link to nothing" if path.is_symlink() else "does not exist"
+    except OSError as error:
+        return f"cannot be read: {os.strerror(error.errno) if error.errno else error}"
+    if stat.S_ISREG(mode):
+        return None
+    kind = next((name for test, name in _KINDS.items() if test(mode)), "of an unknown kind")
+    return f"is {kind}, not a regular file"

@@ -1,16 +1,11 @@
 """The one exception family for user mistakes (a single line, exit code 2), and the one place that
-turns an operating-system error (a bad path, a full disk, read-only media) into a single line.
-
-Imports only the standard library, so that a script can use :func:`exit_on_interrupt` before its
-heavy imports.
-"""
+turns an operating-system error (a bad path, a full disk, read-only media) into a single line."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
 import os
-import sys
 from pathlib import Path
 from typing import Iterator
 
@@ -72,14 +67,3 @@ def os_errors_in(folder: str | Path) -> Iterator[None]:
         if cause is None or cause.filename is not None:
             raise
         raise OSError(cause.errno, cause.strerror, str(folder)) from error
-
-
-@contextlib.contextmanager
-def exit_on_interrupt(prog: str) -> Iterator[None]:
-    """Ctrl-C inside the block (a script's imports) prints '<prog>: interrupted' and exits with
-    code 130, the shell's code for SIGINT, instead of a KeyboardInterrupt traceback."""
-    try:
-        yield
-    except KeyboardInterrupt:
-        sys.stderr.write(f"\n{prog}: interrupted\n")
-        raise SystemExit(130) from None
