@@ -12,6 +12,7 @@ import argparse
 import dataclasses
 import difflib
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -116,7 +117,35 @@ def resolve_config(overrides: dict[str, Any], config_file: str | None = None) ->
     merged = {**base, **chosen}
     if merged.get("noisy") and not {"epsilon_start", "epsilon_end"} & chosen.keys():
         merged.update(epsilon_start=0.0, epsilon_end=0.0)  # noisy nets explore by themselves
-    return Config(**merged)
+    try:
+        return Config(**merged)
+    except ConfigError as error:  # say which file a value the user did not give comes from
+        algo_files = [p for p in algo_paths if algo != "dqn" and _is_file(p)]
+        files = [*algo_files[::-1], *_env_presets(env_id, "dqn")[::-1]]  # highest precedence first
+        raise ConfigError(f"{error}{_origins(str(error), merged, overrides, from_file, config_file, files)}") from None
+
+
+def _origins(message: str, merged: dict[str, Any], overrides: dict[str, Any], from_file: dict[str, Any],
+             config_file: str | None, presets: list[Path]) -> str:
+    """'; NAME=VALUE comes from FILE ...' for each field named in ``message`` that came from a
+    preset or --config file (``presets`` in order of precedence, highest first), else ''."""
+    notes = []
+    for name in dict.fromkeys(re.findall(r"\w+", message)):
+        if name not in merged or name in overrides:
+            continue
+        if name in from_file:
+            source = f"--config {config_file}"
+        else:
+            source = next((f"the preset {_shown(p)}" for p in presets if name in read_config_file(p)), None)
+        if source:
+            flag = "--" + name.replace("_", "-")
+            notes.append(f"{name}={merged[name]!r} comes from {source}; set it with {flag} VALUE"
+                         + (" (or none)" if field_kind(_FIELDS[name])[1] else ""))
+    return "".join(f"; {note}" for note in notes[:2])
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(CONFIG_DIR.parent)) if path.is_relative_to(CONFIG_DIR.parent) else str(path)
 
 
 def config_to_dict(config: Config) -> dict[str, Any]:
