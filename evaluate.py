@@ -8,32 +8,38 @@ run reproduces its last logged evaluation.
 
 from __future__ import annotations
 
-import argparse
-import json
+import os
 import sys
-from dataclasses import dataclass
-from pathlib import Path
 
-import numpy as np
-import torch
-from torch import nn
+try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell's code for SIGINT, not a traceback
+    import argparse
+    import json
+    from dataclasses import dataclass
+    from pathlib import Path
 
-from agents import build_network, load_model, numpy_greedy_policy, resolve_device, set_torch_threads
-from agents.state_checks import check_module_state
-from configs import (
-    Config,
-    ConfigError,
-    UserError,
-    config_to_dict,
-    env_file_name,
-    load_config,
-    make_parser,
-    report_user_errors,
-)
-from configs.trust import allow_imports_from_cwd, check_run_imports
-from envs import EnvOptions, make_env, observation_states
-from fileio import write_text_atomic
-from envs.render import record_video, require_display, require_moviepy
+    import numpy as np
+    import torch
+    from torch import nn
+
+    from agents import build_network, load_model, numpy_greedy_policy, resolve_device, set_torch_threads
+    from agents.state_checks import check_module_state
+    from configs import (
+        Config,
+        ConfigError,
+        UserError,
+        config_to_dict,
+        env_file_name,
+        load_config,
+        make_parser,
+        report_user_errors,
+    )
+    from configs.trust import allow_imports_from_cwd, check_run_imports
+    from envs import EnvOptions, make_env, observation_states
+    from envs.render import record_video, require_display, require_moviepy
+    from fileio import write_text_atomic
+except KeyboardInterrupt:
+    sys.stderr.write(f"\n{os.path.basename(sys.argv[0])}: interrupted\n")  # the script run (train.py imports evaluate.py)
+    raise SystemExit(130) from None
 
 EVAL_SEED_OFFSET = 10_000  # evaluation envs use seed + this, apart from the training envs' seeds
 MODEL_FILES = {"latest": "model_latest.pt", "best": "model_best.pt"}

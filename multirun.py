@@ -15,7 +15,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -23,16 +25,41 @@ from configs import UserError, add_config_arguments, make_parser, report_user_er
 from configs.config import FIELD_NAMES, Config, field_kind
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where the main thread is, so that the same cleanup as for Ctrl-C
+    stops the running trials."""
+
+    def __init__(self, signal_number: int) -> None:
+        super().__init__(signal.Signals(signal_number).name)
+        self.signal_number = signal_number
+
+
+def _raise_stopped(signal_number: int, frame) -> None:
+    raise Stopped(signal_number)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     own, train_flags = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
     parser = _parser()
     args = parser.parse_args(own)
+    main_thread = threading.current_thread() is threading.main_thread()
+    stops = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if main_thread and hasattr(signal, name)]
+    previous = {number: signal.signal(number, _raise_stopped) for number in stops}
     try:
-        return report_user_errors("multirun.py", args, lambda: _multirun_command(args, train_flags))
-    except KeyboardInterrupt:
-        print("\nmultirun.py: interrupted; the running trials were stopped", file=sys.stderr)
-        return 130
+        return report_user_errors("multirun.py", args, lambda: _stoppable(args, train_flags))
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _stoppable(args: argparse.Namespace, train_flags: list[str]) -> int:
+    try:
+        return _multirun_command(args, train_flags)
+    except KeyboardInterrupt as stop:
+        name = f"stopped by {stop}" if isinstance(stop, Stopped) else "interrupted"
+        print(f"\nmultirun.py: {name}; the running trials were stopped", file=sys.stderr)
+        return 128 + (stop.signal_number if isinstance(stop, Stopped) else signal.SIGINT)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -96,6 +123,8 @@ def _multirun_command(args: argparse.Namespace, train_flags: list[str]) -> int:
         raise UserError(f"--workers must be >= 1, got {args.workers}")
     overrides, config_file = train_overrides(args.settings, train_flags)
     root = Path(args.root or f"runs/multirun-{time.strftime('%Y%m%d-%H%M%S')}")
+    if root.exists() and not root.is_dir():
+        raise UserError(f"--root {root} is a file, not a folder; choose a folder for the run directories")
     trials = plan_trials(env_ids=args.envs, algos=args.algos, seeds=args.seeds, root=root, overrides=overrides,
                          config_file=config_file)
     trials, finished = _select(trials, args.skip_finished)

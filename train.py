@@ -18,37 +18,45 @@ the checkpoint's step, the steps the stopped process logged after it being purge
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import math
-import platform
-import signal
+import os
 import sys
-import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import gymnasium as gym
-import numpy as np
-import torch
-from torch.utils.tensorboard import SummaryWriter
+try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell's code for SIGINT, not a traceback
+    import dataclasses
+    import json
+    import math
+    import platform
+    import signal
+    import time
+    from dataclasses import dataclass
+    from pathlib import Path
+    from typing import Any
 
-from agents import (SCHEDULES, DQNAgent, NetworkFactory, factory_spec, linear_schedule, make_agent, resolve_device,
-                    save_model, set_torch_threads)
-from checkpoints import (HARMLESS_ON_RESUME, CheckpointError, check_global_rng_state, check_same_run, find_run_dir,
-                         global_rng_state, latest_checkpoint, load_checkpoint, lock_run_dir, record_resume,
-                         resume_config, save_checkpoint, set_global_rng_state, set_numpy_generator_state,
-                         stop_on_signals, to_arrays, to_storable, wait_for_later_event_file_name)
-from configs import (Config, ConfigError, UserError, add_config_arguments, config_from_args, config_to_dict,
-                     env_file_name, make_parser, read_config_file, save_config)
-from configs.config import FIELD_NAMES
-from configs.trust import IMPORTING_FIELDS, allow_imports_from_cwd, check_run_imports
-from envs import AutoresetTracker, EnvOptions, make_vector_env, observation_states
-from evaluate import EVAL_SEED_OFFSET, EvalResult, evaluate_policy
-from fileio import short_repr, write_text_atomic
-from replay import NStepAccumulator, ReplayBuffer
-from training import MetricLog, NonFiniteError, Progress, build_replay, is_count
+    import gymnasium as gym
+    import numpy as np
+    import torch
+    from torch.utils.tensorboard import SummaryWriter
+
+    from agents import (SCHEDULES, DQNAgent, NetworkFactory, factory_spec, linear_schedule, make_agent,
+                        resolve_device, save_model, set_torch_threads)
+    from checkpoints import (HARMLESS_ON_RESUME, CheckpointError, check_global_rng_state, check_same_run,
+                             find_run_dir, global_rng_state, latest_checkpoint, load_checkpoint, lock_run_dir,
+                             record_resume, resume_config, save_checkpoint, set_global_rng_state,
+                             set_numpy_generator_state, stop_on_signals, to_arrays, to_storable,
+                             wait_for_later_event_file_name)
+    from configs import (Config, ConfigError, add_config_arguments, config_from_args, config_to_dict, env_file_name,
+                         make_parser, read_config_file, report_user_errors, save_config)
+    from configs.config import FIELD_NAMES
+    from configs.errors import os_errors_in
+    from configs.trust import IMPORTING_FIELDS, allow_imports_from_cwd, check_run_imports
+    from envs import AutoresetTracker, EnvOptions, make_vector_env, observation_states
+    from evaluate import EVAL_SEED_OFFSET, EvalResult, evaluate_policy
+    from fileio import short_repr, write_text_atomic
+    from replay import NStepAccumulator, ReplayBuffer
+    from training import MetricLog, NonFiniteError, Progress, build_replay, is_count
+except KeyboardInterrupt:
+    sys.stderr.write(f"\n{os.path.basename(sys.argv[0])}: interrupted\n")  # the script run (train.py imports evaluate.py)
+    raise SystemExit(130) from None
 
 
 @dataclass(frozen=True)
@@ -94,21 +102,23 @@ class _Run:
 def train(config: Config, *, network: NetworkFactory | None = None, handle_signals: bool = False) -> TrainResult:
     """Train from ``config``; ``network`` optionally gives your own Q-network factory.
     ``handle_signals`` (main thread only) makes SIGINT and SIGTERM save a checkpoint and raise
-    TrainingInterrupted, instead of their usual effect."""
+    TrainingInterrupted, instead of their usual effect; from the run directory's creation on, so
+    that a signal before the first step leaves a run that ``resume`` continues (from step 0)."""
     if network is not None and config.network is None and (spec := factory_spec(network)) is not None:
         config = dataclasses.replace(config, network=spec)  # recorded so evaluate.py can rebuild it
     device = resolve_device(config.device)
     envs, agent, buffer, env_seeds = _build(config, device, network)
     try:
-        run_dir = create_run_dir(config, device)
-        if network is not None and config.network is None:
-            print("note: this network cannot be imported by name, so evaluate.py cannot rebuild it "
-                  "(nor --resume continue the run); define it in an importable module to make the run reloadable",
-                  file=sys.stderr)
-        run = _Run(config, run_dir, device, envs, agent, buffer, env_seeds)
-        with lock_run_dir(run_dir), SummaryWriter(log_dir=str(run_dir)) as writer:
-            writer.add_text("hyperparameters", _markdown_table(config_to_dict(dataclasses.replace(config, run_dir=str(run_dir)))))
-            return _loop(run, writer, None, handle_signals)
+        with stop_on_signals(handle_signals):  # the loop goes on with this request (a signal now stops at step 0)
+            run_dir = create_run_dir(config, device)
+            if network is not None and config.network is None:
+                print("note: this network cannot be imported by name, so evaluate.py cannot rebuild it (nor --resume "
+                      "continue the run); define it in an importable module to make the run reloadable",
+                      file=sys.stderr)
+            run = _Run(config, run_dir, device, envs, agent, buffer, env_seeds)
+            with os_errors_in(run_dir), lock_run_dir(run_dir), SummaryWriter(log_dir=str(run_dir)) as writer:
+                writer.add_text("hyperparameters", _markdown_table(config_to_dict(dataclasses.replace(config, run_dir=str(run_dir)))))
+                return _loop(run, writer, None, handle_signals)
     finally:
         envs.close()
 
@@ -121,7 +131,7 @@ def resume(path: str | Path, overrides: dict[str, Any] | None = None, *, handle_
     with ``trust_imports`` (configs.trust)."""
     run_dir = find_run_dir(path)
     overrides = overrides or {}
-    with lock_run_dir(run_dir):
+    with os_errors_in(run_dir), lock_run_dir(run_dir):
         config = resume_config(run_dir, overrides)
         check_run_imports(config_to_dict(config), run_dir, given=[overrides.get(name) for name in IMPORTING_FIELDS],
                           trust_imports=trust_imports)
@@ -455,9 +465,16 @@ def _spaces(envs: gym.vector.VectorEnv) -> dict[str, Any]:
 # --- run directory ------------------------------------------------------------------------------
 
 def create_run_dir(config: Config, device: torch.device) -> Path:
-    """Make the run directory and write the resolved config and version info before step 0."""
+    """Make the run directory and write the resolved config and version info before step 0.
+
+    All or nothing: if writing them fails (a full disk, a signal's SystemExit), what was made here
+    is removed again, so the same --run-dir can be used once the cause is gone. A run directory
+    that exists must be an empty folder (a folder the user made for it)."""
     if config.run_dir is not None:
         run_dir = Path(config.run_dir)
+        if run_dir.is_symlink() and not run_dir.exists():
+            raise ConfigError(f"run directory {run_dir} is a symbolic link to {os.readlink(run_dir)}, which does not "
+                              "exist; choose another --run-dir")
         if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
             raise ConfigError(f"run directory {run_dir} already exists and is not empty; choose another --run-dir "
                               "(or continue that run with --resume)")
@@ -467,12 +484,21 @@ def create_run_dir(config: Config, device: torch.device) -> Path:
         while run_dir.exists():
             suffix += 1
             run_dir = stem.with_name(f"{stem.name}-{suffix}")
+    made = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(dataclasses.replace(config, run_dir=str(run_dir)), run_dir / "config.yaml")
-    meta = {"command": sys.argv, "device": str(device), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "python": platform.python_version(), "torch": torch.__version__, "gymnasium": gym.__version__,
-            "numpy": np.__version__, "platform": platform.platform()}
-    write_text_atomic(run_dir / "meta.json", json.dumps(meta, indent=2) + "\n")
+    try:
+        with os_errors_in(run_dir):
+            save_config(dataclasses.replace(config, run_dir=str(run_dir)), run_dir / "config.yaml")
+            meta = {"command": sys.argv, "device": str(device), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                    "python": platform.python_version(), "torch": torch.__version__, "gymnasium": gym.__version__,
+                    "numpy": np.__version__, "platform": platform.platform()}
+            write_text_atomic(run_dir / "meta.json", json.dumps(meta, indent=2) + "\n")
+    except BaseException:
+        for name in ("meta.json", "config.yaml"):
+            (run_dir / name).unlink(missing_ok=True)
+        if made:
+            run_dir.rmdir()
+        raise
     return run_dir
 
 
@@ -507,22 +533,18 @@ def main(argv: list[str] | None = None) -> int:
                              "Never from inside the run directory.")
     args = parser.parse_args(argv)
     allow_imports_from_cwd()
+    return report_user_errors("train.py", args, lambda: _train_command(args))
+
+
+def _train_command(args) -> int:
     try:
         if args.resume is not None:
             result = resume(args.resume, _resume_overrides(args), handle_signals=True, trust_imports=args.trust_imports)
         else:
             result = train(config_from_args(args), handle_signals=True)
-    except UserError as error:
-        if args.debug:
-            raise
-        print(f"train.py: error: {error}", file=sys.stderr)
-        return 2
     except TrainingInterrupted as stop:
         print(f"train.py: {stop}", file=sys.stderr)
         return stop.exit_code
-    except KeyboardInterrupt:  # outside the loop, where there is nothing new to save
-        print("train.py: interrupted", file=sys.stderr)
-        return 130
     if result.resumed_from == result.env_steps:
         print(f"nothing to do: {result.run_dir} already finished ({result.env_steps:,} env steps)")
         return 0

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import torch
 
+from configs.config import DEVICE_PATTERN
 from configs.errors import ConfigError
 
 
 def resolve_device(spec: str) -> torch.device:
-    """'auto' picks CUDA, then Apple MPS, then the CPU; an explicit device must exist."""
+    """'auto' picks CUDA, then Apple MPS, then the CPU; an explicit device must be one that Config
+    allows (cpu, cuda, cuda:N, mps: never 'meta', which holds no data) and must exist."""
+    if not isinstance(spec, str) or not DEVICE_PATTERN.match(spec):
+        raise ConfigError(f"device must be auto, cpu, cuda, cuda:N or mps, got {spec!r}")
     if spec == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

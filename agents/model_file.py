@@ -39,3 +39,4 @@ def load_model(path: str | Path) -> dict[str, Any]:
         raise ModelFileError(f"{path} has model format version {short_repr(version)}; "
                              f"this version reads version {MODEL_VERSION}")
     return payload
+

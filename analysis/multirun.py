@@ -7,6 +7,11 @@ train.py as a complete YAML file, so a trial trains with exactly the config that
 A trial that fails (an exception, a crash, a non-zero exit) is recorded and the others go on.
 Each child writes its output, its periodic progress lines included, to ``ROOT/multirun/<trial>.log``;
 the progress view reads the latest step from there.
+
+However the parent stops (an exception, Ctrl-C, or SIGTERM, which ``multirun.py`` turns into an
+exception), its children are stopped too: each gets SIGTERM, which makes train.py save a
+checkpoint and exit, and SIGKILL if it has not exited ``STOP_SECONDS`` later. Each child runs in its own
+session, so that a Ctrl-C in the terminal reaches it only once, through the parent.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -33,6 +39,7 @@ from envs import resolve_env_id
 CODE_DIR = Path(__file__).resolve().parents[1]  # where train.py lives: the child's working directory
 GRID_FIELDS = ("env_id", "algo", "seed", "run_dir")
 _PROGRESS = re.compile(rb"(\d+)/(\d+) \[")
+STOP_SECONDS = 10.0  # how long a stopped trial may take to save its checkpoint before it is killed
 
 
 @dataclass(frozen=True)
@@ -110,14 +117,13 @@ def run_trial(trial: Trial, code_dir: str | None = None,
     with open(log_path, "wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "train", "--config", str(config_path)],
                                    cwd=code_dir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                   env=env)
-        if on_start is not None:
-            on_start(process)
+                                   env=env, start_new_session=True)
         try:
+            if on_start is not None:
+                on_start(process)
             returncode = process.wait()
         except BaseException:  # interrupted or cancelled: do not leave the child training
-            process.terminate()
-            process.wait()
+            stop_processes([process])
             raise
     error = "" if returncode == 0 else last_line(log_path) or f"exit code {returncode}"
     return Outcome(name=trial.name, returncode=returncode, seconds=time.perf_counter() - start, error=error)
@@ -147,15 +153,52 @@ def _tail(path: Path, size: int) -> bytes:
         return b""
 
 
+def stop_processes(processes: list[subprocess.Popen], seconds: float = STOP_SECONDS) -> None:
+    """SIGTERM each running process, then SIGKILL those still running ``seconds`` later."""
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    deadline = time.monotonic() + seconds
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 Poll = Callable[[dict[str, Outcome]], None]  # called with the outcomes so far, about once a second
 
 
+class _Children:
+    """The child processes of run_local's worker threads; once stopping, a child that starts is
+    stopped at once (a worker thread may start one while the main thread is stopping the rest)."""
+
+    def __init__(self) -> None:
+        self.processes: list[subprocess.Popen] = []
+        self.stopping = False
+        self.lock = threading.Lock()
+
+    def started(self, process: subprocess.Popen) -> None:
+        with self.lock:
+            self.processes.append(process)
+            if self.stopping:
+                raise RuntimeError("multirun is stopping")  # run_trial stops the child
+
+    def stop(self) -> None:
+        with self.lock:
+            self.stopping = True
+            processes = list(self.processes)
+        stop_processes(processes)
+
+
 def run_local(trials: list[Trial], *, workers: int, poll: Poll) -> dict[str, Outcome]:
-    """Run the trials here, ``workers`` at a time; return their outcomes by name."""
-    processes: list[subprocess.Popen] = []
+    """Run the trials here, ``workers`` at a time; return their outcomes by name. If this is
+    interrupted, the children are stopped (see the module docstring) before the exception goes on."""
+    children = _Children()
     outcomes: dict[str, Outcome] = {}
     executor = ThreadPoolExecutor(max_workers=workers)
-    pending: dict[Future, Trial] = {executor.submit(run_trial, trial, str(CODE_DIR), processes.append): trial
+    pending: dict[Future, Trial] = {executor.submit(run_trial, trial, str(CODE_DIR), children.started): trial
                                     for trial in trials}
     try:
         while pending:
@@ -166,9 +209,7 @@ def run_local(trials: list[Trial], *, workers: int, poll: Poll) -> dict[str, Out
             poll(outcomes)
     except BaseException:
         executor.shutdown(wait=False, cancel_futures=True)
-        for process in processes:
-            if process.poll() is None:
-                process.terminate()
+        children.stop()
         raise
     executor.shutdown()
     return outcomes
@@ -208,7 +249,8 @@ def run_ray(trials: list[Trial], *, workers: int, poll: Poll, address: str | Non
             poll(outcomes)
     except BaseException:
         for ref in pending:
-            ray.cancel(ref)
+            ray.cancel(ref)  # raises KeyboardInterrupt in the task: run_trial stops its child
+        ray.wait(list(pending), num_returns=len(pending), timeout=STOP_SECONDS + 5)  # before shutdown kills them
         raise
     finally:
         if started:

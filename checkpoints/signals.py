@@ -30,10 +30,15 @@ class StopRequest:
 def stop_on_signals(enabled: bool = True) -> Iterator[StopRequest]:
     """Route SIGINT and SIGTERM to a StopRequest inside the block, then put the previous handlers
     back. Signal handlers can only be set in the main thread: elsewhere, or when not ``enabled``,
-    the request is never set and signals keep their usual effect."""
+    the request is never set and signals keep their usual effect. Inside another such block, the
+    outer block's request goes on (a signal it saw is not forgotten)."""
     stop = StopRequest()
     if not enabled or threading.current_thread() is not threading.main_thread():
         yield stop
+        return
+    outer = signal.getsignal(signal.SIGINT)
+    if isinstance(outer, StopRequest):
+        yield outer
         return
     previous = {number: signal.signal(number, stop) for number in (signal.SIGINT, signal.SIGTERM)}
     try:

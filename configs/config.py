@@ -23,7 +23,7 @@ SCHEDULES = ("linear", "exponential")
 VECTOR_MODES = ("sync", "async")
 TORSOS = ("auto", "mlp", "nature_cnn", "minatar_cnn")
 FRAME_REPLAY = ("auto", "on", "off")
-_DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")  # agents.device.resolve_device checks it too
 
 
 MAX_LAYERS, MAX_WIDTH = 64, 16_384  # hidden_sizes
@@ -213,7 +213,7 @@ def _problems(c: Config):
     if not 1 <= len(c.hidden_sizes) <= MAX_LAYERS or any(not 1 <= width <= MAX_WIDTH for width in c.hidden_sizes):
         yield (f"hidden_sizes must be one or more widths >= 1 and <= {MAX_WIDTH:,} (at most {MAX_LAYERS} layers), "
                f"got {short_repr(list(c.hidden_sizes))}")
-    if not _DEVICE_PATTERN.match(c.device):
+    if not DEVICE_PATTERN.match(c.device):
         yield f"device must be auto, cpu, cuda, cuda:N or mps, got {short_repr(c.device)}"
     if c.network is not None and ":" not in c.network:
         yield f"network must look like 'module:Factory', got {short_repr(c.network)}"

@@ -20,7 +20,7 @@ from typing import Any, Callable
 import yaml
 
 from configs.config import FIELD_NAMES, Config, field_kind
-from configs.errors import ConfigError, UserError
+from configs.errors import ConfigError, UserError, os_error_line, os_error_of
 from fileio import load_yaml, short_repr, write_text_atomic
 
 CONFIG_DIR = Path(__file__).resolve().parent
@@ -114,7 +114,35 @@ def resolve_config(overrides: dict[str, Any], config_file: str | None = None) ->
     merged = {**base, **chosen}
     if merged.get("noisy") and not {"epsilon_start", "epsilon_end"} & chosen.keys():
         merged.update(epsilon_start=0.0, epsilon_end=0.0)  # the rule stated in the noisy field's help
-    return Config(**merged)
+    try:
+        return Config(**merged)
+    except ConfigError as error:  # say which file a value the user did not give comes from
+        algo_files = [p for p in algo_paths if algo != "dqn" and _is_file(p)]
+        files = [*algo_files[::-1], *_env_presets(env_id, "dqn")[::-1]]  # highest precedence first
+        raise ConfigError(f"{error}{_origins(str(error), merged, overrides, from_file, config_file, files)}") from None
+
+
+def _origins(message: str, merged: dict[str, Any], overrides: dict[str, Any], from_file: dict[str, Any],
+             config_file: str | None, presets: list[Path]) -> str:
+    """'; NAME=VALUE comes from FILE ...' for each field named in ``message`` that came from a
+    preset or --config file (``presets`` in order of precedence, highest first), else ''."""
+    notes = []
+    for name in dict.fromkeys(re.findall(r"\w+", message)):
+        if name not in merged or name in overrides:
+            continue
+        if name in from_file:
+            source = f"--config {config_file}"
+        else:
+            source = next((f"the preset {_shown(p)}" for p in presets if name in read_config_file(p)), None)
+        if source:
+            flag = "--" + name.replace("_", "-")
+            notes.append(f"{name}={merged[name]!r} comes from {source}; set it with {flag} VALUE"
+                         + (" (or none)" if field_kind(_FIELDS[name])[1] else ""))
+    return "".join(f"; {note}" for note in notes[:2])
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(CONFIG_DIR.parent)) if path.is_relative_to(CONFIG_DIR.parent) else str(path)
 
 
 def config_to_dict(config: Config) -> dict[str, Any]:
@@ -196,15 +224,29 @@ def make_parser(prog: str, description: str) -> argparse.ArgumentParser:
 
 
 def report_user_errors(prog: str, args: argparse.Namespace, command: Callable[[], int]) -> int:
-    """Run ``command``; a UserError becomes one line on stderr and exit code 2, with no traceback
-    unless ``--debug`` was given."""
+    """Run ``command``; a UserError becomes one line on stderr and exit code 2, an OSError one line
+    naming the path and the cause (exit code 2 for a bad path, 1 for the machine: a full disk,
+    read-only media), Ctrl-C 'interrupted' and exit code 130; no traceback unless ``--debug``."""
+    debug = getattr(args, "debug", False)
     try:
         return command()
     except UserError as error:
-        if getattr(args, "debug", False):
+        if debug:
             raise
         print(f"{prog}: error: {error}", file=sys.stderr)
         return 2
+    except (OSError, RuntimeError) as error:  # torch.save reports a full disk as a RuntimeError
+        cause = os_error_of(error)
+        if cause is None or debug:
+            raise
+        line, code = os_error_line(cause)
+        print(f"{prog}: error: {line}", file=sys.stderr)
+        return code
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"\n{prog}: interrupted", file=sys.stderr)
+        return 130
 
 
 def config_from_args(args: argparse.Namespace) -> Config:

@@ -11,22 +11,23 @@ from __future__ import annotations
 
 import errno
 import os
-import stat
 import tempfile
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
+
+from fileio.reading import kind_of_file
 
 
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any], *, through_special: bool = False) -> None:
     """Let ``write`` fill a temporary file in the target's folder, fsync it, rename it over the
     target, then fsync the folder (so the rename itself survives a power cut)."""
     path = Path(path)
-    kind = _existing_kind(path)
-    if kind == "directory":
-        raise IsADirectoryError(errno.EISDIR, "is a directory, not a file", str(path))
-    if kind is not None:  # a device, FIFO or socket
+    kind = kind_of_file(path)
+    if kind == "a folder":
+        raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(path))
+    if kind not in (None, "nothing", "a symbolic link to nothing"):  # a device, FIFO or socket
         if not through_special:
-            raise OSError(errno.EINVAL, f"is a {kind}, not a regular file; refusing to replace it", str(path))
+            raise OSError(errno.EINVAL, f"is {kind}, not a regular file; refusing to replace it", str(path))
         with open(path, "wb") as handle:  # no O_CREAT race: it exists; the kernel follows /dev/stdout etc.
             write(handle)
             handle.flush()
@@ -60,23 +61,6 @@ def fsync_directory(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _existing_kind(path: Path) -> str | None:
-    """None for a regular file or nothing (a dangling symlink included), else what is there."""
-    try:
-        mode = os.stat(path).st_mode  # follows symlinks
-    except FileNotFoundError:
-        return None
-    if stat.S_ISREG(mode):
-        return None
-    if stat.S_ISDIR(mode):
-        return "directory"
-    return _KINDS.get(stat.S_IFMT(mode), "special file")
-
-
-_KINDS = {stat.S_IFCHR: "character device", stat.S_IFBLK: "block device", stat.S_IFIFO: "FIFO",
-          stat.S_IFSOCK: "socket"}
 
 
 def _umask() -> int:

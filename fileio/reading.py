@@ -48,28 +48,35 @@ def one_line(error: BaseException, limit: int = 300) -> str:
 
 
 def kind_of_file(path: Path) -> str | None:
-    """None for a regular file (symlinks followed); else what is there, e.g. 'a directory',
-    'a FIFO', 'a character device', 'nothing' (missing or a dangling link)."""
+    """None for a regular file (a symlink counts as what it points to); else what is there:
+    'nothing', 'a symbolic link to nothing', 'a folder', 'a named pipe (FIFO)', 'a character
+    device', 'a block device', 'a socket'."""
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
-        return "nothing"
+        return "a symbolic link to nothing" if os.path.islink(path) else "nothing"
     if stat.S_ISREG(mode):
         return None
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    return {stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device", stat.S_IFIFO: "a FIFO",
-            stat.S_IFSOCK: "a socket"}.get(stat.S_IFMT(mode), "a special file")
+    return _KINDS.get(stat.S_IFMT(mode), "a special file")
 
 
-def read_regular_file(path: str | Path, *, max_bytes: int, what: str, error: type[Exception]) -> bytes:
-    """The bytes of a regular file of at most ``max_bytes``; anything else is ``error``."""
-    path = Path(path)
+_KINDS = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a named pipe (FIFO)", stat.S_IFCHR: "a character device",
+          stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
+
+
+def require_regular_file(path: Path, *, what: str, error: type[Exception]) -> None:
+    """``error`` naming what ``path`` is, unless it is a regular file."""
     kind = kind_of_file(path)
     if kind == "nothing":
         raise error(f"{what} {path} does not exist")
     if kind is not None:
         raise error(f"{what} {path} is {kind}, not a regular file")
+
+
+def read_regular_file(path: str | Path, *, max_bytes: int, what: str, error: type[Exception]) -> bytes:
+    """The bytes of a regular file of at most ``max_bytes``; anything else is ``error``."""
+    path = Path(path)
+    require_regular_file(path, what=what, error=error)
     try:
         # O_NONBLOCK: should the file be swapped for a FIFO after the check, open() does not hang.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))

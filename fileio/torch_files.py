@@ -10,18 +10,14 @@ from typing import Any
 
 import torch
 
-from fileio.reading import check_depth, kind_of_file, one_line
+from fileio.reading import check_depth, one_line, require_regular_file
 
 
 def safe_torch_load(path: str | Path, *, what: str, error: type[Exception]) -> Any:
     """The contents of a regular, non-empty torch file, nested at most MAX_DEPTH deep; every
     failure is one line of ``error``."""
     path = Path(path)
-    kind = kind_of_file(path)
-    if kind == "nothing":
-        raise error(f"{what} {path} does not exist")
-    if kind is not None:
-        raise error(f"{what} {path} is {kind}, not a regular file")
+    require_regular_file(path, what=what, error=error)
     if path.stat().st_size == 0:
         raise error(f"{what} {path} is empty")
     try:

@@ -11,12 +11,12 @@ With ``device=`` a buffer also keeps a copy on the training device and gathers b
 
 from replay.buffer import Batch, ReplayBuffer
 from replay.frames import FrameStackStorage, frame_window_for
-from replay.memory import available_device_memory_bytes, available_memory_bytes, replay_bytes
+from replay.memory import available_device_memory_bytes, available_memory, available_memory_bytes, replay_bytes
 from replay.nstep import NStepAccumulator, NStepTransitions
 from replay.prioritized import PrioritizedReplayBuffer
 from replay.storage import ArrayStorage
 from replay.sum_tree import SumTree
 
 __all__ = ["ArrayStorage", "Batch", "FrameStackStorage", "NStepAccumulator", "NStepTransitions",
-           "PrioritizedReplayBuffer", "ReplayBuffer", "SumTree", "available_device_memory_bytes", "available_memory_bytes",
-           "frame_window_for", "replay_bytes"]
+           "PrioritizedReplayBuffer", "ReplayBuffer", "SumTree", "available_device_memory_bytes", "available_memory",
+           "available_memory_bytes", "frame_window_for", "replay_bytes"]

@@ -9,7 +9,7 @@ import torch
 
 from configs import Config, ConfigError
 from configs.loading import env_family
-from replay import (PrioritizedReplayBuffer, ReplayBuffer, available_device_memory_bytes, available_memory_bytes,
+from replay import (PrioritizedReplayBuffer, ReplayBuffer, available_device_memory_bytes, available_memory,
                     frame_window_for, replay_bytes)
 
 
@@ -26,10 +26,15 @@ def build_replay(config: Config, observation_shape: tuple[int, ...], observation
     check_replay_memory(config, needed)
     if device is not None:
         check_device_memory(config, needed, device)
-    if config.prioritized:
-        return PrioritizedReplayBuffer(**common, seed=seed, alpha=config.priority_alpha,
-                                       epsilon=config.priority_epsilon, device=device)
-    return ReplayBuffer(**common, seed=seed, device=device)
+    try:
+        if config.prioritized:
+            return PrioritizedReplayBuffer(**common, seed=seed, alpha=config.priority_alpha,
+                                           epsilon=config.priority_epsilon, device=device)
+        return ReplayBuffer(**common, seed=seed, device=device)
+    except (MemoryError, torch.OutOfMemoryError) as error:  # a limit the check could not see
+        where = f"on {device}" if isinstance(error, torch.OutOfMemoryError) else "in memory"
+        raise ConfigError(f"buffer_size {config.buffer_size:,} needs {needed / 1e9:.2f} GB of replay memory, which "
+                          f"could not be allocated {where}; lower --buffer-size") from None
 
 
 def uses_frame_replay(config: Config, observation_shape: tuple[int, ...]) -> bool:
@@ -42,13 +47,15 @@ def uses_frame_replay(config: Config, observation_shape: tuple[int, ...]) -> boo
 
 
 def check_replay_memory(config: Config, needed: int) -> None:
-    """State the buffer's size; refuse a buffer larger than the memory available now."""
-    available = available_memory_bytes()
+    """State the buffer's size; refuse a buffer larger than the memory available now, under the
+    tightest limit that applies (free memory, ulimit, cgroup)."""
+    found = available_memory()
+    available, limit = found if found is not None else (None, "")
     print(f"replay buffer: {config.buffer_size:,} transitions, {_size(needed)} ({needed / config.buffer_size:,.0f} "
           f"bytes each)" + ("" if available is None else f"; {_size(available)} of memory available"))
     if available is not None and needed > available:
         raise ConfigError(f"buffer_size {config.buffer_size:,} needs {needed / 1e9:.2f} GB of replay memory but only "
-                          f"{available / 1e9:.2f} GB is available; lower --buffer-size to at most "
+                          f"{available / 1e9:.2f} GB is available (limit: {limit}); lower --buffer-size to at most "
                           f"{int(config.buffer_size * available / needed):,}")
 
 
