@@ -42,6 +42,9 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any], *, through_
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # as open() would create it, not mkstemp's 0600
         os.replace(tmp, target)
+    except OSError as error:  # name the file being written, not the temporary one
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(error.errno, error.strerror, str(target)) from error
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
