@@ -137,7 +137,7 @@ def test_evaluate_model_path_that_is_not_a_file_says_what_it_is(finished_run, tm
     path = tmp_path / "model.pt"
     path.mkdir() if what == "directory" else os.mkfifo(path)
     line = assert_one_line_error(timed_command(REPO_ROOT / "evaluate.py", finished_run, "--model", path))
-    assert ("a directory" if what == "directory" else "a FIFO") in line
+    assert ("a folder" if what == "directory" else "FIFO") in line
 
 
 def test_run_config_that_is_a_fifo_does_not_hang(run_copy):
