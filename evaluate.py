@@ -14,7 +14,6 @@ import sys
 try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell's code for SIGINT, not a traceback
     import argparse
     import json
-    from dataclasses import dataclass
     from pathlib import Path
 
     import numpy as np
@@ -37,26 +36,14 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
     from envs import EnvOptions, make_env, observation_states
     from envs.render import record_video, require_display, require_moviepy
     from fileio import write_text_atomic
+    from training.run_dir import find_run_dir
+    from training.state import EvalResult
 except KeyboardInterrupt:
     sys.stderr.write(f"\n{os.path.basename(sys.argv[0])}: interrupted\n")  # the script run (train.py imports evaluate.py)
     raise SystemExit(130) from None
 
 EVAL_SEED_OFFSET = 10_000  # evaluation envs use seed + this, apart from the training envs' seeds
 MODEL_FILES = {"latest": "model_latest.pt", "best": "model_best.pt"}
-
-
-@dataclass(frozen=True)
-class EvalResult:
-    returns: list[float]
-    lengths: list[int]
-
-    @property
-    def mean(self) -> float:
-        return float(np.mean(self.returns))
-
-    @property
-    def std(self) -> float:
-        return float(np.std(self.returns))
 
 
 @torch.no_grad()
@@ -110,12 +97,8 @@ def load_run(run_dir: str | Path, *, model: str = "latest", device: torch.device
     """The config and Q-network saved in a run directory. A ``module:Name`` env id or network in
     its config is imported only with ``trust_imports`` (configs.trust), and never from inside the
     run directory."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise UserError(f"run directory {run_dir} does not exist")
+    run_dir = find_run_dir(run_dir)
     config_path = run_dir / "config.yaml"
-    if not config_path.is_file():
-        raise UserError(f"{run_dir} is not a run directory: it has no config.yaml")
     config = load_config(config_path)
     check_run_imports(config_to_dict(config), run_dir, trust_imports=trust_imports)
     model_path = run_dir / MODEL_FILES[model] if model in MODEL_FILES else Path(model)

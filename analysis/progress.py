@@ -7,6 +7,7 @@ summary line every ``every_seconds``, so the log stays short.
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import time
@@ -15,6 +16,7 @@ from typing import TextIO
 
 from analysis.multirun import Outcome, Trial, steps_done
 from analysis.runs import read_summary
+from fileio import write_text_atomic
 
 
 class ProgressView:
@@ -121,5 +123,4 @@ def write_outcomes(path: Path, trials: list[Trial], outcomes: dict[str, Outcome]
              "seconds": round(outcomes[t.name].seconds, 1) if t.name in outcomes else None,
              "error": outcomes[t.name].error if t.name in outcomes else None,
              "final_eval_mean_return": final_eval(t)} for t in trials]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(path, json.dumps(data, indent=2) + "\n")

@@ -8,7 +8,7 @@ Imports ``configs``, numpy and torch only: ``train.py`` decides what goes into a
 from checkpoints.files import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, checkpoint_folder,
                                latest_checkpoint, list_checkpoints, load_checkpoint, lock_run_dir, read_manifest,
                                save_checkpoint)
-from checkpoints.resume import (HARMLESS_ON_RESUME, check_same_run, find_run_dir, record_resume, resume_config,
+from checkpoints.resume import (HARMLESS_ON_RESUME, check_same_run, record_resume, resume_config,
                                 wait_for_later_event_file_name)
 from checkpoints.signals import StopRequest, stop_on_signals
 from checkpoints.state import (check_global_rng_state, global_rng_state, set_global_rng_state, set_numpy_generator_state, to_arrays,
@@ -17,7 +17,7 @@ from checkpoints.state import (check_global_rng_state, global_rng_state, set_glo
 __all__ = [
     "CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "CheckpointError", "HARMLESS_ON_RESUME", "check_global_rng_state",
     "check_same_run",
-    "checkpoint_folder", "find_run_dir", "global_rng_state", "latest_checkpoint", "list_checkpoints",
+    "checkpoint_folder", "global_rng_state", "latest_checkpoint", "list_checkpoints",
     "load_checkpoint", "lock_run_dir", "read_manifest", "record_resume", "resume_config", "save_checkpoint",
     "set_global_rng_state", "set_numpy_generator_state", "StopRequest", "stop_on_signals", "to_arrays", "to_storable",
     "wait_for_later_event_file_name",

@@ -22,7 +22,6 @@ from typing import Any, Mapping
 from configs import Config, ConfigError, config_to_dict, load_config
 from fileio import load_json, short_repr, write_text_atomic
 from configs.config import FIELD_NAMES
-from configs.errors import UserError
 from checkpoints.files import CheckpointError
 
 # compile: the compiled update keeps Adam's state where torch.optim.Adam does (tested both ways);
@@ -31,16 +30,6 @@ HARMLESS_ON_RESUME = ("device", "progress", "torch_threads", "numpy_acting", "ve
                       "keep_checkpoints", "compile", "device_replay")
 _DEFAULTS = config_to_dict(Config())
 _META_MAX_BYTES = 1 << 20  # meta.json gains a short entry per resume
-
-
-def find_run_dir(path: str | Path) -> Path:
-    """The run directory ``path`` names: an existing folder holding a config.yaml."""
-    run_dir = Path(path)
-    if not run_dir.exists():
-        raise UserError(f"run directory {run_dir} does not exist")
-    if not run_dir.is_dir() or not (run_dir / "config.yaml").is_file():
-        raise UserError(f"{run_dir} is not a run directory: it has no config.yaml (written by train.py)")
-    return run_dir
 
 
 def resume_config(run_dir: Path, overrides: Mapping[str, Any]) -> Config:

@@ -3,8 +3,8 @@ a DQN can drive them."""
 
 from envs.make import (AutoresetTracker, EnvError, check_spaces, make_env, make_vector_env, observation_states,
                        resolve_env_id)
-from envs.pixels import EnvOptions, env_family
+from envs.pixels import EnvOptions, env_family, learning_signal
 from envs.vector import LeanSyncVectorEnv
 
 __all__ = ["AutoresetTracker", "EnvError", "EnvOptions", "LeanSyncVectorEnv", "check_spaces", "env_family",
-           "make_env", "make_vector_env", "observation_states", "resolve_env_id"]
+           "learning_signal", "make_env", "make_vector_env", "observation_states", "resolve_env_id"]

@@ -12,9 +12,9 @@ wrappers where they exist::
     -> FrameStackObservation(4)                -> observations uint8 [4, 84, 84]
 
 Rewards stay the game's own and an episode is a whole game (all lives), so logged returns and
-evaluations are real scores. What learning sees differently is the training loop's choice:
-``clip_rewards`` (sign of the reward) and ``terminal_on_life_loss`` (a lost life ends the n-step
-window and is not bootstrapped, read from ``info["life_loss"]``).
+evaluations are real scores. What learning sees differently (:func:`learning_signal`, applied by
+the training loop): ``clip_rewards`` (sign of the reward) and ``terminal_on_life_loss`` (a lost
+life ends the n-step window and is not bootstrapped, read from ``info["life_loss"]``).
 
 MinAtar (Young & Tian 2019) registers its envs only through ``minatar.gym.register_envs()`` and
 sets no time limit, so ``max_episode_steps`` matters there (its presets set one).
@@ -27,6 +27,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
 
 from configs.loading import env_family
@@ -49,6 +50,19 @@ class EnvOptions:
     def of(cls, config: Any) -> "EnvOptions":
         """The options named like this class's fields, read from a Config (or any object)."""
         return cls(**{f.name: getattr(config, f.name) for f in fields(cls)})
+
+
+def learning_signal(config: Any, rewards: np.ndarray, terminated: np.ndarray,
+                    infos: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """What learning sees of a vector step: sign(reward) under ``clip_rewards``, and a lost life
+    as terminal under ``terminal_on_life_loss`` (Atari envs report it as ``info["life_loss"]``).
+    Logged returns and episode ends stay the env's own. ``config`` is a Config (or anything with
+    those two fields)."""
+    if config.clip_rewards:
+        rewards = np.sign(rewards)
+    if config.terminal_on_life_loss and "life_loss" in infos:
+        terminated = terminated | (infos["life_loss"] & infos["_life_loss"])
+    return rewards, terminated
 
 
 def make_pixel_env(env_id: str, options: EnvOptions, render_mode: str | None) -> gym.Env:

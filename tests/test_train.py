@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import train
+from training import state as training_state
 from agents import linear_schedule, load_model
 from configs import ConfigError, load_config
 from replay import ReplayBuffer
@@ -215,7 +216,7 @@ def test_train_with_device_replay_copy_learns_exactly_as_host_replay(tiny_config
     config = dict(total_steps=1200, learning_starts=200, train_frequency=1, buffer_size=500, batch_size=32,
                   target_update_interval=100, log_frequency=100, seed=3, **options)
     host = read_scalars(train.train(tiny_config(**config, run_dir=str(tmp_path / "host"))).run_dir)
-    build_replay = train.build_replay
+    build_replay = training_state.build_replay
     copies = []
 
     def with_device_copy(*args, device=None, **kwargs):
@@ -223,7 +224,7 @@ def test_train_with_device_replay_copy_learns_exactly_as_host_replay(tiny_config
         copies.append(buffer.mirror)
         return buffer
 
-    monkeypatch.setattr(train, "build_replay", with_device_copy)
+    monkeypatch.setattr(training_state, "build_replay", with_device_copy)
     device = read_scalars(train.train(tiny_config(**config, run_dir=str(tmp_path / "device"))).run_dir)
     assert len(copies) == 1 and copies[0] is not None
     assert len(host["losses/td_loss"]) >= 10 and len({value for _, value in host["losses/td_loss"]}) > 1

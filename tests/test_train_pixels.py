@@ -8,6 +8,7 @@ import pytest
 
 import evaluate
 import train
+from envs import learning_signal
 from configs import resolve_config
 from replay import FrameStackStorage, ReplayBuffer
 from tests.recording import record_instances
@@ -26,7 +27,7 @@ def test_learning_signal_clips_rewards_and_ends_lives_only_for_learning():
     config = resolve_config({"env_id": "ALE/Breakout-v5"})
     rewards, terminated = np.array([0.0, 4.0, -2.5, 7.0]), np.array([False, False, False, True])
     infos = {"life_loss": np.array([False, True, True, False]), "_life_loss": np.array([True, True, False, True])}
-    learn_rewards, learn_terminated = train.learning_signal(config, rewards, terminated, infos)
+    learn_rewards, learn_terminated = learning_signal(config, rewards, terminated, infos)
     np.testing.assert_array_equal(learn_rewards, [0.0, 1.0, -1.0, 1.0])
     # env 2's life_loss is not set (its mask is False): only env 1 lost a life; env 3 really ended.
     np.testing.assert_array_equal(learn_terminated, [False, True, False, True])
@@ -36,7 +37,7 @@ def test_learning_signal_clips_rewards_and_ends_lives_only_for_learning():
 def test_learning_signal_with_both_switches_off_is_the_env_step():
     config = resolve_config({"env_id": "ALE/Breakout-v5", "clip_rewards": False, "terminal_on_life_loss": False})
     rewards, terminated = np.array([4.0]), np.array([False])
-    learn_rewards, learn_terminated = train.learning_signal(config, rewards, terminated,
+    learn_rewards, learn_terminated = learning_signal(config, rewards, terminated,
                                                             {"life_loss": np.array([True]), "_life_loss": np.array([True])})
     assert (learn_rewards[0], learn_terminated[0]) == (4.0, False)
 

@@ -113,3 +113,28 @@ class MetricLog:
 def is_count(value: Any) -> bool:
     """A non-negative int that is not a bool (a counter read back from a checkpoint)."""
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+class EpisodeTracker:
+    """Each sub-env's return and length so far; ``step`` returns the episodes that just ended."""
+
+    def __init__(self, num_envs: int) -> None:
+        self.returns, self.lengths = np.zeros(num_envs), np.zeros(num_envs, dtype=np.int64)
+
+    def step(self, rewards: np.ndarray, real: np.ndarray, autoreset: Any) -> list[tuple[float, int]]:
+        """Count one vector step (``real``: the sub-envs whose step was a transition; ``autoreset``:
+        the loop's envs.AutoresetTracker); (return, length) of each episode that ended on it."""
+        if autoreset.all_real:  # the common step: no indexing
+            self.returns += rewards
+            self.lengths += 1
+        else:
+            self.returns[real] += rewards[real]
+            self.lengths[real] += 1
+        if not autoreset.any_pending:  # no episode ended (the autoreset step itself reports no end)
+            return []
+        ended = []
+        for i in np.flatnonzero(real & autoreset.pending):
+            ended.append((float(self.returns[i]), int(self.lengths[i])))
+            self.returns[i], self.lengths[i] = 0.0, 0
+        return ended
+

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from checkpoints import HARMLESS_ON_RESUME, CheckpointError, check_same_run, find_run_dir, resume_config
+from checkpoints import HARMLESS_ON_RESUME, CheckpointError, check_same_run, resume_config
+from training.run_dir import find_run_dir
 from configs import Config, ConfigError, config_to_dict, save_config
 from configs.config import FIELD_NAMES
 from configs.errors import UserError

@@ -10,10 +10,14 @@ import json
 import math
 
 import numpy as np
+from pathlib import Path
+
 import pytest
 import torch
 
 import train
+from training import MetricLog
+from training import state
 from checkpoints import latest_checkpoint, list_checkpoints, load_checkpoint
 from tests.checkpoints.conftest import (VARIANTS, checkpoint_steps, copy_run, file_hashes, leftovers,
                                         small_config)
@@ -46,13 +50,13 @@ def assert_same(expected, actual, where: str = "state") -> None:
 def restored_state(config, payload) -> dict:
     """Build fresh parts for ``config``, restore ``payload`` into them, and read their state back."""
     device = torch.device("cpu")
-    envs, agent, buffer, env_seeds = train._build(config, device)
+    envs, agent, buffer, env_seeds = state.build_parts(config, device)
     try:
-        run = train._Run(config, train.Path(config.run_dir), device, envs, agent, buffer, env_seeds)
-        resumed = train._restore(run, payload)
-        log = train.MetricLog(None, device)
+        run = state.Run(config, Path(config.run_dir), device, envs, agent, buffer, env_seeds)
+        resumed = state.restore(run, payload)
+        log = MetricLog(None, device)
         log.load_state_dict(resumed.metrics)
-        return train.training_state(run, resumed.counters, log, resumed.final_eval)
+        return state.training_state(run, resumed.counters, log, resumed.final_eval)
     finally:
         envs.close()
 

@@ -4,9 +4,7 @@ memory blow-up or a RecursionError; and error messages print only a short excerp
 
 from __future__ import annotations
 
-import json
 import os
-import threading
 import time
 from pathlib import Path
 

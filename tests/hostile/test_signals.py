@@ -12,8 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 import train
+from training import run_dir as run_dir_module
 from analysis.multirun import stop_processes
 from checkpoints import list_checkpoints
 from tests.hostile.conftest import TINY_FLAGS, error_line
@@ -119,8 +121,8 @@ def test_create_run_dir_interrupted_leaves_no_directory(tmp_path, tiny_config, m
     def interrupted(path, text):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(train, "write_text_atomic", interrupted)  # meta.json, after config.yaml
+    monkeypatch.setattr(run_dir_module, "write_text_atomic", interrupted)  # meta.json, after config.yaml
     config = tiny_config(run_dir=str(tmp_path / "new" / "run"))
     with pytest.raises(KeyboardInterrupt):
-        train.create_run_dir(config, train.torch.device("cpu"))
+        run_dir_module.create_run_dir(config, torch.device("cpu"))
     assert not (tmp_path / "new" / "run").exists()

@@ -1,0 +1,89 @@
+"""A run directory's files besides checkpoints: created with the resolved config and version
+info before step 0 (all or nothing), found again by evaluate.py and --resume, and closed with a
+summary; and the config as a table for TensorBoard's text tab."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from configs import Config, ConfigError, UserError, config_to_dict, env_file_name, save_config
+from configs.errors import os_errors_in
+from fileio import write_text_atomic
+from training.state import EvalResult
+
+
+def find_run_dir(path: str | Path) -> Path:
+    """The run directory ``path`` names: an existing folder holding a config.yaml."""
+    run_dir = Path(path)
+    if not run_dir.exists():
+        raise UserError(f"run directory {run_dir} does not exist")
+    if not run_dir.is_dir() or not (run_dir / "config.yaml").is_file():
+        raise UserError(f"{run_dir} is not a run directory: it has no config.yaml (written by train.py)")
+    return run_dir
+
+
+def create_run_dir(config: Config, device: torch.device) -> Path:
+    """Make the run directory and write the resolved config and version info before step 0.
+
+    All or nothing: if writing them fails (a full disk, a signal's SystemExit), what was made here
+    is removed again, so the same --run-dir can be used once the cause is gone. A run directory
+    that exists must be an empty folder (a folder the user made for it)."""
+    if config.run_dir is not None:
+        run_dir = Path(config.run_dir)
+        if run_dir.is_symlink() and not run_dir.exists():
+            raise ConfigError(f"run directory {run_dir} is a symbolic link to {os.readlink(run_dir)}, which does not "
+                              "exist; choose another --run-dir")
+        if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+            raise ConfigError(f"run directory {run_dir} already exists and is not empty; choose another --run-dir "
+                              "(or continue that run with --resume)")
+    else:
+        name = f"{env_file_name(config.env_id)}__{config.algo}__s{config.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
+        stem = Path("runs") / name
+        run_dir, suffix = stem, 1
+        while run_dir.exists():
+            suffix += 1
+            run_dir = stem.with_name(f"{stem.name}-{suffix}")
+    made = not run_dir.exists()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with os_errors_in(run_dir):
+            save_config(dataclasses.replace(config, run_dir=str(run_dir)), run_dir / "config.yaml")
+            meta = {"command": sys.argv, "device": str(device), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                    "python": platform.python_version(), "torch": torch.__version__, "gymnasium": gym.__version__,
+                    "numpy": np.__version__, "platform": platform.platform()}
+            write_text_atomic(run_dir / "meta.json", json.dumps(meta, indent=2) + "\n")
+    except BaseException:
+        for name in ("meta.json", "config.yaml"):
+            (run_dir / name).unlink(missing_ok=True)
+        if made:
+            run_dir.rmdir()
+        raise
+    return run_dir
+
+
+def write_summary(run_dir: Path, *, env_steps: int, updates: int, episodes: int, seconds: float,
+                  final_eval: EvalResult | None, best_eval_mean: float | None) -> None:
+    """summary.json: what a finished run reached (aggregate.py and plot.py read it)."""
+    summary = {"env_steps": env_steps, "updates": updates, "episodes": episodes, "seconds": round(seconds, 3),
+               "steps_per_second": round(env_steps / max(seconds, 1e-9), 1),
+               "final_eval_mean_return": final_eval.mean if final_eval else None,
+               "final_eval_std_return": final_eval.std if final_eval else None,
+               "best_eval_mean_return": best_eval_mean}
+    write_text_atomic(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+
+
+def config_table(config: Config) -> str:
+    """The config as a markdown table, for TensorBoard's text tab."""
+    values = config_to_dict(config)
+    rows = "\n".join(f"|{key}|{value}|" for key, value in values.items())
+    return f"|param|value|\n|-|-|\n{rows}"
