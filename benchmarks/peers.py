@@ -252,8 +252,12 @@ def reference_minatar(script: Path, timeout: float, workdir: Path) -> dict:
     process = run_process(command, cwd=workdir, workdir=workdir, timeout=timeout)
     points = parse_minatar_log(process["stderr"])
     measured = ms_per_frame_from_log(points, MINATAR_LEARNING_STARTS)
-    return {**_timing(process), "ms_per_frame": measured and measured[0], "frames_measured": measured and measured[1],
-            "last_logged_frame": points[-1][0] if points else None}
+    record = {**_timing(process), "ms_per_frame": measured and measured[0], "frames_measured": measured and measured[1],
+              "last_logged_frame": points[-1][0] if points else None}
+    if measured is None:  # it logs once every 1,000 episodes
+        after = sum(frame >= MINATAR_LEARNING_STARTS for frame, _ in points)
+        record["note"] = f"{after} log line(s) after frame 5,000 before the stop, two needed: raise --minatar-timeout"
+    return record
 
 
 # --- checking that the peers run the same settings -----------------------------------------------
