@@ -1,10 +1,14 @@
-"""Helpers shared by the benchmark scripts: quantiles, tables, timing a call (a run's TensorBoard
-scalars are read with analysis.runs.read_scalars)."""
+"""Helpers shared by the benchmark scripts: quantiles, tables, timing a call, the machine a result
+came from (a run's TensorBoard scalars are read with analysis.runs.read_scalars)."""
 
 from __future__ import annotations
 
+import datetime
 import json
+import os
+import platform
 import time
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -40,3 +44,25 @@ def time_us(function, repeats: int) -> np.ndarray:
         function()
         times[i] = time.perf_counter() - start
     return times * 1e6
+
+
+def machine_info() -> dict:
+    """What a timing depends on: CPU model and cores, library versions, the date (UTC)."""
+    cpu_model = platform.processor() or None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    except OSError:  # not Linux
+        pass
+    versions = {}
+    for package in ("torch", "gymnasium", "numpy", "stable-baselines3", "minatar"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpu_model": cpu_model, "cpu_count": os.cpu_count(), "cpus_usable": usable,
+            "platform": platform.platform(), "python": platform.python_version(), **versions,
+            "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
