@@ -1,7 +1,7 @@
 """Train many seeds (and envs, and algos) at once:
 
     python multirun.py --envs CartPole-v1 Acrobot-v1 --algos dqn rainbow --seeds 1 2 3 4 5 \\
-        --root runs/compare [--workers 2] [--set total_steps=20000 ...] [-- TRAIN.PY FLAGS]
+        --root runs/compare [--workers 2] [--total-steps 20000 ...] [--set total_steps=20000 ...] [-- TRAIN.PY FLAGS]
 
 Every (env, algo, seed) is one ``train.py`` process with its own run directory ROOT/<env>__<algo>__s<seed>;
 ``--workers`` of them run at a time, with a combined progress view. A trial that fails does not
@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     own, train_flags = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
     parser = _parser()
-    args = parser.parse_args(own)
+    args, unknown = parser.parse_known_args(own)  # train.py's flags may come before a '--' too
+    train_flags = [*unknown, *train_flags]
     main_thread = threading.current_thread() is threading.main_thread()
     stops = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if main_thread and hasattr(signal, name)]
     previous = {number: signal.signal(number, _raise_stopped) for number in stops}
@@ -64,8 +65,8 @@ def _stoppable(args: argparse.Namespace, train_flags: list[str]) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = make_parser("multirun.py", "Train a grid of envs x algos x seeds as parallel train.py processes, each "
-                         "in its own run directory under --root. Flags after a lone '--' go to every train.py "
-                         "(e.g. -- --total-steps 20000 --config my.yaml).")
+                         "in its own run directory under --root. Any train.py flag given here (e.g. --total-steps "
+                         "20000 --config my.yaml) goes to every trial, also after a lone '--'.")
     parser.add_argument("--envs", "--env", nargs="+", default=["CartPole-v1"], metavar="ENV_ID",
                         help="Env ids (default: CartPole-v1).")
     parser.add_argument("--algos", "--algo", nargs="+", default=["dqn"], metavar="ALGO",

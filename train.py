@@ -37,8 +37,8 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
     from checkpoints import (HARMLESS_ON_RESUME, check_same_run, latest_checkpoint, load_checkpoint, lock_run_dir,
                              record_resume, resume_config, stop_on_signals,
                              wait_for_later_event_file_name)
-    from configs import (Config, add_config_arguments, config_from_args, config_to_dict, make_parser,
-                         read_config_file, report_user_errors)
+    from configs import (Config, ConfigError, add_config_arguments, config_from_args, config_origins, config_to_dict,
+                         make_parser, print_config, read_config_file, report_user_errors, values_for_help)
     from configs.config import FIELD_NAMES
     from configs.errors import os_errors_in
     from configs.trust import IMPORTING_FIELDS, allow_imports_from_cwd, check_run_imports
@@ -279,9 +279,14 @@ def _evaluate_and_save(config: Config, agent, writer: SummaryWriter, run_dir: Pa
 # --- command line -------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
-    parser = make_parser("train.py", "Train a DQN-family agent on a Gymnasium environment. "
-                         "Settings apply in order: defaults < env preset (configs/) < --config FILE < flags.")
-    add_config_arguments(parser)
+    argv = sys.argv[1:] if argv is None else argv
+    parser = make_parser("train.py", "Train a DQN-family agent on a Gymnasium environment. Settings apply in "
+                         "order: defaults < env preset (configs/) < --config FILE < flags. The defaults shown are "
+                         "the presets' for the --env, --algo and --config given with --help (CartPole-v1, dqn).")
+    add_config_arguments(parser, shown=values_for_help(argv))
+    parser.add_argument("--print-config", action="store_true",
+                        help="Print the resolved config as YAML, each preset value with its source, and exit; nothing "
+                             "is trained. The output is a valid --config FILE.")
     harmless = ", ".join("--" + name.replace("_", "-") for name in HARMLESS_ON_RESUME)
     parser.add_argument("--resume", metavar="RUN_DIR", default=None,
                         help="Continue the run in RUN_DIR from its latest checkpoint to its total_steps. Other "
@@ -296,6 +301,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _train_command(args) -> int:
+    if args.print_config:
+        if args.resume is not None:
+            raise ConfigError(f"--print-config shows a new run's config; a run's own is {args.resume}/config.yaml")
+        print(print_config(config_from_args(args), config_origins(args)), end="")
+        return 0
     try:
         if args.resume is not None:
             result = resume(args.resume, _resume_overrides(args), handle_signals=True, trust_imports=args.trust_imports)

@@ -5,19 +5,22 @@ from configs.errors import ConfigError, UserError
 from configs.loading import (
     add_config_arguments,
     config_from_args,
+    config_origins,
     config_to_dict,
     env_file_name,
     load_config,
     make_parser,
     preset_path,
+    print_config,
     read_config_file,
     report_user_errors,
     resolve_config,
     save_config,
+    values_for_help,
 )
 
 __all__ = [
-    "Config", "ConfigError", "add_config_arguments", "config_from_args", "config_to_dict", "env_file_name",
-    "load_config", "make_parser", "report_user_errors", "preset_path", "read_config_file", "resolve_config",
-    "save_config", "UserError",
+    "Config", "ConfigError", "add_config_arguments", "config_from_args", "config_origins", "config_to_dict", "env_file_name",
+    "load_config", "make_parser", "report_user_errors", "preset_path", "print_config", "read_config_file", "resolve_config",
+    "save_config", "UserError", "values_for_help",
 ]

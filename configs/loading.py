@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from dataclasses import dataclass
 import difflib
 import re
 import sys
@@ -92,57 +93,87 @@ def _is_file(path: Path) -> bool:
         return False
 
 
-def resolve_config(overrides: dict[str, Any], config_file: str | None = None) -> Config:
-    """Merge these layers, later ones winning, and validate the result:
+@dataclass(frozen=True)
+class Layer:
+    """One layer of settings: where they come from (a preset file, ``--config FILE``, the command
+    line) and the fields it sets."""
 
-    1. Config's defaults;
-    2. the env's presets, ``dqn/<family>.yaml`` then ``dqn/<env>.yaml`` (sizes and schedules every
+    source: str
+    values: dict[str, Any]
+    env_preset: bool = False  # a dqn/ env preset: the base every learner shares
+
+
+def config_layers(overrides: dict[str, Any], config_file: str | None = None) -> list[Layer]:
+    """The layers over Config's defaults, lowest precedence first:
+
+    1. the env's presets, ``dqn/<family>.yaml`` then ``dqn/<env>.yaml`` (sizes and schedules every
        learner shares);
-    3. the algo's defaults, ``<algo>/defaults.yaml`` (e.g. Rainbow's components);
-    4. the algo's env presets, ``<algo>/<family>.yaml`` then ``<algo>/<env>.yaml`` (what differs for
+    2. the algo's defaults, ``<algo>/defaults.yaml`` (e.g. Rainbow's components);
+    3. the algo's env presets, ``<algo>/<family>.yaml`` then ``<algo>/<env>.yaml`` (what differs for
        that learner, e.g. C51's support);
-    5. ``--config FILE``;
-    6. command-line flags (or ``overrides`` from Python).
+    4. ``--config FILE``;
+    5. command-line flags (or ``overrides`` from Python).
     """
+    for key in overrides:
+        _check_key(key, "the settings given")
     from_file = read_config_file(config_file) if config_file else {}
     env_id = str({**from_file, **overrides}.get("env_id", Config.env_id))
     algo = str({**from_file, **overrides}.get("algo", Config.algo))
-    base = {k: v for path in _env_presets(env_id, "dqn") for k, v in read_config_file(path).items()}
-    algo_paths = [CONFIG_DIR / algo / "defaults.yaml", *_env_presets(env_id, algo)]
-    algo_layers = [read_config_file(path) for path in algo_paths if algo != "dqn" and _is_file(path)]
-    chosen = {k: v for layer in [*algo_layers, from_file, overrides] for k, v in layer.items()}
-    merged = {**base, **chosen}
-    if merged.get("noisy") and not {"epsilon_start", "epsilon_end"} & chosen.keys():
-        merged.update(epsilon_start=0.0, epsilon_end=0.0)  # the rule stated in the noisy field's help
+    layers = [Layer(_shown(path), read_config_file(path), env_preset=True) for path in _env_presets(env_id, "dqn")]
+    if algo != "dqn":
+        algo_paths = [CONFIG_DIR / algo / "defaults.yaml", *_env_presets(env_id, algo)]
+        layers += [Layer(_shown(path), read_config_file(path)) for path in algo_paths if _is_file(path)]
+    if config_file:
+        layers.append(Layer(f"--config {config_file}", from_file))
+    return [*layers, Layer("the command line", dict(overrides))]
+
+
+def resolve_config(overrides: dict[str, Any], config_file: str | None = None) -> Config:
+    """Merge Config's defaults and the :func:`config_layers`, later ones winning, and validate the
+    result. A ConfigError about a value the user did not give says which file it came from."""
+    merged, origins = merge_layers(config_layers(overrides, config_file))
     try:
         return Config(**merged)
-    except ConfigError as error:  # say which file a value the user did not give comes from
-        algo_files = [p for p in algo_paths if algo != "dqn" and _is_file(p)]
-        files = [*algo_files[::-1], *_env_presets(env_id, "dqn")[::-1]]  # highest precedence first
-        raise ConfigError(f"{error}{_origins(str(error), merged, overrides, from_file, config_file, files)}") from None
+    except ConfigError as error:
+        notes = [f"{name}={short_repr(merged[name])} comes from {origins[name]}; set it with "
+                 f"--{name.replace('_', '-')} VALUE" + (" (or none)" if field_kind(_FIELDS[name])[1] else "")
+                 for name in dict.fromkeys(re.findall(r"\w+", str(error)))
+                 if origins.get(name, "the command line") != "the command line"]
+        raise ConfigError("; ".join([str(error), *notes[:2]])) from None
 
 
-def _origins(message: str, merged: dict[str, Any], overrides: dict[str, Any], from_file: dict[str, Any],
-             config_file: str | None, presets: list[Path]) -> str:
-    """'; NAME=VALUE comes from FILE ...' for each field named in ``message`` that came from a
-    preset or --config file (``presets`` in order of precedence, highest first), else ''."""
-    notes = []
-    for name in dict.fromkeys(re.findall(r"\w+", message)):
-        if name not in merged or name in overrides:
-            continue
-        if name in from_file:
-            source = f"--config {config_file}"
-        else:
-            source = next((f"the preset {_shown(p)}" for p in presets if name in read_config_file(p)), None)
-        if source:
-            flag = "--" + name.replace("_", "-")
-            notes.append(f"{name}={merged[name]!r} comes from {source}; set it with {flag} VALUE"
-                         + (" (or none)" if field_kind(_FIELDS[name])[1] else ""))
-    return "".join(f"; {note}" for note in notes[:2])
+def merge_layers(layers: list[Layer]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The merged values and, for each field a layer set, the source it came from. Layering rule
+    (stated in the noisy field's help): while noisy is on, epsilon is 0 unless a layer above the
+    env presets sets it."""
+    merged: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for layer in layers:
+        merged.update(layer.values)
+        origins.update(dict.fromkeys(layer.values, layer.source))
+    chosen = {key for layer in layers if not layer.env_preset for key in layer.values}
+    if merged.get("noisy") and not {"epsilon_start", "epsilon_end"} & chosen:
+        merged.update(epsilon_start=0.0, epsilon_end=0.0)
+        origins.update(epsilon_start="the noisy rule", epsilon_end="the noisy rule")
+    return merged, origins
 
 
 def _shown(path: Path) -> str:
     return str(path.relative_to(CONFIG_DIR.parent)) if path.is_relative_to(CONFIG_DIR.parent) else str(path)
+
+
+def print_config(config: Config, origins: dict[str, str]) -> str:
+    """The resolved config as YAML (``train.py --config`` takes it back), each value that is not
+    Config's default followed by a comment saying where it came from."""
+    values = config_to_dict(config)
+    # Flow style for the lists and no line wrapping: one line per field (hidden_sizes is a list, so
+    # the mapping itself stays in block style).
+    lines = yaml.safe_dump(values, sort_keys=False, default_flow_style=None, width=1 << 20).splitlines()
+    if len(lines) != len(values):  # cannot happen with today's fields; then no comments rather than wrong ones
+        return "\n".join(lines) + "\n"
+    sources = [origins.get(name, "the command line") for name in values]
+    return "".join(line + (f"  # {source}" if source != "the command line" else "") + "\n"
+                   for line, source in zip(lines, sources))
 
 
 def config_to_dict(config: Config) -> dict[str, Any]:
@@ -195,16 +226,19 @@ def _cli_type(f: dataclasses.Field):
     return parse
 
 
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+def add_config_arguments(parser: argparse.ArgumentParser, shown: dict[str, tuple[Any, str]] | None = None) -> None:
     """One flag per Config field (``learning_rate`` -> ``--learning-rate``), defaults suppressed
-    so that only flags actually given override the preset and config file."""
+    so that only flags actually given override the preset and config file. ``shown`` (from
+    :func:`values_for_help`) makes the help give each field's value from the presets and its source."""
     parser.add_argument("--config", metavar="FILE", default=None,
                         help="YAML file of config fields, applied over the env preset.")
     for f in dataclasses.fields(Config):
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
-        help_text = f"{f.metadata['help']} (default: {shown})".replace("%", "%%")  # argparse formats with %
+        value, source = (shown or {}).get(f.name, (default, ""))
+        differs = source and _cli_text(value) != _cli_text(default)
+        where = f"{_cli_text(value)} from {source}; Config's default {_cli_text(default)}" if differs else _cli_text(value)
+        help_text = f"{f.metadata['help']} (default: {where})".replace("%", "%%")  # argparse formats with %
         kind, _ = field_kind(f)
         aliases = [flag, "--env"] if f.name == "env_id" else [flag]
         if kind is bool:
@@ -214,6 +248,29 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(*aliases, dest=f.name, type=_cli_type(f), default=argparse.SUPPRESS,
                                 choices=f.metadata.get("choices"), metavar=kind.__name__.upper(),
                                 help=help_text)
+
+
+def _cli_text(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
+
+
+def values_for_help(argv: list[str]) -> dict[str, tuple[Any, str]] | None:
+    """For ``--help``: each field's value and source from the presets of the env, algo and config
+    file named in ``argv`` (CartPole-v1 and dqn unless given); None without --help, or when those
+    cannot be read (the help then shows Config's defaults)."""
+    if not {"-h", "--help"} & set(argv):
+        return None
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--env", "--env-id", dest="env_id")
+    pre.add_argument("--algo")
+    pre.add_argument("--config")
+    known, _ = pre.parse_known_args(argv)
+    given = {name: value for name in ("env_id", "algo") if (value := getattr(known, name)) is not None}
+    try:
+        merged, origins = merge_layers(config_layers(given, known.config))
+    except UserError:
+        return None
+    return {name: (value, origins.get(name, "")) for name, value in merged.items()}
 
 
 def make_parser(prog: str, description: str) -> argparse.ArgumentParser:
@@ -251,5 +308,13 @@ def report_user_errors(prog: str, args: argparse.Namespace, command: Callable[[]
 
 def config_from_args(args: argparse.Namespace) -> Config:
     """The validated Config for parsed arguments (flags added by add_config_arguments)."""
-    overrides = {k: v for k, v in vars(args).items() if k in FIELD_NAMES}
-    return resolve_config(overrides, args.config)
+    return resolve_config(_given(args), args.config)
+
+
+def config_origins(args: argparse.Namespace) -> dict[str, str]:
+    """Where each field set by a layer comes from, for parsed arguments (see print_config)."""
+    return merge_layers(config_layers(_given(args), args.config))[1]
+
+
+def _given(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: v for k, v in vars(args).items() if k in FIELD_NAMES}

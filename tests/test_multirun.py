@@ -69,3 +69,14 @@ def test_multirun_set_parses_values_like_train_flags(tmp_path):
                                                        "max_grad_norm=none"], ["--config", "my.yaml"])
     assert overrides == {"learning_rate": 1e-3, "double": False, "hidden_sizes": (64, 64), "max_grad_norm": None}
     assert config_file == "my.yaml"
+
+
+def test_multirun_accepts_train_flags_without_a_double_dash(capsys):
+    assert multirun.main(["--envs", "CartPole-v1", "--seeds", "1", "--total-steps", "5000", "--dry-run"]) == 0
+    assert "5,000 env steps" in capsys.readouterr().out
+
+
+def test_multirun_unknown_flag_is_one_line_naming_it(capsys):
+    with pytest.raises(SystemExit) as raised:
+        multirun.main(["--envs", "CartPole-v1", "--bogus", "5", "--dry-run"])
+    assert raised.value.code == 2 and "unrecognized arguments: --bogus 5" in capsys.readouterr().err

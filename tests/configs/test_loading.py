@@ -18,6 +18,7 @@ from agents import AGENTS
 from configs import (Config, ConfigError, add_config_arguments, config_from_args, load_config, make_parser,
                      preset_path, read_config_file, resolve_config, save_config)
 from configs.config import FIELD_NAMES
+from configs.loading import config_layers, merge_layers
 
 SHIPPED_YAML = sorted(configs.loading.CONFIG_DIR.glob("**/*.yaml"))
 
@@ -217,12 +218,14 @@ def test_train_help_lists_every_field_flag_with_its_default(capsys):
         train.main(["--help"])
     assert exit_info.value.code == 0
     entries = help_entries(capsys.readouterr().out)
+    merged, origins = merge_layers(config_layers({}))  # CartPole-v1 and dqn: the help's defaults
     for f in dataclasses.fields(Config):
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        value = merged.get(f.name, default)
+        shown = ",".join(map(str, value)) if isinstance(value, (tuple, list)) else value
         flag = "--" + f.name.replace("_", "-")
         assert flag in entries, f"{flag} missing from --help"
-        assert entries[flag].endswith(f"(default: {shown})"), entries[flag]
+        assert f"(default: {shown}" in entries[flag], entries[flag]
 
 
 def test_train_help_shows_defaults_as_written_by_hand(capsys):
@@ -231,8 +234,12 @@ def test_train_help_shows_defaults_as_written_by_hand(capsys):
     with pytest.raises(SystemExit):
         train.main(["--help"])
     entries = help_entries(capsys.readouterr().out)
-    assert entries["--learning-rate"].endswith("(default: 0.0001)")
-    assert entries["--hidden-sizes"].endswith("(default: 120,84)")
+    assert entries["--learning-rate"].endswith(
+        "(default: 0.002 from configs/dqn/CartPole-v1.yaml; Config's default 0.0001)")
+    assert entries["--hidden-sizes"].endswith("(default: 128,128 from configs/dqn/CartPole-v1.yaml; Config's "
+                                              "default 120,84)")
+    assert entries["--adam-eps"].endswith("(default: 1e-08)")
+    assert entries["--env-id"].endswith("(default: CartPole-v1)")
     assert entries["--double"].startswith("--double, --no-double")
     assert entries["--env-id"].startswith("--env-id STR, --env STR")
 
