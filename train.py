@@ -33,13 +33,14 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
     import torch
     from torch.utils.tensorboard import SummaryWriter
 
-    from agents import (SCHEDULES, NetworkFactory, factory_spec, linear_schedule, resolve_device, save_model)
+    from agents import NetworkFactory, factory_spec, resolve_device, save_model
     from checkpoints import (HARMLESS_ON_RESUME, check_same_run, latest_checkpoint, load_checkpoint, lock_run_dir,
                              record_resume, resume_config, stop_on_signals,
                              wait_for_later_event_file_name)
     from configs import (Config, ConfigError, add_config_arguments, config_from_args, config_origins, config_to_dict,
                          make_parser, print_config, read_config_file, report_user_errors, values_for_help)
     from configs.config import FIELD_NAMES
+    from configs.schedules import SCHEDULES, linear_schedule
     from configs.errors import os_errors_in
     from configs.trust import IMPORTING_FIELDS, allow_imports_from_cwd, check_run_imports
     from envs import AutoresetTracker, EnvOptions, learning_signal

@@ -15,7 +15,6 @@ from agents.model_file import ModelFileError, load_model, save_model
 from agents.numpy_actor import numpy_greedy_policy
 from agents.networks import ConvQNetwork, MLPQNetwork, NetworkError, NetworkFactory, QNetwork, build_q_network, factory_spec
 from agents.qrdqn import QRAgent, quantile_huber_loss, quantile_midpoints
-from agents.schedules import SCHEDULES, exponential_schedule, linear_schedule
 from configs import Config, ConfigError
 
 # Learners by --algo name. Rainbow is C51 with every extension switched on by its config
@@ -53,7 +52,7 @@ def make_agent(config: Config, *, observation_shape: tuple[int, ...], n_actions:
 __all__ = [
     "AGENTS", "C51Agent", "ConvQNetwork", "NoisyLinear", "QNetwork", "QRAgent", "build_network", "categorical_projection",
     "kl_divergence",
-    "learner_class", "quantile_huber_loss", "quantile_midpoints", "DQNAgent", "MLPQNetwork", "ModelFileError", "NetworkError", "SCHEDULES", "build_q_network",
-    "double_dqn_target", "dqn_target", "exponential_schedule", "factory_spec", "linear_schedule",
+    "learner_class", "quantile_huber_loss", "quantile_midpoints", "DQNAgent", "MLPQNetwork", "ModelFileError", "NetworkError", "build_q_network",
+    "double_dqn_target", "dqn_target", "factory_spec",
     "load_model", "make_agent", "numpy_greedy_policy", "resolve_device", "save_model", "set_torch_threads",
 ]

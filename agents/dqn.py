@@ -19,6 +19,7 @@ from agents.compiled import CompiledUpdate
 from agents.layers import NoisyLinear, reset_noise, seed_noise
 from agents.numpy_actor import numpy_greedy_policy
 from agents.state_checks import check_agent_state
+from configs.config import LOSSES
 from replay import Batch
 
 
@@ -36,7 +37,8 @@ def double_dqn_target(rewards_B: torch.Tensor, discounts_B: torch.Tensor, termin
     return rewards_B + discounts_B * (1.0 - terminated_B) * next_values_B
 
 
-LOSSES = {"huber": F.smooth_l1_loss, "mse": F.mse_loss}
+# The loss registry's torch functions (configs.config.LOSSES names each one).
+LOSS_FUNCTIONS = {name: getattr(F, function) for name, function in LOSSES.items()}
 
 
 class DQNAgent:
@@ -57,7 +59,7 @@ class DQNAgent:
         self.optimizer = torch.optim.Adam(self.q_network.parameters(), lr=learning_rate, eps=adam_eps,
                                           fused=fused_adam or None)
         self.double = double
-        self.loss_fn = LOSSES[loss]
+        self.loss_fn = LOSS_FUNCTIONS[loss]
         self.max_grad_norm = max_grad_norm
         self.rng = np.random.default_rng(seed)
         self.noise_generator = torch.Generator().manual_seed(seed)

@@ -20,13 +20,12 @@ from torch import nn
 
 from agents.layers import NoisyLinear
 from agents.torsos import check_torso, choose_torso, conv_torso
+from configs.config import ACTIVATIONS
 from configs.errors import UserError
 from configs.trust import IMPORT_HINT
 
-ACTIVATION_MODULES: dict[str, Callable[[], nn.Module]] = {
-    "relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "elu": nn.ELU,
-    "leaky_relu": nn.LeakyReLU, "silu": nn.SiLU,
-}
+# The activation registry's torch classes (configs.config.ACTIVATIONS names each one).
+ACTIVATION_MODULES: dict[str, Callable[[], nn.Module]] = {name: getattr(nn, cls) for name, cls in ACTIVATIONS.items()}
 
 NetworkFactory = Callable[[tuple[int, ...], int], nn.Module]
 

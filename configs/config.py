@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from configs.errors import ConfigError
+from configs.schedules import SCHEDULES
 from fileio import short_repr
 
 
-ACTIVATIONS = ("relu", "tanh", "gelu", "elu", "leaky_relu", "silu")
-LOSSES = ("huber", "mse")
-SCHEDULES = ("linear", "exponential")
+# Registries: each name a config may choose, with the torch.nn class (activations) or
+# torch.nn.functional function (losses) that agents build it from; the fields' choices are their keys.
+ACTIVATIONS = {"relu": "ReLU", "tanh": "Tanh", "gelu": "GELU", "elu": "ELU", "leaky_relu": "LeakyReLU", "silu": "SiLU"}
+LOSSES = {"huber": "smooth_l1_loss", "mse": "mse_loss"}
 VECTOR_MODES = ("sync", "async")
 TORSOS = ("auto", "mlp", "nature_cnn", "minatar_cnn")
 FRAME_REPLAY = ("auto", "on", "off")
@@ -115,7 +117,7 @@ class Config:
                                          high=STEPS_MAX)
     tau: float = _field(1.0, "Target update rate: 1.0 copies the online network (hard update), < 1 is Polyak averaging.",
                         low=0.0, high=1.0, open_low=True)
-    loss: str = _field("huber", "TD loss: 'huber' (smooth L1, delta 1) or 'mse'.", LOSSES)
+    loss: str = _field("huber", "TD loss: 'huber' (smooth L1, delta 1) or 'mse'.", tuple(LOSSES))
     max_grad_norm: float | None = _field(10.0, "Clip the gradient's global L2 norm to this; 'none' disables clipping.",
                                         low=0.0, high=1e6, open_low=True, none_allowed=True)
     double: bool = _field(False, "Double DQN: the online network picks the next action, the target network values it.")
@@ -137,7 +139,7 @@ class Config:
     v_max: float = _field(10.0, "C51: largest return on the support.", low=-1e6, high=1e6)
     num_quantiles: int = _field(50, "QR-DQN: quantiles per action.", low=1, high=10_000)
     # --- exploration -----------------------------------------------------------------------
-    exploration_schedule: str = _field("linear", "Epsilon schedule: 'linear' or 'exponential'.", SCHEDULES)
+    exploration_schedule: str = _field("linear", "Epsilon schedule: 'linear' or 'exponential'.", tuple(SCHEDULES))
     epsilon_start: float = _field(1.0, "Epsilon at env step 0.", low=0.0, high=1.0)
     epsilon_end: float = _field(0.05, "Final epsilon.", low=0.0, high=1.0)
     epsilon_decay_steps: int = _field(
@@ -149,7 +151,7 @@ class Config:
     # --- network ---------------------------------------------------------------------------
     hidden_sizes: tuple[int, ...] = _field((120, 84), "Hidden layer widths of the MLP Q-network, e.g. 256,256: one to "
                                               f"{MAX_LAYERS} widths, each >= 1 and <= {MAX_WIDTH:,}.")
-    activation: str = _field("relu", "Hidden activation of the MLP.", ACTIVATIONS)
+    activation: str = _field("relu", "Hidden activation of the MLP.", tuple(ACTIVATIONS))
     network: str | None = _field(None, "Your own Q-network as 'module:Factory', called as Factory(observation_shape, n_actions).")
     torso: str = _field("auto", "Network torso: 'mlp'; 'nature_cnn' (Mnih et al. 2015) for [C,H,W] frames; 'minatar_cnn' "
                         "(Young & Tian 2019) for MinAtar's [10,10,C] grids; 'auto' picks from the observation shape. "

@@ -15,7 +15,8 @@ import torch
 
 import train
 from training import state as training_state
-from agents import linear_schedule, load_model
+from agents import load_model
+from configs.schedules import linear_schedule
 from configs import ConfigError, load_config
 from replay import ReplayBuffer
 from tests.run_logs import read_scalars, read_text

@@ -77,3 +77,15 @@ def test_config_accepts_integer_for_float_field():
 def test_config_rejects_huge_integer_learning_rate_with_config_error():
     with pytest.raises(ConfigError, match="learning_rate"):
         Config(learning_rate=10**400)
+
+
+def test_config_choices_are_read_from_the_registries():
+    from agents.dqn import LOSS_FUNCTIONS
+    from agents.networks import ACTIVATION_MODULES
+    from configs.config import ACTIVATIONS, LOSSES
+    from configs.schedules import SCHEDULES
+
+    choices = {f.name: f.metadata["choices"] for f in dataclasses.fields(Config)}
+    assert choices["activation"] == tuple(ACTIVATIONS) == tuple(ACTIVATION_MODULES)
+    assert choices["loss"] == tuple(LOSSES) == tuple(LOSS_FUNCTIONS)
+    assert choices["exploration_schedule"] == tuple(SCHEDULES)

@@ -1,4 +1,6 @@
-"""Exploration schedules: epsilon as a pure function of the env step."""
+"""Schedules: a value (epsilon, the learning rate, the importance-sampling exponent) as a pure
+function of the env step. ``SCHEDULES`` is the registry the config's ``exploration_schedule``
+choices are read from."""
 
 from __future__ import annotations
 
