@@ -37,6 +37,7 @@ from typing import Any, BinaryIO, Iterator
 
 import torch
 
+from configs.config import is_int
 from fileio import atomic_write, load_json, one_line, short_repr, write_text_atomic
 from fileio.torch_files import safe_torch_load
 from configs.errors import UserError
@@ -164,7 +165,7 @@ def load_checkpoint(manifest_path: str | Path) -> dict[str, Any]:
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{state_path} is not a checkpoint of this project (format {CHECKPOINT_FORMAT!r})")
     _check_version(payload.get("version"), state_path)
-    if not (_is_int(payload.get("env_step")) and payload["env_step"] == manifest["env_step"]):
+    if not (is_int(payload.get("env_step")) and payload["env_step"] == manifest["env_step"]):
         raise CheckpointError(f"{state_path} holds env step {short_repr(payload.get('env_step'))}, "
                               f"its manifest says {manifest['env_step']}")
     return payload
@@ -179,8 +180,8 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     _check_version(manifest.get("version"), path)
     step, name = manifest.get("env_step"), manifest.get("state_file")
     size, digest = manifest.get("state_bytes"), manifest.get("state_sha256")
-    if (not _is_int(step) or step < 0 or name != f"{_stem(step)}.pt" or path.name != f"{_stem(step)}.json"
-            or not _is_int(size) or size < 0 or not isinstance(digest, str)
+    if (not is_int(step) or step < 0 or name != f"{_stem(step)}.pt" or path.name != f"{_stem(step)}.json"
+            or not is_int(size) or size < 0 or not isinstance(digest, str)
             or not re.fullmatch(r"[0-9a-f]{64}", digest)):
         raise CheckpointError(f"checkpoint manifest {path} is damaged: its fields are missing or malformed")
     return manifest
@@ -229,7 +230,3 @@ def lock_run_dir(run_dir: str | Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)

@@ -233,11 +233,11 @@ def _check_types(c: Config) -> None:
         if value is None and optional:
             continue
         if kind is tuple:
-            ok = isinstance(value, tuple) and all(_is_int(v) for v in value)
+            ok = isinstance(value, tuple) and all(is_int(v) for v in value)
         elif kind is float:
             ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         elif kind is int:
-            ok = _is_int(value)
+            ok = is_int(value)
         else:
             ok = isinstance(value, kind)
         if not ok:
@@ -251,8 +251,14 @@ def _finite(value: float) -> bool:
         return False
 
 
-def _is_int(value: Any) -> bool:
+def is_int(value: Any) -> bool:
+    """An int that is not a bool (YAML and checkpoints give bools where ints are expected)."""
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_count(value: Any) -> bool:
+    """A non-negative int that is not a bool (a counter read back from a checkpoint)."""
+    return is_int(value) and value >= 0
 
 
 def _kind_name(kind: type, optional: bool) -> str:

@@ -15,6 +15,7 @@ import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, VectorEnv
 
 from configs.errors import UserError
+from fileio import one_line
 from configs.trust import IMPORT_HINT
 from envs.pixels import EnvOptions, env_family, make_pixel_env, time_limit_kwargs
 from envs.vector import LeanSyncVectorEnv
@@ -58,9 +59,9 @@ def _make_unchecked(env_spec: str, render_mode: str | None, options: EnvOptions)
         return gym.make(env_id, render_mode=render_mode, **time_limit_kwargs(options))
     except (gym.error.DependencyNotInstalled, ImportError) as error:
         # e.g. Box2D missing for LunarLander: Gymnasium's message names its fix, pip install "gymnasium[box2d]"
-        raise EnvError(f"env {env_spec!r} needs a package that is not installed: {_one_line(error)}") from None
+        raise EnvError(f"env {env_spec!r} needs a package that is not installed: {one_line(error)}") from None
     except gym.error.Error as error:
-        raise EnvError(f"cannot make env {env_spec!r}: {_one_line(error)}") from None
+        raise EnvError(f"cannot make env {env_spec!r}: {one_line(error)}") from None
 
 
 def make_vector_env(env_spec: str, num_envs: int, *, mode: str = "sync",
@@ -120,7 +121,3 @@ class AutoresetTracker:
         self.pending = np.logical_or(terminated, truncated)
         self.any_pending = bool(self.pending.any())
         return real
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split())

@@ -5,8 +5,8 @@ metric log that accumulates losses without device syncs and writes TensorBoard s
 imports configs and replay, never train.py."""
 
 from training.buffers import build_replay, check_device_memory, check_replay_memory, uses_frame_replay
-from training.metrics import EpisodeTracker, MetricLog, NonFiniteError, is_count
+from training.metrics import EpisodeTracker, MetricLog, NonFiniteError
 from training.progress import Progress
 
 __all__ = ["EpisodeTracker", "MetricLog", "NonFiniteError", "Progress", "build_replay", "check_device_memory", "check_replay_memory",
-           "is_count", "uses_frame_replay"]
+           "uses_frame_replay"]

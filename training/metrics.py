@@ -15,6 +15,7 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 
 from configs import UserError
+from configs.config import is_count
 
 
 class NonFiniteError(UserError):
@@ -108,11 +109,6 @@ class MetricLog:
             total.copy_(state["sums"][tag])
         self.pending_updates = state["pending_updates"]
         self.recent_returns.extend(state["recent_returns"])
-
-
-def is_count(value: Any) -> bool:
-    """A non-negative int that is not a bool (a counter read back from a checkpoint)."""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 class EpisodeTracker:

@@ -28,7 +28,8 @@ from envs import EnvOptions, make_vector_env, observation_states
 from fileio import short_repr
 from replay import ReplayBuffer
 from training.buffers import build_replay
-from training.metrics import MetricLog, NonFiniteError, is_count
+from configs.config import is_count
+from training.metrics import MetricLog, NonFiniteError
 
 T = TypeVar("T")
 
