@@ -12,10 +12,10 @@ import json
 import sys
 from pathlib import Path
 
-from analysis import missing_plots_extra
-from configs import UserError, make_parser, report_user_errors
-from configs.config import SEED_MAX
-from fileio import short_repr, write_text_atomic
+from dqn_family.analysis import missing_plots_extra
+from dqn_family.configs import UserError, make_parser, report_user_errors
+from dqn_family.configs.config import SEED_MAX
+from dqn_family.fileio import short_repr, write_text_atomic
 
 MAX_RESAMPLES = 1_000_000  # each resample is a row of every group's scores in one array: bounded memory
 
@@ -39,8 +39,8 @@ def _aggregate_command(args: argparse.Namespace) -> int:
     if not 0 <= args.bootstrap_seed <= SEED_MAX:
         raise UserError(f"--bootstrap-seed must be >= 0 and <= {SEED_MAX:,}, got {short_repr(args.bootstrap_seed)}")
     try:
-        from analysis.runs import find_runs
-        from analysis.summary import format_table, summarize
+        from dqn_family.analysis.runs import find_runs
+        from dqn_family.analysis.summary import format_table, summarize
     except ModuleNotFoundError as error:
         raise missing_plots_extra("aggregate.py", error) from None
     runs = find_runs(args.paths)

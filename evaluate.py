@@ -20,9 +20,9 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
     import torch
     from torch import nn
 
-    from agents import build_network, load_model, numpy_greedy_policy, resolve_device, set_torch_threads
-    from agents.state_checks import check_module_state
-    from configs import (
+    from dqn_family.agents import build_network, load_model, numpy_greedy_policy, resolve_device, set_torch_threads
+    from dqn_family.agents.state_checks import check_module_state
+    from dqn_family.configs import (
         Config,
         ConfigError,
         UserError,
@@ -32,12 +32,12 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
         make_parser,
         report_user_errors,
     )
-    from configs.trust import allow_imports_from_cwd, check_run_imports
-    from envs import EnvOptions, make_env, observation_states
-    from envs.render import record_video, require_display, require_moviepy
-    from fileio import write_text_atomic
-    from training.run_dir import find_run_dir
-    from training.state import EvalResult
+    from dqn_family.configs.trust import allow_imports_from_cwd, check_run_imports
+    from dqn_family.envs import EnvOptions, make_env, observation_states
+    from dqn_family.envs.render import record_video, require_display, require_moviepy
+    from dqn_family.fileio import write_text_atomic
+    from dqn_family.training.run_dir import find_run_dir
+    from dqn_family.training.state import EvalResult
 except KeyboardInterrupt:
     sys.stderr.write(f"\n{os.path.basename(sys.argv[0])}: interrupted\n")  # the script run (train.py imports evaluate.py)
     raise SystemExit(130) from None

@@ -21,8 +21,8 @@ import threading
 import time
 from pathlib import Path
 
-from configs import UserError, add_config_arguments, make_parser, report_user_errors
-from configs.config import FIELD_NAMES, Config, field_kind
+from dqn_family.configs import UserError, add_config_arguments, make_parser, report_user_errors
+from dqn_family.configs.config import FIELD_NAMES, Config, field_kind
 
 
 class Stopped(KeyboardInterrupt):
@@ -117,8 +117,8 @@ def train_overrides(settings: list[str], train_flags: list[str]) -> tuple[dict, 
 
 
 def _multirun_command(args: argparse.Namespace, train_flags: list[str]) -> int:
-    from analysis.multirun import plan_trials, run_local, run_ray
-    from analysis.progress import ProgressView, report, write_outcomes
+    from dqn_family.analysis.multirun import plan_trials, run_local, run_ray
+    from dqn_family.analysis.progress import ProgressView, report, write_outcomes
 
     if args.workers < 1:
         raise UserError(f"--workers must be >= 1, got {args.workers}")

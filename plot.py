@@ -18,8 +18,8 @@ import re
 import sys
 from pathlib import Path
 
-from analysis import missing_plots_extra
-from configs import UserError, env_file_name, make_parser, report_user_errors
+from dqn_family.analysis import missing_plots_extra
+from dqn_family.configs import UserError, env_file_name, make_parser, report_user_errors
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,15 +43,15 @@ def _plot_command(args: argparse.Namespace) -> int:
     if not re.fullmatch(r"[\w.-]+", args.name):
         raise UserError(f"--name must be letters, digits, '_', '-' or '.', got {args.name!r}")
     try:
-        from analysis.curves import learning_curves
-        from analysis.plots import (
+        from dqn_family.analysis.curves import learning_curves
+        from dqn_family.analysis.plots import (
             plot_aggregates,
             plot_curve_grid,
             plot_learning_curves,
             save_figure,
         )
-        from analysis.runs import find_runs
-        from analysis.summary import summarize
+        from dqn_family.analysis.runs import find_runs
+        from dqn_family.analysis.summary import summarize
     except ModuleNotFoundError as error:
         raise missing_plots_extra("plot.py", error) from None
     out = Path(args.out)

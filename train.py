@@ -33,22 +33,22 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
     import torch
     from torch.utils.tensorboard import SummaryWriter
 
-    from agents import NetworkFactory, factory_spec, resolve_device, save_model
-    from checkpoints import (HARMLESS_ON_RESUME, check_same_run, latest_checkpoint, load_checkpoint, lock_run_dir,
+    from dqn_family.agents import NetworkFactory, factory_spec, resolve_device, save_model
+    from dqn_family.checkpoints import (HARMLESS_ON_RESUME, check_same_run, latest_checkpoint, load_checkpoint, lock_run_dir,
                              record_resume, resume_config, stop_on_signals,
                              wait_for_later_event_file_name)
-    from configs import (Config, ConfigError, add_config_arguments, config_from_args, config_origins, config_to_dict,
+    from dqn_family.configs import (Config, ConfigError, add_config_arguments, config_from_args, config_origins, config_to_dict,
                          make_parser, print_config, read_config_file, report_user_errors, values_for_help)
-    from configs.config import FIELD_NAMES
-    from configs.schedules import SCHEDULES, linear_schedule
-    from configs.errors import os_errors_in
-    from configs.trust import IMPORTING_FIELDS, allow_imports_from_cwd, check_run_imports
-    from envs import AutoresetTracker, EnvOptions, learning_signal
-    from evaluate import EVAL_SEED_OFFSET, evaluate_policy
-    from replay import NStepAccumulator, ReplayBuffer
-    from training import EpisodeTracker, MetricLog, NonFiniteError, Progress
-    from training.run_dir import config_table, create_run_dir, find_run_dir, write_summary
-    from training.state import (Counters, EvalResult, Resumed, Run, build_parts, check_finite, checked, progress_from,
+    from dqn_family.configs.config import FIELD_NAMES
+    from dqn_family.configs.schedules import SCHEDULES, linear_schedule
+    from dqn_family.configs.errors import os_errors_in
+    from dqn_family.configs.trust import IMPORTING_FIELDS, allow_imports_from_cwd, check_run_imports
+    from dqn_family.envs import AutoresetTracker, EnvOptions, learning_signal
+    from dqn_family.evaluate import EVAL_SEED_OFFSET, evaluate_policy
+    from dqn_family.replay import NStepAccumulator, ReplayBuffer
+    from dqn_family.training import EpisodeTracker, MetricLog, NonFiniteError, Progress
+    from dqn_family.training.run_dir import config_table, create_run_dir, find_run_dir, write_summary
+    from dqn_family.training.state import (Counters, EvalResult, Resumed, Run, build_parts, check_finite, checked, progress_from,
                                 restore, save_training_state)
 except KeyboardInterrupt:
     sys.stderr.write(f"\n{os.path.basename(sys.argv[0])}: interrupted\n")  # the script run (train.py imports evaluate.py)

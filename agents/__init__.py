@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import torch
 
-from agents.device import resolve_device, set_torch_threads
-from agents.c51 import C51Agent, categorical_projection, kl_divergence
-from agents.dqn import DQNAgent, double_dqn_target, dqn_target
-from agents.layers import NoisyLinear
-from agents.model_file import ModelFileError, load_model, save_model
-from agents.numpy_actor import numpy_greedy_policy
-from agents.networks import ConvQNetwork, MLPQNetwork, NetworkError, NetworkFactory, QNetwork, build_q_network, factory_spec
-from agents.qrdqn import QRAgent, quantile_huber_loss, quantile_midpoints
-from configs import Config, ConfigError
+from dqn_family.agents.device import resolve_device, set_torch_threads
+from dqn_family.agents.c51 import C51Agent, categorical_projection, kl_divergence
+from dqn_family.agents.dqn import DQNAgent, double_dqn_target, dqn_target
+from dqn_family.agents.layers import NoisyLinear
+from dqn_family.agents.model_file import ModelFileError, load_model, save_model
+from dqn_family.agents.numpy_actor import numpy_greedy_policy
+from dqn_family.agents.networks import ConvQNetwork, MLPQNetwork, NetworkError, NetworkFactory, QNetwork, build_q_network, factory_spec
+from dqn_family.agents.qrdqn import QRAgent, quantile_huber_loss, quantile_midpoints
+from dqn_family.configs import Config, ConfigError
 
 # Learners by --algo name. Rainbow is C51 with every extension switched on by its config
 # (configs/rainbow/defaults.yaml), not a class of its own.

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from agents.dqn import DQNAgent
-from replay import Batch
+from dqn_family.agents.dqn import DQNAgent
+from dqn_family.replay import Batch
 
 
 # Categorical projection of the Bellman update onto the fixed support (Algorithm 1 of the paper):

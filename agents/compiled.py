@@ -22,10 +22,10 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad_and_value
 
-from replay import Batch
+from dqn_family.replay import Batch
 
 if TYPE_CHECKING:
-    from agents.dqn import DQNAgent
+    from dqn_family.agents.dqn import DQNAgent
 
 
 class _LossOf(nn.Module):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from configs.config import DEVICE_PATTERN
-from configs.errors import ConfigError
+from dqn_family.configs.config import DEVICE_PATTERN
+from dqn_family.configs.errors import ConfigError
 
 
 def resolve_device(spec: str) -> torch.device:

@@ -15,12 +15,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from agents.compiled import CompiledUpdate
-from agents.layers import NoisyLinear, reset_noise, seed_noise
-from agents.numpy_actor import numpy_greedy_policy
-from agents.state_checks import check_agent_state
-from configs.config import LOSSES
-from replay import Batch
+from dqn_family.agents.compiled import CompiledUpdate
+from dqn_family.agents.layers import NoisyLinear, reset_noise, seed_noise
+from dqn_family.agents.numpy_actor import numpy_greedy_policy
+from dqn_family.agents.state_checks import check_agent_state
+from dqn_family.configs.config import LOSSES
+from dqn_family.replay import Batch
 
 
 # y = r + discount * (1 - terminated) * max_a' Q_target(s', a')

@@ -11,9 +11,9 @@ from typing import Any
 
 import torch
 
-from configs.errors import UserError
-from fileio import atomic_write, short_repr
-from fileio.torch_files import safe_torch_load
+from dqn_family.configs.errors import UserError
+from dqn_family.fileio import atomic_write, short_repr
+from dqn_family.fileio.torch_files import safe_torch_load
 
 MODEL_FORMAT = "dqn-family-model"
 MODEL_VERSION = 1

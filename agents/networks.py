@@ -18,11 +18,11 @@ from typing import Callable
 import torch
 from torch import nn
 
-from agents.layers import NoisyLinear
-from agents.torsos import check_torso, choose_torso, conv_torso
-from configs.config import ACTIVATIONS
-from configs.errors import UserError
-from configs.trust import IMPORT_HINT
+from dqn_family.agents.layers import NoisyLinear
+from dqn_family.agents.torsos import check_torso, choose_torso, conv_torso
+from dqn_family.configs.config import ACTIVATIONS
+from dqn_family.configs.errors import UserError
+from dqn_family.configs.trust import IMPORT_HINT
 
 # The activation registry's torch classes (configs.config.ACTIVATIONS names each one).
 ACTIVATION_MODULES: dict[str, Callable[[], nn.Module]] = {name: getattr(nn, cls) for name, cls in ACTIVATIONS.items()}

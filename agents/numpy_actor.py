@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.networks import MLPQNetwork, OneHot
+from dqn_family.agents.networks import MLPQNetwork, OneHot
 
 _ACTIVATIONS: dict[type, Callable[[np.ndarray], np.ndarray]] = {
     nn.ReLU: lambda x: np.maximum(x, 0.0, out=x),

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from agents.dqn import DQNAgent
-from replay import Batch
+from dqn_family.agents.dqn import DQNAgent
+from dqn_family.replay import Batch
 
 
 def quantile_midpoints(num_quantiles: int, device: torch.device | str = "cpu") -> torch.Tensor:

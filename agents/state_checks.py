@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from replay.storage import check_generator_state
+from dqn_family.replay.storage import check_generator_state
 
 _ADAM_STATE_KEYS = {"step", "exp_avg", "exp_avg_sq"}
 

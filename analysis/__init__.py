@@ -7,7 +7,7 @@ these modules. ``analysis`` reads run directories and starts ``train.py`` as a p
 imports ``train``.
 """
 
-from configs import UserError
+from dqn_family.configs import UserError
 
 PLOTTING_PACKAGES = ("scipy", "matplotlib")
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.runs import Run, run_scalars
-from analysis.stats import mean_band
-from configs.errors import UserError
+from dqn_family.analysis.runs import Run, run_scalars
+from dqn_family.analysis.stats import mean_band
+from dqn_family.configs.errors import UserError
 
 GRID_POINTS = 200
 

@@ -1,4 +1,4 @@
-"""Training a grid of (env, algo, seed) trials at once, each as its own ``python -m train`` process
+"""Training a grid of (env, algo, seed) trials at once, each as its own ``python -m dqn_family.train`` process
 with its own run directory, on this machine (a thread per worker slot, each waiting on one child
 process) or as Ray tasks (``ray``, the optional extra).
 
@@ -32,11 +32,13 @@ from typing import Any, Callable
 import gymnasium as gym
 import yaml
 
-from configs import config_to_dict, env_file_name, resolve_config
-from configs.errors import ConfigError
-from envs import resolve_env_id
+from dqn_family.configs import config_to_dict, env_file_name, resolve_config
+from dqn_family.configs.errors import ConfigError
+from dqn_family.envs import resolve_env_id
 
-CODE_DIR = Path(__file__).resolve().parents[1]  # where train.py lives: the child's working directory
+# The checkout (the dqn_family package's folder): the children's working directory, and on their
+# PYTHONPATH so that 'module:EnvId' names from the checkout (e.g. tests.*) import there too.
+CODE_DIR = Path(__file__).resolve().parents[1]
 GRID_FIELDS = ("env_id", "algo", "seed", "run_dir")
 _PROGRESS = re.compile(rb"(\d+)/(\d+) \[")
 STOP_SECONDS = 10.0  # how long a stopped trial may take to save its checkpoint before it is killed
@@ -68,7 +70,7 @@ class Outcome:
 def plan_trials(*, env_ids: list[str], algos: list[str], seeds: list[int], root: Path,
                 overrides: dict[str, Any], config_file: str | None) -> list[Trial]:
     """The grid's trials with validated configs; any invalid config or env id is a ConfigError."""
-    from agents import AGENTS  # the registry, so a misspelt algo fails now rather than in every trial
+    from dqn_family.agents import AGENTS  # the registry, so a misspelt algo fails now rather than in every trial
 
     clash = sorted(set(overrides) & set(GRID_FIELDS))
     if clash:
@@ -105,7 +107,7 @@ def check_env_id(env_id: str) -> None:
 
 def run_trial(trial: Trial, code_dir: str | None = None,
               on_start: Callable[[subprocess.Popen], None] | None = None) -> Outcome:
-    """Train one trial as a child process (``python -m train --config FILE`` in ``code_dir``,
+    """Train one trial as a child process (``python -m dqn_family.train --config FILE`` in ``code_dir``,
     default the current directory) and wait for it; its output goes to ``trial.log_path``."""
     start = time.perf_counter()
     log_path = Path(trial.log_path)
@@ -115,7 +117,7 @@ def run_trial(trial: Trial, code_dir: str | None = None,
     # tqdm reads TQDM_* defaults from the environment: one progress line a second is plenty for a log.
     env = {**os.environ, "TQDM_MININTERVAL": "1", "PYTHONUNBUFFERED": "1"}
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "train", "--config", str(config_path)],
+        process = subprocess.Popen([sys.executable, "-m", "dqn_family.train", "--config", str(config_path)],
                                    cwd=code_dir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                    env=env, start_new_session=True)
         try:
@@ -235,7 +237,7 @@ def run_ray(trials: list[Trial], *, workers: int, poll: Poll, address: str | Non
         pythonpath = os.pathsep.join(filter(None, [str(CODE_DIR), os.environ.get("PYTHONPATH")]))
         options: dict[str, Any] = {"runtime_env": {"env_vars": {"PYTHONPATH": pythonpath}}}
         code_dir: str | None = str(CODE_DIR)
-    else:  # a cluster: the task's working directory is the shipped copy of the code
+    else:  # a cluster: each node needs dqn-family installed; the task's working directory is the shipped checkout
         options, code_dir = {}, None
     remote_trial = ray.remote(num_cpus=1, max_retries=0, **options)(run_trial)
     pending = {remote_trial.remote(trial, code_dir): trial for trial in trials}

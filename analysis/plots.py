@@ -22,8 +22,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter
 
-from analysis.curves import Curve
-from analysis.summary import GroupSummary
+from dqn_family.analysis.curves import Curve
+from dqn_family.analysis.summary import GroupSummary
 
 TAG_LABELS = {"eval/mean_return": "Evaluation return (sum of rewards per episode)",
               "charts/episodic_return": "Training return (sum of rewards per episode)"}

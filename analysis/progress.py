@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from analysis.multirun import Outcome, Trial, steps_done
-from analysis.runs import read_summary
-from fileio import write_text_atomic
+from dqn_family.analysis.multirun import Outcome, Trial, steps_done
+from dqn_family.analysis.runs import read_summary
+from dqn_family.fileio import write_text_atomic
 
 
 class ProgressView:

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from configs.loading import MAX_CONFIG_BYTES
-from fileio import load_json, load_yaml, short_repr
-from configs.errors import UserError
+from dqn_family.configs.loading import MAX_CONFIG_BYTES
+from dqn_family.fileio import load_json, load_yaml, short_repr
+from dqn_family.configs.errors import UserError
 
 EVAL_TAG = "eval/mean_return"
 _SUMMARY_MAX_BYTES = 1 << 20

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.runs import Run, final_score
-from analysis.stats import CONFIDENCE, N_RESAMPLES, STATISTICS, Estimate, estimate
+from dqn_family.analysis.runs import Run, final_score
+from dqn_family.analysis.stats import CONFIDENCE, N_RESAMPLES, STATISTICS, Estimate, estimate
 
 
 @dataclass(frozen=True)

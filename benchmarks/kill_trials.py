@@ -35,8 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import print_table, write_json  # noqa: E402
-from checkpoints import latest_checkpoint, list_checkpoints, load_checkpoint  # noqa: E402
-from checkpoints.files import PAUSE_ENV  # noqa: E402
+from dqn_family.checkpoints import latest_checkpoint, list_checkpoints, load_checkpoint  # noqa: E402
+from dqn_family.checkpoints.files import PAUSE_ENV  # noqa: E402
 
 TOTAL_STEPS, CHECKPOINT_EVERY = 3_000, 500
 TRAIN_ARGS = ["--env", "CartPole-v1", "--total-steps", str(TOTAL_STEPS), "--checkpoint-every", str(CHECKPOINT_EVERY),
@@ -91,7 +91,7 @@ def calibrate(folder: Path, write_pause: float) -> float:
 
 
 def trial(run_dir: Path, delay: float, write_pause: float) -> dict:
-    import train  # imported here: the trials' own processes do not need it
+    from dqn_family import train  # imported here: the trials' own processes do not need it
 
     training = Training(run_dir, write_pause)
     if not training.first_commit.wait(timeout=300):

@@ -23,9 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import train  # noqa: E402
+from dqn_family import train  # noqa: E402
 from benchmarks.common import print_table, write_json  # noqa: E402
-from configs import Config  # noqa: E402
+from dqn_family.configs import Config  # noqa: E402
 
 PAGE_MIB = os.sysconf("SC_PAGE_SIZE") / 2**20
 

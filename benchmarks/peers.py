@@ -163,7 +163,7 @@ class PeerRunError(RuntimeError):
 
 
 def _read_text(path: Path, what: str) -> str:
-    from fileio import read_regular_file
+    from dqn_family.fileio import read_regular_file
 
     return read_regular_file(path, max_bytes=256 * 2**20, what=what, error=PeerRunError).decode("utf-8", "replace")
 
@@ -209,7 +209,7 @@ def _our_command(*flags: str) -> list[str]:
 
 
 def ours_cartpole(steps: int, seed: int, workdir: Path) -> dict:
-    from fileio import load_json
+    from dqn_family.fileio import load_json
 
     run_dir = workdir / "run"
     process = run_process(_our_command("--config", str(CLEANRL_CONFIG), "--total-steps", str(steps), "--seed", str(seed),
@@ -227,7 +227,7 @@ def cleanrl_cartpole(cleanrl: Path, steps: int, seed: int, workdir: Path) -> dic
 
 
 def sb3_cartpole(runner: Path, steps: int, seed: int, workdir: Path) -> dict:
-    from fileio import load_json
+    from dqn_family.fileio import load_json
 
     out = workdir / "sb3.json"
     command = [sys.executable, str(runner), "--config", "cleanrl", "--seed", str(seed), "--n-timesteps", str(steps),
@@ -238,7 +238,7 @@ def sb3_cartpole(runner: Path, steps: int, seed: int, workdir: Path) -> dict:
 
 
 def ours_minatar(frames: int, seed: int, workdir: Path) -> dict:
-    from analysis.runs import read_scalars
+    from dqn_family.analysis.runs import read_scalars
 
     run_dir = workdir / "run"
     process = run_process(_our_command("--env", MINATAR_ENV, "--total-steps", str(MINATAR_LEARNING_STARTS + frames),
@@ -275,7 +275,7 @@ def _numbers(values: dict) -> dict[str, float]:
 def _ours(fields: dict, config_file: Path | None) -> dict:
     from dataclasses import asdict
 
-    from configs import resolve_config
+    from dqn_family.configs import resolve_config
 
     return asdict(resolve_config(fields, str(config_file) if config_file else None))
 

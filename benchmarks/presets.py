@@ -20,16 +20,16 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.runs import read_scalars  # noqa: E402
+from dqn_family.analysis.runs import read_scalars  # noqa: E402
 from benchmarks.common import median_iqr, print_table, write_json  # noqa: E402
-from configs import resolve_config  # noqa: E402
+from dqn_family.configs import resolve_config  # noqa: E402
 
 THRESHOLDS = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0, "MountainCar-v0": -120.0, "LunarLander-v3": 200.0}
 
 
 def run_seed(job: tuple[dict, str | None, str]) -> dict:
     overrides, config_file, run_dir = job
-    import train  # imported in the worker process
+    from dqn_family import train  # imported in the worker process
 
     config = resolve_config({**overrides, "run_dir": run_dir, "progress": False}, config_file)
     result = train.train(config)

@@ -25,7 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import print_table, time_us, write_json  # noqa: E402
-from replay import ReplayBuffer, replay_bytes  # noqa: E402
+from dqn_family.replay import ReplayBuffer, replay_bytes  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "replay_memory.json"
 STACK, FRAME_SHAPE = 4, (84, 84)

@@ -23,7 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import print_table, time_us, write_json  # noqa: E402
-from replay import PrioritizedReplayBuffer, ReplayBuffer  # noqa: E402
+from dqn_family.replay import PrioritizedReplayBuffer, ReplayBuffer  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "replay_speed.json"
 

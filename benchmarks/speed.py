@@ -73,8 +73,8 @@ def bench_train(steps: int, learning: bool, overrides: dict) -> dict:
     import shutil
     import tempfile
 
-    import train
-    from configs import resolve_config
+    from dqn_family import train
+    from dqn_family.configs import resolve_config
 
     run_dir = Path(tempfile.mkdtemp()) / "run"
     fields = {"env_id": "CartPole-v1", "total_steps": steps, "eval_frequency": 0, "checkpoint_every": 0, "progress": False,
@@ -117,8 +117,8 @@ def bench_parts(repeats: int = 3000) -> dict:
     import numpy as np
     import torch
 
-    from agents import DQNAgent, MLPQNetwork
-    from replay import ReplayBuffer
+    from dqn_family.agents import DQNAgent, MLPQNetwork
+    from dqn_family.replay import ReplayBuffer
 
     torch.set_num_threads(1)
     results = {}
@@ -166,9 +166,9 @@ def bench_atari(steps: int) -> dict:
 
     import numpy as np
 
-    import train
-    from configs import resolve_config
-    from replay import frame_window_for, replay_bytes
+    from dqn_family import train
+    from dqn_family.configs import resolve_config
+    from dqn_family.replay import frame_window_for, replay_bytes
 
     results = {}
     for name, learning_starts in (("loop_sps", steps + 1), ("full_sps", 1000)):

@@ -37,10 +37,10 @@ from typing import Any, BinaryIO, Iterator
 
 import torch
 
-from configs.config import is_int
-from fileio import atomic_write, load_json, one_line, short_repr, write_text_atomic
-from fileio.torch_files import safe_torch_load
-from configs.errors import UserError
+from dqn_family.configs.config import is_int
+from dqn_family.fileio import atomic_write, load_json, one_line, short_repr, write_text_atomic
+from dqn_family.fileio.torch_files import safe_torch_load
+from dqn_family.configs.errors import UserError
 
 CHECKPOINT_FORMAT = "dqn-family-checkpoint"
 CHECKPOINT_VERSION = 1

@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-from configs import Config, ConfigError, config_to_dict, load_config
-from fileio import load_json, short_repr, write_text_atomic
-from configs.config import FIELD_NAMES
-from checkpoints.files import CheckpointError
+from dqn_family.configs import Config, ConfigError, config_to_dict, load_config
+from dqn_family.fileio import load_json, short_repr, write_text_atomic
+from dqn_family.configs.config import FIELD_NAMES
+from dqn_family.checkpoints.files import CheckpointError
 
 # compile: the compiled update keeps Adam's state where torch.optim.Adam does (tested both ways);
 # device_replay: a device copy of replay gathers the same batches.

@@ -1,8 +1,8 @@
 """Configuration: the typed ``Config`` dataclass, its YAML presets (beside this file) and its CLI."""
 
-from configs.config import Config
-from configs.errors import ConfigError, UserError
-from configs.loading import (
+from dqn_family.configs.config import Config
+from dqn_family.configs.errors import ConfigError, UserError
+from dqn_family.configs.loading import (
     add_config_arguments,
     config_from_args,
     config_origins,

@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from configs.errors import ConfigError
-from configs.schedules import SCHEDULES
-from fileio import short_repr
+from dqn_family.configs.errors import ConfigError
+from dqn_family.configs.schedules import SCHEDULES
+from dqn_family.fileio import short_repr
 
 
 # Registries: each name a config may choose, with the torch.nn class (activations) or

@@ -20,9 +20,9 @@ from typing import Any, Callable
 
 import yaml
 
-from configs.config import FIELD_NAMES, Config, field_kind
-from configs.errors import ConfigError, UserError, os_error_line, os_error_of
-from fileio import load_yaml, short_repr, write_text_atomic
+from dqn_family.configs.config import FIELD_NAMES, Config, field_kind
+from dqn_family.configs.errors import ConfigError, UserError, os_error_line, os_error_of
+from dqn_family.fileio import load_yaml, short_repr, write_text_atomic
 
 CONFIG_DIR = Path(__file__).resolve().parent
 MAX_CONFIG_BYTES = 1 << 20  # a config is a few kilobytes; anything bigger is not one

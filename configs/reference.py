@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from configs.config import Config
+from dqn_family.configs.config import Config
 
 
 def markdown_reference() -> str:

@@ -26,8 +26,8 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
-from configs.errors import UserError
-from fileio import short_repr
+from dqn_family.configs.errors import UserError
+from dqn_family.fileio import short_repr
 
 IMPORTING_FIELDS = ("env_id", "network")
 IMPORT_HINT = ("a module is importable from the folder you run the command in, from the folder of the script, "

@@ -14,11 +14,11 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, VectorEnv
 
-from configs.errors import UserError
-from fileio import one_line
-from configs.trust import IMPORT_HINT
-from envs.pixels import EnvOptions, env_family, make_pixel_env, time_limit_kwargs
-from envs.vector import LeanSyncVectorEnv
+from dqn_family.configs.errors import UserError
+from dqn_family.fileio import one_line
+from dqn_family.configs.trust import IMPORT_HINT
+from dqn_family.envs.pixels import EnvOptions, env_family, make_pixel_env, time_limit_kwargs
+from dqn_family.envs.vector import LeanSyncVectorEnv
 
 
 class EnvError(UserError):

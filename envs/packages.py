@@ -10,7 +10,7 @@ fix, ``pip install "gymnasium[box2d]"``.
 
 from __future__ import annotations
 
-from configs.errors import UserError
+from dqn_family.configs.errors import UserError
 
 # pip requirements of the extras in pyproject.toml that envs/ checks for (a test checks they agree).
 REQUIREMENTS: dict[str, tuple[str, ...]] = {

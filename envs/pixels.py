@@ -30,8 +30,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
 
-from configs.loading import env_family
-from envs.packages import missing_package
+from dqn_family.configs.loading import env_family
+from dqn_family.envs.packages import missing_package
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ from typing import Iterator
 import gymnasium as gym
 from gymnasium.wrappers import RecordVideo
 
-from configs.errors import UserError
-from envs.packages import missing_package
+from dqn_family.configs.errors import UserError
+from dqn_family.envs.packages import missing_package
 
 
 def require_moviepy() -> None:

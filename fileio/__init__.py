@@ -7,8 +7,8 @@ Imports nothing from the project: every reader takes the exception type its call
 (a ConfigError, a CheckpointError, ...), so a problem is one line in the caller's own terms.
 """
 
-from fileio.atomic import atomic_write, fsync_directory, write_text_atomic
-from fileio.reading import (MAX_DEPTH, check_depth, kind_of_file, load_json, load_yaml, one_line, read_regular_file,
+from dqn_family.fileio.atomic import atomic_write, fsync_directory, write_text_atomic
+from dqn_family.fileio.reading import (MAX_DEPTH, check_depth, kind_of_file, load_json, load_yaml, one_line, read_regular_file,
                             require_regular_file, short_repr)
 
 # fileio.torch_files (safe_torch_load) is imported where it is used, so that reading a config needs no torch.

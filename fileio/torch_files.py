@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from fileio.reading import check_depth, one_line, require_regular_file
+from dqn_family.fileio.reading import check_depth, one_line, require_regular_file
 
 
 def safe_torch_load(path: str | Path, *, what: str, error: type[Exception]) -> Any:

@@ -9,13 +9,13 @@ With ``device=`` a buffer also keeps a copy on the training device and gathers b
 (``replay.device``).
 """
 
-from replay.buffer import Batch, ReplayBuffer
-from replay.frames import FrameStackStorage, frame_window_for
-from replay.memory import available_device_memory_bytes, available_memory, available_memory_bytes, replay_bytes
-from replay.nstep import NStepAccumulator, NStepTransitions
-from replay.prioritized import PrioritizedReplayBuffer
-from replay.storage import ArrayStorage
-from replay.sum_tree import SumTree
+from dqn_family.replay.buffer import Batch, ReplayBuffer
+from dqn_family.replay.frames import FrameStackStorage, frame_window_for
+from dqn_family.replay.memory import available_device_memory_bytes, available_memory, available_memory_bytes, replay_bytes
+from dqn_family.replay.nstep import NStepAccumulator, NStepTransitions
+from dqn_family.replay.prioritized import PrioritizedReplayBuffer
+from dqn_family.replay.storage import ArrayStorage
+from dqn_family.replay.sum_tree import SumTree
 
 __all__ = ["ArrayStorage", "Batch", "FrameStackStorage", "NStepAccumulator", "NStepTransitions",
            "PrioritizedReplayBuffer", "ReplayBuffer", "SumTree", "available_device_memory_bytes", "available_memory",

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from replay.device import DeviceMirror
-from replay.frames import FrameStackStorage
-from replay.storage import (ArrayStorage, ObservationStorage, check_all_in_range, check_array, check_generator_state,
+from dqn_family.replay.device import DeviceMirror
+from dqn_family.replay.frames import FrameStackStorage
+from dqn_family.replay.storage import (ArrayStorage, ObservationStorage, check_all_in_range, check_array, check_generator_state,
                             check_integer, entry)
 
 

@@ -25,7 +25,7 @@ from collections import deque
 
 import numpy as np
 
-from replay.storage import entry, check_array, check_integer
+from dqn_family.replay.storage import entry, check_array, check_integer
 
 FRAME_NUMBER_DTYPE = np.dtype(np.int32)  # frame numbers, reference counts and the free list
 

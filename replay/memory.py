@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from replay.buffer import FIELD_DTYPES
-from replay.frames import FrameStackStorage
-from replay.storage import ArrayStorage
-from replay.sum_tree import NODE_DTYPE, node_count
+from dqn_family.replay.buffer import FIELD_DTYPES
+from dqn_family.replay.frames import FrameStackStorage
+from dqn_family.replay.storage import ArrayStorage
+from dqn_family.replay.sum_tree import NODE_DTYPE, node_count
 
 
 def replay_bytes(*, capacity: int, observation_shape: tuple[int, ...], observation_dtype: np.dtype,

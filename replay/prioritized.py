@@ -25,9 +25,9 @@ import dataclasses
 import numpy as np
 import torch
 
-from replay.buffer import Batch, ReplayBuffer
-from replay.storage import check_integer, entry
-from replay.sum_tree import SumTree
+from dqn_family.replay.buffer import Batch, ReplayBuffer
+from dqn_family.replay.storage import check_integer, entry
+from dqn_family.replay.sum_tree import SumTree
 
 
 class PrioritizedReplayBuffer(ReplayBuffer):

@@ -8,7 +8,7 @@ from typing import Callable
 import pytest
 
 import tests.scripted_envs  # noqa: F401  (registers the TestOnly/ envs)
-from configs import Config
+from dqn_family.configs import Config
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def tiny_config(tmp_path: Path) -> Callable[..., Config]:
 def cartpole_run(tmp_path_factory):
     """One short CartPole run (600 env steps, learning from step 100, evaluated at 300 and 600),
     shared by the tests that only read what a finished run left behind. Returns (config, result)."""
-    import train
+    from dqn_family import train
 
     config = Config(env_id="CartPole-v1", seed=3, total_steps=600, learning_starts=100, batch_size=16,
                     buffer_size=600, train_frequency=4, target_update_interval=100, epsilon_decay_steps=400,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-import aggregate
+from dqn_family import aggregate
 from tests.analysis.synthetic_runs import write_run
 
 

@@ -14,10 +14,10 @@ import pytest
 import torch
 from torch import nn
 
-import train
-from agents import DQNAgent, MLPQNetwork, save_model
-from configs import Config, UserError, load_config, save_config
-from evaluate import EVAL_SEED_OFFSET, EvalResult, evaluate_policy, load_run
+from dqn_family import train
+from dqn_family.agents import DQNAgent, MLPQNetwork, save_model
+from dqn_family.configs import Config, UserError, load_config, save_config
+from dqn_family.evaluate import EVAL_SEED_OFFSET, EvalResult, evaluate_policy, load_run
 from tests.custom_nets import BranchyQNet
 from tests.scripted_envs import TERMINATE_SPEC, TRUNCATE_SPEC
 from tests.recording import record_instances

@@ -11,10 +11,10 @@ import sys
 import gymnasium as gym
 import pytest
 
-import evaluate
-from agents import build_network, save_model
-from configs import Config, save_config
-from envs.render import HeadlessRendering, remove_recorded_episodes
+from dqn_family import evaluate
+from dqn_family.agents import build_network, save_model
+from dqn_family.configs import Config, save_config
+from dqn_family.envs.render import HeadlessRendering, remove_recorded_episodes
 
 
 @pytest.fixture

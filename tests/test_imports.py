@@ -8,18 +8,31 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = "dqn_family"
 PROJECT_MODULES = {"agents", "configs", "envs", "replay", "training", "fileio", "checkpoints", "analysis", "train",
                    "evaluate"}
 
 
+def project_module(name: str) -> str:
+    """The module a dotted import name means: the part after the ``dqn_family.`` package that owns
+    the project's modules (``dqn_family.envs.make`` -> ``envs``), else its first part."""
+    parts = name.split(".")
+    return parts[1] if parts[0] == PACKAGE and len(parts) > 1 else parts[0]
+
+
 def imported_top_level_modules(path: Path) -> set[str]:
-    """Top-level names of every module a file imports (relative imports count as its package)."""
+    """Top-level names of every module a file imports (relative imports count as its package;
+    ``from dqn_family import envs`` counts as envs)."""
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
         if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
+            names.update(project_module(alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level:
+            names.add(path.parent.name)
+        elif isinstance(node, ast.ImportFrom) and node.module == PACKAGE:
+            names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            names.add(path.parent.name if node.level else node.module.split(".")[0])
+            names.add(project_module(node.module))
     return names
 
 
@@ -32,9 +45,9 @@ def package_files(package: str) -> list[Path]:
 def test_imported_top_level_modules_reads_all_import_forms(tmp_path):
     source = tmp_path / "pkg" / "mod.py"
     source.parent.mkdir()
-    source.write_text("import os.path\nimport numpy as np, torch\nfrom envs.make import x\nfrom . import y\n"
-                      "def f():\n    import train\n")
-    assert imported_top_level_modules(source) == {"os", "numpy", "torch", "envs", "pkg", "train"}
+    source.write_text("import os.path\nimport numpy as np, torch\nfrom dqn_family.envs.make import x\nfrom . import y\n"
+                      "import dqn_family.replay.buffer\ndef f():\n    from dqn_family import train\n")
+    assert imported_top_level_modules(source) == {"os", "numpy", "torch", "envs", "pkg", "replay", "train"}
 
 
 @pytest.mark.parametrize("path", package_files("agents"), ids=lambda p: p.name)

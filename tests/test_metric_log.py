@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from training import MetricLog
+from dqn_family.training import MetricLog
 
 
 class RecordingWriter:

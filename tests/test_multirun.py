@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-import multirun
+from dqn_family import multirun
 from tests.analysis.crashing_env import CRASHING_SPEC
 
 TINY = ["--set", "total_steps=300", "learning_starts=50", "batch_size=8", "buffer_size=300", "hidden_sizes=16",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-import plot
+from dqn_family import plot
 from tests.analysis.synthetic_runs import linear_evals, write_run
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import io
 
-from analysis.multirun import steps_done
-from training import progress as progress_module
-from training.progress import Progress
+from dqn_family.analysis.multirun import steps_done
+from dqn_family.training import progress as progress_module
+from dqn_family.training.progress import Progress
 
 
 def test_progress_off_a_terminal_writes_summary_lines_not_bar_frames(monkeypatch):

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from configs.reference import markdown_reference
+from dqn_family.configs.reference import markdown_reference
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

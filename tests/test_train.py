@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import torch
 
-import train
-from training import state as training_state
-from agents import load_model
-from configs.schedules import linear_schedule
-from configs import ConfigError, load_config
-from replay import ReplayBuffer
+from dqn_family import train
+from dqn_family.training import state as training_state
+from dqn_family.agents import load_model
+from dqn_family.configs.schedules import linear_schedule
+from dqn_family.configs import ConfigError, load_config
+from dqn_family.replay import ReplayBuffer
 from tests.run_logs import read_scalars, read_text
 from tests.scripted_envs import EPISODE_LENGTH, TERMINATE_SPEC, TRUNCATE_SPEC
 from tests.recording import record_instances

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-import evaluate
-import train
-from configs import resolve_config
-from envs import EnvOptions
+from dqn_family import evaluate
+from dqn_family import train
+from dqn_family.configs import resolve_config
+from dqn_family.envs import EnvOptions
 from tests.checkpoints.conftest import copy_run
 from tests.discrete_envs import FROZEN_LAKE_SPEC, SHORTEST_PATH_STEPS
 

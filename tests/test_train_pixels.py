@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import evaluate
-import train
-from envs import learning_signal
-from configs import resolve_config
-from replay import FrameStackStorage, ReplayBuffer
+from dqn_family import evaluate
+from dqn_family import train
+from dqn_family.envs import learning_signal
+from dqn_family.configs import resolve_config
+from dqn_family.replay import FrameStackStorage, ReplayBuffer
 from tests.recording import record_instances
 
 pytest.importorskip("ale_py")

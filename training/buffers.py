@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from configs import Config, ConfigError
-from configs.loading import env_family
-from replay import (PrioritizedReplayBuffer, ReplayBuffer, available_device_memory_bytes, available_memory,
+from dqn_family.configs import Config, ConfigError
+from dqn_family.configs.loading import env_family
+from dqn_family.replay import (PrioritizedReplayBuffer, ReplayBuffer, available_device_memory_bytes, available_memory,
                     frame_window_for, replay_bytes)
 
 

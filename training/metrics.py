@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
-from configs import UserError
-from configs.config import is_count
+from dqn_family.configs import UserError
+from dqn_family.configs.config import is_count
 
 
 class NonFiniteError(UserError):

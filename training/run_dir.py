@@ -16,10 +16,10 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from configs import Config, ConfigError, UserError, config_to_dict, env_file_name, save_config
-from configs.errors import os_errors_in
-from fileio import write_text_atomic
-from training.state import EvalResult
+from dqn_family.configs import Config, ConfigError, UserError, config_to_dict, env_file_name, save_config
+from dqn_family.configs.errors import os_errors_in
+from dqn_family.fileio import write_text_atomic
+from dqn_family.training.state import EvalResult
 
 
 def find_run_dir(path: str | Path) -> Path:

@@ -20,16 +20,16 @@ import torch
 
 from torch.utils.tensorboard import SummaryWriter
 
-from agents import DQNAgent, NetworkFactory, make_agent, set_torch_threads
-from checkpoints import (CheckpointError, check_global_rng_state, global_rng_state, save_checkpoint,
+from dqn_family.agents import DQNAgent, NetworkFactory, make_agent, set_torch_threads
+from dqn_family.checkpoints import (CheckpointError, check_global_rng_state, global_rng_state, save_checkpoint,
                          set_global_rng_state, set_numpy_generator_state, to_arrays, to_storable)
-from configs import Config, config_to_dict
-from envs import EnvOptions, make_vector_env, observation_states
-from fileio import short_repr
-from replay import ReplayBuffer
-from training.buffers import build_replay
-from configs.config import is_count
-from training.metrics import MetricLog, NonFiniteError
+from dqn_family.configs import Config, config_to_dict
+from dqn_family.envs import EnvOptions, make_vector_env, observation_states
+from dqn_family.fileio import short_repr
+from dqn_family.replay import ReplayBuffer
+from dqn_family.training.buffers import build_replay
+from dqn_family.configs.config import is_count
+from dqn_family.training.metrics import MetricLog, NonFiniteError
 
 T = TypeVar("T")
 

@@ -12,8 +12,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents import C51Agent, MLPQNetwork, categorical_projection, kl_divergence
-from replay import Batch
+from dqn_family.agents import C51Agent, MLPQNetwork, categorical_projection, kl_divergence
+from dqn_family.replay import Batch
 
 SUPPORT_5 = torch.tensor([0.0, 1.0, 2.0, 3.0, 4.0])  # v_min 0, v_max 4, dz = 1
 UNIFORM_5 = torch.full((1, 5), 0.2)

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from agents import AGENTS, make_agent
-from configs import Config
-from replay import Batch
+from dqn_family.agents import AGENTS, make_agent
+from dqn_family.configs import Config
+from dqn_family.replay import Batch
 
 pytestmark = pytest.mark.slow  # each case compiles a graph (seconds)
 

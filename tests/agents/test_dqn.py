@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from agents import DQNAgent, double_dqn_target, dqn_target
-from configs import Config
-from replay import Batch
+from dqn_family.agents import DQNAgent, double_dqn_target, dqn_target
+from dqn_family.configs import Config
+from dqn_family.replay import Batch
 
 # Three samples: an ordinary one, a terminated one, one with a smaller per-sample discount.
 REWARDS_B = torch.tensor([1.0, 2.0, 0.5])

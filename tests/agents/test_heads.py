@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from agents import QNetwork
+from dqn_family.agents import QNetwork
 
 
 def set_linear(layer: nn.Linear, weight: list[list[float]], bias: list[float]) -> None:

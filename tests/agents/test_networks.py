@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from agents import MLPQNetwork, NetworkError, build_q_network, factory_spec
-from agents.networks import OneHot, import_factory
+from dqn_family.agents import MLPQNetwork, NetworkError, build_q_network, factory_spec
+from dqn_family.agents.networks import OneHot, import_factory
 from tests.custom_nets import BranchyQNet
 
 

@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from agents import MLPQNetwork, NoisyLinear
-from agents.dqn import DQNAgent
-from agents.layers import reset_noise, seed_noise
-from replay import Batch
+from dqn_family.agents import MLPQNetwork, NoisyLinear
+from dqn_family.agents.dqn import DQNAgent
+from dqn_family.agents.layers import reset_noise, seed_noise
+from dqn_family.replay import Batch
 
 X_B3 = torch.tensor([[1.0, -2.0, 0.5], [0.0, 0.3, -1.0]])
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from agents import MLPQNetwork
-from agents.numpy_actor import numpy_greedy_policy
+from dqn_family.agents import MLPQNetwork
+from dqn_family.agents.numpy_actor import numpy_greedy_policy
 from tests.custom_nets import BranchyQNet
 
 HEADS = {

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from agents import MLPQNetwork, QRAgent, quantile_huber_loss, quantile_midpoints
-from replay import Batch
+from dqn_family.agents import MLPQNetwork, QRAgent, quantile_huber_loss, quantile_midpoints
+from dqn_family.replay import Batch
 
 
 def test_quantile_midpoints_for_four_quantiles():

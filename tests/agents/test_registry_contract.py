@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-import evaluate
-from agents import (
+from dqn_family import evaluate
+from dqn_family.agents import (
     AGENTS,
     C51Agent,
     DQNAgent,
@@ -25,9 +25,9 @@ from agents import (
     make_agent,
     save_model,
 )
-from agents.layers import reset_noise
-from configs import Config, ConfigError, resolve_config, save_config
-from replay import Batch
+from dqn_family.agents.layers import reset_noise
+from dqn_family.configs import Config, ConfigError, resolve_config, save_config
+from dqn_family.replay import Batch
 from tests.custom_nets import BranchyQNet
 
 CPU = torch.device("cpu")

@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from agents import ConvQNetwork, MLPQNetwork, NetworkError, build_q_network
-from agents.torsos import check_torso, choose_torso
+from dqn_family.agents import ConvQNetwork, MLPQNetwork, NetworkError, build_q_network
+from dqn_family.agents.torsos import check_torso, choose_torso
 
 
 @pytest.mark.parametrize("shape, expected", [

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.curves import common_grid, learning_curves, seed_curve
-from analysis.runs import find_runs
-from configs import UserError
+from dqn_family.analysis.curves import common_grid, learning_curves, seed_curve
+from dqn_family.analysis.runs import find_runs
+from dqn_family.configs import UserError
 from tests.analysis.synthetic_runs import linear_evals, write_run
 
 

@@ -3,10 +3,11 @@ style 2), so a multirun trial trains exactly as `python train.py` would."""
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
+
+from tests.test_imports import imported_top_level_modules
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SOURCES = sorted((REPO_ROOT / "analysis").glob("*.py")) + [REPO_ROOT / name for name in
@@ -14,11 +15,7 @@ SOURCES = sorted((REPO_ROOT / "analysis").glob("*.py")) + [REPO_ROOT / name for 
 
 
 def top_level_imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    names = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
-             for alias in node.names}
-    return names | {node.module.split(".")[0] for node in ast.walk(tree)
-                    if isinstance(node, ast.ImportFrom) and node.module and not node.level}
+    return imported_top_level_modules(path)
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.name)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from analysis.multirun import last_line, plan_trials, steps_done
-from configs import ConfigError, config_to_dict, resolve_config
+from dqn_family.analysis.multirun import last_line, plan_trials, steps_done
+from dqn_family.configs import ConfigError, config_to_dict, resolve_config
 
 
 def plan(tmp_path, **changes):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.curves import learning_curves
-from analysis.plots import plot_aggregates, plot_curve_grid, plot_learning_curves, save_figure
-from analysis.runs import find_runs
-from analysis.summary import summarize
+from dqn_family.analysis.curves import learning_curves
+from dqn_family.analysis.plots import plot_aggregates, plot_curve_grid, plot_learning_curves, save_figure
+from dqn_family.analysis.runs import find_runs
+from dqn_family.analysis.summary import summarize
 from tests.analysis.synthetic_runs import linear_evals, write_run
 
 ENVS, ALGOS, SEEDS = ("Acrobot-v1", "CartPole-v1"), ("dqn", "rainbow"), (1, 2, 3)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 
-from analysis.multirun import Outcome, Trial
-from analysis.progress import ProgressView, report
+from dqn_family.analysis.multirun import Outcome, Trial
+from dqn_family.analysis.progress import ProgressView, report
 
 
 def make_trials(tmp_path) -> list[Trial]:

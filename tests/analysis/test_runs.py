@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from analysis.curves import learning_curves
-from analysis.runs import find_runs, final_score, read_run, run_scalars
-from analysis.summary import summarize
-from configs import UserError
+from dqn_family.analysis.curves import learning_curves
+from dqn_family.analysis.runs import find_runs, final_score, read_run, run_scalars
+from dqn_family.analysis.summary import summarize
+from dqn_family.configs import UserError
 from tests.analysis.synthetic_runs import linear_evals, write_run
 
 

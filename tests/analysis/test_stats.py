@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.stats import estimate, iqm, mean, mean_band, median
+from dqn_family.analysis.stats import estimate, iqm, mean, mean_band, median
 
 
 def test_iqm_of_one_to_eight_is_mean_of_middle_four():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.runs import find_runs
-from analysis.summary import format_table, summarize
+from dqn_family.analysis.runs import find_runs
+from dqn_family.analysis.summary import format_table, summarize
 from tests.analysis.synthetic_runs import write_run
 
 

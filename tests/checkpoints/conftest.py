@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from checkpoints import checkpoint_folder, list_checkpoints
-from configs import Config
+from dqn_family.checkpoints import checkpoint_folder, list_checkpoints
+from dqn_family.configs import Config
 
 # Rainbow's parts together: C51 head, prioritized replay (sum tree), n-step, noisy (noise generator), dueling.
 RAINBOW = dict(algo="rainbow", prioritized=True, n_step=3, noisy=True, dueling=True, double=True, num_atoms=11,
@@ -32,7 +32,7 @@ def small_config(run_dir: Path, **overrides) -> Config:
 @pytest.fixture(scope="session")
 def finished_runs(tmp_path_factory) -> dict[str, Path]:
     """Run directory of a finished small run per variant (read only: copy it to change it)."""
-    import train
+    from dqn_family import train
 
     folder = tmp_path_factory.mktemp("finished")
     return {name: train.train(small_config(folder / name, **options)).run_dir for name, options in VARIANTS.items()}

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
-import train
-from checkpoints import CheckpointError, checkpoint_folder, latest_checkpoint, lock_run_dir
+from dqn_family import train
+from dqn_family.checkpoints import CheckpointError, checkpoint_folder, latest_checkpoint, lock_run_dir
 from tests.checkpoints.conftest import copy_run, file_hashes, small_config
 from tests.scripted_envs import TERMINATE_SPEC
 

@@ -13,9 +13,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from checkpoints import (CheckpointError, checkpoint_folder, latest_checkpoint, list_checkpoints, load_checkpoint,
+from dqn_family.checkpoints import (CheckpointError, checkpoint_folder, latest_checkpoint, list_checkpoints, load_checkpoint,
                          lock_run_dir, read_manifest, save_checkpoint)
-from configs.errors import UserError
+from dqn_family.configs.errors import UserError
 
 STATE = {"weights": torch.arange(6, dtype=torch.float32).reshape(2, 3), "flags": torch.tensor([True, False]),
          "count": 7, "ratio": 0.25, "name": "cartpole", "nothing": None, "pair": (1, 2), "nested": {"list": [1.5]}}

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 import torch
 
-import train
-from checkpoints import latest_checkpoint, load_checkpoint
-from checkpoints.files import PAUSE_ENV, STAGES
+from dqn_family import train
+from dqn_family.checkpoints import latest_checkpoint, load_checkpoint
+from dqn_family.checkpoints.files import PAUSE_ENV, STAGES
 from tests.checkpoints.conftest import checkpoint_steps, leftovers, small_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

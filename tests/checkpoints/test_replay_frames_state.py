@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from checkpoints import to_arrays, to_storable
+from dqn_family.checkpoints import to_arrays, to_storable
 from tests.replay.frame_envs import feed, make_buffer
 
 

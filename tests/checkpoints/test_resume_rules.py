@@ -11,11 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from checkpoints import HARMLESS_ON_RESUME, CheckpointError, check_same_run, resume_config
-from training.run_dir import find_run_dir
-from configs import Config, ConfigError, config_to_dict, save_config
-from configs.config import FIELD_NAMES
-from configs.errors import UserError
+from dqn_family.checkpoints import HARMLESS_ON_RESUME, CheckpointError, check_same_run, resume_config
+from dqn_family.training.run_dir import find_run_dir
+from dqn_family.configs import Config, ConfigError, config_to_dict, save_config
+from dqn_family.configs.config import FIELD_NAMES
+from dqn_family.configs.errors import UserError
 
 
 def run_dir_with(tmp_path: Path, **fields) -> Path:

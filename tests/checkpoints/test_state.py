@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from checkpoints import global_rng_state, set_global_rng_state, set_numpy_generator_state, to_arrays, to_storable
+from dqn_family.checkpoints import global_rng_state, set_global_rng_state, set_numpy_generator_state, to_arrays, to_storable
 
 
 def test_to_storable_to_arrays_round_trip_keeps_dtypes_values_and_structure():

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import torch
 
-import train
-from training import MetricLog
-from training import state
-from checkpoints import latest_checkpoint, list_checkpoints, load_checkpoint
+from dqn_family import train
+from dqn_family.training import MetricLog
+from dqn_family.training import state
+from dqn_family.checkpoints import latest_checkpoint, list_checkpoints, load_checkpoint
 from tests.checkpoints.conftest import (VARIANTS, checkpoint_steps, copy_run, file_hashes, leftovers,
                                         small_config)
 from tests.checkpoints.nan_env import NAN_SPEC

@@ -7,9 +7,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-import configs.loading
-from agents import AGENTS, build_network, learner_class
-from configs import Config, read_config_file, resolve_config
+import dqn_family.configs.loading
+
+from dqn_family import configs
+from dqn_family.agents import AGENTS, build_network, learner_class
+from dqn_family.configs import Config, read_config_file, resolve_config
 
 FAMILIES = set(configs.loading.ENV_FAMILIES.values())
 ENV_PRESETS = sorted(path.stem for path in (configs.loading.CONFIG_DIR / "dqn").glob("*.yaml") if path.stem not in FAMILIES)

@@ -3,8 +3,10 @@ CartPole-v1 preset says: it sets every field that preset sets, so nothing of it 
 
 from __future__ import annotations
 
-import configs.loading
-from configs import read_config_file, resolve_config
+import dqn_family.configs.loading
+
+from dqn_family import configs
+from dqn_family.configs import read_config_file, resolve_config
 
 CLEANRL = configs.loading.CONFIG_DIR / "benchmarks" / "cleanrl_cartpole.yaml"
 

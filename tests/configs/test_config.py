@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from configs import Config, ConfigError, UserError
+from dqn_family.configs import Config, ConfigError, UserError
 
 
 def test_config_defaults_are_valid():
@@ -80,10 +80,10 @@ def test_config_rejects_huge_integer_learning_rate_with_config_error():
 
 
 def test_config_choices_are_read_from_the_registries():
-    from agents.dqn import LOSS_FUNCTIONS
-    from agents.networks import ACTIVATION_MODULES
-    from configs.config import ACTIVATIONS, LOSSES
-    from configs.schedules import SCHEDULES
+    from dqn_family.agents.dqn import LOSS_FUNCTIONS
+    from dqn_family.agents.networks import ACTIVATION_MODULES
+    from dqn_family.configs.config import ACTIVATIONS, LOSSES
+    from dqn_family.configs.schedules import SCHEDULES
 
     choices = {f.name: f.metadata["choices"] for f in dataclasses.fields(Config)}
     assert choices["activation"] == tuple(ACTIVATIONS) == tuple(ACTIVATION_MODULES)

@@ -13,12 +13,14 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import configs.loading
-from agents import AGENTS
-from configs import (Config, ConfigError, add_config_arguments, config_from_args, load_config, make_parser,
+import dqn_family.configs.loading
+
+from dqn_family import configs
+from dqn_family.agents import AGENTS
+from dqn_family.configs import (Config, ConfigError, add_config_arguments, config_from_args, load_config, make_parser,
                      preset_path, read_config_file, resolve_config, save_config)
-from configs.config import FIELD_NAMES
-from configs.loading import config_layers, merge_layers
+from dqn_family.configs.config import FIELD_NAMES
+from dqn_family.configs.loading import config_layers, merge_layers
 
 SHIPPED_YAML = sorted(configs.loading.CONFIG_DIR.glob("**/*.yaml"))
 
@@ -212,7 +214,7 @@ def help_entries(help_text: str) -> dict[str, str]:
 
 
 def test_train_help_lists_every_field_flag_with_its_default(capsys):
-    import train
+    from dqn_family import train
 
     with pytest.raises(SystemExit) as exit_info:
         train.main(["--help"])
@@ -229,7 +231,7 @@ def test_train_help_lists_every_field_flag_with_its_default(capsys):
 
 
 def test_train_help_shows_defaults_as_written_by_hand(capsys):
-    import train
+    from dqn_family import train
 
     with pytest.raises(SystemExit):
         train.main(["--help"])

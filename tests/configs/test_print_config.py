@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-import train
-from configs import ConfigError, config_to_dict, resolve_config
+from dqn_family import train
+from dqn_family.configs import ConfigError, config_to_dict, resolve_config
 
 
 def test_print_config_is_the_resolved_config_and_trains_nothing(tmp_path, capsys, monkeypatch):

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from configs.schedules import SCHEDULES, exponential_schedule, linear_schedule
+from dqn_family.configs.schedules import SCHEDULES, exponential_schedule, linear_schedule
 
 # step, expected epsilon for start=1.0, end=0.1, decay_steps=10
 LINEAR_TABLE = [

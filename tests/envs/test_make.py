@@ -9,10 +9,12 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-import envs.make
-from envs import (AutoresetTracker, EnvError, check_spaces, make_env, make_vector_env, observation_states,
+import dqn_family.envs.make
+
+from dqn_family import envs
+from dqn_family.envs import (AutoresetTracker, EnvError, check_spaces, make_env, make_vector_env, observation_states,
                   resolve_env_id)
-from replay import ReplayBuffer
+from dqn_family.replay import ReplayBuffer
 from tests.scripted_envs import EPISODE_LENGTH, TERMINATE_ID, TERMINATE_SPEC, TRUNCATE_SPEC
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import gymnasium as gym
 import pytest
 
-from configs.errors import UserError
-from envs import EnvError, make_env
-from envs.packages import REQUIREMENTS
-from envs.render import require_moviepy
+from dqn_family.configs.errors import UserError
+from dqn_family.envs import EnvError, make_env
+from dqn_family.envs.packages import REQUIREMENTS
+from dqn_family.envs.render import require_moviepy
 
 tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
 

@@ -6,10 +6,12 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-import envs.pixels
-from configs import UserError
-from envs import EnvOptions, make_env, make_vector_env
-from envs.pixels import FireOnReset, LifeLossInfo
+import dqn_family.envs.pixels
+
+from dqn_family import envs
+from dqn_family.configs import UserError
+from dqn_family.envs import EnvOptions, make_env, make_vector_env
+from dqn_family.envs.pixels import FireOnReset, LifeLossInfo
 
 pytest.importorskip("ale_py")
 pytest.importorskip("minatar")

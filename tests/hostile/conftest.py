@@ -50,8 +50,8 @@ def remount_read_only(mount_point: Path) -> None:
 @pytest.fixture(scope="session")
 def finished_run(tmp_path_factory) -> Path:
     """A short finished CartPole run (model files, config.yaml, checkpoint); copy it before changing it."""
-    import train
-    from configs import Config
+    from dqn_family import train
+    from dqn_family.configs import Config
 
     config = Config(env_id="CartPole-v1", seed=1, total_steps=200, learning_starts=50, batch_size=8, buffer_size=200,
                     hidden_sizes=(8,), eval_frequency=200, eval_episodes=1, progress=False, device="cpu",

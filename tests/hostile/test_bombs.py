@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from agents.model_file import ModelFileError, load_model, save_model
-from checkpoints import CheckpointError, latest_checkpoint, read_manifest
-from configs import ConfigError, read_config_file
-from fileio import check_depth, short_repr
+from dqn_family.agents.model_file import ModelFileError, load_model, save_model
+from dqn_family.checkpoints import CheckpointError, latest_checkpoint, read_manifest
+from dqn_family.configs import ConfigError, read_config_file
+from dqn_family.fileio import check_depth, short_repr
 from tests.hostile.conftest import REPO_ROOT, assert_one_line_error, run_command
 
 ALIAS_BOMB = "seed: [" + ", ".join(

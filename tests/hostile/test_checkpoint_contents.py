@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 import torch
 
-import train
-from agents import save_model
-from checkpoints import latest_checkpoint
-from configs import Config, UserError, save_config
-from evaluate import load_run
+from dqn_family import train
+from dqn_family.agents import save_model
+from dqn_family.checkpoints import latest_checkpoint
+from dqn_family.configs import Config, UserError, save_config
+from dqn_family.evaluate import load_run
 from tests.checkpoints.conftest import copy_run, file_hashes, finished_runs  # noqa: F401 (a fixture)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -152,7 +152,7 @@ def model_run(run_dir: Path, q_network: dict) -> Path:
 
 
 def mlp_state() -> dict:
-    from agents import MLPQNetwork
+    from dqn_family.agents import MLPQNetwork
     return MLPQNetwork((4,), 2, hidden_sizes=(8,)).state_dict()
 
 

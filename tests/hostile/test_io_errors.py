@@ -10,15 +10,15 @@ import signal
 
 import pytest
 
-import aggregate
-import evaluate
-import multirun
-import plot
-import train
-from checkpoints import latest_checkpoint, list_checkpoints, load_checkpoint
-from checkpoints import files as checkpoint_files
-from checkpoints import resume as checkpoint_resume
-from configs.errors import os_error_line
+from dqn_family import aggregate
+from dqn_family import evaluate
+from dqn_family import multirun
+from dqn_family import plot
+from dqn_family import train
+from dqn_family.checkpoints import latest_checkpoint, list_checkpoints, load_checkpoint
+from dqn_family.checkpoints import files as checkpoint_files
+from dqn_family.checkpoints import resume as checkpoint_resume
+from dqn_family.configs.errors import os_error_line
 from tests.checkpoints.conftest import file_hashes
 from tests.hostile.conftest import TINY_FLAGS, error_line, remount_read_only
 

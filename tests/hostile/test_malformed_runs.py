@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-import aggregate
-import plot
-from analysis.plots import plot_aggregates, plot_learning_curves, save_figure
-from analysis.curves import learning_curves
-from analysis.runs import find_runs, final_score, read_run
-from analysis.summary import summarize
-from configs import UserError
+from dqn_family import aggregate
+from dqn_family import plot
+from dqn_family.analysis.plots import plot_aggregates, plot_learning_curves, save_figure
+from dqn_family.analysis.curves import learning_curves
+from dqn_family.analysis.runs import find_runs, final_score, read_run
+from dqn_family.analysis.summary import summarize
+from dqn_family.configs import UserError
 from tests.analysis.synthetic_runs import linear_evals, write_run
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

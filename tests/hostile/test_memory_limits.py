@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from configs import ConfigError
-from replay.memory import available_memory
+from dqn_family.configs import ConfigError
+from dqn_family.replay.memory import available_memory
 from tests.hostile.conftest import error_line
-from training import buffers
+from dqn_family.training import buffers
 
 CODE_DIR = Path(__file__).resolve().parents[2]
 GB = 10**9

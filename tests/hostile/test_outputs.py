@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fileio import atomic_write, write_text_atomic
+from dqn_family.fileio import atomic_write, write_text_atomic
 from tests.hostile.conftest import REPO_ROOT, assert_one_line_error, run_command
 
 

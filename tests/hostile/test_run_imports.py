@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from configs.trust import UntrustedImportError, check_run_imports, module_files
+from dqn_family.configs.trust import UntrustedImportError, check_run_imports, module_files
 from tests.hostile.conftest import REPO_ROOT, assert_one_line_error, run_command
 
 PAYLOAD = 'from pathlib import Path\nPath(__file__).resolve().parent.joinpath("PWNED").write_text("x")\n'

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
-import train
-from training import run_dir as run_dir_module
-from analysis.multirun import stop_processes
-from checkpoints import list_checkpoints
+from dqn_family import train
+from dqn_family.training import run_dir as run_dir_module
+from dqn_family.analysis.multirun import stop_processes
+from dqn_family.checkpoints import list_checkpoints
 from tests.hostile.conftest import TINY_FLAGS, error_line
 
 CODE_DIR = Path(__file__).resolve().parents[2]

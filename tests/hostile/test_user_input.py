@@ -8,10 +8,10 @@ import os
 
 import pytest
 
-import evaluate
-from agents import resolve_device
-from agents.model_file import ModelFileError, load_model
-from configs import ConfigError, resolve_config
+from dqn_family import evaluate
+from dqn_family.agents import resolve_device
+from dqn_family.agents.model_file import ModelFileError, load_model
+from dqn_family.configs import ConfigError, resolve_config
 from tests.hostile.conftest import error_line
 
 

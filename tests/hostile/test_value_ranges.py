@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from configs import Config, ConfigError
-from configs.config import SEED_MAX, field_kind
+from dqn_family.configs import Config, ConfigError
+from dqn_family.configs.config import SEED_MAX, field_kind
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

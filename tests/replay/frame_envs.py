@@ -17,8 +17,8 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from gymnasium.wrappers import FrameStackObservation, TimeLimit
 
-from envs import AutoresetTracker
-from replay import NStepAccumulator, PrioritizedReplayBuffer, ReplayBuffer
+from dqn_family.envs import AutoresetTracker
+from dqn_family.replay import NStepAccumulator, PrioritizedReplayBuffer, ReplayBuffer
 
 STACK = 4
 FRAME_SHAPE = (6, 6)

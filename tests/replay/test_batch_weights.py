@@ -4,7 +4,7 @@
 import numpy as np
 import torch
 
-from replay import Batch, ReplayBuffer
+from dqn_family.replay import Batch, ReplayBuffer
 
 
 def filled_buffer(count: int) -> ReplayBuffer:

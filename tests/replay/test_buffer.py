@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from agents import dqn_target
-from replay import Batch, ReplayBuffer
+from dqn_family.agents import dqn_target
+from dqn_family.replay import Batch, ReplayBuffer
 
 
 def make_buffer(capacity: int = 4, *, dtype=np.float32, seed: int = 0, shape=(2,)) -> ReplayBuffer:

@@ -8,8 +8,8 @@ import copy
 import numpy as np
 import pytest
 
-from replay import PrioritizedReplayBuffer, ReplayBuffer
-from replay.buffer import TRANSITION_ARRAYS
+from dqn_family.replay import PrioritizedReplayBuffer, ReplayBuffer
+from dqn_family.replay.buffer import TRANSITION_ARRAYS
 
 
 def make(kind: str, seed: int = 0, capacity: int = 5, observation_shape=(2,), dtype=np.float32) -> ReplayBuffer:

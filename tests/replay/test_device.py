@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from replay import ReplayBuffer
+from dqn_family.replay import ReplayBuffer
 from tests.replay.frame_envs import STACK, feed, make_buffer
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from replay import FrameStackStorage, PrioritizedReplayBuffer, ReplayBuffer
+from dqn_family.replay import FrameStackStorage, PrioritizedReplayBuffer, ReplayBuffer
 from tests.replay.frame_envs import STACK, distinct_frames, feed, make_buffer
 
 
@@ -76,7 +76,7 @@ def test_frame_stack_storage_does_not_reuse_a_freed_frame_still_in_the_window():
 
 
 def test_frame_stack_storage_crc_collisions_cost_copies_not_wrong_frames(monkeypatch):
-    monkeypatch.setattr("replay.frames.zlib.crc32", lambda data: 0)  # every frame collides
+    monkeypatch.setattr("dqn_family.replay.frames.zlib.crc32", lambda data: 0)  # every frame collides
     store = storage(3)
     write(store, 0, (1, 2, 3, 4), (2, 3, 4, 5))
     write(store, 1, (9, 9, 9, 9), (9, 9, 9, 8))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from replay import PrioritizedReplayBuffer, ReplayBuffer, replay_bytes
+from dqn_family.replay import PrioritizedReplayBuffer, ReplayBuffer, replay_bytes
 
 
 @pytest.mark.parametrize("prioritized", [False, True], ids=["uniform", "prioritized"])

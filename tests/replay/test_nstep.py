@@ -8,7 +8,7 @@ Hand numbers use gamma = 0.5, where gamma^k is exact.
 import numpy as np
 import pytest
 
-from replay import NStepAccumulator, ReplayBuffer
+from dqn_family.replay import NStepAccumulator, ReplayBuffer
 
 GAMMA = 0.5
 

@@ -4,7 +4,7 @@ sampling, importance weights and wraparound, against hand-computed numbers."""
 import numpy as np
 import pytest
 
-from replay import PrioritizedReplayBuffer
+from dqn_family.replay import PrioritizedReplayBuffer
 
 
 def make_buffer(capacity: int = 4, *, alpha: float = 1.0, epsilon: float = 0.5,

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from replay import SumTree
+from dqn_family.replay import SumTree
 
 
 def tree_with(capacity: int, priorities: list[float]) -> SumTree:
