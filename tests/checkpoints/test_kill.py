@@ -22,6 +22,7 @@ import pytest
 import torch
 
 from dqn_family import train
+from dqn_family.training import state as training_state
 from dqn_family.checkpoints import latest_checkpoint, load_checkpoint
 from dqn_family.checkpoints.files import PAUSE_ENV, STAGES
 from tests.checkpoints.conftest import checkpoint_steps, leftovers, small_config
@@ -182,14 +183,14 @@ def test_sigterm_saves_checkpoint_and_exits_cleanly_saying_how_to_resume(stopped
 
 
 def test_sigint_in_process_saves_checkpoint_and_raises_training_interrupted(tmp_path, monkeypatch):
-    real_save = train.save_checkpoint
+    real_save = training_state.save_checkpoint
 
     def save_then_interrupt(run_dir, state, *, env_step, keep):
         real_save(run_dir, state, env_step=env_step, keep=keep)
         if env_step == 200:
             os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, arriving during the first checkpoint
 
-    monkeypatch.setattr(train, "save_checkpoint", save_then_interrupt)
+    monkeypatch.setattr(training_state, "save_checkpoint", save_then_interrupt)
     config = small_config(tmp_path / "run", total_steps=600, eval_frequency=0)
     handler_before = signal.getsignal(signal.SIGINT)
     # The checkpoint of step 200 ends that step, so the loop stops there with nothing new to save.

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from dqn_family import train
+from dqn_family.training import state as training_state
 from dqn_family.training import MetricLog
 from dqn_family.training import state
 from dqn_family.checkpoints import latest_checkpoint, list_checkpoints, load_checkpoint
@@ -64,13 +65,13 @@ def restored_state(config, payload) -> dict:
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_checkpoint_restores_every_part_of_training_state_bit_for_bit(tmp_path, monkeypatch, variant):
     captured = {}
-    real_save = train.save_checkpoint
+    real_save = training_state.save_checkpoint
 
     def capturing_save(run_dir, state, *, env_step, keep):
         captured[env_step] = copy.deepcopy(state)  # the live state, at the moment it is saved
         return real_save(run_dir, state, env_step=env_step, keep=keep)
 
-    monkeypatch.setattr(train, "save_checkpoint", capturing_save)
+    monkeypatch.setattr(training_state, "save_checkpoint", capturing_save)
     # Logs every 75 steps, so the checkpoint at 200 holds loss sums not yet logged.
     config = small_config(tmp_path / "run", total_steps=400, log_frequency=75, **VARIANTS[variant])
     train.train(config)

@@ -15,6 +15,8 @@ from dqn_family import evaluate
 from dqn_family import multirun
 from dqn_family import plot
 from dqn_family import train
+from dqn_family.training import run_dir as run_dir_module
+from dqn_family.training import state as training_state
 from dqn_family.checkpoints import latest_checkpoint, list_checkpoints, load_checkpoint
 from dqn_family.checkpoints import files as checkpoint_files
 from dqn_family.checkpoints import resume as checkpoint_resume
@@ -34,17 +36,17 @@ def disk_full(*args, **kwargs):
 
 def stopped_run(tmp_path, monkeypatch):
     """A run of 300 env steps stopped by SIGINT just after its checkpoint of step 100."""
-    real_save = train.save_checkpoint
+    real_save = training_state.save_checkpoint
 
     def save_then_interrupt(run_dir, state, *, env_step, keep):
         real_save(run_dir, state, env_step=env_step, keep=keep)
         if env_step == 100:
             os.kill(os.getpid(), signal.SIGINT)
 
-    monkeypatch.setattr(train, "save_checkpoint", save_then_interrupt)
+    monkeypatch.setattr(training_state, "save_checkpoint", save_then_interrupt)
     run_dir = tmp_path / "run"
     assert train.main([*TINY_FLAGS, "--run-dir", str(run_dir)]) == 130
-    monkeypatch.setattr(train, "save_checkpoint", real_save)
+    monkeypatch.setattr(training_state, "save_checkpoint", real_save)
     return run_dir
 
 
@@ -83,7 +85,7 @@ def test_train_run_dir_dangling_symlink_is_one_line_exit_2_and_keeps_the_link(tm
 
 
 def test_train_disk_full_at_start_exits_1_and_leaves_no_run_dir(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(train, "write_text_atomic", disk_full)  # meta.json, after config.yaml
+    monkeypatch.setattr(run_dir_module, "write_text_atomic", disk_full)  # meta.json, after config.yaml
     code, err = run_train(capsys, "--run-dir", str(tmp_path / "run"))
     line = error_line(err, "train.py")
     assert code == 1 and f"{tmp_path / 'run'}: No space left on device" in line
