@@ -34,7 +34,7 @@ def test_plot_with_bad_name_is_one_line_error(tmp_path, capsys):
 def test_plot_without_matplotlib_says_which_extra_to_install(tmp_path, monkeypatch, capsys):
     for name in [name for name in sys.modules if name.split(".")[0] == "matplotlib"] + ["matplotlib"]:
         monkeypatch.setitem(sys.modules, name, None)  # makes `import matplotlib...` fail
-    monkeypatch.delitem(sys.modules, "analysis.plots", raising=False)
+    monkeypatch.delitem(sys.modules, "dqn_family.analysis.plots", raising=False)
     assert plot.main([str(tmp_path), "--out", str(tmp_path / "figures")]) == 2
     assert capsys.readouterr().err == ("plot.py: error: plot.py needs matplotlib, which is not installed; "
                                        "install it with: pip install -e '.[plots]'\n")

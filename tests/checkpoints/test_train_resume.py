@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from dqn_family import train
+from dqn_family.agents import DQNAgent
 from dqn_family.training import state as training_state
 from dqn_family.training import MetricLog
 from dqn_family.training import state
@@ -165,7 +166,7 @@ def test_nonfinite_loss_stops_training_naming_the_step_and_keeps_last_good_check
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # acting with inf weights
 def test_nonfinite_weights_are_never_checkpointed(tmp_path, monkeypatch):
     config = small_config(tmp_path / "run", total_steps=300, eval_frequency=0)
-    real_update = train.DQNAgent.update
+    real_update = DQNAgent.update
 
     def poisoning_update(self, batch):
         metrics = real_update(self, batch)
@@ -175,7 +176,7 @@ def test_nonfinite_weights_are_never_checkpointed(tmp_path, monkeypatch):
         metrics["q_values"] = torch.zeros(())
         return metrics
 
-    monkeypatch.setattr(train.DQNAgent, "update", poisoning_update)
+    monkeypatch.setattr(DQNAgent, "update", poisoning_update)
     with pytest.raises(train.NonFiniteError, match="q_network.torso.1.weight became NaN or infinite by env step 200; "
                                                    "training stopped, no checkpoint was written yet"):
         train.train(config)
