@@ -60,12 +60,12 @@ class C51Agent(DQNAgent):
     def loss_terms(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         support_K = self.q_network.support
         batch_range = torch.arange(len(batch.actions), device=support_K.device)
-        logits_BAK = self.q_network.head_outputs(batch.observations)
+        logits_BAK = self.q_network.head_outputs(batch.observations).float()  # float32 under mixed precision
         log_probs_BK = logits_BAK[batch_range, batch.actions].log_softmax(dim=1)
         with torch.no_grad():
-            next_probs_BAK = self.target_network.head_outputs(batch.next_observations).softmax(dim=2)
+            next_probs_BAK = self.target_network.head_outputs(batch.next_observations).float().softmax(dim=2)
             if self.double:
-                next_q_BA = self.q_network(batch.next_observations)
+                next_q_BA = self.q_network(batch.next_observations).float()
             else:
                 next_q_BA = (next_probs_BAK * support_K).sum(dim=2)
             next_probs_BK = next_probs_BAK[batch_range, next_q_BA.argmax(dim=1)]

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad_and_value
 
+from dqn_family.agents.precision import autocast
 from dqn_family.replay import Batch
 
 if TYPE_CHECKING:
@@ -90,8 +91,9 @@ class CompiledUpdate:
     def _step(self, parameters: list[torch.Tensor], exp_avgs: list[torch.Tensor], exp_avg_sqs: list[torch.Tensor],
               steps: list[torch.Tensor], hyper: torch.Tensor, batch: Batch):
         def loss_fn(named: dict[str, torch.Tensor]):
-            loss_B, priorities_B, q_B = functional_call(self.loss_of, named, (batch,))
-            return self.agent.batch_loss(loss_B, batch), (priorities_B, q_B)
+            with autocast(self.agent.device, self.agent.precision):  # bf16 traces into the graph; fp16 is refused by Config
+                loss_B, priorities_B, q_B = functional_call(self.loss_of, named, (batch,))
+                return self.agent.batch_loss(loss_B, batch), (priorities_B, q_B)
 
         named_grads, (loss, (priorities_B, q_B)) = grad_and_value(loss_fn, has_aux=True)(
             dict(zip(self.names, parameters)))

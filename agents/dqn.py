@@ -18,6 +18,7 @@ from torch import nn
 from dqn_family.agents.compiled import CompiledUpdate
 from dqn_family.agents.layers import NoisyLinear, reset_noise, seed_noise
 from dqn_family.agents.numpy_actor import numpy_greedy_policy
+from dqn_family.agents.precision import autocast, check_grad_scaler_state, make_grad_scaler
 from dqn_family.agents.state_checks import check_agent_state
 from dqn_family.configs.config import LOSSES
 from dqn_family.replay import Batch
@@ -51,7 +52,7 @@ class DQNAgent:
     def __init__(self, *, q_network: nn.Module, n_actions: int, device: torch.device, seed: int,
                  learning_rate: float, adam_eps: float = 1e-8, double: bool = False, loss: str = "huber",
                  max_grad_norm: float | None = None, numpy_acting: bool = True, fused_adam: bool = False,
-                 compile: bool = False) -> None:
+                 compile: bool = False, precision: str = "fp32") -> None:
         self.n_actions = n_actions
         self.device = device
         self.q_network = q_network.to(device)
@@ -67,6 +68,9 @@ class DQNAgent:
         seed_noise(self.target_network, self.noise_generator)
         self.noisy = any(isinstance(m, NoisyLinear) for m in self.q_network.modules())
         self.numpy_greedy = numpy_greedy_policy(self.q_network) if numpy_acting else None
+        # config ``precision``: forward passes and loss under autocast, float32 weights (agents/precision.py).
+        self.precision = precision
+        self.grad_scaler = make_grad_scaler(device, precision)
         # config ``compile``: the whole gradient step as one compiled graph (agents/compiled.py).
         self.compiled_update = CompiledUpdate(self) if compile else None
 
@@ -76,7 +80,7 @@ class DQNAgent:
         return cls(q_network=q_network, n_actions=n_actions, device=device, seed=seed,
                    learning_rate=config.learning_rate, adam_eps=config.adam_eps, double=config.double,
                    loss=config.loss, max_grad_norm=config.max_grad_norm, numpy_acting=config.numpy_acting,
-                   fused_adam=config.fused_adam, compile=config.compile)
+                   fused_adam=config.fused_adam, compile=config.compile, precision=config.precision)
 
     @staticmethod
     def head_options(config) -> dict:
@@ -123,13 +127,23 @@ class DQNAgent:
             reset_noise(self.target_network)
         if self.compiled_update is not None:
             return self.compiled_update(batch)
-        loss_B, priorities_B, q_B = self.loss_terms(batch)
-        loss = self.batch_loss(loss_B, batch)
+        with autocast(self.device, self.precision):
+            loss_B, priorities_B, q_B = self.loss_terms(batch)
+            loss = self.batch_loss(loss_B, batch)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        scaler = self.grad_scaler
+        if scaler is None:
+            loss.backward()
+        else:  # fp16: backward on the scaled loss, then the true gradients back before clipping
+            scaler.scale(loss).backward()
+            scaler.unscale_(self.optimizer)
         if self.max_grad_norm is not None:
             nn.utils.clip_grad_norm_(self.q_network.parameters(), self.max_grad_norm)
-        self.optimizer.step()
+        if scaler is None:
+            self.optimizer.step()
+        else:  # skips the step if a gradient is inf or NaN, and adapts the scale
+            scaler.step(self.optimizer)
+            scaler.update()
         return {"td_loss": loss.detach(), "q_values": q_B.detach().mean(), "priorities": priorities_B.detach()}
 
     @staticmethod
@@ -143,14 +157,15 @@ class DQNAgent:
 
         The priority prioritized replay gets back: here |y - Q(s, a)|, the TD error (Schaul et al.
         2016), whichever loss (Huber or MSE) is minimised; C51 uses the KL divergence of its
-        distributions (agents/c51.py), QR-DQN its quantile loss (agents/qrdqn.py)."""
-        q_BA = self.q_network(batch.observations)
+        distributions (agents/c51.py), QR-DQN its quantile loss (agents/qrdqn.py).
+        Under mixed precision the networks' outputs are cast to float32 first: targets and loss in full precision."""
+        q_BA = self.q_network(batch.observations).float()
         q_B = q_BA.gather(1, batch.actions.unsqueeze(1)).squeeze(1)
         with torch.no_grad():
-            next_q_target_BA = self.target_network(batch.next_observations)
+            next_q_target_BA = self.target_network(batch.next_observations).float()
             if self.double:
                 target_B = double_dqn_target(batch.rewards, batch.discounts, batch.terminated,
-                                             next_q_target_BA, self.q_network(batch.next_observations))
+                                             next_q_target_BA, self.q_network(batch.next_observations).float())
             else:
                 target_B = dqn_target(batch.rewards, batch.discounts, batch.terminated, next_q_target_BA)
         loss_B = self.loss_fn(q_B, target_B, reduction="none")
@@ -173,17 +188,26 @@ class DQNAgent:
     # --- state -------------------------------------------------------------------------------
     def state_dict(self) -> dict:
         """Networks, optimizer, and the exploration and noise generators' states: all a resumed
-        agent needs to act and learn exactly as this one would (plain tensors, numbers, dicts)."""
-        return {"q_network": self.q_network.state_dict(), "target_network": self.target_network.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "rng": self.rng.bit_generator.state,
-                "noise_generator": self.noise_generator.get_state()}
+        agent needs to act and learn exactly as this one would (plain tensors, numbers, dicts); under
+        fp16 also the gradient scaler's state (its current scale)."""
+        state = {"q_network": self.q_network.state_dict(), "target_network": self.target_network.state_dict(),
+                 "optimizer": self.optimizer.state_dict(), "rng": self.rng.bit_generator.state,
+                 "noise_generator": self.noise_generator.get_state()}
+        if self.grad_scaler is not None:
+            state["grad_scaler"] = self.grad_scaler.state_dict()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         """Restore ``state_dict()``; the generator keys are optional (older saves lack them).
         Everything is checked first (agents/state_checks.py): a state that does not fit raises
-        ValueError and changes nothing."""
+        ValueError and changes nothing. A gradient scaler's state is restored under fp16; a state
+        saved without one (a run switching to fp16 on resume) leaves the fresh scaler, which finds
+        its scale again within a few steps, and one saved under fp16 is ignored by bf16 and fp32."""
         check_agent_state(q_network=self.q_network, target_network=self.target_network, optimizer=self.optimizer,
                           state=state)
+        scaler_state = state.get("grad_scaler")
+        if scaler_state is not None:
+            check_grad_scaler_state(scaler_state)
         self.q_network.load_state_dict(state["q_network"])
         self.target_network.load_state_dict(state["target_network"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -191,3 +215,5 @@ class DQNAgent:
             self.rng.bit_generator.state = state["rng"]
         if "noise_generator" in state:
             self.noise_generator.set_state(state["noise_generator"])
+        if scaler_state is not None and self.grad_scaler is not None:
+            self.grad_scaler.load_state_dict(scaler_state)

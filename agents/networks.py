@@ -66,7 +66,7 @@ class QNetwork(nn.Module):
         return value_B1K + out_BAK - out_BAK.mean(dim=1, keepdim=True)
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
-        out_BAK = self.head_outputs(observations)
+        out_BAK = self.head_outputs(observations).float()  # float32 Q-values under autocast too (a no-op otherwise)
         if self.output == "c51":
             return (out_BAK.softmax(dim=2) * self.support).sum(dim=2)
         if self.output == "qr":

@@ -39,10 +39,10 @@ class QRAgent(DQNAgent):
 
     def loss_terms(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         batch_range = torch.arange(len(batch.actions), device=batch.actions.device)
-        quantiles_BN = self.q_network.head_outputs(batch.observations)[batch_range, batch.actions]
+        quantiles_BN = self.q_network.head_outputs(batch.observations).float()[batch_range, batch.actions]  # float32 under mixed precision
         with torch.no_grad():
-            next_quantiles_BAN = self.target_network.head_outputs(batch.next_observations)
-            next_q_BA = self.q_network(batch.next_observations) if self.double else next_quantiles_BAN.mean(dim=2)
+            next_quantiles_BAN = self.target_network.head_outputs(batch.next_observations).float()
+            next_q_BA = self.q_network(batch.next_observations).float() if self.double else next_quantiles_BAN.mean(dim=2)
             next_quantiles_BN = next_quantiles_BAN[batch_range, next_q_BA.argmax(dim=1)]
             bootstrap_B1 = (batch.discounts * (1.0 - batch.terminated)).unsqueeze(1)
             targets_BN = batch.rewards.unsqueeze(1) + bootstrap_B1 * next_quantiles_BN

@@ -25,9 +25,10 @@ from dqn_family.configs.config import FIELD_NAMES
 from dqn_family.checkpoints.files import CheckpointError
 
 # compile: the compiled update keeps Adam's state where torch.optim.Adam does (tested both ways);
-# device_replay: a device copy of replay gathers the same batches.
+# device_replay: a device copy of replay gathers the same batches; precision: the weights and Adam's state are
+# float32 under every precision, and an fp16 gradient scaler missing from the checkpoint starts afresh.
 HARMLESS_ON_RESUME = ("device", "progress", "torch_threads", "numpy_acting", "vector_mode", "checkpoint_every",
-                      "keep_checkpoints", "compile", "device_replay")
+                      "keep_checkpoints", "compile", "device_replay", "precision")
 _DEFAULTS = config_to_dict(Config())
 _META_MAX_BYTES = 1 << 20  # meta.json gains a short entry per resume
 

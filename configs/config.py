@@ -25,6 +25,7 @@ LOSSES = {"huber": "smooth_l1_loss", "mse": "mse_loss"}
 VECTOR_MODES = ("sync", "async")
 TORSOS = ("auto", "mlp", "nature_cnn", "minatar_cnn")
 FRAME_REPLAY = ("auto", "on", "off")
+PRECISIONS = ("fp32", "bf16", "fp16")  # agents.precision.AUTOCAST_DTYPES maps each to its dtype
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")  # agents.device.resolve_device checks it too
 
 
@@ -105,6 +106,11 @@ class Config:
     compile: bool = _field(False, "torch.compile the whole gradient step (loss, gradients, clipping, Adam) as one graph; on CUDA "
                            "it also replays it as a CUDA graph. About 2x cheaper updates on a CPU, after a compile of 3-10 s "
                            "at the first update; results match eager to ~1e-6, not bit for bit.")
+    precision: str = _field("fp32", "Precision of the learner's forward passes and loss: 'fp32'; 'bf16' or 'fp16' run them under "
+                            "torch.autocast, with float32 weights and Adam state, the distributional maths in float32 and "
+                            "acting in float32; fp16 also scales the loss (torch.amp.GradScaler) and does not combine with "
+                            "compile. On a CPU both are slower than fp32 (bf16 ~1.6x, fp16 ~6x per update here); they pay "
+                            "on GPUs with bf16/fp16 tensor cores.", PRECISIONS)
     gamma: float = _field(0.99, "Discount factor per env step.", low=0.0, high=1.0)
     batch_size: int = _field(32, "Transitions per gradient step; at most buffer_size.", low=1, high=1_000_000)
     buffer_size: int = _field(100_000, "Replay capacity in transitions; the oldest are overwritten.", low=1,
@@ -212,6 +218,9 @@ def _problems(c: Config):
         yield f"batch_size ({c.batch_size}) must not exceed buffer_size ({c.buffer_size})"
     if c.compile and c.fused_adam:
         yield "compile and fused_adam are both on: the compiled step does Adam's arithmetic itself; choose one"
+    if c.compile and c.precision == "fp16":
+        yield ("compile and precision fp16 are both on: the compiled step has no gradient scaler, which fp16 needs; "
+               "use --precision bf16 with --compile, or drop --compile")
     if not 1 <= len(c.hidden_sizes) <= MAX_LAYERS or any(not 1 <= width <= MAX_WIDTH for width in c.hidden_sizes):
         yield (f"hidden_sizes must be one or more widths >= 1 and <= {MAX_WIDTH:,} (at most {MAX_LAYERS} layers), "
                f"got {short_repr(list(c.hidden_sizes))}")

@@ -24,3 +24,15 @@ class BranchyQNet(nn.Module):
         if observations.abs().sum() > 0:
             return self.head(features_BH)  # [B, n_actions]
         return self.zero_head(features_BH)
+
+
+class PlainQNet(nn.Module):
+    """A user's network without data-dependent control flow: torch.export can trace it."""
+
+    def __init__(self, observation_shape: tuple[int, ...], n_actions: int) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(nn.Flatten(), nn.Linear(math.prod(observation_shape), 16), nn.Tanh(),
+                                    nn.Linear(16, n_actions))
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        return self.layers(observations.float())

@@ -10,7 +10,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "dqn_family"
 PROJECT_MODULES = {"agents", "configs", "envs", "replay", "training", "fileio", "checkpoints", "analysis", "train",
-                   "evaluate"}
+                   "evaluate", "deployment", "export"}
 
 
 def project_module(name: str) -> str:
@@ -81,6 +81,16 @@ def test_fileio_imports_nothing_of_the_project(path):
 
 def test_evaluate_never_imports_train():
     assert "train" not in imported_top_level_modules(REPO_ROOT / "evaluate.py")
+
+
+@pytest.mark.parametrize("path", package_files("deployment"), ids=lambda p: p.name)
+def test_deployment_never_imports_the_scripts(path):
+    assert not imported_top_level_modules(path) & {"train", "evaluate", "export"}
+
+
+def test_play_onnx_imports_only_onnxruntime_gymnasium_and_numpy():
+    imported = imported_top_level_modules(REPO_ROOT / "examples" / "play_onnx.py")
+    assert {name for name in imported if not _is_stdlib(name)} == {"onnxruntime", "gymnasium", "numpy"}
 
 
 def _is_stdlib(name: str) -> bool:

@@ -95,3 +95,12 @@ def test_adam_state_moves_between_compiled_and_eager_agents():
     recompiled.load_state_dict(eager.state_dict())
     recompiled.update(_batch(3))
     torch.testing.assert_close(_parameters(recompiled), _parameters(reference), rtol=1e-4, atol=1e-6)
+
+
+def test_compiled_bf16_update_matches_eager_bf16_update():
+    """Autocast traced into the compiled graph: the same bf16 roundings as eager, to float32 noise."""
+    losses = {}
+    for compiled in (False, True):
+        agent = _agent(compiled, "c51", precision="bf16")
+        losses[compiled] = [float(agent.update(_batch(step))["td_loss"]) for step in range(3)]
+    np.testing.assert_allclose(losses[True], losses[False], rtol=1e-3)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-import dqn_family.configs.loading
 
 from dqn_family import configs
 from dqn_family.agents import AGENTS, build_network, learner_class

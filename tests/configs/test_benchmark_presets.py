@@ -3,7 +3,6 @@ CartPole-v1 preset says: it sets every field that preset sets, so nothing of it 
 
 from __future__ import annotations
 
-import dqn_family.configs.loading
 
 from dqn_family import configs
 from dqn_family.configs import read_config_file, resolve_config

@@ -13,7 +13,6 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import dqn_family.configs.loading
 
 from dqn_family import configs
 from dqn_family.agents import AGENTS

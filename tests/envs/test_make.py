@@ -9,7 +9,6 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-import dqn_family.envs.make
 
 from dqn_family import envs
 from dqn_family.envs import (AutoresetTracker, EnvError, check_spaces, make_env, make_vector_env, observation_states,

@@ -6,7 +6,6 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-import dqn_family.envs.pixels
 
 from dqn_family import envs
 from dqn_family.configs import UserError

@@ -1,0 +1,57 @@
+"""The JSON written beside an exported model (``<model file>.json``): what a player needs to feed it
+(observation shape and dtype, Discrete states, number of actions, the env id and the evaluation
+seed) and where it came from (algo, run directory, model file, project and torch versions), with
+the model file's SHA-256 so that a player can tell the two belong together."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dqn_family.configs import Config
+from dqn_family.deployment.policy import ObservationSpec
+from dqn_family.fileio import write_text_atomic
+
+SIDECAR_FORMAT = "dqn-family-export"
+_PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
+
+
+def sidecar_path(model_path: Path) -> Path:
+    return model_path.with_name(model_path.name + ".json")
+
+
+def project_version() -> str:
+    """The installed dqn-family's version, else pyproject.toml's beside this checkout, else 'unknown'."""
+    try:
+        return importlib.metadata.version("dqn-family")
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    try:
+        found = re.search(r'^version\s*=\s*"([^"]+)"', _PYPROJECT.read_text(encoding="utf-8"), re.MULTILINE)
+    except OSError:
+        found = None
+    return found[1] if found else "unknown"
+
+
+def sidecar(*, model_bytes: bytes, model_path: Path, export_format: str, config: Config, spec: ObservationSpec,
+            n_actions: int, output: str, eval_seed: int, source: str) -> dict[str, Any]:
+    return {"format": SIDECAR_FORMAT, "version": 1, "model_file": model_path.name, "export_format": export_format,
+            "model_sha256": hashlib.sha256(model_bytes).hexdigest(), "env_id": config.env_id, "algo": config.algo,
+            "observation_shape": list(spec.shape), "observation_dtype": spec.dtype,
+            "observation_states": spec.states, "n_actions": n_actions,
+            "inputs": {"observations": "[batch, *observation_shape] in observation_dtype"},
+            "outputs": {"actions": "int64 [batch], greedy", "q_values": f"float32 [batch, n_actions] ({output})"},
+            "eval_seed": eval_seed, "eval_epsilon": config.eval_epsilon, "source": source,
+            "project_version": project_version(), "torch_version": torch.__version__}
+
+
+def write_sidecar(model_path: Path, values: dict[str, Any]) -> Path:
+    path = sidecar_path(model_path)
+    write_text_atomic(path, json.dumps(values, indent=2) + "\n", through_special=True)
+    return path

@@ -1,0 +1,131 @@
+"""Play an exported model with ONNX Runtime, gymnasium and numpy only (no torch, nothing of this project):
+
+    python examples/play_onnx.py model.onnx [--env CartPole-v1] [--episodes 20] [--seed S] [--epsilon E]
+
+This is the deployment path: a model written by ``python export.py RUN_DIR --format onnx`` needs
+only these three packages to act. The sidecar ``model.onnx.json`` written beside it gives the env
+id, the observation dtype and the default seed (the run's evaluation seed, as evaluate.py uses),
+so ``--env`` is optional when it is there. The env is made with ``gymnasium.make`` as it is: envs
+whose observations training preprocessed (Atari's frame stacks) need evaluate.py, and the player
+says so when the shapes do not match. Prints the summary line evaluate.py prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import onnxruntime
+
+MAX_SIDECAR_BYTES = 1 << 20
+
+
+class PlayerError(Exception):
+    """A bad model, sidecar or env: one line, exit code 2."""
+
+
+def read_sidecar(model: Path) -> dict:
+    """The sidecar JSON beside ``model`` (``model.onnx.json``), or {} when there is none."""
+    path = model.with_name(model.name + ".json")
+    if not path.is_file():
+        return {}
+    data = path.read_bytes()[:MAX_SIDECAR_BYTES + 1]
+    if len(data) > MAX_SIDECAR_BYTES:
+        raise PlayerError(f"sidecar {path} is larger than {MAX_SIDECAR_BYTES:,} bytes")
+    try:
+        sidecar = json.loads(data)
+    except (ValueError, RecursionError):
+        raise PlayerError(f"sidecar {path} is not valid JSON") from None
+    if not isinstance(sidecar, dict):
+        raise PlayerError(f"sidecar {path} must hold a JSON object")
+    return sidecar
+
+
+def load_session(model: Path) -> onnxruntime.InferenceSession:
+    if not model.is_file():
+        raise PlayerError(f"model {model} does not exist or is not a file")
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    try:
+        return onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime's own exception types
+        raise PlayerError(f"ONNX Runtime cannot load {model}: {' '.join(str(error).split())[:200]}") from None
+
+
+def play(session: onnxruntime.InferenceSession, env: gym.Env, *, episodes: int, seed: int, epsilon: float,
+         dtype: np.dtype) -> list[float]:
+    """Returns of ``episodes`` episodes; the first reset is seeded with ``seed``, exploration draws
+    from a generator seeded the same way (as evaluate.py does)."""
+    input_name = session.get_inputs()[0].name
+    rng = np.random.default_rng(seed)
+    returns = []
+    observation, _ = env.reset(seed=seed)
+    for _ in range(episodes):
+        episode_return, done = 0.0, False
+        while not done:
+            if rng.random() < epsilon:
+                action = int(rng.integers(env.action_space.n))
+            else:
+                batch = np.asarray(observation, dtype=dtype)[None]
+                action = int(session.run(["actions"], {input_name: batch})[0][0])
+            observation, reward, terminated, truncated, _ = env.step(action)
+            episode_return += float(reward)
+            done = terminated or truncated
+        returns.append(episode_return)
+        observation, _ = env.reset()
+    return returns
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Play an exported ONNX model (onnxruntime, gymnasium, numpy only).")
+    parser.add_argument("model", help="Model file written by export.py --format onnx.")
+    parser.add_argument("--env", default=None, help="Gymnasium env id (default: the sidecar's).")
+    parser.add_argument("--episodes", type=int, default=20, help="Episodes to play (default: 20).")
+    parser.add_argument("--seed", type=int, default=None, help="Seed of the first reset (default: the sidecar's "
+                        "evaluation seed, else 0).")
+    parser.add_argument("--epsilon", type=float, default=None, help="Probability of a random action (default: the "
+                        "sidecar's eval_epsilon, else 0).")
+    args = parser.parse_args(argv)
+    try:
+        return _play_command(args)
+    except PlayerError as error:
+        print(f"play_onnx.py: error: {error}", file=sys.stderr)
+        return 2
+
+
+def _play_command(args: argparse.Namespace) -> int:
+    if args.episodes < 1:
+        raise PlayerError(f"--episodes must be >= 1, got {args.episodes}")
+    model = Path(args.model)
+    sidecar = read_sidecar(model)
+    env_id = args.env or sidecar.get("env_id")
+    if not isinstance(env_id, str):
+        raise PlayerError(f"no env id: give --env (there is no sidecar {model.name}.json naming one)")
+    seed = args.seed if args.seed is not None else int(sidecar.get("eval_seed", 0))
+    epsilon = args.epsilon if args.epsilon is not None else float(sidecar.get("eval_epsilon", 0.0))
+    session = load_session(model)
+    try:
+        env = gym.make(env_id)
+    except Exception as error:  # gymnasium raises several kinds for unknown or broken ids
+        raise PlayerError(f"cannot make env {env_id!r}: {' '.join(str(error).split())[:200]}") from None
+    try:
+        dtype = np.dtype(sidecar.get("observation_dtype") or env.observation_space.dtype or np.float32)
+        expected = sidecar.get("observation_shape")
+        if expected is not None and list(env.observation_space.shape) != list(expected):
+            raise PlayerError(f"{env_id} gives observations of shape {env.observation_space.shape}, the model takes "
+                              f"{tuple(expected)}: the env was preprocessed in training; play it with evaluate.py")
+        returns = play(session, env, episodes=args.episodes, seed=seed, epsilon=epsilon, dtype=dtype)
+    finally:
+        env.close()
+    mean, std = float(np.mean(returns)), float(np.std(returns))
+    print(f"{env_id}: mean return {mean:.2f} ± {std:.2f} over {args.episodes} episodes "
+          f"(min {min(returns):.2f}, max {max(returns):.2f}; seed {seed}, epsilon {epsilon})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
