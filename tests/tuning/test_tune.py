@@ -172,7 +172,7 @@ def test_fail_dead_trials_fails_running_trial_whose_process_ended(tmp_path):
 def test_tune_continued_after_sigkill_has_the_requested_finished_trials(tmp_path):
     out = tmp_path / "study"
     command = [sys.executable, "-m", "dqn_family.tune", "--trials", "2", "--out", str(out), "--pruner", "none",
-               *TINY[:1], "2000", *TINY[2:]]
+               *TINY[:1], "5000", *TINY[2:]]  # seconds per trial: time to see one RUNNING and kill it
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
@@ -182,7 +182,9 @@ def test_tune_continued_after_sigkill_has_the_requested_finished_trials(tmp_path
     finally:
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
-    killed = _running_trials(out)[0]
+    killed = _running_trials(out)
+    assert len(killed) == 1, "the trial seen running ended just before the kill; run the test again"
+    killed = killed[0]
     rerun = subprocess.run(command, capture_output=True, text=True, timeout=300)
     trials = load(out).get_trials()
     finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
