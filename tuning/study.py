@@ -33,7 +33,7 @@ SQLITE_TIMEOUT_SECONDS = 60  # workers sharing one SQLite file wait this long fo
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TuneSettings:
     """Everything a worker needs to run a study's trials (tune.py builds it from its flags)."""
 
