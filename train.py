@@ -47,6 +47,7 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
     from dqn_family.evaluate import EVAL_SEED_OFFSET, evaluate_policy
     from dqn_family.replay import NStepAccumulator, ReplayBuffer
     from dqn_family.training import EpisodeTracker, MetricLog, NonFiniteError, Progress
+    from dqn_family.training.hooks import EvaluationCallback, StopTraining
     from dqn_family.training.run_dir import config_table, create_run_dir, find_run_dir, write_summary
     from dqn_family.training.state import (Counters, EvalResult, Resumed, Run, build_parts, check_finite, checked, progress_from,
                                 restore, save_training_state)
@@ -65,6 +66,7 @@ class TrainResult:
     final_eval: EvalResult | None
     best_eval_mean: float | None
     resumed_from: int | None = None  # env step of the checkpoint this session started from
+    stopped_early: str | None = None  # why an on_evaluation callback ended the run before total_steps
 
 
 class TrainingInterrupted(Exception):
@@ -82,11 +84,14 @@ def crossed(before: int, after: int, interval: int) -> int:
     return after // interval - before // interval
 
 
-def train(config: Config, *, network: NetworkFactory | None = None, handle_signals: bool = False) -> TrainResult:
+def train(config: Config, *, network: NetworkFactory | None = None, handle_signals: bool = False,
+          on_evaluation: EvaluationCallback | None = None) -> TrainResult:
     """Train from ``config``; ``network`` optionally gives your own Q-network factory.
     ``handle_signals`` (main thread only) makes SIGINT and SIGTERM save a checkpoint and raise
     TrainingInterrupted, instead of their usual effect; from the run directory's creation on, so
-    that a signal before the first step leaves a run that ``resume`` continues (from step 0)."""
+    that a signal before the first step leaves a run that ``resume`` continues (from step 0).
+    ``on_evaluation(env_step, mean_return)`` is called after each periodic evaluation; raising
+    StopTraining there ends the run cleanly (training.hooks)."""
     if network is not None and config.network is None and (spec := factory_spec(network)) is not None:
         config = dataclasses.replace(config, network=spec)  # recorded so evaluate.py can rebuild it
     device = resolve_device(config.device)
@@ -101,7 +106,7 @@ def train(config: Config, *, network: NetworkFactory | None = None, handle_signa
             run = Run(config, run_dir, device, envs, agent, buffer, env_seeds)
             with os_errors_in(run_dir), lock_run_dir(run_dir), SummaryWriter(log_dir=str(run_dir)) as writer:
                 writer.add_text("hyperparameters", config_table(dataclasses.replace(config, run_dir=str(run_dir))))
-                return _loop(run, writer, None, handle_signals)
+                return _loop(run, writer, None, handle_signals, on_evaluation)
     finally:
         envs.close()
 
@@ -139,7 +144,8 @@ def resume(path: str | Path, overrides: dict[str, Any] | None = None, *, handle_
             envs.close()
 
 
-def _loop(run: Run, writer: SummaryWriter, resumed: Resumed | None, handle_signals: bool) -> TrainResult:
+def _loop(run: Run, writer: SummaryWriter, resumed: Resumed | None, handle_signals: bool,
+          on_evaluation: EvaluationCallback | None = None) -> TrainResult:
     config, agent, buffer, envs = run.config, run.agent, run.buffer, run.envs
     num_envs = config.num_envs
     epsilon_at = SCHEDULES[config.exploration_schedule]
@@ -153,12 +159,12 @@ def _loop(run: Run, writer: SummaryWriter, resumed: Resumed | None, handle_signa
         count, final_eval, saved_step = resumed.counters, resumed.final_eval, resumed.counters.env_steps
         log.load_state_dict(resumed.metrics)
         observations, _ = envs.reset(seed=int(run.env_seeds.integers(2**31)))  # fresh episodes, from the checkpoint
-    resumed_from = saved_step
+    resumed_from, stopped_early = saved_step, None
     started = time.perf_counter() - count.seconds  # so that elapsed times count earlier sessions too
     progress = Progress(total=config.total_steps, initial=count.env_steps, enabled=config.progress)
     with stop_on_signals(handle_signals) as stop:
         try:
-            while count.env_steps < config.total_steps and stop.signal is None:
+            while count.env_steps < config.total_steps and stop.signal is None and stopped_early is None:
                 epsilon = epsilon_at(count.env_steps, start=config.epsilon_start, end=config.epsilon_end,
                                      decay_steps=config.epsilon_decay_steps)
                 actions = agent.act(observations, epsilon)
@@ -203,6 +209,11 @@ def _loop(run: Run, writer: SummaryWriter, resumed: Resumed | None, handle_signa
                     final_eval = _evaluate_and_save(config, agent, writer, run.run_dir, count, run.device)
                     progress.set_status(eval=f"{final_eval.mean:.1f}")
                     writer.add_scalar("eval/elapsed_seconds", time.perf_counter() - started, count.env_steps)
+                    if on_evaluation is not None:
+                        try:
+                            on_evaluation(count.env_steps, final_eval.mean)
+                        except StopTraining as request:
+                            stopped_early = request.reason
 
                 if config.checkpoint_every and crossed(before, count.env_steps, config.checkpoint_every):
                     count.seconds = time.perf_counter() - started
@@ -229,9 +240,10 @@ def _loop(run: Run, writer: SummaryWriter, resumed: Resumed | None, handle_signa
         raise TrainingInterrupted(stop.signal, run.run_dir, count.env_steps)
     result = TrainResult(run_dir=run.run_dir, env_steps=count.env_steps, updates=count.updates,
                          episodes=count.episodes, seconds=count.seconds, final_eval=final_eval,
-                         best_eval_mean=count.best_eval_mean, resumed_from=resumed_from)
+                         best_eval_mean=count.best_eval_mean, resumed_from=resumed_from, stopped_early=stopped_early)
     write_summary(run.run_dir, env_steps=count.env_steps, updates=count.updates, episodes=count.episodes,
-                  seconds=count.seconds, final_eval=final_eval, best_eval_mean=count.best_eval_mean)
+                  seconds=count.seconds, final_eval=final_eval, best_eval_mean=count.best_eval_mean,
+                  stopped_early=stopped_early)
     return result
 
 

@@ -15,6 +15,7 @@ import torch
 
 from dqn_family import train
 from dqn_family.training import state as training_state
+from dqn_family.training.hooks import StopTraining
 from dqn_family.agents import load_model
 from dqn_family.configs.schedules import linear_schedule
 from dqn_family.configs import ConfigError, load_config
@@ -122,6 +123,31 @@ def test_train_accepts_existing_empty_run_dir(tiny_config, tmp_path):
     (tmp_path / "run").mkdir()
     result = train.train(tiny_config(total_steps=20, learning_starts=100))
     assert (result.run_dir / "config.yaml").is_file()
+
+
+def test_train_on_evaluation_gets_each_evaluation_step_and_mean(tiny_config):
+    seen = []
+    train.train(scripted_config(tiny_config, TERMINATE_SPEC, total_steps=9, eval_frequency=3, eval_episodes=2),
+                on_evaluation=lambda step, mean: seen.append((step, mean)))
+    assert seen == [(3, 3.0), (6, 3.0), (9, 3.0)]  # every scripted episode lasts 3 steps, reward 1 each
+
+
+def test_train_stop_training_ends_run_cleanly_and_summary_says_why(tiny_config):
+    def stop_at_6(step: int, mean: float) -> None:
+        if step == 6:
+            raise StopTraining("pruned at 6")
+
+    result = train.train(scripted_config(tiny_config, TERMINATE_SPEC, total_steps=30, eval_frequency=3,
+                                         eval_episodes=2), on_evaluation=stop_at_6)
+    summary = json.loads((result.run_dir / "summary.json").read_text())
+    assert (result.env_steps, result.stopped_early) == (6, "pruned at 6")
+    assert (summary["env_steps"], summary["stopped_early"]) == (6, "pruned at 6")
+    assert (result.run_dir / "model_latest.pt").is_file()
+
+
+def test_train_summary_of_a_full_run_says_not_stopped_early(cartpole_run):
+    _, result = cartpole_run
+    assert json.loads((result.run_dir / "summary.json").read_text())["stopped_early"] is None
 
 
 # --- smoke run: what a finished run leaves behind ----------------------------------------------

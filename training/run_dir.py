@@ -72,13 +72,14 @@ def create_run_dir(config: Config, device: torch.device) -> Path:
 
 
 def write_summary(run_dir: Path, *, env_steps: int, updates: int, episodes: int, seconds: float,
-                  final_eval: EvalResult | None, best_eval_mean: float | None) -> None:
-    """summary.json: what a finished run reached (aggregate.py and plot.py read it)."""
+                  final_eval: EvalResult | None, best_eval_mean: float | None, stopped_early: str | None = None) -> None:
+    """summary.json: what a finished run reached (aggregate.py and plot.py read it); ``stopped_early``
+    says why a run ended before its total_steps (e.g. a tuner pruned it), null when it did not."""
     summary = {"env_steps": env_steps, "updates": updates, "episodes": episodes, "seconds": round(seconds, 3),
                "steps_per_second": round(env_steps / max(seconds, 1e-9), 1),
                "final_eval_mean_return": final_eval.mean if final_eval else None,
                "final_eval_std_return": final_eval.std if final_eval else None,
-               "best_eval_mean_return": best_eval_mean}
+               "best_eval_mean_return": best_eval_mean, "stopped_early": stopped_early}
     write_text_atomic(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
 
 

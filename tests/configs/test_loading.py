@@ -21,7 +21,9 @@ from dqn_family.configs import (Config, ConfigError, add_config_arguments, confi
 from dqn_family.configs.config import FIELD_NAMES
 from dqn_family.configs.loading import config_layers, merge_layers
 
-SHIPPED_YAML = sorted(configs.loading.CONFIG_DIR.glob("**/*.yaml"))
+# Every YAML file under configs/ but the search spaces of tune.py (configs/tune/, tested in tests/tuning).
+SHIPPED_YAML = sorted(path for path in configs.loading.CONFIG_DIR.glob("**/*.yaml")
+                      if path.relative_to(configs.loading.CONFIG_DIR).parts[0] != "tune")
 
 
 def write(path: Path, text: str) -> Path:

@@ -1,0 +1,140 @@
+"""Running a study's trials: one worker runs trials until the study holds the requested number of
+finished (COMPLETE or PRUNED) ones (``run_trials``); ``--workers N`` are N such workers sharing
+the study's storage, as local processes (``run_local_workers``) or as Ray tasks
+(``run_ray_workers``), each worker a ``python -m dqn_family.tune ... --worker`` process.
+
+Before each trial a worker marks FAIL the trials whose worker is gone (tuning.study) and counts:
+it starts a trial only while finished + running trials are fewer than wanted, so N workers
+overshoot by at most N - 1 trials (when they count at the same moment). However the parent
+stops (an exception, Ctrl-C, SIGTERM), its worker processes get SIGTERM, which fails their
+running trial, and SIGKILL ``analysis.multirun.STOP_SECONDS`` later (analysis.multirun's rules).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+from typing import Callable
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from dqn_family.analysis.multirun import STOP_SECONDS, stop_processes
+from dqn_family.configs import ConfigError, UserError
+from dqn_family.tuning.objective import Objective
+from dqn_family.tuning.study import (TuneSettings, count_trials, fail_dead_trials, open_storage, open_study,
+                                     quiet_optuna)
+
+WAIT_SECONDS = 2.0  # between counts while other workers' trials finish the study
+MAX_FAILURES_IN_A_ROW = 5
+
+
+def trial_line(trial: FrozenTrial) -> str:
+    """One line about a trial that ended."""
+    params = ", ".join(f"{name}={value:.3g}" if isinstance(value, float) else f"{name}={value}"
+                       for name, value in trial.params.items())
+    if trial.state == TrialState.FAIL:
+        return f"trial {trial.number}: FAIL: {trial.user_attrs.get('error', 'see the log above')} ({params})"
+    values = ", ".join(f"{value:.1f}" for value in trial.values or [])
+    at = f" at env step {trial.last_step:,}" if trial.state == TrialState.PRUNED and trial.last_step else ""
+    return f"trial {trial.number}: {trial.state.name}{at}, value {values} ({params})"
+
+
+class _ErrorNote:
+    """Records a failing trial's error in its user attributes (a one-line reason for trial_line)."""
+
+    def __init__(self, objective: Objective) -> None:
+        self.objective = objective
+
+    def __call__(self, trial: optuna.Trial):
+        try:
+            return self.objective(trial)
+        except (optuna.TrialPruned, KeyboardInterrupt):
+            raise
+        except Exception as error:
+            trial.set_user_attr("error", f"{type(error).__name__}: {' '.join(str(error).split())[:300]}")
+            raise
+
+
+def run_trials(settings: TuneSettings, *, say: Callable[[str], None] = print,
+               pruner: optuna.pruners.BasePruner | None = None) -> int:
+    """Run trials until the study holds ``settings.trials`` finished ones; return how many ran here.
+    ``pruner`` replaces the one ``settings`` names (from Python, e.g. a test's)."""
+    quiet_optuna()  # a line per trial comes from trial_line instead
+    storage = open_storage(settings.storage_url)
+    study = open_study(settings, storage, pruner)
+    objective, ran, failures, last = _ErrorNote(Objective(settings=settings)), 0, 0, []
+    while True:
+        for number in fail_dead_trials(study, storage):
+            say(f"trial {number}: FAIL: its worker process ended while it ran (marked now)")
+        finished, running = count_trials(study)
+        if finished >= settings.trials:
+            return ran
+        if finished + running >= settings.trials:
+            time.sleep(WAIT_SECONDS)  # the running trials may still finish the study, or fail
+            continue
+        last.clear()
+        study.optimize(objective, n_trials=1, catch=(Exception,),
+                       callbacks=[lambda _, trial: (last.append(trial), say(trial_line(trial)))])
+        ran += 1
+        failures = failures + 1 if last and last[0].state == TrialState.FAIL else 0
+        if failures >= MAX_FAILURES_IN_A_ROW:
+            raise UserError(f"{failures} trials in a row failed, the last with: "
+                            f"{last[0].user_attrs.get('error', 'an error')}; check the train flags and search space")
+
+
+def worker_command(argv: list[str]) -> list[str]:
+    """The command of one worker process: tune.py's own arguments, run as a worker."""
+    return [sys.executable, "-m", "dqn_family.tune", "--worker", *argv]  # before any lone "--"
+
+
+def run_local_workers(argv: list[str], workers: int) -> list[int]:
+    """``workers`` worker processes on this machine; their exit codes once all have ended."""
+    processes: list[subprocess.Popen] = []
+    try:
+        for _ in range(workers):
+            processes.append(subprocess.Popen(worker_command(argv), stdin=subprocess.DEVNULL,
+                                              start_new_session=True))
+        return [process.wait() for process in processes]
+    except BaseException:
+        stop_processes(processes)
+        raise
+
+
+def run_worker_process(argv: list[str], cwd: str) -> int:
+    """One worker process, waited for (the body of a Ray task); a cancelled task stops it."""
+    process = subprocess.Popen(worker_command(argv), cwd=cwd, stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        return process.wait()
+    except BaseException:
+        stop_processes([process])
+        raise
+
+
+def run_ray_workers(argv: list[str], workers: int) -> list[int]:
+    """``workers`` worker processes as Ray tasks of one CPU each, on a local Ray instance started
+    as analysis.multirun starts it (``ray.init(num_cpus=workers, include_dashboard=False)``)."""
+    try:
+        import ray
+    except ModuleNotFoundError:
+        raise ConfigError("--backend ray needs ray, which is not installed; install it with: "
+                          "pip install -e '.[ray]'") from None
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=workers, include_dashboard=False, logging_level=logging.WARNING)
+    env_vars = {"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}
+    remote = ray.remote(num_cpus=1, max_retries=0, runtime_env={"env_vars": env_vars})(run_worker_process)
+    refs = [remote.remote(argv, os.getcwd()) for _ in range(workers)]
+    try:
+        return ray.get(refs)
+    except BaseException:
+        for ref in refs:
+            ray.cancel(ref)  # raises KeyboardInterrupt in the task: run_worker_process stops its worker
+        ray.wait(refs, num_returns=len(refs), timeout=STOP_SECONDS + 5)
+        raise
+    finally:
+        if started:
+            ray.shutdown()
