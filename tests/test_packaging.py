@@ -35,7 +35,8 @@ def test_distribution_installs_one_top_level_package():
     assert distribution.read_text("top_level.txt").split() == ["dqn_family"]
 
 
-@pytest.mark.parametrize("command", ["dqn-train", "dqn-evaluate", "dqn-multirun", "dqn-aggregate", "dqn-plot", "dqn-tune"])
+@pytest.mark.parametrize("command", ["dqn-train", "dqn-evaluate", "dqn-multirun", "dqn-aggregate", "dqn-plot", "dqn-tune",
+                                     "dqn-export"])
 def test_console_script_runs_from_any_folder(tmp_path, command):
     (tmp_path / "configs").mkdir()  # a folder of the user's that shadowed ours before
     executable = shutil.which(command)
