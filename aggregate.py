@@ -21,11 +21,18 @@ MAX_RESAMPLES = 1_000_000  # each resample is a row of every group's scores in o
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = make_parser("aggregate.py", "Mean, median and IQM of runs' final evaluations across seeds, per env "
-                         "and algo, with 95% stratified bootstrap confidence intervals.")
-    parser.add_argument("paths", nargs="+", metavar="RUN_DIR",
-                        help="Run directories, folders searched for them (e.g. a multirun.py --root), or "
-                             "results files of benchmarks/presets.py (JSON).")
+    parser = make_parser(
+        "aggregate.py",
+        "Mean, median and IQM of runs' final evaluations across seeds, per env "
+        "and algo, with 95% stratified bootstrap confidence intervals.",
+    )
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        metavar="RUN_DIR",
+        help="Run directories, folders searched for them (e.g. a multirun.py --root), or "
+        "results files of benchmarks/presets.py (JSON).",
+    )
     parser.add_argument("--json", metavar="PATH", default=None, help="Also write the aggregates as JSON here.")
     parser.add_argument("--resamples", type=int, default=10_000, help="Bootstrap resamples (default: 10000).")
     parser.add_argument("--bootstrap-seed", type=int, default=0, help="Seed of the bootstrap (default: 0).")
@@ -46,24 +53,36 @@ def _aggregate_command(args: argparse.Namespace) -> int:
     runs = find_runs(args.paths)
     summaries, unscored = summarize(runs, n_resamples=args.resamples, seed=args.bootstrap_seed)
     for run in unscored:
-        print(f"aggregate.py: note: left out {run.run_dir}: it has no evaluation (still running, failed, "
-              "or trained with eval_frequency 0)", file=sys.stderr)
+        print(
+            f"aggregate.py: note: left out {run.run_dir}: it has no evaluation (still running, failed, "
+            "or trained with eval_frequency 0)",
+            file=sys.stderr,
+        )
     if not summaries:
         raise UserError(f"none of the {len(runs)} runs has an evaluation to aggregate")
     for summary in summaries:
         if len(set(summary.seeds)) < len(summary.seeds):
-            print(f"aggregate.py: note: {summary.env_id} {summary.algo} has several runs of the same seed "
-                  f"({summary.seeds}); each counts as a sample", file=sys.stderr)
-    print(f"Final evaluation return over seeds ({len(runs) - len(unscored)} runs; IQM = mean of the middle 50%; "
-          f"95% percentile bootstrap CI, {args.resamples} resamples)")
+            print(
+                f"aggregate.py: note: {summary.env_id} {summary.algo} has several runs of the same seed "
+                f"({summary.seeds}); each counts as a sample",
+                file=sys.stderr,
+            )
+    print(
+        f"Final evaluation return over seeds ({len(runs) - len(unscored)} runs; IQM = mean of the middle 50%; "
+        f"95% percentile bootstrap CI, {args.resamples} resamples)"
+    )
     print(format_table(summaries))
     if args.json:
-        data = {"score": "final evaluation mean return (summary.json final_eval_mean_return, else the last "
-                         "eval/mean_return)",
-                "confidence": 0.95, "method": "percentile bootstrap, stratified (scipy.stats.bootstrap)",
-                "resamples": args.resamples, "bootstrap_seed": args.bootstrap_seed,
-                "runs": [str(run.run_dir) for run in runs if run not in unscored],
-                "groups": [summary.as_dict() for summary in summaries]}
+        data = {
+            "score": "final evaluation mean return (summary.json final_eval_mean_return, else the last "
+            "eval/mean_return)",
+            "confidence": 0.95,
+            "method": "percentile bootstrap, stratified (scipy.stats.bootstrap)",
+            "resamples": args.resamples,
+            "bootstrap_seed": args.bootstrap_seed,
+            "runs": [str(run.run_dir) for run in runs if run not in unscored],
+            "groups": [summary.as_dict() for summary in summaries],
+        }
         write_text_atomic(Path(args.json), json.dumps(data, indent=2) + "\n", through_special=True)
         print(f"wrote {args.json}")
     return 0

@@ -39,7 +39,9 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
     from dqn_family.training.run_dir import find_run_dir
     from dqn_family.training.state import EvalResult
 except KeyboardInterrupt:
-    sys.stderr.write(f"\n{os.path.basename(sys.argv[0])}: interrupted\n")  # the script run (train.py imports evaluate.py)
+    sys.stderr.write(
+        f"\n{os.path.basename(sys.argv[0])}: interrupted\n"
+    )  # the script run (train.py imports evaluate.py)
     raise SystemExit(130) from None
 
 EVAL_SEED_OFFSET = 10_000  # evaluation envs use seed + this, apart from the training envs' seeds
@@ -47,18 +49,26 @@ MODEL_FILES = {"latest": "model_latest.pt", "best": "model_best.pt"}
 
 
 @torch.no_grad()
-def evaluate_policy(q_network: nn.Module, env_spec: str, *, episodes: int, seed: int, epsilon: float = 0.0,
-                    device: torch.device | str = "cpu", render_mode: str | None = None,
-                    video_dir: str | Path | None = None, env_options: EnvOptions | None = None,
-                    numpy_acting: bool = True) -> EvalResult:
+def evaluate_policy(
+    q_network: nn.Module,
+    env_spec: str,
+    *,
+    episodes: int,
+    seed: int,
+    epsilon: float = 0.0,
+    device: torch.device | str = "cpu",
+    render_mode: str | None = None,
+    video_dir: str | Path | None = None,
+    env_options: EnvOptions | None = None,
+    numpy_acting: bool = True,
+) -> EvalResult:
     """Play ``episodes`` full episodes, greedy with probability 1 - epsilon; the first reset is
     seeded with ``seed`` and exploration draws from its own generator seeded the same way.
     ``video_dir`` records every episode there as an MP4 (rendering ``rgb_array`` frames);
     ``render_mode="human"`` shows them in a window instead. ``env_options`` build the env as
     training did (Atari preprocessing, time limits); an Atari episode is a whole game.
     ``numpy_acting`` picks greedy actions with a numpy forward where the network allows it."""
-    env = make_env(env_spec, render_mode="rgb_array" if video_dir is not None else render_mode,
-                   options=env_options)
+    env = make_env(env_spec, render_mode="rgb_array" if video_dir is not None else render_mode, options=env_options)
     if video_dir is not None:
         env = record_video(env, video_dir, episodes=episodes, name_prefix=env_file_name(env_spec))
     rng = np.random.default_rng(seed)
@@ -92,8 +102,9 @@ def evaluate_policy(q_network: nn.Module, env_spec: str, *, episodes: int, seed:
     return EvalResult(returns=returns, lengths=lengths)
 
 
-def load_run(run_dir: str | Path, *, model: str = "latest", device: torch.device,
-             trust_imports: bool = False) -> tuple[Config, nn.Module]:
+def load_run(
+    run_dir: str | Path, *, model: str = "latest", device: torch.device, trust_imports: bool = False
+) -> tuple[Config, nn.Module]:
     """The config and Q-network saved in a run directory. A ``module:Name`` env id or network in
     its config is imported only with ``trust_imports`` (configs.trust), and never from inside the
     run directory."""
@@ -106,8 +117,9 @@ def load_run(run_dir: str | Path, *, model: str = "latest", device: torch.device
     env = make_env(config.env_id, options=EnvOptions.of(config))
     observation_shape, n_actions = env.observation_space.shape, int(env.action_space.n)
     env.close()
-    q_network = build_network(config, observation_shape, n_actions,
-                              observation_states=observation_states(env.observation_space))
+    q_network = build_network(
+        config, observation_shape, n_actions, observation_states=observation_states(env.observation_space)
+    )
     try:
         check_module_state(q_network, payload.get("q_network"), "its q_network")
     except ValueError as error:  # how the check reports a misfit: keys, shapes, dtypes, NaN
@@ -120,23 +132,40 @@ def main(argv: list[str] | None = None) -> int:
     parser = make_parser("evaluate.py", "Evaluate a saved agent from its run directory.")
     parser.add_argument("run_dir", help="Run directory written by train.py.")
     parser.add_argument("--episodes", type=int, default=20, help="Episodes to play (default: 20).")
-    parser.add_argument("--seed", type=int, default=None,
-                        help="Seed of the first reset (default: the run's evaluation seed, seed + 10000).")
-    parser.add_argument("--epsilon", type=float, default=None,
-                        help="Probability of a random action (default: the run's eval_epsilon; 0.05 in the "
-                             "Atari presets).")
-    parser.add_argument("--model", default="latest",
-                        help="'latest' (end of training), 'best' (best periodic evaluation) or a file path.")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="Seed of the first reset (default: the run's evaluation seed, seed + 10000).",
+    )
+    parser.add_argument(
+        "--epsilon",
+        type=float,
+        default=None,
+        help="Probability of a random action (default: the run's eval_epsilon; 0.05 in the Atari presets).",
+    )
+    parser.add_argument(
+        "--model",
+        default="latest",
+        help="'latest' (end of training), 'best' (best periodic evaluation) or a file path.",
+    )
     parser.add_argument("--device", default="auto", help="Torch device (default: auto).")
     parser.add_argument("--json", metavar="PATH", default=None, help="Also write the results as JSON here.")
-    parser.add_argument("--trust-imports", action="store_true",
-                        help="Import the modules the run's config names (a 'module:EnvId' env id or a 'module:Factory' "
-                             "network), running their code; without it such a run is refused. Never from inside the "
-                             "run directory.")
+    parser.add_argument(
+        "--trust-imports",
+        action="store_true",
+        help="Import the modules the run's config names (a 'module:EnvId' env id or a 'module:Factory' "
+        "network), running their code; without it such a run is refused. Never from inside the "
+        "run directory.",
+    )
     watch = parser.add_mutually_exclusive_group()
-    watch.add_argument("--video", metavar="DIR", default=None,
-                       help="Record each episode as DIR/<env>-episode-<i>.mp4, deleting those of an earlier "
-                            "recording first (needs the video extra: moviepy).")
+    watch.add_argument(
+        "--video",
+        metavar="DIR",
+        default=None,
+        help="Record each episode as DIR/<env>-episode-<i>.mp4, deleting those of an earlier "
+        "recording first (needs the video extra: moviepy).",
+    )
     watch.add_argument("--render", action="store_true", help="Show the episodes in a window (needs a display).")
     args = parser.parse_args(argv)
     allow_imports_from_cwd()
@@ -159,17 +188,37 @@ def _evaluate_command(args: argparse.Namespace) -> int:
     config, q_network = load_run(args.run_dir, model=args.model, device=device, trust_imports=args.trust_imports)
     seed = config.seed + EVAL_SEED_OFFSET if args.seed is None else args.seed
     epsilon = config.eval_epsilon if args.epsilon is None else args.epsilon
-    result = evaluate_policy(q_network, config.env_id, episodes=args.episodes, seed=seed, epsilon=epsilon,
-                             device=device, render_mode="human" if args.render else None, video_dir=args.video,
-                             env_options=EnvOptions.of(config), numpy_acting=config.numpy_acting)
-    print(f"{config.env_id}: mean return {result.mean:.2f} ± {result.std:.2f} over {args.episodes} episodes "
-          f"(min {min(result.returns):.2f}, max {max(result.returns):.2f}; seed {seed}, epsilon {epsilon})")
+    result = evaluate_policy(
+        q_network,
+        config.env_id,
+        episodes=args.episodes,
+        seed=seed,
+        epsilon=epsilon,
+        device=device,
+        render_mode="human" if args.render else None,
+        video_dir=args.video,
+        env_options=EnvOptions.of(config),
+        numpy_acting=config.numpy_acting,
+    )
+    print(
+        f"{config.env_id}: mean return {result.mean:.2f} ± {result.std:.2f} over {args.episodes} episodes "
+        f"(min {min(result.returns):.2f}, max {max(result.returns):.2f}; seed {seed}, epsilon {epsilon})"
+    )
     if args.video is not None:
         print(f"video: {args.episodes} episodes recorded as MP4 files in {args.video}")
     if args.json:
-        summary = {"mean_return": result.mean, "std_return": result.std, "returns": result.returns,
-                   "episodes": args.episodes, "lengths": result.lengths, "seed": seed, "epsilon": epsilon,
-                   "env_id": config.env_id, "run_dir": str(args.run_dir), "model": args.model}
+        summary = {
+            "mean_return": result.mean,
+            "std_return": result.std,
+            "returns": result.returns,
+            "episodes": args.episodes,
+            "lengths": result.lengths,
+            "seed": seed,
+            "epsilon": epsilon,
+            "env_id": config.env_id,
+            "run_dir": str(args.run_dir),
+            "model": args.model,
+        }
         write_text_atomic(Path(args.json), json.dumps(summary, indent=2) + "\n", through_special=True)
     return 0
 

@@ -44,17 +44,34 @@ def main(argv: list[str] | None = None) -> int:
     parser = make_parser("export.py", "Export a run's Q-network as ONNX or a torch.export .pt2 file.")
     parser.add_argument("run_dir", help="Run directory written by train.py.")
     parser.add_argument("--format", choices=sorted(EXPORTERS), default="onnx", help="onnx (default) or pt2.")
-    parser.add_argument("--model", default="latest",
-                        help="'latest' (end of training), 'best' (best periodic evaluation) or a model file path.")
-    parser.add_argument("--out", default=None,
-                        help="Output file (default: RUN_DIR/model_<model>.onnx or .pt2); the sidecar is OUT.json.")
-    parser.add_argument("--verify", action="store_true",
-                        help="Run the exported file and compare it with the torch network on env observations.")
-    parser.add_argument("--verify-observations", type=int, default=1000, metavar="N",
-                        help="Observations collected from the env for --verify (default: 1000).")
-    parser.add_argument("--trust-imports", action="store_true",
-                        help="Import the modules the run's config names ('module:EnvId', 'module:Factory'), running "
-                             "their code; without it such a run is refused. Never from inside the run directory.")
+    parser.add_argument(
+        "--model",
+        default="latest",
+        help="'latest' (end of training), 'best' (best periodic evaluation) or a model file path.",
+    )
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="Output file (default: RUN_DIR/model_<model>.onnx or .pt2); the sidecar is OUT.json.",
+    )
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="Run the exported file and compare it with the torch network on env observations.",
+    )
+    parser.add_argument(
+        "--verify-observations",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="Observations collected from the env for --verify (default: 1000).",
+    )
+    parser.add_argument(
+        "--trust-imports",
+        action="store_true",
+        help="Import the modules the run's config names ('module:EnvId', 'module:Factory'), running "
+        "their code; without it such a run is refused. Never from inside the run directory.",
+    )
     args = parser.parse_args(argv)
     allow_imports_from_cwd()
     try:
@@ -85,8 +102,9 @@ def _export_command(args: argparse.Namespace) -> int:
         require_onnx()
     out = output_path(args)
     set_torch_threads(1)
-    config, q_network = load_run(args.run_dir, model=args.model, device=torch.device("cpu"),
-                                 trust_imports=args.trust_imports)
+    config, q_network = load_run(
+        args.run_dir, model=args.model, device=torch.device("cpu"), trust_imports=args.trust_imports
+    )
     env = make_env(config.env_id, options=EnvOptions.of(config))
     space, n_actions = env.observation_space, int(env.action_space.n)
     env.close()
@@ -95,14 +113,33 @@ def _export_command(args: argparse.Namespace) -> int:
     regular = kind_of_file(out) in (None, "nothing")  # not a device or pipe the user named (/dev/stdout, a FIFO)
     atomic_write(out, lambda handle: handle.write(model_bytes), through_special=True)
     if regular:  # no sidecar beside a device or pipe: /dev/stdout.json would be a stray file in /dev
-        write_sidecar(out, sidecar(model_bytes=model_bytes, model_path=out, export_format=args.format, config=config,
-                                   spec=spec, n_actions=n_actions, output=getattr(q_network, "output", "q"),
-                                   eval_seed=config.seed + EVAL_SEED_OFFSET, source=f"{args.run_dir} ({args.model})"))
-    print(f"exported {config.env_id} ({config.algo}) to {out} ({len(model_bytes):,} bytes)"
-          + (f" and its sidecar {out}.json" if regular else ""), file=sys.stderr if not regular else sys.stdout)
+        write_sidecar(
+            out,
+            sidecar(
+                model_bytes=model_bytes,
+                model_path=out,
+                export_format=args.format,
+                config=config,
+                spec=spec,
+                n_actions=n_actions,
+                output=getattr(q_network, "output", "q"),
+                eval_seed=config.seed + EVAL_SEED_OFFSET,
+                source=f"{args.run_dir} ({args.model})",
+            ),
+        )
+    print(
+        f"exported {config.env_id} ({config.algo}) to {out} ({len(model_bytes):,} bytes)"
+        + (f" and its sidecar {out}.json" if regular else ""),
+        file=sys.stderr if not regular else sys.stdout,
+    )
     if args.verify:
-        observations = collect_observations(q_network, config.env_id, EnvOptions.of(config),
-                                            count=args.verify_observations, seed=config.seed + EVAL_SEED_OFFSET)
+        observations = collect_observations(
+            q_network,
+            config.env_id,
+            EnvOptions.of(config),
+            count=args.verify_observations,
+            seed=config.seed + EVAL_SEED_OFFSET,
+        )
         agreement = compare(q_network, RUNNERS[args.format](out), observations)
         if not agreement.ok:
             raise VerificationFailed(agreement.describe())

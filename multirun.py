@@ -40,7 +40,7 @@ def _raise_stopped(signal_number: int, frame) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    own, train_flags = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
+    own, train_flags = (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
     parser = _parser()
     args, unknown = parser.parse_known_args(own)  # train.py's flags may come before a '--' too
     train_flags = [*unknown, *train_flags]
@@ -64,27 +64,55 @@ def _stoppable(args: argparse.Namespace, train_flags: list[str]) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = make_parser("multirun.py", "Train a grid of envs x algos x seeds as parallel train.py processes, each "
-                         "in its own run directory under --root. Any train.py flag given here (e.g. --total-steps "
-                         "20000 --config my.yaml) goes to every trial, also after a lone '--'.")
-    parser.add_argument("--envs", "--env", nargs="+", default=["CartPole-v1"], metavar="ENV_ID",
-                        help="Env ids (default: CartPole-v1).")
-    parser.add_argument("--algos", "--algo", nargs="+", default=["dqn"], metavar="ALGO",
-                        help="Algos from the agent registry (default: dqn).")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3, 4, 5], metavar="SEED",
-                        help="Seeds (default: 1 2 3 4 5).")
-    parser.add_argument("--root", default=None,
-                        help="Folder of the run directories (default: runs/multirun-<date>-<time>).")
+    parser = make_parser(
+        "multirun.py",
+        "Train a grid of envs x algos x seeds as parallel train.py processes, each "
+        "in its own run directory under --root. Any train.py flag given here (e.g. --total-steps "
+        "20000 --config my.yaml) goes to every trial, also after a lone '--'.",
+    )
+    parser.add_argument(
+        "--envs", "--env", nargs="+", default=["CartPole-v1"], metavar="ENV_ID", help="Env ids (default: CartPole-v1)."
+    )
+    parser.add_argument(
+        "--algos",
+        "--algo",
+        nargs="+",
+        default=["dqn"],
+        metavar="ALGO",
+        help="Algos from the agent registry (default: dqn).",
+    )
+    parser.add_argument(
+        "--seeds", nargs="+", type=int, default=[1, 2, 3, 4, 5], metavar="SEED", help="Seeds (default: 1 2 3 4 5)."
+    )
+    parser.add_argument(
+        "--root", default=None, help="Folder of the run directories (default: runs/multirun-<date>-<time>)."
+    )
     parser.add_argument("--workers", type=int, default=2, help="Trials running at once (default: 2).")
-    parser.add_argument("--backend", choices=("local", "ray"), default="local",
-                        help="local: child processes on this machine (default); ray: Ray tasks.")
-    parser.add_argument("--ray-address", default=None,
-                        help="Ray cluster to use (e.g. auto or ray://host:10001); default: start a local Ray "
-                             "instance with --workers CPUs.")
-    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="settings",
-                        help="Config fields for every trial, e.g. --set total_steps=20000 learning_rate=1e-3.")
-    parser.add_argument("--skip-finished", action="store_true",
-                        help="Keep run directories that finished (have summary.json) and train only the rest.")
+    parser.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help="local: child processes on this machine (default); ray: Ray tasks.",
+    )
+    parser.add_argument(
+        "--ray-address",
+        default=None,
+        help="Ray cluster to use (e.g. auto or ray://host:10001); default: start a local Ray "
+        "instance with --workers CPUs.",
+    )
+    parser.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        dest="settings",
+        help="Config fields for every trial, e.g. --set total_steps=20000 learning_rate=1e-3.",
+    )
+    parser.add_argument(
+        "--skip-finished",
+        action="store_true",
+        help="Keep run directories that finished (have summary.json) and train only the rest.",
+    )
     parser.add_argument("--dry-run", action="store_true", help="List the trials and their configs; train nothing.")
     return parser
 
@@ -126,14 +154,17 @@ def _multirun_command(args: argparse.Namespace, train_flags: list[str]) -> int:
     root = Path(args.root or f"runs/multirun-{time.strftime('%Y%m%d-%H%M%S')}")
     if root.exists() and not root.is_dir():
         raise UserError(f"--root {root} is a file, not a folder; choose a folder for the run directories")
-    trials = plan_trials(env_ids=args.envs, algos=args.algos, seeds=args.seeds, root=root, overrides=overrides,
-                         config_file=config_file)
+    trials = plan_trials(
+        env_ids=args.envs, algos=args.algos, seeds=args.seeds, root=root, overrides=overrides, config_file=config_file
+    )
     trials, finished = _select(trials, args.skip_finished)
     grid = f"{len(args.envs)} env x {len(args.algos)} algo x {len(args.seeds)} seed"
     skipped = f", {finished} already finished" if finished else ""
     runner = "local processes" if args.backend == "local" else "Ray tasks"
-    print(f"multirun: {len(trials)} trial{'' if len(trials) == 1 else 's'} to train ({grid}{skipped}) in {root}, "
-          f"{args.workers} at a time as {runner}")
+    print(
+        f"multirun: {len(trials)} trial{'' if len(trials) == 1 else 's'} to train ({grid}{skipped}) in {root}, "
+        f"{args.workers} at a time as {runner}"
+    )
     if args.dry_run:
         for trial in trials:
             print(f"  {trial.name}: {trial.total_steps:,} env steps -> {trial.run_dir}")
@@ -160,8 +191,11 @@ def _select(trials: list, skip_finished: bool) -> tuple[list, int]:
             if skip_finished and (run_dir / "summary.json").is_file():
                 finished += 1
                 continue
-            hint = ("it never finished; delete it to train it again" if skip_finished else
-                    "choose a new --root, or --skip-finished to keep the finished runs there")
+            hint = (
+                "it never finished; delete it to train it again"
+                if skip_finished
+                else "choose a new --root, or --skip-finished to keep the finished runs there"
+            )
             raise UserError(f"run directory {run_dir} already exists; {hint}")
         Path(trial.log_path).unlink(missing_ok=True)
         chosen.append(trial)

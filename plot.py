@@ -24,17 +24,28 @@ from dqn_family.configs import UserError, env_file_name, make_parser, report_use
 
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser("plot.py", "Learning curves and aggregate bar charts of runs, as PNG and SVG.")
-    parser.add_argument("paths", nargs="+", metavar="RUN_DIR",
-                        help="Run directories, folders searched for them (e.g. a multirun.py --root), or "
-                             "results files of benchmarks/presets.py (JSON).")
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        metavar="RUN_DIR",
+        help="Run directories, folders searched for them (e.g. a multirun.py --root), or "
+        "results files of benchmarks/presets.py (JSON).",
+    )
     parser.add_argument("--out", metavar="DIR", required=True, help="Folder to write the figures to.")
     parser.add_argument("--name", default="results", help="File name prefix of the figures (default: results).")
-    parser.add_argument("--tag", default="eval/mean_return",
-                        help="Scalar to plot against env steps (default: eval/mean_return; "
-                             "charts/episodic_return is the training episodes' return).")
+    parser.add_argument(
+        "--tag",
+        default="eval/mean_return",
+        help="Scalar to plot against env steps (default: eval/mean_return; "
+        "charts/episodic_return is the training episodes' return).",
+    )
     parser.add_argument("--title", default=None, help="A heading above every figure's own description.")
-    parser.add_argument("--statistic", default="iqm", choices=("iqm", "mean", "median"),
-                        help="Statistic of the aggregate bar chart (default: iqm).")
+    parser.add_argument(
+        "--statistic",
+        default="iqm",
+        choices=("iqm", "mean", "median"),
+        help="Statistic of the aggregate bar chart (default: iqm).",
+    )
     args = parser.parse_args(argv)
     return report_user_errors("plot.py", args, lambda: _plot_command(args))
 

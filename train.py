@@ -34,14 +34,33 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
     from torch.utils.tensorboard import SummaryWriter
 
     from dqn_family.agents import NetworkFactory, factory_spec, resolve_device, save_model
-    from dqn_family.checkpoints import (HARMLESS_ON_RESUME, check_same_run, latest_checkpoint, load_checkpoint, lock_run_dir,
-                             record_resume, resume_config, stop_on_signals,
-                             wait_for_later_event_file_name)
-    from dqn_family.configs import (Config, ConfigError, add_config_arguments, config_from_args, config_origins, config_to_dict,
-                         make_parser, print_config, read_config_file, report_user_errors, values_for_help)
+    from dqn_family.checkpoints import (
+        HARMLESS_ON_RESUME,
+        check_same_run,
+        latest_checkpoint,
+        load_checkpoint,
+        lock_run_dir,
+        record_resume,
+        resume_config,
+        stop_on_signals,
+        wait_for_later_event_file_name,
+    )
+    from dqn_family.configs import (
+        Config,
+        ConfigError,
+        add_config_arguments,
+        config_from_args,
+        config_origins,
+        config_to_dict,
+        make_parser,
+        print_config,
+        read_config_file,
+        report_user_errors,
+        values_for_help,
+    )
     from dqn_family.configs.config import FIELD_NAMES
-    from dqn_family.configs.schedules import SCHEDULES, linear_schedule
     from dqn_family.configs.errors import os_errors_in
+    from dqn_family.configs.schedules import SCHEDULES, linear_schedule
     from dqn_family.configs.trust import IMPORTING_FIELDS, allow_imports_from_cwd, check_run_imports
     from dqn_family.envs import AutoresetTracker, EnvOptions, learning_signal
     from dqn_family.evaluate import EVAL_SEED_OFFSET, evaluate_policy
@@ -49,10 +68,22 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
     from dqn_family.training import EpisodeTracker, MetricLog, NonFiniteError, Progress
     from dqn_family.training.hooks import EvaluationCallback, StopTraining
     from dqn_family.training.run_dir import config_table, create_run_dir, find_run_dir, write_summary
-    from dqn_family.training.state import (Counters, EvalResult, Resumed, Run, build_parts, check_finite, checked, progress_from,
-                                restore, save_training_state)
+    from dqn_family.training.state import (
+        Counters,
+        EvalResult,
+        Resumed,
+        Run,
+        build_parts,
+        check_finite,
+        checked,
+        progress_from,
+        restore,
+        save_training_state,
+    )
 except KeyboardInterrupt:
-    sys.stderr.write(f"\n{os.path.basename(sys.argv[0])}: interrupted\n")  # the script run (train.py imports evaluate.py)
+    sys.stderr.write(
+        f"\n{os.path.basename(sys.argv[0])}: interrupted\n"
+    )  # the script run (train.py imports evaluate.py)
     raise SystemExit(130) from None
 
 
@@ -74,8 +105,10 @@ class TrainingInterrupted(Exception):
 
     def __init__(self, signal_number: int, run_dir: Path, env_steps: int) -> None:
         self.exit_code = 128 + signal_number  # the shell's convention for "ended by this signal"
-        super().__init__(f"stopped by {signal.Signals(signal_number).name} at env step {env_steps:,}; "
-                         f"checkpoint saved. Resume with: python train.py --resume {run_dir}")
+        super().__init__(
+            f"stopped by {signal.Signals(signal_number).name} at env step {env_steps:,}; "
+            f"checkpoint saved. Resume with: python train.py --resume {run_dir}"
+        )
 
 
 def crossed(before: int, after: int, interval: int) -> int:
@@ -84,8 +117,13 @@ def crossed(before: int, after: int, interval: int) -> int:
     return after // interval - before // interval
 
 
-def train(config: Config, *, network: NetworkFactory | None = None, handle_signals: bool = False,
-          on_evaluation: EvaluationCallback | None = None) -> TrainResult:
+def train(
+    config: Config,
+    *,
+    network: NetworkFactory | None = None,
+    handle_signals: bool = False,
+    on_evaluation: EvaluationCallback | None = None,
+) -> TrainResult:
     """Train from ``config``; ``network`` optionally gives your own Q-network factory.
     ``handle_signals`` (main thread only) makes SIGINT and SIGTERM save a checkpoint and raise
     TrainingInterrupted, instead of their usual effect; from the run directory's creation on, so
@@ -100,9 +138,11 @@ def train(config: Config, *, network: NetworkFactory | None = None, handle_signa
         with stop_on_signals(handle_signals):  # the loop goes on with this request (a signal now stops at step 0)
             run_dir = create_run_dir(config, device)
             if network is not None and config.network is None:
-                print("note: this network cannot be imported by name, so evaluate.py cannot rebuild it (nor --resume "
-                      "continue the run); define it in an importable module to make the run reloadable",
-                      file=sys.stderr)
+                print(
+                    "note: this network cannot be imported by name, so evaluate.py cannot rebuild it (nor --resume "
+                    "continue the run); define it in an importable module to make the run reloadable",
+                    file=sys.stderr,
+                )
             run = Run(config, run_dir, device, envs, agent, buffer, env_seeds)
             with os_errors_in(run_dir), lock_run_dir(run_dir), SummaryWriter(log_dir=str(run_dir)) as writer:
                 writer.add_text("hyperparameters", config_table(dataclasses.replace(config, run_dir=str(run_dir))))
@@ -111,8 +151,13 @@ def train(config: Config, *, network: NetworkFactory | None = None, handle_signa
         envs.close()
 
 
-def resume(path: str | Path, overrides: dict[str, Any] | None = None, *, handle_signals: bool = False,
-           trust_imports: bool = False) -> TrainResult:
+def resume(
+    path: str | Path,
+    overrides: dict[str, Any] | None = None,
+    *,
+    handle_signals: bool = False,
+    trust_imports: bool = False,
+) -> TrainResult:
     """Continue the run in directory ``path`` from its latest checkpoint to its total_steps.
     ``overrides`` may change only harmless settings (``checkpoints.HARMLESS_ON_RESUME``). A
     ``module:Name`` in the run's config is imported only if ``overrides`` give the same value or
@@ -121,15 +166,27 @@ def resume(path: str | Path, overrides: dict[str, Any] | None = None, *, handle_
     overrides = overrides or {}
     with os_errors_in(run_dir), lock_run_dir(run_dir):
         config = resume_config(run_dir, overrides)
-        check_run_imports(config_to_dict(config), run_dir, given=[overrides.get(name) for name in IMPORTING_FIELDS],
-                          trust_imports=trust_imports)
+        check_run_imports(
+            config_to_dict(config),
+            run_dir,
+            given=[overrides.get(name) for name in IMPORTING_FIELDS],
+            trust_imports=trust_imports,
+        )
         checkpoint_path = latest_checkpoint(run_dir)
         payload = load_checkpoint(checkpoint_path)
         check_same_run(payload.get("config"), config, checkpoint_path)
         if payload["env_step"] >= config.total_steps:  # nothing left to do
             counters, final_eval = checked(checkpoint_path, progress_from, payload)
-            return TrainResult(run_dir, counters.env_steps, counters.updates, counters.episodes, counters.seconds,
-                               final_eval, counters.best_eval_mean, resumed_from=counters.env_steps)
+            return TrainResult(
+                run_dir,
+                counters.env_steps,
+                counters.updates,
+                counters.episodes,
+                counters.seconds,
+                final_eval,
+                counters.best_eval_mean,
+                resumed_from=counters.env_steps,
+            )
         device = resolve_device(config.device)
         envs, agent, buffer, env_seeds = build_parts(config, device)
         try:
@@ -144,8 +201,13 @@ def resume(path: str | Path, overrides: dict[str, Any] | None = None, *, handle_
             envs.close()
 
 
-def _loop(run: Run, writer: SummaryWriter, resumed: Resumed | None, handle_signals: bool,
-          on_evaluation: EvaluationCallback | None = None) -> TrainResult:
+def _loop(
+    run: Run,
+    writer: SummaryWriter,
+    resumed: Resumed | None,
+    handle_signals: bool,
+    on_evaluation: EvaluationCallback | None = None,
+) -> TrainResult:
     config, agent, buffer, envs = run.config, run.agent, run.buffer, run.envs
     num_envs = config.num_envs
     epsilon_at = SCHEDULES[config.exploration_schedule]
@@ -165,8 +227,12 @@ def _loop(run: Run, writer: SummaryWriter, resumed: Resumed | None, handle_signa
     with stop_on_signals(handle_signals) as stop:
         try:
             while count.env_steps < config.total_steps and stop.signal is None and stopped_early is None:
-                epsilon = epsilon_at(count.env_steps, start=config.epsilon_start, end=config.epsilon_end,
-                                     decay_steps=config.epsilon_decay_steps)
+                epsilon = epsilon_at(
+                    count.env_steps,
+                    start=config.epsilon_start,
+                    end=config.epsilon_end,
+                    decay_steps=config.epsilon_decay_steps,
+                )
                 actions = agent.act(observations, epsilon)
                 next_observations, rewards, terminated, truncated, infos = envs.step(actions)
 
@@ -177,11 +243,21 @@ def _loop(run: Run, writer: SummaryWriter, resumed: Resumed | None, handle_signa
                 stored = slice(None) if autoreset.all_real else real
                 learn_rewards, learn_terminated = learning_signal(config, rewards, terminated, infos)
                 if n_step is None:  # 1-step: the transitions are the real steps themselves
-                    buffer.add(observations[stored], actions[stored], learn_rewards[stored],
-                               next_observations[stored], learn_terminated[stored], truncated[stored], config.gamma)
+                    buffer.add(
+                        observations[stored],
+                        actions[stored],
+                        learn_rewards[stored],
+                        next_observations[stored],
+                        learn_terminated[stored],
+                        truncated[stored],
+                        config.gamma,
+                    )
                 else:
-                    buffer.add(**n_step.push(observations, actions, learn_rewards, next_observations,
-                                             learn_terminated, truncated, real).as_dict())
+                    buffer.add(
+                        **n_step.push(
+                            observations, actions, learn_rewards, next_observations, learn_terminated, truncated, real
+                        ).as_dict()
+                    )
                 observations = next_observations
                 before = count.env_steps
                 count.env_steps += num_envs if autoreset.all_real else int(real.sum())
@@ -219,17 +295,24 @@ def _loop(run: Run, writer: SummaryWriter, resumed: Resumed | None, handle_signa
                     count.seconds = time.perf_counter() - started
                     saved_step = save_training_state(run, writer, count, log, final_eval)
             if count.env_steps > config.total_steps:  # a vector step moves every sub-env at once
-                progress.note(f"stopped at {count.env_steps:,} env steps: the last step of the {num_envs} envs "
-                              f"together went past total_steps {config.total_steps:,}")
+                progress.note(
+                    f"stopped at {count.env_steps:,} env steps: the last step of the {num_envs} envs "
+                    f"together went past total_steps {config.total_steps:,}"
+                )
             progress.close()
             count.seconds = time.perf_counter() - started
             if saved_step != count.env_steps:  # at exit: finished, or stopped by a signal
                 saved_step = save_training_state(run, writer, count, log, final_eval)
         except NonFiniteError as error:
-            kept = ("no checkpoint was written yet" if saved_step is None else
-                    f"the last good checkpoint (env step {saved_step:,}) is kept in {run.run_dir / 'checkpoints'}")
-            raise NonFiniteError(f"{error}; training stopped, {kept} (a lower --learning-rate or "
-                                 "--max-grad-norm may help, or check the env's rewards)") from None
+            kept = (
+                "no checkpoint was written yet"
+                if saved_step is None
+                else f"the last good checkpoint (env step {saved_step:,}) is kept in {run.run_dir / 'checkpoints'}"
+            )
+            raise NonFiniteError(
+                f"{error}; training stopped, {kept} (a lower --learning-rate or "
+                "--max-grad-norm may help, or check the env's rewards)"
+            ) from None
         finally:
             progress.close()
             log.write_episodes()  # the episodes since the last log, whatever stopped the loop
@@ -238,25 +321,48 @@ def _loop(run: Run, writer: SummaryWriter, resumed: Resumed | None, handle_signa
         save_model(run.run_dir / "model_latest.pt", agent.q_network.state_dict(), env_step=count.env_steps)
     if stop.signal is not None and count.env_steps < config.total_steps:
         raise TrainingInterrupted(stop.signal, run.run_dir, count.env_steps)
-    result = TrainResult(run_dir=run.run_dir, env_steps=count.env_steps, updates=count.updates,
-                         episodes=count.episodes, seconds=count.seconds, final_eval=final_eval,
-                         best_eval_mean=count.best_eval_mean, resumed_from=resumed_from, stopped_early=stopped_early)
-    write_summary(run.run_dir, env_steps=count.env_steps, updates=count.updates, episodes=count.episodes,
-                  seconds=count.seconds, final_eval=final_eval, best_eval_mean=count.best_eval_mean,
-                  stopped_early=stopped_early)
+    result = TrainResult(
+        run_dir=run.run_dir,
+        env_steps=count.env_steps,
+        updates=count.updates,
+        episodes=count.episodes,
+        seconds=count.seconds,
+        final_eval=final_eval,
+        best_eval_mean=count.best_eval_mean,
+        resumed_from=resumed_from,
+        stopped_early=stopped_early,
+    )
+    write_summary(
+        run.run_dir,
+        env_steps=count.env_steps,
+        updates=count.updates,
+        episodes=count.episodes,
+        seconds=count.seconds,
+        final_eval=final_eval,
+        best_eval_mean=count.best_eval_mean,
+        stopped_early=stopped_early,
+    )
     return result
 
 
-def _learn(config: Config, agent, buffer: ReplayBuffer, log: MetricLog, count: Counters, due: int,
-           device: torch.device) -> None:
+def _learn(
+    config: Config, agent, buffer: ReplayBuffer, log: MetricLog, count: Counters, due: int, device: torch.device
+) -> None:
     """Run the gradient steps that are due; prioritized replay gets its new priorities back."""
     if config.learning_rate_end is not None:
-        agent.set_learning_rate(linear_schedule(count.env_steps, start=config.learning_rate,
-                                                end=config.learning_rate_end, decay_steps=config.total_steps))
+        agent.set_learning_rate(
+            linear_schedule(
+                count.env_steps,
+                start=config.learning_rate,
+                end=config.learning_rate_end,
+                decay_steps=config.total_steps,
+            )
+        )
     for _ in range(due * config.gradient_steps):
         if config.prioritized:
-            beta = linear_schedule(count.env_steps, start=config.priority_beta_start, end=1.0,
-                                   decay_steps=config.total_steps)
+            beta = linear_schedule(
+                count.env_steps, start=config.priority_beta_start, end=1.0, decay_steps=config.total_steps
+            )
             batch = buffer.sample(config.batch_size, beta)
         else:
             batch = buffer.sample(config.batch_size)
@@ -270,44 +376,64 @@ def _learn(config: Config, agent, buffer: ReplayBuffer, log: MetricLog, count: C
         count.updates += 1
 
 
-def _evaluate_and_save(config: Config, agent, writer: SummaryWriter, run_dir: Path, count: Counters,
-                       device: torch.device) -> EvalResult:
+def _evaluate_and_save(
+    config: Config, agent, writer: SummaryWriter, run_dir: Path, count: Counters, device: torch.device
+) -> EvalResult:
     """Greedy evaluation on a separate env; save the model as latest, and as best if it is."""
     step = count.env_steps
-    result = evaluate_policy(agent.q_network, config.env_id, episodes=config.eval_episodes,
-                             seed=config.seed + EVAL_SEED_OFFSET, epsilon=config.eval_epsilon, device=device,
-                             env_options=EnvOptions.of(config), numpy_acting=config.numpy_acting)
+    result = evaluate_policy(
+        agent.q_network,
+        config.env_id,
+        episodes=config.eval_episodes,
+        seed=config.seed + EVAL_SEED_OFFSET,
+        epsilon=config.eval_epsilon,
+        device=device,
+        env_options=EnvOptions.of(config),
+        numpy_acting=config.numpy_acting,
+    )
     writer.add_scalar("eval/mean_return", result.mean, step)
     writer.add_scalar("eval/std_return", result.std, step)
     writer.add_scalar("eval/mean_length", float(np.mean(result.lengths)), step)
-    save_model(run_dir / "model_latest.pt", agent.q_network.state_dict(), env_step=step,
-               eval_mean_return=result.mean)
+    save_model(run_dir / "model_latest.pt", agent.q_network.state_dict(), env_step=step, eval_mean_return=result.mean)
     if count.best_eval_mean is None or result.mean > count.best_eval_mean:
         count.best_eval_mean = result.mean
-        save_model(run_dir / "model_best.pt", agent.q_network.state_dict(), env_step=step,
-                   eval_mean_return=result.mean)
+        save_model(run_dir / "model_best.pt", agent.q_network.state_dict(), env_step=step, eval_mean_return=result.mean)
     return result
 
 
 # --- command line -------------------------------------------------------------------------------
 
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = make_parser("train.py", "Train a DQN-family agent on a Gymnasium environment. Settings apply in "
-                         "order: defaults < env preset (configs/) < --config FILE < flags. The defaults shown are "
-                         "the presets' for the --env, --algo and --config given with --help (CartPole-v1, dqn).")
+    parser = make_parser(
+        "train.py",
+        "Train a DQN-family agent on a Gymnasium environment. Settings apply in "
+        "order: defaults < env preset (configs/) < --config FILE < flags. The defaults shown are "
+        "the presets' for the --env, --algo and --config given with --help (CartPole-v1, dqn).",
+    )
     add_config_arguments(parser, shown=values_for_help(argv))
-    parser.add_argument("--print-config", action="store_true",
-                        help="Print the resolved config as YAML, each preset value with its source, and exit; nothing "
-                             "is trained. The output is a valid --config FILE.")
+    parser.add_argument(
+        "--print-config",
+        action="store_true",
+        help="Print the resolved config as YAML, each preset value with its source, and exit; nothing "
+        "is trained. The output is a valid --config FILE.",
+    )
     harmless = ", ".join("--" + name.replace("_", "-") for name in HARMLESS_ON_RESUME)
-    parser.add_argument("--resume", metavar="RUN_DIR", default=None,
-                        help="Continue the run in RUN_DIR from its latest checkpoint to its total_steps. Other "
-                             f"settings given must equal the run's, except {harmless}.")
-    parser.add_argument("--trust-imports", action="store_true",
-                        help="With --resume: import the modules the run's config names ('module:EnvId', "
-                             "'module:Factory'), running their code; without it they must be given again as flags. "
-                             "Never from inside the run directory.")
+    parser.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        default=None,
+        help="Continue the run in RUN_DIR from its latest checkpoint to its total_steps. Other "
+        f"settings given must equal the run's, except {harmless}.",
+    )
+    parser.add_argument(
+        "--trust-imports",
+        action="store_true",
+        help="With --resume: import the modules the run's config names ('module:EnvId', "
+        "'module:Factory'), running their code; without it they must be given again as flags. "
+        "Never from inside the run directory.",
+    )
     args = parser.parse_args(argv)
     allow_imports_from_cwd()
     return report_user_errors("train.py", args, lambda: _train_command(args))
@@ -330,10 +456,15 @@ def _train_command(args) -> int:
     if result.resumed_from == result.env_steps:
         print(f"nothing to do: {result.run_dir} already finished ({result.env_steps:,} env steps)")
         return 0
-    final = (f"final eval {result.final_eval.mean:.1f} ± {result.final_eval.std:.1f}, best {result.best_eval_mean:.1f}; "
-             if result.final_eval else "")
-    print(f"done: {result.env_steps:,} env steps, {result.episodes:,} episodes in {result.seconds:.1f} s "
-          f"({result.env_steps / max(result.seconds, 1e-9):,.0f} steps/s); {final}run directory: {result.run_dir}")
+    final = (
+        f"final eval {result.final_eval.mean:.1f} ± {result.final_eval.std:.1f}, best {result.best_eval_mean:.1f}; "
+        if result.final_eval
+        else ""
+    )
+    print(
+        f"done: {result.env_steps:,} env steps, {result.episodes:,} episodes in {result.seconds:.1f} s "
+        f"({result.env_steps / max(result.seconds, 1e-9):,.0f} steps/s); {final}run directory: {result.run_dir}"
+    )
     return 0
 
 

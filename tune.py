@@ -37,7 +37,7 @@ def _raise_stopped(signal_number: int, frame) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    own, after = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
+    own, after = (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
     args, unknown = _parser().parse_known_args(own)  # train.py's flags may come before a '--' too
     main_thread = threading.current_thread() is threading.main_thread()
     stops = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if main_thread and hasattr(signal, name)]
@@ -52,30 +52,62 @@ def main(argv: list[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     from dqn_family.tuning.study import OBJECTIVES, PRUNERS, SAMPLERS
 
-    parser = make_parser("tune.py", "Search hyperparameters with Optuna: each trial a normal run directory under "
-                         "--out, the study in --storage (continued when run again). Any train.py flag given here "
-                         "(e.g. --total-steps 50000) is fixed for every trial, also after a lone '--'.")
-    parser.add_argument("--env", "--env-id", dest="env_id", default="CartPole-v1", help="Env id (default: CartPole-v1).")
+    parser = make_parser(
+        "tune.py",
+        "Search hyperparameters with Optuna: each trial a normal run directory under "
+        "--out, the study in --storage (continued when run again). Any train.py flag given here "
+        "(e.g. --total-steps 50000) is fixed for every trial, also after a lone '--'.",
+    )
+    parser.add_argument(
+        "--env", "--env-id", dest="env_id", default="CartPole-v1", help="Env id (default: CartPole-v1)."
+    )
     parser.add_argument("--algo", default="dqn", help="Algo from the agent registry (default: dqn).")
-    parser.add_argument("--trials", type=int, default=50,
-                        help="Finished (complete or pruned) trials the study should hold; a re-run tops it up (default: 50).")
+    parser.add_argument(
+        "--trials",
+        type=int,
+        default=50,
+        help="Finished (complete or pruned) trials the study should hold; a re-run tops it up (default: 50).",
+    )
     parser.add_argument("--study", default=None, help="Study name (default: <env>__<algo>).")
-    parser.add_argument("--storage", default=None,
-                        help="SQLAlchemy URL of the study storage (default: sqlite:///<out>/study.db).")
-    parser.add_argument("--sampler", choices=SAMPLERS, default="tpe",
-                        help="tpe (default), cmaes (needs cmaes), random, or nsga2: two objectives, the return "
-                             "(maximised) and training seconds (minimised), giving a Pareto front.")
-    parser.add_argument("--pruner", choices=PRUNERS, default=None,
-                        help="Stop unpromising trials at their periodic evaluations: median (default), hyperband, or "
-                             "none (the default with nsga2, which cannot prune).")
-    parser.add_argument("--workers", type=int, default=1, help="Trials running at once, each in its own process (default: 1).")
-    parser.add_argument("--backend", choices=("local", "ray"), default="local",
-                        help="local: worker processes on this machine (default); ray: Ray tasks on a local Ray instance.")
-    parser.add_argument("--space", metavar="FILE", default=None,
-                        help="Search-space YAML (default: configs/tune/<algo>.yaml, or configs/tune/<algo>/<env>.yaml).")
-    parser.add_argument("--objective", choices=OBJECTIVES, default="mean-last",
-                        help="mean-last: the mean of the last 3 periodic greedy evaluations (default); auc: the mean "
-                             "of all of them (area under the curve over its number of points).")
+    parser.add_argument(
+        "--storage", default=None, help="SQLAlchemy URL of the study storage (default: sqlite:///<out>/study.db)."
+    )
+    parser.add_argument(
+        "--sampler",
+        choices=SAMPLERS,
+        default="tpe",
+        help="tpe (default), cmaes (needs cmaes), random, or nsga2: two objectives, the return "
+        "(maximised) and training seconds (minimised), giving a Pareto front.",
+    )
+    parser.add_argument(
+        "--pruner",
+        choices=PRUNERS,
+        default=None,
+        help="Stop unpromising trials at their periodic evaluations: median (default), hyperband, or "
+        "none (the default with nsga2, which cannot prune).",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="Trials running at once, each in its own process (default: 1)."
+    )
+    parser.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help="local: worker processes on this machine (default); ray: Ray tasks on a local Ray instance.",
+    )
+    parser.add_argument(
+        "--space",
+        metavar="FILE",
+        default=None,
+        help="Search-space YAML (default: configs/tune/<algo>.yaml, or configs/tune/<algo>/<env>.yaml).",
+    )
+    parser.add_argument(
+        "--objective",
+        choices=OBJECTIVES,
+        default="mean-last",
+        help="mean-last: the mean of the last 3 periodic greedy evaluations (default); auc: the mean "
+        "of all of them (area under the curve over its number of points).",
+    )
     parser.add_argument("--out", default=None, help="The study's folder (default: runs/tune/<study>).")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # one of --workers' processes
     return parser
@@ -86,8 +118,10 @@ def _stoppable(args: argparse.Namespace, train_flags: list[str], argv: list[str]
         return _tune_command(args, train_flags, argv)
     except KeyboardInterrupt as stop:
         name = f"stopped by {stop}" if isinstance(stop, Stopped) else "interrupted"
-        print(f"\ntune.py: {name}; the running trials were stopped (marked FAIL); run the same command to continue",
-              file=sys.stderr)
+        print(
+            f"\ntune.py: {name}; the running trials were stopped (marked FAIL); run the same command to continue",
+            file=sys.stderr,
+        )
         return 128 + (stop.signal_number if isinstance(stop, Stopped) else signal.SIGINT)
 
 
@@ -102,8 +136,10 @@ def settings_from_args(args: argparse.Namespace, train_flags: list[str]):
     if args.workers < 1:
         raise UserError(f"--workers must be >= 1, got {args.workers}")
     if args.sampler == "nsga2" and args.pruner not in (None, "none"):
-        raise UserError("--pruner does not work with --sampler nsga2 (Optuna cannot prune multi-objective studies); "
-                        "leave it out or use --pruner none")
+        raise UserError(
+            "--pruner does not work with --sampler nsga2 (Optuna cannot prune multi-objective studies); "
+            "leave it out or use --pruner none"
+        )
     overrides, config_file = train_overrides([], train_flags)
     for name, flag in _OWN_FIELDS.items():
         if name in overrides:
@@ -119,16 +155,28 @@ def settings_from_args(args: argparse.Namespace, train_flags: list[str]):
     space = load_space(space_path)
     both = sorted(set(space) & set(overrides))
     if both:
-        raise UserError(f"{', '.join(both)} is both fixed by a train flag and in the search space {space_path}; "
-                        "drop one of them")
+        raise UserError(
+            f"{', '.join(both)} is both fixed by a train flag and in the search space {space_path}; drop one of them"
+        )
     out = Path(args.out or Path("runs") / "tune" / study).resolve()
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file, not a folder")
     storage = args.storage or f"sqlite:///{out / 'study.db'}"
     pruner = args.pruner or ("none" if args.sampler == "nsga2" else "median")
-    return TuneSettings(env_id=args.env_id, algo=args.algo, trials=args.trials, study_name=study, storage_url=storage,
-                        out=out, sampler=args.sampler, pruner=pruner, objective=args.objective, space=space,
-                        overrides=overrides, config_file=config_file)
+    return TuneSettings(
+        env_id=args.env_id,
+        algo=args.algo,
+        trials=args.trials,
+        study_name=study,
+        storage_url=storage,
+        out=out,
+        sampler=args.sampler,
+        pruner=pruner,
+        objective=args.objective,
+        space=space,
+        overrides=overrides,
+        config_file=config_file,
+    )
 
 
 def _check_base_config(env_id: str, algo: str, overrides: dict, config_file: str | None) -> None:
@@ -139,8 +187,10 @@ def _check_base_config(env_id: str, algo: str, overrides: dict, config_file: str
         raise ConfigError(f"--algo must be one of {', '.join(AGENTS)}; got {algo!r}")
     config = resolve_config({**overrides, "env_id": env_id, "algo": algo}, config_file)
     if not 0 < config.eval_frequency <= config.total_steps:
-        raise UserError(f"trials are scored by their periodic evaluations: --eval-frequency must be between 1 and "
-                        f"--total-steps ({config.total_steps:,}), got {config.eval_frequency:,}")
+        raise UserError(
+            f"trials are scored by their periodic evaluations: --eval-frequency must be between 1 and "
+            f"--total-steps ({config.total_steps:,}), got {config.eval_frequency:,}"
+        )
 
 
 def _tune_command(args: argparse.Namespace, train_flags: list[str], argv: list[str]) -> int:
@@ -152,7 +202,14 @@ def _tune_command(args: argparse.Namespace, train_flags: list[str], argv: list[s
         run_trials(settings)
         return 0
     from dqn_family.tuning.report import summary_lines, write_best, write_figures
-    from dqn_family.tuning.study import count_trials, fail_dead_trials, open_storage, open_study, quiet_optuna, shown_url
+    from dqn_family.tuning.study import (
+        count_trials,
+        fail_dead_trials,
+        open_storage,
+        open_study,
+        quiet_optuna,
+        shown_url,
+    )
 
     quiet_optuna()
     storage = open_storage(settings.storage_url)
@@ -160,11 +217,17 @@ def _tune_command(args: argparse.Namespace, train_flags: list[str], argv: list[s
     for number in fail_dead_trials(study, storage):
         print(f"trial {number}: FAIL: its worker process ended while it ran (marked now)")
     finished, _ = count_trials(study)
-    runner = "in this process" if args.workers == 1 and args.backend == "local" else \
-        f"{args.workers} {'local processes' if args.backend == 'local' else 'Ray tasks'}"
-    print(f"tune: study {settings.study_name} in {shown_url(settings.storage_url)}: {finished} of {settings.trials} "
-          f"trials finished; sampler {settings.sampler}, pruner {settings.pruner}, objective {settings.objective}, "
-          f"{runner}; trials in {settings.out}", flush=True)
+    runner = (
+        "in this process"
+        if args.workers == 1 and args.backend == "local"
+        else f"{args.workers} {'local processes' if args.backend == 'local' else 'Ray tasks'}"
+    )
+    print(
+        f"tune: study {settings.study_name} in {shown_url(settings.storage_url)}: {finished} of {settings.trials} "
+        f"trials finished; sampler {settings.sampler}, pruner {settings.pruner}, objective {settings.objective}, "
+        f"{runner}; trials in {settings.out}",
+        flush=True,
+    )
     if args.backend == "ray":
         codes = run_ray_workers(argv, args.workers)
     elif args.workers > 1:

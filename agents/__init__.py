@@ -7,13 +7,21 @@ from __future__ import annotations
 
 import torch
 
-from dqn_family.agents.device import resolve_device, set_torch_threads
 from dqn_family.agents.c51 import C51Agent, categorical_projection, kl_divergence
+from dqn_family.agents.device import resolve_device, set_torch_threads
 from dqn_family.agents.dqn import DQNAgent, double_dqn_target, dqn_target
 from dqn_family.agents.layers import NoisyLinear
 from dqn_family.agents.model_file import ModelFileError, load_model, save_model
+from dqn_family.agents.networks import (
+    ConvQNetwork,
+    MLPQNetwork,
+    NetworkError,
+    NetworkFactory,
+    QNetwork,
+    build_q_network,
+    factory_spec,
+)
 from dqn_family.agents.numpy_actor import numpy_greedy_policy
-from dqn_family.agents.networks import ConvQNetwork, MLPQNetwork, NetworkError, NetworkFactory, QNetwork, build_q_network, factory_spec
 from dqn_family.agents.qrdqn import QRAgent, quantile_huber_loss, quantile_midpoints
 from dqn_family.configs import Config, ConfigError
 
@@ -28,31 +36,72 @@ def learner_class(config: Config) -> type[DQNAgent]:
     return AGENTS[config.algo]
 
 
-def build_network(config: Config, observation_shape: tuple[int, ...], n_actions: int,
-                  network: NetworkFactory | None = None, *, observation_states: int | None = None) -> torch.nn.Module:
+def build_network(
+    config: Config,
+    observation_shape: tuple[int, ...],
+    n_actions: int,
+    network: NetworkFactory | None = None,
+    *,
+    observation_states: int | None = None,
+) -> torch.nn.Module:
     """The Q-network a run's config describes: what train.py builds and evaluate.py rebuilds.
     ``observation_states``: Discrete observations with this many states (one-hot in the network)."""
     custom = network or config.network
     if custom is not None and (config.algo != "dqn" or config.dueling or config.noisy):
         raise ConfigError("a custom network works only with algo dqn and without --dueling/--noisy")
     head_options = {} if custom is not None else learner_class(config).head_options(config)
-    return build_q_network(observation_shape, n_actions, hidden_sizes=config.hidden_sizes,
-                           activation=config.activation, network=custom, torso=config.torso,
-                           observation_states=observation_states, **head_options)
+    return build_q_network(
+        observation_shape,
+        n_actions,
+        hidden_sizes=config.hidden_sizes,
+        activation=config.activation,
+        network=custom,
+        torso=config.torso,
+        observation_states=observation_states,
+        **head_options,
+    )
 
 
-def make_agent(config: Config, *, observation_shape: tuple[int, ...], n_actions: int, device: torch.device,
-               seed: int, network: NetworkFactory | None = None, observation_states: int | None = None) -> DQNAgent:
+def make_agent(
+    config: Config,
+    *,
+    observation_shape: tuple[int, ...],
+    n_actions: int,
+    device: torch.device,
+    seed: int,
+    network: NetworkFactory | None = None,
+    observation_states: int | None = None,
+) -> DQNAgent:
     """The learner named by ``config.algo`` with its Q-network (the config's, or ``network``)."""
     q_network = build_network(config, observation_shape, n_actions, network, observation_states=observation_states)
-    return learner_class(config).from_config(config, q_network=q_network, n_actions=n_actions,
-                                             device=device, seed=seed)
+    return learner_class(config).from_config(config, q_network=q_network, n_actions=n_actions, device=device, seed=seed)
 
 
 __all__ = [
-    "AGENTS", "C51Agent", "ConvQNetwork", "NoisyLinear", "QNetwork", "QRAgent", "build_network", "categorical_projection",
+    "AGENTS",
+    "C51Agent",
+    "ConvQNetwork",
+    "NoisyLinear",
+    "QNetwork",
+    "QRAgent",
+    "build_network",
+    "categorical_projection",
     "kl_divergence",
-    "learner_class", "quantile_huber_loss", "quantile_midpoints", "DQNAgent", "MLPQNetwork", "ModelFileError", "NetworkError", "build_q_network",
-    "double_dqn_target", "dqn_target", "factory_spec",
-    "load_model", "make_agent", "numpy_greedy_policy", "resolve_device", "save_model", "set_torch_threads",
+    "learner_class",
+    "quantile_huber_loss",
+    "quantile_midpoints",
+    "DQNAgent",
+    "MLPQNetwork",
+    "ModelFileError",
+    "NetworkError",
+    "build_q_network",
+    "double_dqn_target",
+    "dqn_target",
+    "factory_spec",
+    "load_model",
+    "make_agent",
+    "numpy_greedy_policy",
+    "resolve_device",
+    "save_model",
+    "set_torch_threads",
 ]

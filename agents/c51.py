@@ -19,8 +19,13 @@ from dqn_family.replay import Batch
 #   Tz_j = clamp(r + discount * (1 - terminated) * z_j, v_min, v_max)
 #   b_j  = (Tz_j - v_min) / dz,   l = floor(b_j),   u = ceil(b_j),   dz = (v_max - v_min) / (K - 1)
 #   m_l += p_j * (u - b_j),   m_u += p_j * (b_j - l)     (when b_j is an atom, l = u gets all of p_j)
-def categorical_projection(rewards_B: torch.Tensor, discounts_B: torch.Tensor, terminated_B: torch.Tensor,
-                           next_probs_BK: torch.Tensor, support_K: torch.Tensor) -> torch.Tensor:
+def categorical_projection(
+    rewards_B: torch.Tensor,
+    discounts_B: torch.Tensor,
+    terminated_B: torch.Tensor,
+    next_probs_BK: torch.Tensor,
+    support_K: torch.Tensor,
+) -> torch.Tensor:
     num_atoms = support_K.shape[0]
     v_min, v_max = support_K[0], support_K[-1]
     delta_z = (v_max - v_min) / (num_atoms - 1)
@@ -54,8 +59,7 @@ class C51Agent(DQNAgent):
     @staticmethod
     def head_options(config) -> dict:
         support = torch.linspace(config.v_min, config.v_max, config.num_atoms)
-        return {**DQNAgent.head_options(config), "output": "c51", "num_outputs": config.num_atoms,
-                "support": support}
+        return {**DQNAgent.head_options(config), "output": "c51", "num_outputs": config.num_atoms, "support": support}
 
     def loss_terms(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         support_K = self.q_network.support
@@ -69,8 +73,9 @@ class C51Agent(DQNAgent):
             else:
                 next_q_BA = (next_probs_BAK * support_K).sum(dim=2)
             next_probs_BK = next_probs_BAK[batch_range, next_q_BA.argmax(dim=1)]
-            target_BK = categorical_projection(batch.rewards, batch.discounts, batch.terminated,
-                                               next_probs_BK, support_K)
+            target_BK = categorical_projection(
+                batch.rewards, batch.discounts, batch.terminated, next_probs_BK, support_K
+            )
         loss_B = -(target_BK * log_probs_BK).sum(dim=1)
         q_B = (log_probs_BK.detach().exp() * support_K).sum(dim=1)
         return loss_B, kl_divergence(target_BK, log_probs_BK.detach()), q_B

@@ -33,7 +33,7 @@ class _LossOf(nn.Module):
     """The agent's loss as a module whose only submodule is the online network, so that
     ``functional_call`` can swap in the parameters ``torch.func`` differentiates."""
 
-    def __init__(self, agent: "DQNAgent") -> None:
+    def __init__(self, agent: DQNAgent) -> None:
         super().__init__()
         self.q_network = agent.q_network
         self.__dict__["agent"] = agent  # a plain reference: the target network is not differentiated
@@ -45,7 +45,7 @@ class _LossOf(nn.Module):
 class CompiledUpdate:
     """``agent.update``'s arithmetic as one compiled graph; call it with a batch of tensors."""
 
-    def __init__(self, agent: "DQNAgent") -> None:
+    def __init__(self, agent: DQNAgent) -> None:
         optimizer = agent.optimizer
         if not isinstance(optimizer, torch.optim.Adam) or len(optimizer.param_groups) != 1:
             raise ValueError("the compiled update implements Adam with one parameter group")
@@ -65,13 +65,21 @@ class CompiledUpdate:
         group = optimizer.param_groups[0]
         states = [self._adam_state(parameter) for parameter in self.parameters]
         # Hyperparameters go in as tensors, so that a learning-rate schedule does not recompile.
-        hyper = torch.tensor([group["lr"], group["betas"][0], group["betas"][1], group["eps"]], dtype=torch.float64,
-                             device=self.agent.device)
+        hyper = torch.tensor(
+            [group["lr"], group["betas"][0], group["betas"][1], group["eps"]],
+            dtype=torch.float64,
+            device=self.agent.device,
+        )
         if self.agent.device.type == "cuda":  # each call is a new step: earlier outputs may be overwritten
             torch.compiler.cudagraph_mark_step_begin()
         loss, q_mean, priorities_B = self.step(
-            self.parameters, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
-            [s["step"] for s in states], hyper, batch)
+            self.parameters,
+            [s["exp_avg"] for s in states],
+            [s["exp_avg_sq"] for s in states],
+            [s["step"] for s in states],
+            hyper,
+            batch,
+        )
         return {"td_loss": loss, "q_values": q_mean, "priorities": priorities_B}
 
     def _adam_state(self, parameter: nn.Parameter) -> dict[str, torch.Tensor]:
@@ -88,15 +96,25 @@ class CompiledUpdate:
                 torch._dynamo.mark_static_address(tensor)
         return state
 
-    def _step(self, parameters: list[torch.Tensor], exp_avgs: list[torch.Tensor], exp_avg_sqs: list[torch.Tensor],
-              steps: list[torch.Tensor], hyper: torch.Tensor, batch: Batch):
+    def _step(
+        self,
+        parameters: list[torch.Tensor],
+        exp_avgs: list[torch.Tensor],
+        exp_avg_sqs: list[torch.Tensor],
+        steps: list[torch.Tensor],
+        hyper: torch.Tensor,
+        batch: Batch,
+    ):
         def loss_fn(named: dict[str, torch.Tensor]):
-            with autocast(self.agent.device, self.agent.precision):  # bf16 traces into the graph; fp16 is refused by Config
+            with autocast(
+                self.agent.device, self.agent.precision
+            ):  # bf16 traces into the graph; fp16 is refused by Config
                 loss_B, priorities_B, q_B = functional_call(self.loss_of, named, (batch,))
                 return self.agent.batch_loss(loss_B, batch), (priorities_B, q_B)
 
         named_grads, (loss, (priorities_B, q_B)) = grad_and_value(loss_fn, has_aux=True)(
-            dict(zip(self.names, parameters)))
+            dict(zip(self.names, parameters))
+        )
         grads = [named_grads[name] for name in self.names]
         max_norm = self.agent.max_grad_norm
         if max_norm is not None:  # nn.utils.clip_grad_norm_'s arithmetic
@@ -108,8 +126,14 @@ class CompiledUpdate:
         return loss.detach(), q_B.detach().mean(), priorities_B.detach()
 
 
-def _adam(parameters: list[torch.Tensor], grads: list[torch.Tensor], exp_avgs: list[torch.Tensor],
-          exp_avg_sqs: list[torch.Tensor], steps: list[torch.Tensor], hyper: torch.Tensor) -> None:
+def _adam(
+    parameters: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    exp_avgs: list[torch.Tensor],
+    exp_avg_sqs: list[torch.Tensor],
+    steps: list[torch.Tensor],
+    hyper: torch.Tensor,
+) -> None:
     """In place, torch.optim.Adam's update:
     m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
     p <- p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)."""
@@ -118,7 +142,7 @@ def _adam(parameters: list[torch.Tensor], grads: list[torch.Tensor], exp_avgs: l
         step.add_(1.0)
         exp_avg.lerp_(grad, 1.0 - beta1)
         exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1.0 - beta2)
-        bias_correction1 = 1.0 - beta1 ** step
-        bias_correction2_sqrt = (1.0 - beta2 ** step).sqrt()
+        bias_correction1 = 1.0 - beta1**step
+        bias_correction2_sqrt = (1.0 - beta2**step).sqrt()
         denominator = exp_avg_sq.sqrt() / bias_correction2_sqrt + eps
         parameter.sub_(lr / bias_correction1 * exp_avg / denominator)

@@ -25,14 +25,20 @@ from dqn_family.replay import Batch
 
 
 # y = r + discount * (1 - terminated) * max_a' Q_target(s', a')
-def dqn_target(rewards_B: torch.Tensor, discounts_B: torch.Tensor, terminated_B: torch.Tensor,
-               next_q_target_BA: torch.Tensor) -> torch.Tensor:
+def dqn_target(
+    rewards_B: torch.Tensor, discounts_B: torch.Tensor, terminated_B: torch.Tensor, next_q_target_BA: torch.Tensor
+) -> torch.Tensor:
     return rewards_B + discounts_B * (1.0 - terminated_B) * next_q_target_BA.max(dim=1).values
 
 
 # y = r + discount * (1 - terminated) * Q_target(s', argmax_a' Q_online(s', a'))
-def double_dqn_target(rewards_B: torch.Tensor, discounts_B: torch.Tensor, terminated_B: torch.Tensor,
-                      next_q_target_BA: torch.Tensor, next_q_online_BA: torch.Tensor) -> torch.Tensor:
+def double_dqn_target(
+    rewards_B: torch.Tensor,
+    discounts_B: torch.Tensor,
+    terminated_B: torch.Tensor,
+    next_q_target_BA: torch.Tensor,
+    next_q_online_BA: torch.Tensor,
+) -> torch.Tensor:
     next_actions_B1 = next_q_online_BA.argmax(dim=1, keepdim=True)
     next_values_B = next_q_target_BA.gather(1, next_actions_B1).squeeze(1)
     return rewards_B + discounts_B * (1.0 - terminated_B) * next_values_B
@@ -49,16 +55,30 @@ class DQNAgent:
     per-sample loss (``loss_terms``); acting, optimisation and target updates are shared.
     """
 
-    def __init__(self, *, q_network: nn.Module, n_actions: int, device: torch.device, seed: int,
-                 learning_rate: float, adam_eps: float = 1e-8, double: bool = False, loss: str = "huber",
-                 max_grad_norm: float | None = None, numpy_acting: bool = True, fused_adam: bool = False,
-                 compile: bool = False, precision: str = "fp32") -> None:
+    def __init__(
+        self,
+        *,
+        q_network: nn.Module,
+        n_actions: int,
+        device: torch.device,
+        seed: int,
+        learning_rate: float,
+        adam_eps: float = 1e-8,
+        double: bool = False,
+        loss: str = "huber",
+        max_grad_norm: float | None = None,
+        numpy_acting: bool = True,
+        fused_adam: bool = False,
+        compile: bool = False,
+        precision: str = "fp32",
+    ) -> None:
         self.n_actions = n_actions
         self.device = device
         self.q_network = q_network.to(device)
         self.target_network = copy.deepcopy(self.q_network).requires_grad_(False)
-        self.optimizer = torch.optim.Adam(self.q_network.parameters(), lr=learning_rate, eps=adam_eps,
-                                          fused=fused_adam or None)
+        self.optimizer = torch.optim.Adam(
+            self.q_network.parameters(), lr=learning_rate, eps=adam_eps, fused=fused_adam or None
+        )
         self.double = double
         self.loss_fn = LOSS_FUNCTIONS[loss]
         self.max_grad_norm = max_grad_norm
@@ -75,18 +95,33 @@ class DQNAgent:
         self.compiled_update = CompiledUpdate(self) if compile else None
 
     @classmethod
-    def from_config(cls, config, *, q_network: nn.Module, n_actions: int, device: torch.device,
-                    seed: int) -> "DQNAgent":
-        return cls(q_network=q_network, n_actions=n_actions, device=device, seed=seed,
-                   learning_rate=config.learning_rate, adam_eps=config.adam_eps, double=config.double,
-                   loss=config.loss, max_grad_norm=config.max_grad_norm, numpy_acting=config.numpy_acting,
-                   fused_adam=config.fused_adam, compile=config.compile, precision=config.precision)
+    def from_config(cls, config, *, q_network: nn.Module, n_actions: int, device: torch.device, seed: int) -> DQNAgent:
+        return cls(
+            q_network=q_network,
+            n_actions=n_actions,
+            device=device,
+            seed=seed,
+            learning_rate=config.learning_rate,
+            adam_eps=config.adam_eps,
+            double=config.double,
+            loss=config.loss,
+            max_grad_norm=config.max_grad_norm,
+            numpy_acting=config.numpy_acting,
+            fused_adam=config.fused_adam,
+            compile=config.compile,
+            precision=config.precision,
+        )
 
     @staticmethod
     def head_options(config) -> dict:
         """What the Q-network's head must output for this learner."""
-        return {"output": "q", "num_outputs": 1, "dueling": config.dueling, "noisy": config.noisy,
-                "noisy_sigma0": config.noisy_sigma0}
+        return {
+            "output": "q",
+            "num_outputs": 1,
+            "dueling": config.dueling,
+            "noisy": config.noisy,
+            "noisy_sigma0": config.noisy_sigma0,
+        }
 
     # --- acting ------------------------------------------------------------------------------
     def act(self, observations: np.ndarray, epsilon: float) -> np.ndarray:
@@ -164,8 +199,13 @@ class DQNAgent:
         with torch.no_grad():
             next_q_target_BA = self.target_network(batch.next_observations).float()
             if self.double:
-                target_B = double_dqn_target(batch.rewards, batch.discounts, batch.terminated,
-                                             next_q_target_BA, self.q_network(batch.next_observations).float())
+                target_B = double_dqn_target(
+                    batch.rewards,
+                    batch.discounts,
+                    batch.terminated,
+                    next_q_target_BA,
+                    self.q_network(batch.next_observations).float(),
+                )
             else:
                 target_B = dqn_target(batch.rewards, batch.discounts, batch.terminated, next_q_target_BA)
         loss_B = self.loss_fn(q_B, target_B, reduction="none")
@@ -190,9 +230,13 @@ class DQNAgent:
         """Networks, optimizer, and the exploration and noise generators' states: all a resumed
         agent needs to act and learn exactly as this one would (plain tensors, numbers, dicts); under
         fp16 also the gradient scaler's state (its current scale)."""
-        state = {"q_network": self.q_network.state_dict(), "target_network": self.target_network.state_dict(),
-                 "optimizer": self.optimizer.state_dict(), "rng": self.rng.bit_generator.state,
-                 "noise_generator": self.noise_generator.get_state()}
+        state = {
+            "q_network": self.q_network.state_dict(),
+            "target_network": self.target_network.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": self.rng.bit_generator.state,
+            "noise_generator": self.noise_generator.get_state(),
+        }
         if self.grad_scaler is not None:
             state["grad_scaler"] = self.grad_scaler.state_dict()
         return state
@@ -203,8 +247,9 @@ class DQNAgent:
         ValueError and changes nothing. A gradient scaler's state is restored under fp16; a state
         saved without one (a run switching to fp16 on resume) leaves the fresh scaler, which finds
         its scale again within a few steps, and one saved under fp16 is ignored by bf16 and fp32."""
-        check_agent_state(q_network=self.q_network, target_network=self.target_network, optimizer=self.optimizer,
-                          state=state)
+        check_agent_state(
+            q_network=self.q_network, target_network=self.target_network, optimizer=self.optimizer, state=state
+        )
         scaler_state = state.get("grad_scaler")
         if scaler_state is not None:
             check_grad_scaler_state(scaler_state)

@@ -36,7 +36,7 @@ def load_model(path: str | Path) -> dict[str, Any]:
         raise ModelFileError(f"{path} is not a model file of this project (format {MODEL_FORMAT!r})")
     version = payload.get("version")
     if not (type(version) is int and version == MODEL_VERSION):
-        raise ModelFileError(f"{path} has model format version {short_repr(version)}; "
-                             f"this version reads version {MODEL_VERSION}")
+        raise ModelFileError(
+            f"{path} has model format version {short_repr(version)}; this version reads version {MODEL_VERSION}"
+        )
     return payload
-

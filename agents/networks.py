@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -43,9 +43,19 @@ class QNetwork(nn.Module):
     advantage stream A [B, A, K] as V + A - mean_a A, per output (Wang et al. 2016).
     """
 
-    def __init__(self, torso: nn.Module, feature_dim: int, n_actions: int, *, output: str = "q",
-                 num_outputs: int = 1, dueling: bool = False, noisy: bool = False, noisy_sigma0: float = 0.5,
-                 support: torch.Tensor | None = None) -> None:
+    def __init__(
+        self,
+        torso: nn.Module,
+        feature_dim: int,
+        n_actions: int,
+        *,
+        output: str = "q",
+        num_outputs: int = 1,
+        dueling: bool = False,
+        noisy: bool = False,
+        noisy_sigma0: float = 0.5,
+        support: torch.Tensor | None = None,
+    ) -> None:
         super().__init__()
         if output not in ("q", "c51", "qr"):
             raise ValueError(f"unknown output {output!r}")
@@ -86,8 +96,12 @@ class OneHot(nn.Module):
         return (states.unsqueeze(-1) == torch.arange(self.num_states, device=states.device)).float()
 
 
-def mlp_torso(observation_shape: tuple[int, ...], hidden_sizes: tuple[int, ...], activation: str,
-              observation_states: int | None = None) -> nn.Sequential:
+def mlp_torso(
+    observation_shape: tuple[int, ...],
+    hidden_sizes: tuple[int, ...],
+    activation: str,
+    observation_states: int | None = None,
+) -> nn.Sequential:
     """Flatten (or, for Discrete observations with ``observation_states`` states, OneHot), then
     Linear + activation per hidden width; float32 input."""
     first: nn.Module = nn.Flatten() if observation_states is None else OneHot(observation_states)
@@ -102,9 +116,16 @@ class MLPQNetwork(QNetwork):
     """The default Q-network: an MLP torso and a linear head, one Q-value per action.
     ``observation_states``: Discrete observations with this many states, one-hot encoded."""
 
-    def __init__(self, observation_shape: tuple[int, ...], n_actions: int, *,
-                 hidden_sizes: tuple[int, ...] = (120, 84), activation: str = "relu",
-                 observation_states: int | None = None, **head_options) -> None:
+    def __init__(
+        self,
+        observation_shape: tuple[int, ...],
+        n_actions: int,
+        *,
+        hidden_sizes: tuple[int, ...] = (120, 84),
+        activation: str = "relu",
+        observation_states: int | None = None,
+        **head_options,
+    ) -> None:
         torso = mlp_torso(observation_shape, hidden_sizes, activation, observation_states)
         super().__init__(torso, hidden_sizes[-1], n_actions, **head_options)
         self.observation_states = observation_states
@@ -117,8 +138,16 @@ class MLPQNetwork(QNetwork):
 class ConvQNetwork(QNetwork):
     """A convolutional torso for pixels or MinAtar grids (see agents.torsos), then the head."""
 
-    def __init__(self, observation_shape: tuple[int, ...], n_actions: int, *, torso: str,
-                 hidden_sizes: tuple[int, ...] = (512,), activation: str = "relu", **head_options) -> None:
+    def __init__(
+        self,
+        observation_shape: tuple[int, ...],
+        n_actions: int,
+        *,
+        torso: str,
+        hidden_sizes: tuple[int, ...] = (512,),
+        activation: str = "relu",
+        **head_options,
+    ) -> None:
         module, width = conv_torso(observation_shape, torso, hidden_sizes, ACTIVATION_MODULES[activation])
         super().__init__(module, width, n_actions, **head_options)
         self.torso_kind = torso
@@ -136,8 +165,9 @@ def import_factory(spec: str) -> NetworkFactory:
     except (ImportError, AttributeError, ValueError, TypeError) as error:  # relative or empty names raise the last two
         raise NetworkError(f"cannot import network {spec!r}: {error}") from None
     if not callable(target):
-        raise NetworkError(f"network {spec!r} is not callable; give a class or function "
-                           "taking (observation_shape, n_actions)")
+        raise NetworkError(
+            f"network {spec!r} is not callable; give a class or function taking (observation_shape, n_actions)"
+        )
     return target
 
 
@@ -149,39 +179,61 @@ def factory_spec(factory: NetworkFactory) -> str | None:
     return f"{module}:{qualname}"
 
 
-def build_q_network(observation_shape: tuple[int, ...], n_actions: int, *, hidden_sizes: tuple[int, ...],
-                    activation: str, network: str | NetworkFactory | None = None, torso: str = "auto",
-                    observation_states: int | None = None, **head_options) -> nn.Module:
+def build_q_network(
+    observation_shape: tuple[int, ...],
+    n_actions: int,
+    *,
+    hidden_sizes: tuple[int, ...],
+    activation: str,
+    network: str | NetworkFactory | None = None,
+    torso: str = "auto",
+    observation_states: int | None = None,
+    **head_options,
+) -> nn.Module:
     """The MLP or convolutional network (``torso``, see agents.torsos) with the requested head,
     or a user's network (checked to return [B, n_actions]). ``observation_states``: the
     observations are Discrete state indices (shape ()), which only the MLP takes, one-hot."""
     if observation_states is not None:
         if network is not None:
-            raise NetworkError(f"a custom network takes Box observations; this env's observations are "
-                               f"Discrete({observation_states}) state indices: use the built-in MLP (drop --network), "
-                               "which one-hot encodes them")
+            raise NetworkError(
+                f"a custom network takes Box observations; this env's observations are "
+                f"Discrete({observation_states}) state indices: use the built-in MLP (drop --network), "
+                "which one-hot encodes them"
+            )
         if torso not in ("auto", "mlp"):
-            raise NetworkError(f"torso {torso} needs image observations; this env's observations are "
-                               f"Discrete({observation_states}) state indices: use --torso mlp or auto")
-        return MLPQNetwork(observation_shape, n_actions, hidden_sizes=hidden_sizes, activation=activation,
-                           observation_states=observation_states, **head_options)
+            raise NetworkError(
+                f"torso {torso} needs image observations; this env's observations are "
+                f"Discrete({observation_states}) state indices: use --torso mlp or auto"
+            )
+        return MLPQNetwork(
+            observation_shape,
+            n_actions,
+            hidden_sizes=hidden_sizes,
+            activation=activation,
+            observation_states=observation_states,
+            **head_options,
+        )
     if network is None:
         kind = choose_torso(observation_shape, torso)
         if kind == "mlp":
-            return MLPQNetwork(observation_shape, n_actions, hidden_sizes=hidden_sizes, activation=activation,
-                               **head_options)
+            return MLPQNetwork(
+                observation_shape, n_actions, hidden_sizes=hidden_sizes, activation=activation, **head_options
+            )
         problem = check_torso(observation_shape, kind)
         if problem is not None:
             raise NetworkError(problem)
-        return ConvQNetwork(observation_shape, n_actions, torso=kind, hidden_sizes=hidden_sizes,
-                            activation=activation, **head_options)
+        return ConvQNetwork(
+            observation_shape, n_actions, torso=kind, hidden_sizes=hidden_sizes, activation=activation, **head_options
+        )
     factory = import_factory(network) if isinstance(network, str) else network
     name = network if isinstance(network, str) else repr(factory)
     try:
         module = factory(observation_shape, n_actions)
     except Exception as error:
-        raise NetworkError(f"network {name} failed to build with (observation_shape={observation_shape}, "
-                           f"n_actions={n_actions}): {error}") from None
+        raise NetworkError(
+            f"network {name} failed to build with (observation_shape={observation_shape}, "
+            f"n_actions={n_actions}): {error}"
+        ) from None
     if not isinstance(module, nn.Module):
         raise NetworkError(f"network {name} returned {type(module).__name__}, not a torch.nn.Module")
     check_output_shape(module, observation_shape, n_actions, name)
@@ -200,5 +252,6 @@ def check_output_shape(module: nn.Module, observation_shape: tuple[int, ...], n_
         module.train(was_training)
     if not isinstance(output, torch.Tensor) or tuple(output.shape) != (2, n_actions):
         shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
-        raise NetworkError(f"network {name} must map [B, *obs_shape] to [B, {n_actions}] Q-values; "
-                           f"for B=2 it returned {shape}")
+        raise NetworkError(
+            f"network {name} must map [B, *obs_shape] to [B, {n_actions}] Q-values; for B=2 it returned {shape}"
+        )

@@ -14,7 +14,7 @@ matrix instead of multiplying by a one-hot vector: the same numbers, since every
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch

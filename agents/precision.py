@@ -39,11 +39,20 @@ def make_grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScal
 
 def check_grad_scaler_state(state: Any) -> None:
     """ValueError unless ``state`` looks like a GradScaler.state_dict(): a dict of finite numbers."""
-    expected = {"scale": float, "growth_factor": float, "backoff_factor": float, "growth_interval": int,
-                "_growth_tracker": int}
+    expected = {
+        "scale": float,
+        "growth_factor": float,
+        "backoff_factor": float,
+        "growth_interval": int,
+        "_growth_tracker": int,
+    }
     if not isinstance(state, dict) or set(state) != set(expected):
         raise ValueError(f"the gradient scaler state must be a dict of {', '.join(expected)}")
     for key, kind in expected.items():
         value = state[key]
-        if type(value) is not kind or (kind is float and not (0.0 < value < float("inf"))) or (kind is int and value < 0):
+        if (
+            type(value) is not kind
+            or (kind is float and not (0.0 < value < float("inf")))
+            or (kind is int and value < 0)
+        ):
             raise ValueError(f"the gradient scaler's {key} must be a positive {kind.__name__}, got {value!r}")

@@ -21,8 +21,9 @@ def quantile_midpoints(num_quantiles: int, device: torch.device | str = "cpu") -
 #   L_kappa(u) = u^2 / 2 if |u| <= kappa else kappa (|u| - kappa / 2)
 #   rho_tau(u) = |tau - 1{u < 0}| * L_kappa(u) / kappa
 #   loss = sum_i mean_j rho_{tau_i}(u_ij)
-def quantile_huber_loss(quantiles_BN: torch.Tensor, targets_BM: torch.Tensor, taus_N: torch.Tensor,
-                        kappa: float = 1.0) -> torch.Tensor:
+def quantile_huber_loss(
+    quantiles_BN: torch.Tensor, targets_BM: torch.Tensor, taus_N: torch.Tensor, kappa: float = 1.0
+) -> torch.Tensor:
     errors_BNM = targets_BM.unsqueeze(1) - quantiles_BN.unsqueeze(2)
     abs_errors = errors_BNM.abs()
     huber_BNM = torch.where(abs_errors <= kappa, 0.5 * errors_BNM.pow(2), kappa * (abs_errors - 0.5 * kappa))
@@ -39,10 +40,14 @@ class QRAgent(DQNAgent):
 
     def loss_terms(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         batch_range = torch.arange(len(batch.actions), device=batch.actions.device)
-        quantiles_BN = self.q_network.head_outputs(batch.observations).float()[batch_range, batch.actions]  # float32 under mixed precision
+        quantiles_BN = self.q_network.head_outputs(batch.observations).float()[
+            batch_range, batch.actions
+        ]  # float32 under mixed precision
         with torch.no_grad():
             next_quantiles_BAN = self.target_network.head_outputs(batch.next_observations).float()
-            next_q_BA = self.q_network(batch.next_observations).float() if self.double else next_quantiles_BAN.mean(dim=2)
+            next_q_BA = (
+                self.q_network(batch.next_observations).float() if self.double else next_quantiles_BAN.mean(dim=2)
+            )
             next_quantiles_BN = next_quantiles_BAN[batch_range, next_q_BA.argmax(dim=1)]
             bootstrap_B1 = (batch.discounts * (1.0 - batch.terminated)).unsqueeze(1)
             targets_BN = batch.rewards.unsqueeze(1) + bootstrap_B1 * next_quantiles_BN

@@ -9,7 +9,8 @@ or an exploration generator's malformed state are accepted, to fail at the first
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,8 +46,12 @@ def check_tensors(state: Any, reference: Mapping[str, torch.Tensor], what: str) 
         raise ValueError(f"{what} {detail} ({len(missing)} missing, {len(unexpected)} unexpected entries)")
     for name, expected in reference.items():
         value = state[name]
-        if (not isinstance(value, torch.Tensor) or value.shape != expected.shape or value.dtype != expected.dtype
-                or value.is_sparse):
+        if (
+            not isinstance(value, torch.Tensor)
+            or value.shape != expected.shape
+            or value.dtype != expected.dtype
+            or value.is_sparse
+        ):
             raise ValueError(f"{what} {_name(name)} is {describe(value)}, this run's is {describe(expected)}")
         if value.is_floating_point() and not bool(torch.isfinite(value).all()):
             raise ValueError(f"{what} {_name(name)} holds NaN or infinite values")
@@ -61,8 +66,11 @@ def check_adam_state(optimizer: torch.optim.Optimizer, state: Any, what: str = "
     """``state`` must be an Adam state_dict for this optimizer's parameters: the same groups and
     hyperparameters (only the learning rate may differ: a schedule moves it, within [0, this run's
     initial one]), and moments of each parameter's shape, finite, second moments >= 0."""
-    if not isinstance(state, Mapping) or not isinstance(state.get("param_groups"), list) or not isinstance(
-            state.get("state"), Mapping):
+    if (
+        not isinstance(state, Mapping)
+        or not isinstance(state.get("param_groups"), list)
+        or not isinstance(state.get("state"), Mapping)
+    ):
         raise ValueError(f"{what} must be a dict with 'state' and 'param_groups', got {describe(state)}")
     live_groups, saved_groups = optimizer.param_groups, state["param_groups"]
     if len(saved_groups) != len(live_groups):
@@ -77,11 +85,18 @@ def check_adam_state(optimizer: torch.optim.Optimizer, state: Any, what: str = "
         if not isinstance(moments, Mapping) or set(moments) != _ADAM_STATE_KEYS:
             raise ValueError(f"{what} state of parameter {index} must hold exactly {sorted(_ADAM_STATE_KEYS)}")
         parameter = parameters[index].detach()
-        check_tensors({k: moments[k] for k in ("exp_avg", "exp_avg_sq")},
-                      {"exp_avg": parameter, "exp_avg_sq": parameter}, f"{what} parameter {index}")
+        check_tensors(
+            {k: moments[k] for k in ("exp_avg", "exp_avg_sq")},
+            {"exp_avg": parameter, "exp_avg_sq": parameter},
+            f"{what} parameter {index}",
+        )
         step = moments["step"]
-        if not isinstance(step, torch.Tensor) or step.numel() != 1 or not step.is_floating_point() or not (
-                0 <= float(step) < float("inf")):
+        if (
+            not isinstance(step, torch.Tensor)
+            or step.numel() != 1
+            or not step.is_floating_point()
+            or not (0 <= float(step) < float("inf"))
+        ):
             raise ValueError(f"{what} parameter {index} step must be a finite scalar tensor >= 0, got {describe(step)}")
         if bool((moments["exp_avg_sq"] < 0).any()):
             raise ValueError(f"{what} parameter {index} exp_avg_sq holds negative values")
@@ -120,8 +135,9 @@ def check_torch_generator_state(state: Any, what: str) -> None:
         raise ValueError(f"{what} is not a valid generator state") from None
 
 
-def check_agent_state(*, q_network: nn.Module, target_network: nn.Module, optimizer: torch.optim.Optimizer,
-                      state: Any) -> None:
+def check_agent_state(
+    *, q_network: nn.Module, target_network: nn.Module, optimizer: torch.optim.Optimizer, state: Any
+) -> None:
     """A DQNAgent.state_dict() that fits these parts; the generator entries are optional."""
     if not isinstance(state, Mapping):
         raise ValueError(f"agent state must be a dict, got {describe(state)}")

@@ -15,7 +15,7 @@ replay and vector-env batches small.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -45,11 +45,17 @@ def check_torso(observation_shape: tuple[int, ...], torso: str) -> str | None:
     if torso in ("nature_cnn", "minatar_cnn") and len(observation_shape) != 3:
         return f"torso {torso} needs 3-D observations, got shape {observation_shape}; --torso mlp takes any shape"
     if torso == "nature_cnn" and min(observation_shape[1:]) < _MIN_NATURE_SIDE:
-        return (f"torso nature_cnn needs [C, H, W] frames with H, W >= {_MIN_NATURE_SIDE}, "
-                f"got shape {observation_shape}; --torso mlp takes any shape")
-    if torso == "minatar_cnn" and not (3 <= min(observation_shape[:2]) and observation_shape[2] < min(observation_shape[:2])):
-        return (f"torso minatar_cnn needs channels-last grids [H, W, C] with H, W >= 3 and fewer channels than "
-                f"rows and columns, got shape {observation_shape}; --torso mlp takes any shape")
+        return (
+            f"torso nature_cnn needs [C, H, W] frames with H, W >= {_MIN_NATURE_SIDE}, "
+            f"got shape {observation_shape}; --torso mlp takes any shape"
+        )
+    if torso == "minatar_cnn" and not (
+        3 <= min(observation_shape[:2]) and observation_shape[2] < min(observation_shape[:2])
+    ):
+        return (
+            f"torso minatar_cnn needs channels-last grids [H, W, C] with H, W >= 3 and fewer channels than "
+            f"rows and columns, got shape {observation_shape}; --torso mlp takes any shape"
+        )
     return None
 
 
@@ -67,15 +73,23 @@ class ChannelsFirst(nn.Module):
         return grids.float().permute(0, 3, 1, 2)
 
 
-def conv_torso(observation_shape: tuple[int, ...], kind: str, hidden_sizes: tuple[int, ...],
-               activation: Callable[[], nn.Module]) -> tuple[nn.Sequential, int]:
+def conv_torso(
+    observation_shape: tuple[int, ...], kind: str, hidden_sizes: tuple[int, ...], activation: Callable[[], nn.Module]
+) -> tuple[nn.Sequential, int]:
     """(torso, feature width): the convolutions of ``kind``, flattened, then one Linear +
     ``activation`` per entry of ``hidden_sizes``."""
     if kind == "nature_cnn":
         channels = observation_shape[0]
-        layers: list[nn.Module] = [ScaledFrames(), nn.Conv2d(channels, 32, 8, stride=4), nn.ReLU(),
-                                   nn.Conv2d(32, 64, 4, stride=2), nn.ReLU(), nn.Conv2d(64, 64, 3, stride=1),
-                                   nn.ReLU(), nn.Flatten()]
+        layers: list[nn.Module] = [
+            ScaledFrames(),
+            nn.Conv2d(channels, 32, 8, stride=4),
+            nn.ReLU(),
+            nn.Conv2d(32, 64, 4, stride=2),
+            nn.ReLU(),
+            nn.Conv2d(64, 64, 3, stride=1),
+            nn.ReLU(),
+            nn.Flatten(),
+        ]
     elif kind == "minatar_cnn":
         channels = observation_shape[2]
         layers = [ChannelsFirst(), nn.Conv2d(channels, 16, 3, stride=1), nn.ReLU(), nn.Flatten()]

@@ -41,8 +41,9 @@ def common_grid(series: list[np.ndarray], points: int = GRID_POINTS) -> np.ndarr
     return np.linspace(start, stop, max(1, min(points, distinct)))
 
 
-def seed_curve(scalars_by_seed: list[list[tuple[int, float]]], *, points: int = GRID_POINTS,
-               seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def seed_curve(
+    scalars_by_seed: list[list[tuple[int, float]]], *, points: int = GRID_POINTS, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(steps_G, mean_G, low_G, high_G) of several seeds' (step, value) lists."""
     arrays = [_mean_per_step(np.asarray(scalars, dtype=np.float64)) for scalars in scalars_by_seed]
     grid_G = common_grid([array[:, 0] for array in arrays], points)
@@ -71,6 +72,15 @@ def learning_curves(runs: list[Run], tag: str, *, points: int = GRID_POINTS) -> 
     curves = []
     for (env_id, algo), scalars_by_seed in sorted(groups.items()):
         steps_G, mean_G, low_G, high_G = seed_curve(scalars_by_seed, points=points)
-        curves.append(Curve(env_id=env_id, algo=algo, seeds=len(scalars_by_seed), steps_G=steps_G,
-                            mean_G=mean_G, low_G=low_G, high_G=high_G))
+        curves.append(
+            Curve(
+                env_id=env_id,
+                algo=algo,
+                seeds=len(scalars_by_seed),
+                steps_G=steps_G,
+                mean_G=mean_G,
+                low_G=low_G,
+                high_G=high_G,
+            )
+        )
     return curves

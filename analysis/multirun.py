@@ -24,10 +24,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import gymnasium as gym
 import yaml
@@ -67,15 +68,24 @@ class Outcome:
         return self.returncode == 0
 
 
-def plan_trials(*, env_ids: list[str], algos: list[str], seeds: list[int], root: Path,
-                overrides: dict[str, Any], config_file: str | None) -> list[Trial]:
+def plan_trials(
+    *,
+    env_ids: list[str],
+    algos: list[str],
+    seeds: list[int],
+    root: Path,
+    overrides: dict[str, Any],
+    config_file: str | None,
+) -> list[Trial]:
     """The grid's trials with validated configs; any invalid config or env id is a ConfigError."""
     from dqn_family.agents import AGENTS  # the registry, so a misspelt algo fails now rather than in every trial
 
     clash = sorted(set(overrides) & set(GRID_FIELDS))
     if clash:
-        raise ConfigError(f"{', '.join(clash)} cannot be overridden per trial; set the grid with "
-                          "--envs/--algos/--seeds and the directories with --root")
+        raise ConfigError(
+            f"{', '.join(clash)} cannot be overridden per trial; set the grid with "
+            "--envs/--algos/--seeds and the directories with --root"
+        )
     for algo in algos:
         if algo not in AGENTS:
             raise ConfigError(f"algo must be one of {', '.join(AGENTS)}; got {algo!r}")
@@ -86,12 +96,19 @@ def plan_trials(*, env_ids: list[str], algos: list[str], seeds: list[int], root:
         for algo in algos:
             for seed in seeds:
                 name = f"{env_file_name(env_id)}__{algo}__s{seed}"
-                config = resolve_config({**overrides, "env_id": env_id, "algo": algo, "seed": seed,
-                                         "run_dir": str(root / name)}, config_file)
-                trials.append(Trial(name=name, run_dir=str(root / name),
-                                    log_path=str(root / "multirun" / f"{name}.log"),
-                                    config_yaml=yaml.safe_dump(config_to_dict(config), sort_keys=False),
-                                    total_steps=config.total_steps))
+                config = resolve_config(
+                    {**overrides, "env_id": env_id, "algo": algo, "seed": seed, "run_dir": str(root / name)},
+                    config_file,
+                )
+                trials.append(
+                    Trial(
+                        name=name,
+                        run_dir=str(root / name),
+                        log_path=str(root / "multirun" / f"{name}.log"),
+                        config_yaml=yaml.safe_dump(config_to_dict(config), sort_keys=False),
+                        total_steps=config.total_steps,
+                    )
+                )
     if len({trial.name for trial in trials}) < len(trials):
         raise ConfigError("the grid lists the same env, algo or seed twice")
     return trials
@@ -105,8 +122,9 @@ def check_env_id(env_id: str) -> None:
         raise ConfigError(f"env {env_id!r} is not registered: {' '.join(str(error).split())}") from None
 
 
-def run_trial(trial: Trial, code_dir: str | None = None,
-              on_start: Callable[[subprocess.Popen], None] | None = None) -> Outcome:
+def run_trial(
+    trial: Trial, code_dir: str | None = None, on_start: Callable[[subprocess.Popen], None] | None = None
+) -> Outcome:
     """Train one trial as a child process (``python -m dqn_family.train --config FILE`` in ``code_dir``,
     default the current directory) and wait for it; its output goes to ``trial.log_path``."""
     start = time.perf_counter()
@@ -117,9 +135,15 @@ def run_trial(trial: Trial, code_dir: str | None = None,
     # tqdm reads TQDM_* defaults from the environment: one progress line a second is plenty for a log.
     env = {**os.environ, "TQDM_MININTERVAL": "1", "PYTHONUNBUFFERED": "1"}
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "dqn_family.train", "--config", str(config_path)],
-                                   cwd=code_dir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                   env=env, start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dqn_family.train", "--config", str(config_path)],
+            cwd=code_dir,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
         try:
             if on_start is not None:
                 on_start(process)
@@ -135,8 +159,14 @@ def last_line(log_path: Path, tail_bytes: int = 8192) -> str:
     """The last non-blank line of a log that is not a progress bar (tqdm redraws its bar after a
     traceback; carriage returns count as line ends)."""
     lines = re.split(rb"[\r\n]+", _tail(log_path, tail_bytes))
-    return next((line.decode("utf-8", "replace").strip() for line in reversed(lines)
-                 if line.strip() and not _PROGRESS.search(line)), "")
+    return next(
+        (
+            line.decode("utf-8", "replace").strip()
+            for line in reversed(lines)
+            if line.strip() and not _PROGRESS.search(line)
+        ),
+        "",
+    )
 
 
 def steps_done(log_path: Path, tail_bytes: int = 4096) -> int | None:
@@ -200,8 +230,9 @@ def run_local(trials: list[Trial], *, workers: int, poll: Poll) -> dict[str, Out
     children = _Children()
     outcomes: dict[str, Outcome] = {}
     executor = ThreadPoolExecutor(max_workers=workers)
-    pending: dict[Future, Trial] = {executor.submit(run_trial, trial, str(CODE_DIR), children.started): trial
-                                    for trial in trials}
+    pending: dict[Future, Trial] = {
+        executor.submit(run_trial, trial, str(CODE_DIR), children.started): trial for trial in trials
+    }
     try:
         while pending:
             done, _ = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
@@ -225,14 +256,19 @@ def run_ray(trials: list[Trial], *, workers: int, poll: Poll, address: str | Non
     try:
         import ray
     except ModuleNotFoundError:
-        raise ConfigError("--backend ray needs ray, which is not installed; "
-                          "install it with: pip install -e '.[ray]'") from None
+        raise ConfigError(
+            "--backend ray needs ray, which is not installed; install it with: pip install -e '.[ray]'"
+        ) from None
     started = not ray.is_initialized()
     if started and address is None:
         ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
     elif started:
-        ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING,
-                 runtime_env={"working_dir": str(CODE_DIR), "excludes": ["runs/", ".git/", "*.pt", "docs/"]})
+        ray.init(
+            address=address,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+            runtime_env={"working_dir": str(CODE_DIR), "excludes": ["runs/", ".git/", "*.pt", "docs/"]},
+        )
     if address is None:  # this machine: workers import analysis, and run train.py, from CODE_DIR
         pythonpath = os.pathsep.join(filter(None, [str(CODE_DIR), os.environ.get("PYTHONPATH")]))
         options: dict[str, Any] = {"runtime_env": {"env_vars": {"PYTHONPATH": pythonpath}}}
@@ -265,5 +301,9 @@ def _outcome_of(trial: Trial, get: Callable[[], Outcome]) -> Outcome:
     try:
         return get()
     except Exception as error:  # e.g. a Ray worker that died: one trial fails, the others go on
-        return Outcome(name=trial.name, returncode=-1, seconds=0.0,
-                       error=f"{type(error).__name__}: {' '.join(str(error).split())[:300]}")
+        return Outcome(
+            name=trial.name,
+            returncode=-1,
+            seconds=0.0,
+            error=f"{type(error).__name__}: {' '.join(str(error).split())[:300]}",
+        )

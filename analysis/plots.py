@@ -13,8 +13,9 @@ Each function builds and saves under ``text.parse_math`` and ``text.usetex`` off
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import matplotlib
 import numpy as np
@@ -25,8 +26,10 @@ from matplotlib.ticker import EngFormatter
 from dqn_family.analysis.curves import Curve
 from dqn_family.analysis.summary import GroupSummary
 
-TAG_LABELS = {"eval/mean_return": "Evaluation return (sum of rewards per episode)",
-              "charts/episodic_return": "Training return (sum of rewards per episode)"}
+TAG_LABELS = {
+    "eval/mean_return": "Evaluation return (sum of rewards per episode)",
+    "charts/episodic_return": "Training return (sum of rewards per episode)",
+}
 STAT_LABELS = {"iqm": "IQM", "mean": "Mean", "median": "Median"}
 STEPS_LABEL = "Environment steps"
 _LITERAL_TEXT = {"text.parse_math": False, "text.usetex": False}
@@ -35,10 +38,12 @@ _Function = TypeVar("_Function", bound=Callable)
 
 def _literal_text(function: _Function) -> _Function:
     """Run ``function`` with mathtext and LaTeX off, so every text it makes (or draws) is literal."""
+
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
         with matplotlib.rc_context(_LITERAL_TEXT):
             return function(*args, **kwargs)
+
     return wrapper  # type: ignore[return-value]
 
 
@@ -51,8 +56,13 @@ def draw_curves(ax: Axes, curves: list[Curve], colours: dict[str, str], ylabel: 
     """One line with a shaded band per curve on ``ax`` (all curves of one env)."""
     for curve in curves:
         colour = colours[curve.algo]
-        ax.plot(curve.steps_G, curve.mean_G, color=colour, linewidth=1.8,
-                label=f"{curve.algo} ({curve.seeds} seed{'s' if curve.seeds != 1 else ''})")
+        ax.plot(
+            curve.steps_G,
+            curve.mean_G,
+            color=colour,
+            linewidth=1.8,
+            label=f"{curve.algo} ({curve.seeds} seed{'s' if curve.seeds != 1 else ''})",
+        )
         ax.fill_between(curve.steps_G, curve.low_G, curve.high_G, color=colour, alpha=0.2, linewidth=0)
     ax.set_title(curves[0].env_id)
     ax.set_xlabel(STEPS_LABEL)
@@ -63,8 +73,9 @@ def draw_curves(ax: Axes, curves: list[Curve], colours: dict[str, str], ylabel: 
 
 
 @_literal_text
-def plot_learning_curves(curves: list[Curve], *, tag: str = "eval/mean_return",
-                         title: str | None = None) -> dict[str, Figure]:
+def plot_learning_curves(
+    curves: list[Curve], *, tag: str = "eval/mean_return", title: str | None = None
+) -> dict[str, Figure]:
     """One figure per env, keyed by env id."""
     colours = algo_colours([curve.algo for curve in curves])
     figures = {}
@@ -101,8 +112,16 @@ def plot_aggregates(summaries: list[GroupSummary], *, statistic: str = "iqm", ti
         for x, summary in enumerate(group):
             value = summary.estimates[statistic]
             error = None if value.low is None else [[value.value - value.low], [value.high - value.value]]
-            ax.bar(x, value.value, width=0.6, yerr=error, capsize=6, color=colours[summary.algo], alpha=0.8,
-                   label=summary.algo)
+            ax.bar(
+                x,
+                value.value,
+                width=0.6,
+                yerr=error,
+                capsize=6,
+                color=colours[summary.algo],
+                alpha=0.8,
+                label=summary.algo,
+            )
             offsets = jitter.uniform(-0.12, 0.12, len(summary.scores))
             ax.scatter(x + offsets, summary.scores, color="black", s=10, zorder=3)
         ax.set_xticks(range(len(group)), [f"{s.algo}\n({len(s.seeds)} seeds)" for s in group])
@@ -110,8 +129,14 @@ def plot_aggregates(summaries: list[GroupSummary], *, statistic: str = "iqm", ti
         ax.set_title(env_id)
         ax.set_ylabel(f"Final evaluation return, {STAT_LABELS[statistic]}")
         ax.grid(axis="y", alpha=0.3)
-    figure.suptitle(_heading(title, f"{STAT_LABELS[statistic]} of the final evaluation across seeds\n"
-                             "error bars: 95% stratified bootstrap CI; dots: one seed each"), fontsize="medium")
+    figure.suptitle(
+        _heading(
+            title,
+            f"{STAT_LABELS[statistic]} of the final evaluation across seeds\n"
+            "error bars: 95% stratified bootstrap CI; dots: one seed each",
+        ),
+        fontsize="medium",
+    )
     return figure
 
 

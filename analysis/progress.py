@@ -20,8 +20,14 @@ from dqn_family.fileio import write_text_atomic
 
 
 class ProgressView:
-    def __init__(self, trials: list[Trial], *, stream: TextIO | None = None, live: bool | None = None,
-                 every_seconds: float = 30.0) -> None:
+    def __init__(
+        self,
+        trials: list[Trial],
+        *,
+        stream: TextIO | None = None,
+        live: bool | None = None,
+        every_seconds: float = 30.0,
+    ) -> None:
         self.trials = trials
         self.stream = sys.stdout if stream is None else stream
         self.live = self.stream.isatty() if live is None else live
@@ -57,19 +63,22 @@ class ProgressView:
         steps = sum(_steps(trial, outcomes.get(trial.name)) for trial in self.trials)
         total = sum(trial.total_steps for trial in self.trials)
         minutes = (time.monotonic() - self.start) / 60
-        return (f"[multirun] {len(outcomes) - failed}/{len(self.trials)} done, {failed} failed, {running} running, "
-                f"{waiting} waiting; {steps:,} of {total:,} env steps ({steps / max(total, 1):.0%}); "
-                f"{minutes:.1f} min")
+        return (
+            f"[multirun] {len(outcomes) - failed}/{len(self.trials)} done, {failed} failed, {running} running, "
+            f"{waiting} waiting; {steps:,} of {total:,} env steps ({steps / max(total, 1):.0%}); "
+            f"{minutes:.1f} min"
+        )
 
     def _redraw(self, outcomes: dict[str, Outcome]) -> None:
         columns, rows = shutil.get_terminal_size()
         trials = self.trials
         if len(trials) + 2 > rows:  # too many to show: keep the running and failed ones
-            trials = [t for t in trials if Path(t.log_path).exists() and (t.name not in outcomes
-                                                                          or not outcomes[t.name].ok)]
+            trials = [
+                t for t in trials if Path(t.log_path).exists() and (t.name not in outcomes or not outcomes[t.name].ok)
+            ]
         lines = [_status_line(trial, outcomes.get(trial.name)) for trial in trials] + [self.summary(outcomes)]
         up = f"\x1b[{self.drawn_lines}F" if self.drawn_lines else ""
-        self.stream.write(up + "\x1b[J" + "".join(line[:columns - 1] + "\n" for line in lines))
+        self.stream.write(up + "\x1b[J" + "".join(line[: columns - 1] + "\n" for line in lines))
         self.stream.flush()
         self.drawn_lines = len(lines)
 
@@ -85,8 +94,10 @@ def _status_line(trial: Trial, outcome: Outcome | None) -> str:
         if not Path(trial.log_path).exists():
             return f"  {trial.name:<34} waiting"
         steps = steps_done(Path(trial.log_path)) or 0
-        return (f"  {trial.name:<34} running  {steps:>10,} / {trial.total_steps:,} env steps "
-                f"({steps / trial.total_steps:.0%})")
+        return (
+            f"  {trial.name:<34} running  {steps:>10,} / {trial.total_steps:,} env steps "
+            f"({steps / trial.total_steps:.0%})"
+        )
     if outcome.ok:
         return f"  {trial.name:<34} done     {trial.total_steps:>10,} env steps in {outcome.seconds:.0f} s"
     return f"  {trial.name:<34} FAILED   (exit {outcome.returncode}) {outcome.error}"
@@ -106,8 +117,10 @@ def report(trials: list[Trial], outcomes: dict[str, Outcome]) -> str:
             lines.append(f"  {trial.name:<34} not run")
         elif outcome.ok:
             score = final_eval(trial)
-            lines.append(f"  {trial.name:<34} ok      {outcome.seconds:7.0f} s   final eval "
-                         f"{'-' if score is None else f'{score:.1f}'}")
+            lines.append(
+                f"  {trial.name:<34} ok      {outcome.seconds:7.0f} s   final eval "
+                f"{'-' if score is None else f'{score:.1f}'}"
+            )
         else:
             lines.append(f"  {trial.name:<34} FAILED  {outcome.seconds:7.0f} s   {outcome.error}")
     failed = [trial for trial in trials if trial.name in outcomes and not outcomes[trial.name].ok]
@@ -118,9 +131,16 @@ def report(trials: list[Trial], outcomes: dict[str, Outcome]) -> str:
 
 
 def write_outcomes(path: Path, trials: list[Trial], outcomes: dict[str, Outcome]) -> None:
-    data = [{"name": t.name, "run_dir": t.run_dir, "log": t.log_path,
-             "returncode": outcomes[t.name].returncode if t.name in outcomes else None,
-             "seconds": round(outcomes[t.name].seconds, 1) if t.name in outcomes else None,
-             "error": outcomes[t.name].error if t.name in outcomes else None,
-             "final_eval_mean_return": final_eval(t)} for t in trials]
+    data = [
+        {
+            "name": t.name,
+            "run_dir": t.run_dir,
+            "log": t.log_path,
+            "returncode": outcomes[t.name].returncode if t.name in outcomes else None,
+            "seconds": round(outcomes[t.name].seconds, 1) if t.name in outcomes else None,
+            "error": outcomes[t.name].error if t.name in outcomes else None,
+            "final_eval_mean_return": final_eval(t),
+        }
+        for t in trials
+    ]
     write_text_atomic(path, json.dumps(data, indent=2) + "\n")

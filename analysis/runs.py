@@ -18,9 +18,9 @@ from pathlib import Path
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from dqn_family.configs.errors import UserError
 from dqn_family.configs.loading import MAX_CONFIG_BYTES
 from dqn_family.fileio import load_json, load_yaml, short_repr
-from dqn_family.configs.errors import UserError
 
 EVAL_TAG = "eval/mean_return"
 _SUMMARY_MAX_BYTES = 1 << 20
@@ -83,14 +83,22 @@ def read_results_file(path: Path) -> list[Run]:
     """The runs a ``benchmarks/presets.py`` results file records, one per seed."""
     data = load_json(path, max_bytes=_RESULTS_MAX_BYTES, what="results file", error=UserError)
     try:
-        runs = [Run(run_dir=path / f"seed{int(result['seed'])}", env_id=str(data["env"]),
-                    algo=str(data["algo"]), seed=int(result["seed"]),
-                    evaluations=tuple((int(step), float(value)) for step, value in result["evals"]),
-                    final=None if result["final_eval"] is None else float(result["final_eval"]))
-                for result in data["results"]]
+        runs = [
+            Run(
+                run_dir=path / f"seed{int(result['seed'])}",
+                env_id=str(data["env"]),
+                algo=str(data["algo"]),
+                seed=int(result["seed"]),
+                evaluations=tuple((int(step), float(value)) for step, value in result["evals"]),
+                final=None if result["final_eval"] is None else float(result["final_eval"]),
+            )
+            for result in data["results"]
+        ]
     except (ValueError, KeyError, TypeError, OverflowError) as error:
-        raise UserError(f"{path} is not a results file of benchmarks/presets.py "
-                        f"({type(error).__name__}: {' '.join(str(error).split())[:120]})") from None
+        raise UserError(
+            f"{path} is not a results file of benchmarks/presets.py "
+            f"({type(error).__name__}: {' '.join(str(error).split())[:120]})"
+        ) from None
     if not runs:
         raise UserError(f"{path} records no runs")
     return runs

@@ -15,8 +15,8 @@ per env; scipy does exactly this when given one sample per stratum with ``paired
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from scipy import stats
@@ -53,8 +53,14 @@ class Estimate:
         return {"value": self.value, "ci_low": self.low, "ci_high": self.high}
 
 
-def estimate(strata: list[np.ndarray], statistic: Callable[..., np.ndarray | float], *,
-             n_resamples: int = N_RESAMPLES, seed: int = 0, confidence: float = CONFIDENCE) -> Estimate:
+def estimate(
+    strata: list[np.ndarray],
+    statistic: Callable[..., np.ndarray | float],
+    *,
+    n_resamples: int = N_RESAMPLES,
+    seed: int = 0,
+    confidence: float = CONFIDENCE,
+) -> Estimate:
     """``statistic`` of all scores pooled, with a stratified percentile bootstrap interval."""
     strata = [np.asarray(stratum, dtype=np.float64).ravel() for stratum in strata]
     value = float(statistic(np.concatenate(strata)))
@@ -64,14 +70,23 @@ def estimate(strata: list[np.ndarray], statistic: Callable[..., np.ndarray | flo
     def pooled(*samples: np.ndarray, axis: int) -> np.ndarray:
         return statistic(np.concatenate(samples, axis=axis), axis=axis)
 
-    result = stats.bootstrap(tuple(strata), pooled, n_resamples=n_resamples, confidence_level=confidence,
-                             method="percentile", paired=False, vectorized=True, rng=np.random.default_rng(seed))
+    result = stats.bootstrap(
+        tuple(strata),
+        pooled,
+        n_resamples=n_resamples,
+        confidence_level=confidence,
+        method="percentile",
+        paired=False,
+        vectorized=True,
+        rng=np.random.default_rng(seed),
+    )
     interval = result.confidence_interval
     return Estimate(value, float(interval.low), float(interval.high))
 
 
-def mean_band(values_SG: np.ndarray, *, n_resamples: int = 2_000, seed: int = 0,
-              confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def mean_band(
+    values_SG: np.ndarray, *, n_resamples: int = 2_000, seed: int = 0, confidence: float = CONFIDENCE
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean over seeds at each grid point, and a percentile bootstrap interval of that mean.
 
     ``values_SG`` has one row per seed (S) and one column per grid point (G), no NaNs. Returns
@@ -80,6 +95,14 @@ def mean_band(values_SG: np.ndarray, *, n_resamples: int = 2_000, seed: int = 0,
     mean_G = values_SG.mean(axis=0)
     if values_SG.shape[0] < 2:
         return mean_G, mean_G.copy(), mean_G.copy()
-    result = stats.bootstrap((values_SG,), np.mean, axis=0, n_resamples=n_resamples, confidence_level=confidence,
-                             method="percentile", vectorized=True, rng=np.random.default_rng(seed))
+    result = stats.bootstrap(
+        (values_SG,),
+        np.mean,
+        axis=0,
+        n_resamples=n_resamples,
+        confidence_level=confidence,
+        method="percentile",
+        vectorized=True,
+        rng=np.random.default_rng(seed),
+    )
     return mean_G, result.confidence_interval.low, result.confidence_interval.high

@@ -25,12 +25,18 @@ class GroupSummary:
     estimates: dict[str, Estimate]  # by statistic name: mean, median, iqm
 
     def as_dict(self) -> dict:
-        return {"env_id": self.env_id, "algo": self.algo, "seeds": self.seeds, "scores": self.scores,
-                **{name: value.as_dict() for name, value in self.estimates.items()}}
+        return {
+            "env_id": self.env_id,
+            "algo": self.algo,
+            "seeds": self.seeds,
+            "scores": self.scores,
+            **{name: value.as_dict() for name, value in self.estimates.items()},
+        }
 
 
-def summarize(runs: list[Run], *, n_resamples: int = N_RESAMPLES,
-              seed: int = 0) -> tuple[list[GroupSummary], list[Run]]:
+def summarize(
+    runs: list[Run], *, n_resamples: int = N_RESAMPLES, seed: int = 0
+) -> tuple[list[GroupSummary], list[Run]]:
     """Summaries per (env, algo), sorted, and the runs left out because they have no score."""
     groups: dict[tuple[str, str], list[tuple[int, float]]] = defaultdict(list)
     unscored = []
@@ -44,18 +50,25 @@ def summarize(runs: list[Run], *, n_resamples: int = N_RESAMPLES,
     for (env_id, algo), seed_scores in sorted(groups.items()):
         seed_scores.sort()
         scores = np.array([score for _, score in seed_scores])
-        estimates = {name: estimate([scores], statistic, n_resamples=n_resamples, seed=seed)
-                     for name, statistic in STATISTICS.items()}
-        summaries.append(GroupSummary(env_id=env_id, algo=algo, seeds=[s for s, _ in seed_scores],
-                                      scores=scores.tolist(), estimates=estimates))
+        estimates = {
+            name: estimate([scores], statistic, n_resamples=n_resamples, seed=seed)
+            for name, statistic in STATISTICS.items()
+        }
+        summaries.append(
+            GroupSummary(
+                env_id=env_id, algo=algo, seeds=[s for s, _ in seed_scores], scores=scores.tolist(), estimates=estimates
+            )
+        )
     return summaries, unscored
 
 
 def format_table(summaries: list[GroupSummary]) -> str:
     """One row per (env, algo): seeds, then each statistic as 'value [low, high]'."""
     header = ["env", "algo", "seeds", *(f"{name} [{CONFIDENCE:.0%} CI]" for name in STATISTICS)]
-    rows = [[s.env_id, s.algo, str(len(s.seeds)), *(_format_estimate(s.estimates[name]) for name in STATISTICS)]
-            for s in summaries]
+    rows = [
+        [s.env_id, s.algo, str(len(s.seeds)), *(_format_estimate(s.estimates[name]) for name in STATISTICS)]
+        for s in summaries
+    ]
     widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
     lines = [header, ["-" * width for width in widths], *rows]
     return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in lines)

@@ -63,6 +63,12 @@ def machine_info() -> dict:
         except metadata.PackageNotFoundError:
             versions[package] = None
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"cpu_model": cpu_model, "cpu_count": os.cpu_count(), "cpus_usable": usable,
-            "platform": platform.platform(), "python": platform.python_version(), **versions,
-            "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    return {
+        "cpu_model": cpu_model,
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": usable,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        **versions,
+        "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }

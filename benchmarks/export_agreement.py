@@ -23,23 +23,29 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from dqn_family.agents import build_q_network, set_torch_threads  # noqa: E402
 from benchmarks.common import print_table, write_json  # noqa: E402
+from dqn_family.agents import build_q_network, set_torch_threads  # noqa: E402
 from dqn_family.deployment.formats import EXPORTERS, RUNNERS, SUFFIXES  # noqa: E402
 from dqn_family.deployment.policy import GreedyPolicy, ObservationSpec  # noqa: E402
 from dqn_family.deployment.verify import ATOL, RTOL, collect_observations, compare  # noqa: E402
 from dqn_family.envs import EnvOptions  # noqa: E402
 
 SUPPORT = torch.linspace(-10.0, 10.0, 51)
-HEADS = {"plain": {}, "dueling": {"dueling": True}, "noisy": {"noisy": True},
-         "c51": {"output": "c51", "num_outputs": 51, "support": SUPPORT},
-         "qr": {"output": "qr", "num_outputs": 50},
-         "rainbow": {"output": "c51", "num_outputs": 51, "support": SUPPORT, "dueling": True, "noisy": True}}
+HEADS = {
+    "plain": {},
+    "dueling": {"dueling": True},
+    "noisy": {"noisy": True},
+    "c51": {"output": "c51", "num_outputs": 51, "support": SUPPORT},
+    "qr": {"output": "qr", "num_outputs": 50},
+    "rainbow": {"output": "c51", "num_outputs": 51, "support": SUPPORT, "dueling": True, "noisy": True},
+}
 # torso -> (observation spec, actions, network options)
-TORSOS = {"mlp": (ObservationSpec((4,), "float32"), 2, {"hidden_sizes": (64, 64)}),
-          "mlp_onehot": (ObservationSpec((), "int64", 500), 6, {"hidden_sizes": (64,), "observation_states": 500}),
-          "nature_cnn": (ObservationSpec((4, 84, 84), "uint8"), 4, {"hidden_sizes": (64,), "torso": "nature_cnn"}),
-          "minatar_cnn": (ObservationSpec((10, 10, 4), "bool"), 6, {"hidden_sizes": (64,), "torso": "minatar_cnn"})}
+TORSOS = {
+    "mlp": (ObservationSpec((4,), "float32"), 2, {"hidden_sizes": (64, 64)}),
+    "mlp_onehot": (ObservationSpec((), "int64", 500), 6, {"hidden_sizes": (64,), "observation_states": 500}),
+    "nature_cnn": (ObservationSpec((4, 84, 84), "uint8"), 4, {"hidden_sizes": (64,), "torso": "nature_cnn"}),
+    "minatar_cnn": (ObservationSpec((10, 10, 4), "bool"), 6, {"hidden_sizes": (64,), "torso": "minatar_cnn"}),
+}
 
 
 def observations_for(torso: str, network: torch.nn.Module, count: int, rng: np.random.Generator) -> np.ndarray:
@@ -76,19 +82,38 @@ def main() -> None:
                     path.write_bytes(EXPORTERS[fmt](GreedyPolicy(network), spec))
                     agreement = compare(network, RUNNERS[fmt](path), observations)
                     seconds = time.perf_counter() - started
-                    results.append({"torso": torso, "head": head, "format": fmt, "observations": len(observations),
-                                    "action_mismatches": agreement.action_mismatches,
-                                    "q_mismatches": agreement.q_mismatches,
-                                    "worst_q_difference": agreement.worst_q_difference, "seconds": round(seconds, 1)})
-                    rows.append([torso, head, fmt, f"{len(observations):,}",
-                                 f"{100 * (1 - agreement.action_mismatches / len(observations)):.2f}%",
-                                 agreement.q_mismatches, f"{agreement.worst_q_difference:.2g}", f"{seconds:.1f}"])
+                    results.append(
+                        {
+                            "torso": torso,
+                            "head": head,
+                            "format": fmt,
+                            "observations": len(observations),
+                            "action_mismatches": agreement.action_mismatches,
+                            "q_mismatches": agreement.q_mismatches,
+                            "worst_q_difference": agreement.worst_q_difference,
+                            "seconds": round(seconds, 1),
+                        }
+                    )
+                    rows.append(
+                        [
+                            torso,
+                            head,
+                            fmt,
+                            f"{len(observations):,}",
+                            f"{100 * (1 - agreement.action_mismatches / len(observations)):.2f}%",
+                            agreement.q_mismatches,
+                            f"{agreement.worst_q_difference:.2g}",
+                            f"{seconds:.1f}",
+                        ]
+                    )
                     print(*rows[-1], flush=True)
     print_table(["torso", "head", "format", "observations", "actions agree", "Q rows off", "worst |dQ|", "s"], rows)
     agree = all(r["action_mismatches"] == 0 and r["q_mismatches"] == 0 for r in results)
     print(f"tolerance atol {ATOL:g} + rtol {RTOL:g}; all agree: {agree}")
-    write_json(args.out, {"tolerance": {"atol": ATOL, "rtol": RTOL}, "torch": torch.__version__,
-                          "all_agree": agree, "results": results})
+    write_json(
+        args.out,
+        {"tolerance": {"atol": ATOL, "rtol": RTOL}, "torch": torch.__version__, "all_agree": agree, "results": results},
+    )
 
 
 if __name__ == "__main__":

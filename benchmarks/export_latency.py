@@ -13,6 +13,7 @@ numpy forward the training loop acts with (agents/numpy_actor.py). Median and 90
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import tempfile
 from pathlib import Path
@@ -22,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from dqn_family.agents import build_q_network, numpy_greedy_policy, set_torch_threads  # noqa: E402
 from benchmarks.common import print_table, time_us, write_json  # noqa: E402
+from dqn_family.agents import build_q_network, numpy_greedy_policy, set_torch_threads  # noqa: E402
 from dqn_family.deployment.formats import EXPORTERS, RUNNERS, require_onnx  # noqa: E402
 from dqn_family.deployment.policy import GreedyPolicy, ObservationSpec  # noqa: E402
 
@@ -45,8 +46,11 @@ def contenders(network: torch.nn.Module, spec: ObservationSpec, folder: Path) ->
         with torch.no_grad():
             return int(network(torch.as_tensor(observation)).argmax(dim=1)[0])
 
-    found = {"onnxruntime": lambda o: int(session.run(["actions"], {"observations": o})[0][0]),
-             "torch (eager)": torch_action, "torch.export (.pt2)": lambda o: int(pt2(o)[0][0])}
+    found = {
+        "onnxruntime": lambda o: int(session.run(["actions"], {"observations": o})[0][0]),
+        "torch (eager)": torch_action,
+        "torch.export (.pt2)": lambda o: int(pt2(o)[0][0]),
+    }
     if numpy_greedy is not None:
         found["numpy actor"] = lambda o: int(numpy_greedy(o)[0])
     return found
@@ -76,14 +80,24 @@ def main() -> None:
         actions = {name: function(observation) for name, function in functions.items()}
         assert len(set(actions.values())) == 1, f"contenders disagree: {actions}"
         for name, function in functions.items():
-            time_us(lambda: function(observation), 200)  # warm-up
-            times = time_us(lambda: function(observation), args.calls)
-            results[name] = {"median_us": round(float(np.median(times)), 2),
-                             "p90_us": round(float(np.percentile(times, 90)), 2)}
+            call = functools.partial(function, observation)
+            time_us(call, 200)  # warm-up
+            times = time_us(call, args.calls)
+            results[name] = {
+                "median_us": round(float(np.median(times)), 2),
+                "p90_us": round(float(np.percentile(times, 90)), 2),
+            }
             rows.append([name, f"{results[name]['median_us']:.1f}", f"{results[name]['p90_us']:.1f}"])
     print_table(["one action", "median us", "p90 us"], rows)
-    write_json(args.out, {"calls": args.calls, "network": args.run_dir or "random 128-128 MLP, 4 inputs, 2 actions",
-                          "torch": torch.__version__, "results": results})
+    write_json(
+        args.out,
+        {
+            "calls": args.calls,
+            "network": args.run_dir or "random 128-128 MLP, 4 inputs, 2 actions",
+            "torch": torch.__version__,
+            "results": results,
+        },
+    )
 
 
 if __name__ == "__main__":

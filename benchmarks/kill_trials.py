@@ -39,10 +39,35 @@ from dqn_family.checkpoints import latest_checkpoint, list_checkpoints, load_che
 from dqn_family.checkpoints.files import PAUSE_ENV  # noqa: E402
 
 TOTAL_STEPS, CHECKPOINT_EVERY = 3_000, 500
-TRAIN_ARGS = ["--env", "CartPole-v1", "--total-steps", str(TOTAL_STEPS), "--checkpoint-every", str(CHECKPOINT_EVERY),
-              "--keep-checkpoints", "2", "--learning-starts", "500", "--buffer-size", "3000", "--batch-size", "32",
-              "--train-frequency", "1", "--target-update-interval", "200", "--hidden-sizes", "64",
-              "--log-frequency", "100", "--eval-frequency", "0", "--device", "cpu", "--progress"]
+TRAIN_ARGS = [
+    "--env",
+    "CartPole-v1",
+    "--total-steps",
+    str(TOTAL_STEPS),
+    "--checkpoint-every",
+    str(CHECKPOINT_EVERY),
+    "--keep-checkpoints",
+    "2",
+    "--learning-starts",
+    "500",
+    "--buffer-size",
+    "3000",
+    "--batch-size",
+    "32",
+    "--train-frequency",
+    "1",
+    "--target-update-interval",
+    "200",
+    "--hidden-sizes",
+    "64",
+    "--log-frequency",
+    "100",
+    "--eval-frequency",
+    "0",
+    "--device",
+    "cpu",
+    "--progress",
+]
 PROGRESS = re.compile(rf"(\d+)/{TOTAL_STEPS} \[")
 STAGE = re.compile(r"checkpoint-test: (\S+) (\d+)")
 
@@ -52,8 +77,13 @@ class Training:
 
     def __init__(self, run_dir: Path, write_pause: float) -> None:
         env = {**os.environ, PAUSE_ENV: str(write_pause), "TQDM_MININTERVAL": "0", "TQDM_MINITERS": "1"}
-        self.process = subprocess.Popen([sys.executable, "train.py", *TRAIN_ARGS, "--run-dir", str(run_dir)],
-                                        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.process = subprocess.Popen(
+            [sys.executable, "train.py", *TRAIN_ARGS, "--run-dir", str(run_dir)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         self.step, self.last_line, self.first_commit = 0, "", threading.Event()
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -100,25 +130,36 @@ def trial(run_dir: Path, delay: float, write_pause: float) -> dict:
     time.sleep(delay)
     finished_first = training.process.poll() is not None
     step_at_kill, last_line = training.kill()
-    result = {"delay_s": round(delay, 3), "step_at_kill": step_at_kill, "finished_before_kill": finished_first,
-              "during_write": bool(STAGE.search(last_line)), "committed": [s for s, _ in list_checkpoints(run_dir)]}
+    result = {
+        "delay_s": round(delay, 3),
+        "step_at_kill": step_at_kill,
+        "finished_before_kill": finished_first,
+        "during_write": bool(STAGE.search(last_line)),
+        "committed": [s for s, _ in list_checkpoints(run_dir)],
+    }
     try:
         checkpoint_step = load_checkpoint(latest_checkpoint(run_dir))["env_step"]
     except Exception as error:  # the failure this benchmark looks for
         return {**result, "loadable": False, "error": str(error)}
     resumed = train.resume(run_dir, {"progress": False})
     final = load_checkpoint(latest_checkpoint(run_dir))["env_step"]
-    return {**result, "loadable": True, "checkpoint_step": checkpoint_step,
-            "steps_lost": step_at_kill - checkpoint_step,
-            "resumed_to": resumed.env_steps, "final_checkpoint": final}
+    return {
+        **result,
+        "loadable": True,
+        "checkpoint_step": checkpoint_step,
+        "steps_lost": step_at_kill - checkpoint_step,
+        "resumed_to": resumed.env_steps,
+        "final_checkpoint": final,
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0, help="Seed of the kill times.")
-    parser.add_argument("--write-pause", type=float, default=0.2,
-                        help="Seconds each checkpoint-write stage pauses (0: full speed).")
+    parser.add_argument(
+        "--write-pause", type=float, default=0.2, help="Seconds each checkpoint-write stage pauses (0: full speed)."
+    )
     parser.add_argument("--json", metavar="PATH", default=None, help="Also write the trials as JSON here.")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
@@ -133,29 +174,50 @@ def main() -> int:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     report(trials, args)
-    return 0 if all(t.get("loadable") and t["steps_lost"] <= CHECKPOINT_EVERY and t["resumed_to"] == TOTAL_STEPS
-                    for t in trials) else 1
+    return (
+        0
+        if all(
+            t.get("loadable") and t["steps_lost"] <= CHECKPOINT_EVERY and t["resumed_to"] == TOTAL_STEPS for t in trials
+        )
+        else 1
+    )
 
 
 def report(trials: list[dict], args: argparse.Namespace) -> None:
-    rows = [[i + 1, t.get("step_at_kill", "-"), t.get("checkpoint_step", "-"), t.get("steps_lost", "-"),
-             "yes" if t.get("during_write") else "", "yes" if t.get("loadable") else "NO", t.get("resumed_to", "-")]
-            for i, t in enumerate(trials)]
+    rows = [
+        [
+            i + 1,
+            t.get("step_at_kill", "-"),
+            t.get("checkpoint_step", "-"),
+            t.get("steps_lost", "-"),
+            "yes" if t.get("during_write") else "",
+            "yes" if t.get("loadable") else "NO",
+            t.get("resumed_to", "-"),
+        ]
+        for i, t in enumerate(trials)
+    ]
     print_table(["trial", "step at kill", "checkpoint", "steps lost", "in a write", "loadable", "resumed to"], rows)
     loadable = [t for t in trials if t.get("loadable")]
     lost = [t["steps_lost"] for t in loadable]
-    summary = {"trials": len(trials), "loadable": len(loadable),
-               "kills_during_a_write": sum(bool(t.get("during_write")) for t in trials),
-               "max_steps_lost": max(lost, default=None), "mean_steps_lost": float(np.mean(lost)) if lost else None,
-               "checkpoint_every": CHECKPOINT_EVERY,
-               "resumed_to_total": sum(t.get("resumed_to") == TOTAL_STEPS for t in trials),
-               "write_pause_s": args.write_pause, "seed": args.seed,
-               "command": f"python benchmarks/kill_trials.py --trials {args.trials} --seed {args.seed} "
-                          f"--write-pause {args.write_pause}"}
-    print(f"loadable after {summary['loadable']}/{summary['trials']} kills ({summary['kills_during_a_write']} during a "
-          f"checkpoint write); env steps lost: max {summary['max_steps_lost']}, mean "
-          f"{summary['mean_steps_lost'] or 0:.0f} (checkpoint every {CHECKPOINT_EVERY}); resumed to "
-          f"{TOTAL_STEPS:,}: {summary['resumed_to_total']}/{summary['trials']}")
+    summary = {
+        "trials": len(trials),
+        "loadable": len(loadable),
+        "kills_during_a_write": sum(bool(t.get("during_write")) for t in trials),
+        "max_steps_lost": max(lost, default=None),
+        "mean_steps_lost": float(np.mean(lost)) if lost else None,
+        "checkpoint_every": CHECKPOINT_EVERY,
+        "resumed_to_total": sum(t.get("resumed_to") == TOTAL_STEPS for t in trials),
+        "write_pause_s": args.write_pause,
+        "seed": args.seed,
+        "command": f"python benchmarks/kill_trials.py --trials {args.trials} --seed {args.seed} "
+        f"--write-pause {args.write_pause}",
+    }
+    print(
+        f"loadable after {summary['loadable']}/{summary['trials']} kills ({summary['kills_during_a_write']} during a "
+        f"checkpoint write); env steps lost: max {summary['max_steps_lost']}, mean "
+        f"{summary['mean_steps_lost'] or 0:.0f} (checkpoint every {CHECKPOINT_EVERY}); resumed to "
+        f"{TOTAL_STEPS:,}: {summary['resumed_to_total']}/{summary['trials']}"
+    )
     if args.json:
         write_json(args.json, {"summary": summary, "trials": trials})
 

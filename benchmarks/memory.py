@@ -23,8 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dqn_family import train  # noqa: E402
 from benchmarks.common import print_table, write_json  # noqa: E402
+from dqn_family import train  # noqa: E402
 from dqn_family.configs import Config  # noqa: E402
 
 PAGE_MIB = os.sysconf("SC_PAGE_SIZE") / 2**20
@@ -54,28 +54,49 @@ def main() -> int:
 
     train.MetricLog.flush = measuring_flush
     with tempfile.TemporaryDirectory(prefix="memory_") as folder:
-        config = Config(env_id="CartPole-v1", total_steps=args.total_steps, buffer_size=args.buffer_size,
-                        learning_starts=10_000, train_frequency=args.train_frequency, batch_size=64,
-                        hidden_sizes=(64, 64), log_frequency=10_000, eval_frequency=100_000, eval_episodes=5,
-                        checkpoint_every=100_000, progress=False, device="cpu", run_dir=str(Path(folder) / "run"))
+        config = Config(
+            env_id="CartPole-v1",
+            total_steps=args.total_steps,
+            buffer_size=args.buffer_size,
+            learning_starts=10_000,
+            train_frequency=args.train_frequency,
+            batch_size=64,
+            hidden_sizes=(64, 64),
+            log_frequency=10_000,
+            eval_frequency=100_000,
+            eval_episodes=5,
+            checkpoint_every=100_000,
+            progress=False,
+            device="cpu",
+            run_dir=str(Path(folder) / "run"),
+        )
         result = train.train(config)
 
     full = next((rss for step, rss in samples if step >= args.buffer_size), None)
     after = [rss for step, rss in samples if step >= args.buffer_size]
     if full is None:
         raise SystemExit("the buffer never filled: give more --total-steps than --buffer-size")
-    summary = {"env_steps": result.env_steps, "buffer_size": args.buffer_size, "rss_buffer_full_mib": round(full, 1),
-               "rss_end_mib": round(samples[-1][1], 1), "rss_max_after_full_mib": round(max(after), 1),
-               "growth_percent": round(100 * (samples[-1][1] - full) / full, 2),
-               "max_growth_percent": round(100 * (max(after) - full) / full, 2), "seconds": round(result.seconds, 1),
-               "python": platform.python_version(), "platform": platform.platform(),
-               "command": f"python benchmarks/memory.py --total-steps {args.total_steps} "
-                          f"--buffer-size {args.buffer_size} --train-frequency {args.train_frequency}"}
+    summary = {
+        "env_steps": result.env_steps,
+        "buffer_size": args.buffer_size,
+        "rss_buffer_full_mib": round(full, 1),
+        "rss_end_mib": round(samples[-1][1], 1),
+        "rss_max_after_full_mib": round(max(after), 1),
+        "growth_percent": round(100 * (samples[-1][1] - full) / full, 2),
+        "max_growth_percent": round(100 * (max(after) - full) / full, 2),
+        "seconds": round(result.seconds, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "command": f"python benchmarks/memory.py --total-steps {args.total_steps} "
+        f"--buffer-size {args.buffer_size} --train-frequency {args.train_frequency}",
+    }
     every = max(1, len(samples) // 20)
     print_table(["env step", "RSS (MiB)"], [[f"{step:,}", f"{rss:.1f}"] for step, rss in samples[::every]])
-    print(f"RSS when the buffer filled (step {args.buffer_size:,}): {full:.1f} MiB; after {result.env_steps:,} steps: "
-          f"{samples[-1][1]:.1f} MiB ({summary['growth_percent']:+.2f}%, max after filling "
-          f"{summary['max_growth_percent']:+.2f}%); target: within 5%")
+    print(
+        f"RSS when the buffer filled (step {args.buffer_size:,}): {full:.1f} MiB; after {result.env_steps:,} steps: "
+        f"{samples[-1][1]:.1f} MiB ({summary['growth_percent']:+.2f}%, max after filling "
+        f"{summary['max_growth_percent']:+.2f}%); target: within 5%"
+    )
     if args.json:
         write_json(args.json, {"summary": summary, "samples": samples})
     return 0 if abs(summary["growth_percent"]) <= 5 else 1

@@ -50,38 +50,59 @@ MINATAR_LEARNING_STARTS = 5_000  # frames: the authors' REPLAY_START_SIZE and ou
 EPSILON_DECAY_STEPS = 250_000  # CleanRL's 0.5 x its default 500,000 steps, whatever --steps is
 
 # Our config field -> (CleanRL dqn.py Args field, SB3 DQN argument), for the settings check.
-CARTPOLE_FIELDS = {"learning_rate": ("learning_rate", "learning_rate"), "buffer_size": ("buffer_size", "buffer_size"),
-                   "gamma": ("gamma", "gamma"), "tau": ("tau", "tau"), "batch_size": ("batch_size", "batch_size"),
-                   "target_update_interval": ("target_network_frequency", "target_update_interval"),
-                   "epsilon_start": ("start_e", "exploration_initial_eps"),
-                   "epsilon_end": ("end_e", "exploration_final_eps"),
-                   "learning_starts": ("learning_starts", "learning_starts"),
-                   "train_frequency": ("train_frequency", "train_freq")}
+CARTPOLE_FIELDS = {
+    "learning_rate": ("learning_rate", "learning_rate"),
+    "buffer_size": ("buffer_size", "buffer_size"),
+    "gamma": ("gamma", "gamma"),
+    "tau": ("tau", "tau"),
+    "batch_size": ("batch_size", "batch_size"),
+    "target_update_interval": ("target_network_frequency", "target_update_interval"),
+    "epsilon_start": ("start_e", "exploration_initial_eps"),
+    "epsilon_end": ("end_e", "exploration_final_eps"),
+    "learning_starts": ("learning_starts", "learning_starts"),
+    "train_frequency": ("train_frequency", "train_freq"),
+}
 # Our config field -> the MinAtar authors' module constant.
-MINATAR_FIELDS = {"batch_size": "BATCH_SIZE", "buffer_size": "REPLAY_BUFFER_SIZE", "gamma": "GAMMA",
-                  "target_update_interval": "TARGET_NETWORK_UPDATE_FREQ", "train_frequency": "TRAINING_FREQ",
-                  "learning_starts": "REPLAY_START_SIZE", "epsilon_end": "END_EPSILON",
-                  "epsilon_decay_steps": "FIRST_N_FRAMES", "learning_rate": "STEP_SIZE"}
+MINATAR_FIELDS = {
+    "batch_size": "BATCH_SIZE",
+    "buffer_size": "REPLAY_BUFFER_SIZE",
+    "gamma": "GAMMA",
+    "target_update_interval": "TARGET_NETWORK_UPDATE_FREQ",
+    "train_frequency": "TRAINING_FREQ",
+    "learning_starts": "REPLAY_START_SIZE",
+    "epsilon_end": "END_EPSILON",
+    "epsilon_decay_steps": "FIRST_N_FRAMES",
+    "learning_rate": "STEP_SIZE",
+}
 # Differences the check above cannot see (read from the peers' code).
 KNOWN_DIFFERENCES = {
     "cartpole": [
-        ("SB3 (the runner's cleanrl config): Huber loss and gradient-norm clipping at 10 (CleanRL and ours: MSE, "
-         "no clipping); a DummyVecEnv with a Monitor wrapper"),
-        ("CleanRL prints every episode's return and writes two TensorBoard scalars every 100 steps after learning "
-         "starts; ours writes scalars every log_frequency steps"),
+        (
+            "SB3 (the runner's cleanrl config): Huber loss and gradient-norm clipping at 10 (CleanRL and ours: MSE, "
+            "no clipping); a DummyVecEnv with a Monitor wrapper"
+        ),
+        (
+            "CleanRL prints every episode's return and writes two TensorBoard scalars every 100 steps after learning "
+            "starts; ours writes scalars every log_frequency steps"
+        ),
     ],
     "minatar": [
         "optimizer: the authors' centered RMSprop (lr 2.5e-4, alpha 0.95, eps 0.01); ours Adam (lr 2.5e-4)",
         "actions: the authors' agent chooses among all 6 actions; ours MinAtar/Breakout-v1's minimal set of 3",
-        ("epsilon: the authors' anneals over the 100,000 frames after the 5,000 start frames; ours over the first "
-         "100,000 steps"),
-        ("the authors' replay is a list of per-transition tensors, sampled with random.sample; their clock starts "
-         "after imports and set-up, ours at the loop's start"),
+        (
+            "epsilon: the authors' anneals over the 100,000 frames after the 5,000 start frames; ours over the first "
+            "100,000 steps"
+        ),
+        (
+            "the authors' replay is a list of per-transition tensors, sampled with random.sample; their clock starts "
+            "after imports and set-up, ours at the loop's start"
+        ),
     ],
 }
 
 
 # --- parsing what the programs print (pure; tested in tests/benchmarks/test_peers.py) --------------
+
 
 def parse_cleanrl_sps(text: str) -> int | None:
     """The last `SPS: N` line CleanRL printed (steps so far / seconds since training started)."""
@@ -158,6 +179,7 @@ def mismatches(ours: dict[str, float], peer: dict[str, float], names: dict[str, 
 
 # --- running the programs --------------------------------------------------------------------------
 
+
 class PeerRunError(RuntimeError):
     """A program failed or printed no figure; reported as one line, the other runs go on."""
 
@@ -168,17 +190,25 @@ def _read_text(path: Path, what: str) -> str:
     return read_regular_file(path, max_bytes=256 * 2**20, what=what, error=PeerRunError).decode("utf-8", "replace")
 
 
-def run_process(command: list[str], *, cwd: Path, workdir: Path, timeout: float | None = None,
-                env: dict[str, str] | None = None) -> dict:
+def run_process(
+    command: list[str], *, cwd: Path, workdir: Path, timeout: float | None = None, env: dict[str, str] | None = None
+) -> dict:
     """Run one program to its end (or kill it after ``timeout`` seconds): wall and CPU seconds,
     exit code, and what it printed (stdout and stderr go to files in ``workdir``, never a pipe)."""
-    child_env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "",
-                 "TMPDIR": str(workdir), **(env or {})}
+    child_env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "CUDA_VISIBLE_DEVICES": "",
+        "TMPDIR": str(workdir),
+        **(env or {}),
+    }
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(workdir / "stdout.txt", "wb") as stdout, open(workdir / "stderr.txt", "wb") as stderr:
         start = time.perf_counter()
-        process = subprocess.Popen(command, cwd=cwd, env=child_env, stdin=subprocess.DEVNULL, stdout=stdout,
-                                   stderr=stderr)
+        process = subprocess.Popen(
+            command, cwd=cwd, env=child_env, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr
+        )
         try:
             returncode, timed_out = process.wait(timeout=timeout), False
         except subprocess.TimeoutExpired:
@@ -191,8 +221,14 @@ def run_process(command: list[str], *, cwd: Path, workdir: Path, timeout: float 
         wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    result = {"wall_s": wall, "cpu_s": cpu, "returncode": returncode, "timed_out": timed_out,
-              "stdout": _read_text(workdir / "stdout.txt", "stdout"), "stderr": _read_text(workdir / "stderr.txt", "stderr")}
+    result = {
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "returncode": returncode,
+        "timed_out": timed_out,
+        "stdout": _read_text(workdir / "stdout.txt", "stdout"),
+        "stderr": _read_text(workdir / "stderr.txt", "stderr"),
+    }
     if returncode != 0 and not timed_out:
         last = (result["stderr"].strip() or result["stdout"].strip() or "no output").splitlines()[-1]
         raise PeerRunError(f"exit code {returncode}: {last[:300]}")
@@ -204,24 +240,51 @@ def _timing(process: dict) -> dict:
 
 
 def _our_command(*flags: str) -> list[str]:
-    return [sys.executable, str(ROOT / "train.py"), "--eval-frequency", "0", "--checkpoint-every", "0",
-            "--no-progress", "--device", "cpu", *flags]
+    return [
+        sys.executable,
+        str(ROOT / "train.py"),
+        "--eval-frequency",
+        "0",
+        "--checkpoint-every",
+        "0",
+        "--no-progress",
+        "--device",
+        "cpu",
+        *flags,
+    ]
 
 
 def ours_cartpole(steps: int, seed: int, workdir: Path) -> dict:
     from dqn_family.fileio import load_json
 
     run_dir = workdir / "run"
-    process = run_process(_our_command("--config", str(CLEANRL_CONFIG), "--total-steps", str(steps), "--seed", str(seed),
-                                       "--run-dir", str(run_dir)), cwd=ROOT, workdir=workdir)
+    process = run_process(
+        _our_command(
+            "--config", str(CLEANRL_CONFIG), "--total-steps", str(steps), "--seed", str(seed), "--run-dir", str(run_dir)
+        ),
+        cwd=ROOT,
+        workdir=workdir,
+    )
     summary = load_json(run_dir / "summary.json", max_bytes=2**20, what="summary", error=PeerRunError)
     return {**_timing(process), "sps": summary["steps_per_second"], "updates": summary["updates"]}
 
 
 def cleanrl_cartpole(cleanrl: Path, steps: int, seed: int, workdir: Path) -> dict:
-    command = [sys.executable, str(cleanrl / "cleanrl" / "dqn.py"), "--seed", str(seed), "--no-track",
-               "--no-capture-video", "--no-cuda", "--env-id", "CartPole-v1", "--total-timesteps", str(steps),
-               "--exploration-fraction", repr(EPSILON_DECAY_STEPS / steps)]
+    command = [
+        sys.executable,
+        str(cleanrl / "cleanrl" / "dqn.py"),
+        "--seed",
+        str(seed),
+        "--no-track",
+        "--no-capture-video",
+        "--no-cuda",
+        "--env-id",
+        "CartPole-v1",
+        "--total-timesteps",
+        str(steps),
+        "--exploration-fraction",
+        repr(EPSILON_DECAY_STEPS / steps),
+    ]
     process = run_process(command, cwd=workdir, workdir=workdir, env={"PYTHONPATH": str(cleanrl)})  # runs/ goes there
     return {**_timing(process), "sps": parse_cleanrl_sps(process["stdout"])}
 
@@ -230,8 +293,22 @@ def sb3_cartpole(runner: Path, steps: int, seed: int, workdir: Path) -> dict:
     from dqn_family.fileio import load_json
 
     out = workdir / "sb3.json"
-    command = [sys.executable, str(runner), "--config", "cleanrl", "--seed", str(seed), "--n-timesteps", str(steps),
-               "--eval-freq", "0", "--threads", "1", "--out", str(out)]
+    command = [
+        sys.executable,
+        str(runner),
+        "--config",
+        "cleanrl",
+        "--seed",
+        str(seed),
+        "--n-timesteps",
+        str(steps),
+        "--eval-freq",
+        "0",
+        "--threads",
+        "1",
+        "--out",
+        str(out),
+    ]
     process = run_process(command, cwd=workdir, workdir=workdir)
     report = load_json(out, max_bytes=2**20, what="SB3 runner output", error=PeerRunError)
     return {**_timing(process), "sps": report["sps_excl_eval"], "hyperparams": report["hyperparams"]}
@@ -241,8 +318,20 @@ def ours_minatar(frames: int, seed: int, workdir: Path) -> dict:
     from dqn_family.analysis.runs import read_scalars
 
     run_dir = workdir / "run"
-    process = run_process(_our_command("--env", MINATAR_ENV, "--total-steps", str(MINATAR_LEARNING_STARTS + frames),
-                                       "--seed", str(seed), "--run-dir", str(run_dir)), cwd=ROOT, workdir=workdir)
+    process = run_process(
+        _our_command(
+            "--env",
+            MINATAR_ENV,
+            "--total-steps",
+            str(MINATAR_LEARNING_STARTS + frames),
+            "--seed",
+            str(seed),
+            "--run-dir",
+            str(run_dir),
+        ),
+        cwd=ROOT,
+        workdir=workdir,
+    )
     measured = ms_per_frame_from_sps(read_scalars(run_dir, "charts/sps"), MINATAR_LEARNING_STARTS)
     return {**_timing(process), "ms_per_frame": measured and measured[0], "frames_measured": measured and measured[1]}
 
@@ -252,8 +341,12 @@ def reference_minatar(script: Path, timeout: float, workdir: Path) -> dict:
     process = run_process(command, cwd=workdir, workdir=workdir, timeout=timeout)
     points = parse_minatar_log(process["stderr"])
     measured = ms_per_frame_from_log(points, MINATAR_LEARNING_STARTS)
-    record = {**_timing(process), "ms_per_frame": measured and measured[0], "frames_measured": measured and measured[1],
-              "last_logged_frame": points[-1][0] if points else None}
+    record = {
+        **_timing(process),
+        "ms_per_frame": measured and measured[0],
+        "frames_measured": measured and measured[1],
+        "last_logged_frame": points[-1][0] if points else None,
+    }
     if measured is None:  # it logs once every 1,000 episodes
         after = sum(frame >= MINATAR_LEARNING_STARTS for frame, _ in points)
         record["note"] = f"{after} log line(s) after frame 5,000 before the stop, two needed: raise --minatar-timeout"
@@ -261,6 +354,7 @@ def reference_minatar(script: Path, timeout: float, workdir: Path) -> dict:
 
 
 # --- checking that the peers run the same settings -----------------------------------------------
+
 
 def _numbers(values: dict) -> dict[str, float]:
     out = {}
@@ -311,6 +405,7 @@ def check_minatar(script: Path) -> list[str]:
 
 # --- the invocation --------------------------------------------------------------------------------
 
+
 def available_programs(args: argparse.Namespace) -> tuple[dict[str, dict[str, object]], list[str]]:
     """part -> {program: run(seed, workdir) -> record}, in running order, and a note per skipped peer."""
     notes: list[str] = []
@@ -332,9 +427,10 @@ def available_programs(args: argparse.Namespace) -> tuple[dict[str, dict[str, ob
         cartpole["sb3"] = lambda seed, workdir: sb3_cartpole(args.sb3_runner, args.steps, seed, workdir)
     minatar: dict[str, object] = {}
     if have(args.minatar_reference, "MinAtar authors' dqn.py", "minatar"):
-        minatar = {"ours": lambda seed, workdir: ours_minatar(args.minatar_frames, seed, workdir),
-                   "authors": lambda seed, workdir: reference_minatar(args.minatar_reference, args.minatar_timeout,
-                                                                      workdir)}
+        minatar = {
+            "ours": lambda seed, workdir: ours_minatar(args.minatar_frames, seed, workdir),
+            "authors": lambda seed, workdir: reference_minatar(args.minatar_reference, args.minatar_timeout, workdir),
+        }
     programs = {"cartpole": cartpole, "minatar": minatar}
     return {part: programs[part] for part in args.parts if programs[part]}, notes
 
@@ -353,14 +449,19 @@ def run_rounds(programs: dict[str, dict], rounds: int) -> dict[str, dict[str, li
                 finally:
                     shutil.rmtree(workdir, ignore_errors=True)
                 runs[part][name].append(record)
-                shown = {key: round(value, 4) if isinstance(value, float) else value for key, value in record.items()
-                         if key != "hyperparams"}
+                shown = {
+                    key: round(value, 4) if isinstance(value, float) else value
+                    for key, value in record.items()
+                    if key != "hyperparams"
+                }
                 print(f"round {seed} {part} {name}: {shown}", flush=True)
     return runs
 
 
-FIGURES = {"cartpole": (("wall_s", "whole process, s"), ("cpu_s", "CPU, s"), ("sps", "in-loop steps/s")),
-           "minatar": (("ms_per_frame", "ms per frame after frame 5,000"), ("frames_measured", "frames measured"))}
+FIGURES = {
+    "cartpole": (("wall_s", "whole process, s"), ("cpu_s", "CPU, s"), ("sps", "in-loop steps/s")),
+    "minatar": (("ms_per_frame", "ms per frame after frame 5,000"), ("frames_measured", "frames measured")),
+}
 
 
 def summarise(runs: dict[str, dict[str, list[dict]]]) -> tuple[dict, list[list[str]]]:
@@ -377,27 +478,49 @@ def summarise(runs: dict[str, dict[str, list[dict]]]) -> tuple[dict, list[list[s
                 if stats is None:
                     rows.append([part, name, label, "-", "-", "-"])
                     continue
-                rows.append([part, name, label, f"{stats['median']:,.3g}" if stats["median"] < 100 else
-                             f"{stats['median']:,.0f}", f"[{stats['min']:,.4g}, {stats['max']:,.4g}]",
-                             "" if ratio is None else f"{ratio['median']:.3f}"])
+                rows.append(
+                    [
+                        part,
+                        name,
+                        label,
+                        f"{stats['median']:,.3g}" if stats["median"] < 100 else f"{stats['median']:,.0f}",
+                        f"[{stats['min']:,.4g}, {stats['max']:,.4g}]",
+                        "" if ratio is None else f"{ratio['median']:.3f}",
+                    ]
+                )
     return summary, rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--peers", type=Path, default=ROOT.parent / "shared" / "peers",
-                        help="Folder holding cleanrl/, minatar/dqn.py and sb3_dqn_cartpole.py (default: %(default)s).")
-    parser.add_argument("--cleanrl", type=Path, help="CleanRL checkout, patched for Gymnasium 1.x (default: PEERS/cleanrl).")
-    parser.add_argument("--minatar-reference", type=Path, help="The MinAtar authors' examples/dqn.py "
-                        "(default: PEERS/minatar/dqn.py).")
+    parser.add_argument(
+        "--peers",
+        type=Path,
+        default=ROOT.parent / "shared" / "peers",
+        help="Folder holding cleanrl/, minatar/dqn.py and sb3_dqn_cartpole.py (default: %(default)s).",
+    )
+    parser.add_argument(
+        "--cleanrl", type=Path, help="CleanRL checkout, patched for Gymnasium 1.x (default: PEERS/cleanrl)."
+    )
+    parser.add_argument(
+        "--minatar-reference", type=Path, help="The MinAtar authors' examples/dqn.py (default: PEERS/minatar/dqn.py)."
+    )
     parser.add_argument("--sb3-runner", type=Path, help="sb3_dqn_cartpole.py (default: PEERS/sb3_dqn_cartpole.py).")
     parser.add_argument("--parts", nargs="+", default=["cartpole", "minatar"], choices=["cartpole", "minatar"])
     parser.add_argument("--rounds", type=int, default=3, help="Interleaved rounds; round r uses seed r.")
     parser.add_argument("--steps", type=int, default=100_000, help="CartPole-v1 env steps per run.")
-    parser.add_argument("--minatar-frames", type=int, default=50_000,
-                        help="Our MinAtar frames after learning starts (the run is 5,000 frames longer).")
-    parser.add_argument("--minatar-timeout", type=float, default=120.0,
-                        help="Seconds the MinAtar authors' dqn.py runs before it is stopped (it has no frame limit).")
+    parser.add_argument(
+        "--minatar-frames",
+        type=int,
+        default=50_000,
+        help="Our MinAtar frames after learning starts (the run is 5,000 frames longer).",
+    )
+    parser.add_argument(
+        "--minatar-timeout",
+        type=float,
+        default=120.0,
+        help="Seconds the MinAtar authors' dqn.py runs before it is stopped (it has no frame limit).",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "peers.json")
     args = parser.parse_args()
     args.cleanrl = args.cleanrl or args.peers / "cleanrl"
@@ -417,20 +540,38 @@ def main() -> None:
     if sb3_runs:
         differences += check_sb3(sb3_runs[0]["hyperparams"], args.steps)
     summary, rows = summarise(runs)
-    print(f"\n{args.rounds} interleaved rounds, one process per run, OMP_NUM_THREADS=1, CPU only; CartPole-v1 "
-          f"{args.steps:,} steps at CleanRL's settings; MinAtar Breakout, an update every frame, batch 32")
+    print(
+        f"\n{args.rounds} interleaved rounds, one process per run, OMP_NUM_THREADS=1, CPU only; CartPole-v1 "
+        f"{args.steps:,} steps at CleanRL's settings; MinAtar Breakout, an update every frame, batch 32"
+    )
     print_table(["part", "program", "figure", "median", "[min, max]", "ours/peer (median of rounds)"], rows)
     for difference in differences + [f"{part}: {text}" for part in programs for text in KNOWN_DIFFERENCES[part]]:
         print(f"- {difference}")
-    peers = {"cleanrl": args.cleanrl / "cleanrl" / "dqn.py", "sb3_runner": args.sb3_runner,
-             "minatar_reference": args.minatar_reference}
-    write_json(args.out, {
-        "rounds": args.rounds, "steps": args.steps, "minatar_frames": args.minatar_frames,
-        "minatar_timeout_s": args.minatar_timeout, "machine": machine_info(), "skipped": notes,
-        "peers": {name: {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
-                  for name, path in peers.items() if path.is_file()},
-        "setting_differences": differences, "known_differences": {part: KNOWN_DIFFERENCES[part] for part in programs},
-        "summary": summary, "runs": runs})
+    peers = {
+        "cleanrl": args.cleanrl / "cleanrl" / "dqn.py",
+        "sb3_runner": args.sb3_runner,
+        "minatar_reference": args.minatar_reference,
+    }
+    write_json(
+        args.out,
+        {
+            "rounds": args.rounds,
+            "steps": args.steps,
+            "minatar_frames": args.minatar_frames,
+            "minatar_timeout_s": args.minatar_timeout,
+            "machine": machine_info(),
+            "skipped": notes,
+            "peers": {
+                name: {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+                for name, path in peers.items()
+                if path.is_file()
+            },
+            "setting_differences": differences,
+            "known_differences": {part: KNOWN_DIFFERENCES[part] for part in programs},
+            "summary": summary,
+            "runs": runs,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -20,8 +20,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dqn_family.analysis.runs import read_scalars  # noqa: E402
 from benchmarks.common import median_iqr, print_table, write_json  # noqa: E402
+from dqn_family.analysis.runs import read_scalars  # noqa: E402
 from dqn_family.configs import resolve_config  # noqa: E402
 
 THRESHOLDS = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0, "MountainCar-v0": -120.0, "LunarLander-v3": 200.0}
@@ -37,12 +37,17 @@ def run_seed(job: tuple[dict, str | None, str]) -> dict:
     elapsed = dict(read_scalars(run_dir, "eval/elapsed_seconds"))
     threshold = THRESHOLDS.get(config.env_id)
     reached = [(step, elapsed.get(step)) for step, value in evals if threshold is not None and value >= threshold]
-    return {"seed": config.seed, "run_dir": run_dir, "total_steps": config.total_steps,
-            "steps_to_threshold": reached[0][0] if reached else None,
-            "seconds_to_threshold": reached[0][1] if reached else None,
-            "final_eval": result.final_eval.mean if result.final_eval else None,
-            "best_eval": result.best_eval_mean, "train_seconds": result.seconds,
-            "evals": evals}
+    return {
+        "seed": config.seed,
+        "run_dir": run_dir,
+        "total_steps": config.total_steps,
+        "steps_to_threshold": reached[0][0] if reached else None,
+        "seconds_to_threshold": reached[0][1] if reached else None,
+        "final_eval": result.final_eval.mean if result.final_eval else None,
+        "best_eval": result.best_eval_mean,
+        "train_seconds": result.seconds,
+        "evals": evals,
+    }
 
 
 def parse_overrides(pairs: list[str]) -> dict:
@@ -67,26 +72,49 @@ def main() -> None:
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
     base = {"env_id": args.env, "algo": args.algo, **parse_overrides(args.set)}
-    jobs = [({**base, "seed": seed}, args.config,
-             f"runs/bench/{args.env.replace('/', '_')}__{args.algo}__s{seed}__{stamp}") for seed in args.seeds]
+    jobs = [
+        ({**base, "seed": seed}, args.config, f"runs/bench/{args.env.replace('/', '_')}__{args.algo}__s{seed}__{stamp}")
+        for seed in args.seeds
+    ]
     with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
         results = pool.map(run_seed, jobs)
 
     threshold = THRESHOLDS.get(args.env)
-    rows = [[r["seed"], r["steps_to_threshold"] or "never", f"{r['seconds_to_threshold'] or 0:.1f}",
-             f"{r['final_eval']:.1f}", f"{r['best_eval']:.1f}", f"{r['train_seconds']:.0f}"] for r in results]
+    rows = [
+        [
+            r["seed"],
+            r["steps_to_threshold"] or "never",
+            f"{r['seconds_to_threshold'] or 0:.1f}",
+            f"{r['final_eval']:.1f}",
+            f"{r['best_eval']:.1f}",
+            f"{r['train_seconds']:.0f}",
+        ]
+        for r in results
+    ]
     print(f"\n{args.env} ({args.algo}), threshold {threshold}, overrides {base}")
     print_table(["seed", "steps to threshold", "s to threshold", "final eval", "best eval", "train s"], rows)
     reached = [r["steps_to_threshold"] for r in results]
-    final_ok = sum(r["final_eval"] is not None and threshold is not None and r["final_eval"] >= threshold
-                   for r in results)
-    print(f"steps to threshold, median [IQR]: {median_iqr(reached)}; "
-          f"seconds: {median_iqr([r['seconds_to_threshold'] for r in results])}; "
-          f"final eval: {median_iqr([r['final_eval'] for r in results])}; "
-          f"final >= threshold: {final_ok}/{len(results)} seeds")
+    final_ok = sum(
+        r["final_eval"] is not None and threshold is not None and r["final_eval"] >= threshold for r in results
+    )
+    print(
+        f"steps to threshold, median [IQR]: {median_iqr(reached)}; "
+        f"seconds: {median_iqr([r['seconds_to_threshold'] for r in results])}; "
+        f"final eval: {median_iqr([r['final_eval'] for r in results])}; "
+        f"final >= threshold: {final_ok}/{len(results)} seeds"
+    )
     out = args.out or f"benchmarks/results/presets_{args.env.replace('/', '_')}_{args.algo}.json"
-    write_json(out, {"env": args.env, "algo": args.algo, "threshold": threshold, "overrides": base,
-                     "config_file": args.config, "results": results})
+    write_json(
+        out,
+        {
+            "env": args.env,
+            "algo": args.algo,
+            "threshold": threshold,
+            "overrides": base,
+            "config_file": args.config,
+            "results": results,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ sample(256) in microseconds. Needs about 7.2 GB of memory at the default capacit
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
 import sys
@@ -62,8 +63,11 @@ def fill(buffer: ReplayBuffer, rng: np.random.Generator) -> tuple[np.ndarray, in
 
 
 def summary(times: np.ndarray) -> dict[str, float]:
-    return {"median": round(float(np.median(times)), 1), "mean": round(float(times.mean()), 1),
-            "p90": round(float(np.percentile(times, 90)), 1)}
+    return {
+        "median": round(float(np.median(times)), 1),
+        "mean": round(float(times.mean()), 1),
+        "p90": round(float(np.percentile(times, 90)), 1),
+    }
 
 
 def main() -> None:
@@ -74,44 +78,70 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     shape, dtype = (STACK, *FRAME_SHAPE), np.dtype(np.uint8)
-    predicted = replay_bytes(capacity=args.capacity, observation_shape=shape, observation_dtype=dtype,
-                             stacked_frames=True, frame_window=args.frame_window)
+    predicted = replay_bytes(
+        capacity=args.capacity,
+        observation_shape=shape,
+        observation_dtype=dtype,
+        stacked_frames=True,
+        frame_window=args.frame_window,
+    )
     rss_before = rss_bytes()
-    buffer = ReplayBuffer(capacity=args.capacity, observation_shape=shape, observation_dtype=dtype, seed=0,
-                          stacked_frames=True, frame_window=args.frame_window)
+    buffer = ReplayBuffer(
+        capacity=args.capacity,
+        observation_shape=shape,
+        observation_dtype=dtype,
+        seed=0,
+        stacked_frames=True,
+        frame_window=args.frame_window,
+    )
     started = time.perf_counter()
     add_us, episodes = fill(buffer, np.random.default_rng(0))
     fill_seconds = time.perf_counter() - started
     rss_after = rss_bytes()
-    sample_us = {size: time_us(lambda: buffer.sample(size), args.repeats) for size in (32, 256)}
+    sample_us = {size: time_us(functools.partial(buffer.sample, size), args.repeats) for size in (32, 256)}
 
     naive_per_transition = 2 * STACK * int(np.prod(FRAME_SHAPE))
     results = {
-        "capacity": args.capacity, "observation_shape": list(shape), "frame_window": args.frame_window,
-        "episodes": episodes, "frame_count": len(buffer.storage.frames), "live_frames": buffer.storage.live_frames,
-        "total_bytes": buffer.nbytes, "replay_bytes_predicted": predicted,
+        "capacity": args.capacity,
+        "observation_shape": list(shape),
+        "frame_window": args.frame_window,
+        "episodes": episodes,
+        "frame_count": len(buffer.storage.frames),
+        "live_frames": buffer.storage.live_frames,
+        "total_bytes": buffer.nbytes,
+        "replay_bytes_predicted": predicted,
         "bytes_per_transition": round(buffer.nbytes / args.capacity, 1),
         "naive_observation_bytes_per_transition": naive_per_transition,
         "naive_total_bytes": replay_bytes(capacity=args.capacity, observation_shape=shape, observation_dtype=dtype),
-        "rss_bytes_before_build": rss_before, "rss_bytes_after_fill": rss_after,
+        "rss_bytes_before_build": rss_before,
+        "rss_bytes_after_fill": rss_after,
         "rss_bytes_per_transition": round((rss_after - rss_before) / args.capacity, 1),
-        "fill_seconds": round(fill_seconds, 1), "add_us": summary(add_us),
+        "fill_seconds": round(fill_seconds, 1),
+        "add_us": summary(add_us),
         "sample_us": {str(size): summary(times) for size, times in sample_us.items()},
-        "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()], "cpu_count": os.cpu_count(),
-        "numpy": np.__version__, "python": platform.python_version(), "platform": platform.platform(),
+        "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
+        "cpu_count": os.cpu_count(),
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     print(f"capacity {args.capacity:,} of {shape} uint8, {episodes} episodes, filled in {fill_seconds:,.1f} s")
-    print_table(["measure", "value"], [
-        ["bytes allocated (nbytes)", f"{buffer.nbytes:,}"],
-        ["bytes per transition", f"{results['bytes_per_transition']:,}"],
-        ["whole observations, bytes per transition", f"{naive_per_transition:,} (+ 18 of fields)"],
-        ["RSS after filling", f"{rss_after:,}"],
-        ["RSS growth per transition", f"{results['rss_bytes_per_transition']:,}"],
-        ["add() us, median / p90", f"{results['add_us']['median']} / {results['add_us']['p90']}"],
-        *[[f"sample({size}) us, median / p90", f"{summary(t)['median']} / {summary(t)['p90']}"]
-          for size, t in sample_us.items()],
-    ])
+    print_table(
+        ["measure", "value"],
+        [
+            ["bytes allocated (nbytes)", f"{buffer.nbytes:,}"],
+            ["bytes per transition", f"{results['bytes_per_transition']:,}"],
+            ["whole observations, bytes per transition", f"{naive_per_transition:,} (+ 18 of fields)"],
+            ["RSS after filling", f"{rss_after:,}"],
+            ["RSS growth per transition", f"{results['rss_bytes_per_transition']:,}"],
+            ["add() us, median / p90", f"{results['add_us']['median']} / {results['add_us']['p90']}"],
+            *[
+                [f"sample({size}) us, median / p90", f"{summary(t)['median']} / {summary(t)['p90']}"]
+                for size, t in sample_us.items()
+            ],
+        ],
+    )
     write_json(args.output, results)
 
 

@@ -32,8 +32,15 @@ def fill(buffer: ReplayBuffer, rng: np.random.Generator, chunk: int = 100_000) -
     for start in range(0, buffer.capacity, chunk):
         count = min(chunk, buffer.capacity - start)
         observations = rng.normal(size=(count, 4)).astype(np.float32)
-        buffer.add(observations, rng.integers(0, 2, count), np.ones(count), observations,
-                   np.zeros(count, bool), np.zeros(count, bool), 0.99)
+        buffer.add(
+            observations,
+            rng.integers(0, 2, count),
+            np.ones(count),
+            observations,
+            np.zeros(count, bool),
+            np.zeros(count, bool),
+            0.99,
+        )
 
 
 def main() -> None:
@@ -45,8 +52,9 @@ def main() -> None:
     args = parser.parse_args()
     rng = np.random.default_rng(0)
 
-    prioritized = PrioritizedReplayBuffer(capacity=args.capacity, observation_shape=(4,),
-                                          observation_dtype=np.float32, seed=0)
+    prioritized = PrioritizedReplayBuffer(
+        capacity=args.capacity, observation_shape=(4,), observation_dtype=np.float32, seed=0
+    )
     uniform = ReplayBuffer(capacity=args.capacity, observation_shape=(4,), observation_dtype=np.float32, seed=0)
     fill(prioritized, rng)
     fill(uniform, rng)
@@ -72,15 +80,27 @@ def main() -> None:
     print(f"capacity {args.capacity:,}, batch {batch_size}, {args.repeats} repeats, observations 4 x float32")
     print_table(["operation", "median_us", "p90_us"], rows)
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    write_json(args.output, {
-        "capacity": args.capacity, "batch_size": batch_size, "beta": beta, "repeats": args.repeats,
-        "observation_shape": [4], "target_us": 1000.0,
-        "results_us": {name: {"median": round(float(np.median(t)), 1), "p90": round(float(np.percentile(t, 90)), 1)}
-                       for name, t in timings.items()},
-        "load_average_1_5_15": [round(x, 2) for x in load] if load else None,
-        "cpu_count": os.cpu_count(), "numpy": np.__version__, "python": platform.python_version(),
-        "platform": platform.platform(), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    })
+    write_json(
+        args.output,
+        {
+            "capacity": args.capacity,
+            "batch_size": batch_size,
+            "beta": beta,
+            "repeats": args.repeats,
+            "observation_shape": [4],
+            "target_us": 1000.0,
+            "results_us": {
+                name: {"median": round(float(np.median(t)), 1), "p90": round(float(np.percentile(t, 90)), 1)}
+                for name, t in timings.items()
+            },
+            "load_average_1_5_15": [round(x, 2) for x in load] if load else None,
+            "cpu_count": os.cpu_count(),
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -77,8 +77,15 @@ def bench_train(steps: int, learning: bool, overrides: dict) -> dict:
     from dqn_family.configs import resolve_config
 
     run_dir = Path(tempfile.mkdtemp()) / "run"
-    fields = {"env_id": "CartPole-v1", "total_steps": steps, "eval_frequency": 0, "checkpoint_every": 0, "progress": False,
-              "run_dir": str(run_dir), **overrides}
+    fields = {
+        "env_id": "CartPole-v1",
+        "total_steps": steps,
+        "eval_frequency": 0,
+        "checkpoint_every": 0,
+        "progress": False,
+        "run_dir": str(run_dir),
+        **overrides,
+    }
     if not learning:
         fields["learning_starts"] = 2 * steps  # never reached, whatever num_envs is
     config = resolve_config(fields, str(CLEANRL_CONFIG))
@@ -102,11 +109,27 @@ def bench_sb3(steps: int) -> dict:
     torch.set_num_threads(1)
     # CleanRL's settings in SB3's vocabulary. SB3 always uses the Huber loss (CleanRL: MSE) and
     # clips gradients; a huge max_grad_norm turns the clipping off in effect.
-    model = DQN("MlpPolicy", gym.make("CartPole-v1"), learning_rate=2.5e-4, buffer_size=10_000,
-                learning_starts=10_000, batch_size=128, tau=1.0, gamma=0.99, train_freq=10, gradient_steps=1,
-                target_update_interval=500, exploration_initial_eps=1.0, exploration_final_eps=0.05,
-                exploration_fraction=250_000 / steps, max_grad_norm=1e10,
-                policy_kwargs={"net_arch": [120, 84]}, device="cpu", seed=1, verbose=0)
+    model = DQN(
+        "MlpPolicy",
+        gym.make("CartPole-v1"),
+        learning_rate=2.5e-4,
+        buffer_size=10_000,
+        learning_starts=10_000,
+        batch_size=128,
+        tau=1.0,
+        gamma=0.99,
+        train_freq=10,
+        gradient_steps=1,
+        target_update_interval=500,
+        exploration_initial_eps=1.0,
+        exploration_final_eps=0.05,
+        exploration_fraction=250_000 / steps,
+        max_grad_norm=1e10,
+        policy_kwargs={"net_arch": [120, 84]},
+        device="cpu",
+        seed=1,
+        verbose=0,
+    )
     start = time.perf_counter()
     model.learn(total_timesteps=steps)
     seconds = time.perf_counter() - start
@@ -124,9 +147,15 @@ def bench_parts(repeats: int = 3000) -> dict:
     results = {}
     for numpy_acting in (False, True):
         torch.manual_seed(0)
-        agent = DQNAgent(q_network=MLPQNetwork((4,), 2, hidden_sizes=(120, 84)), n_actions=2,
-                         device=torch.device("cpu"), seed=0, learning_rate=2.5e-4, loss="mse",
-                         numpy_acting=numpy_acting)
+        agent = DQNAgent(
+            q_network=MLPQNetwork((4,), 2, hidden_sizes=(120, 84)),
+            n_actions=2,
+            device=torch.device("cpu"),
+            seed=0,
+            learning_rate=2.5e-4,
+            loss="mse",
+            numpy_acting=numpy_acting,
+        )
         observation = np.zeros((1, 4), dtype=np.float32)
         for _ in range(200):
             agent.greedy_actions(observation)
@@ -136,13 +165,26 @@ def bench_parts(repeats: int = 3000) -> dict:
         results["act_numpy_us" if numpy_acting else "act_torch_us"] = (time.perf_counter() - start) / repeats * 1e6
     buffer = ReplayBuffer(capacity=10_000, observation_shape=(4,), observation_dtype=np.float32, seed=0)
     rng = np.random.default_rng(0)
-    buffer.add(rng.normal(size=(10_000, 4)).astype(np.float32), rng.integers(0, 2, 10_000),
-               np.ones(10_000, np.float32), rng.normal(size=(10_000, 4)).astype(np.float32),
-               np.zeros(10_000, bool), np.zeros(10_000, bool), 0.99)
+    buffer.add(
+        rng.normal(size=(10_000, 4)).astype(np.float32),
+        rng.integers(0, 2, 10_000),
+        np.ones(10_000, np.float32),
+        rng.normal(size=(10_000, 4)).astype(np.float32),
+        np.zeros(10_000, bool),
+        np.zeros(10_000, bool),
+        0.99,
+    )
     for compiled in (False, True):
         torch.manual_seed(0)
-        agent = DQNAgent(q_network=MLPQNetwork((4,), 2, hidden_sizes=(120, 84)), n_actions=2,
-                         device=torch.device("cpu"), seed=0, learning_rate=2.5e-4, loss="mse", compile=compiled)
+        agent = DQNAgent(
+            q_network=MLPQNetwork((4,), 2, hidden_sizes=(120, 84)),
+            n_actions=2,
+            device=torch.device("cpu"),
+            seed=0,
+            learning_rate=2.5e-4,
+            loss="mse",
+            compile=compiled,
+        )
         start = time.perf_counter()
         agent.update(buffer.sample(128).to_torch("cpu"))
         if compiled:
@@ -173,16 +215,30 @@ def bench_atari(steps: int) -> dict:
     results = {}
     for name, learning_starts in (("loop_sps", steps + 1), ("full_sps", 1000)):
         run_dir = Path(tempfile.mkdtemp()) / "run"
-        config = resolve_config({"env_id": "ALE/Breakout-v5", "total_steps": steps, "buffer_size": 10_000,
-                                 "learning_starts": learning_starts, "eval_frequency": 0, "checkpoint_every": 0,
-                                 "progress": False, "run_dir": str(run_dir)})
+        config = resolve_config(
+            {
+                "env_id": "ALE/Breakout-v5",
+                "total_steps": steps,
+                "buffer_size": 10_000,
+                "learning_starts": learning_starts,
+                "eval_frequency": 0,
+                "checkpoint_every": 0,
+                "progress": False,
+                "run_dir": str(run_dir),
+            }
+        )
         result = train.train(config)
         shutil.rmtree(run_dir.parent, ignore_errors=True)
         results[name] = result.env_steps / result.seconds
     for prioritized in (False, True):
-        nbytes = replay_bytes(capacity=1_000_000, observation_shape=(4, 84, 84), observation_dtype=np.uint8,
-                              stacked_frames=True, prioritized=prioritized,
-                              frame_window=frame_window_for(num_envs=1, n_step=1, stack=4))
+        nbytes = replay_bytes(
+            capacity=1_000_000,
+            observation_shape=(4, 84, 84),
+            observation_dtype=np.uint8,
+            stacked_frames=True,
+            prioritized=prioritized,
+            frame_window=frame_window_for(num_envs=1, n_step=1, stack=4),
+        )
         results["replay_bytes_per_transition" + ("_prioritized" if prioritized else "")] = nbytes / 1_000_000
     return results
 
@@ -194,14 +250,26 @@ def bench_t475_ours(seed: int, overrides: dict) -> dict:
 
     run_dir = str(Path(tempfile.mkdtemp()) / "run")
     result = run_seed(({"env_id": "CartPole-v1", "seed": seed, "checkpoint_every": 0, **overrides}, None, run_dir))
-    return {"seconds_to_475": result["seconds_to_threshold"], "steps_to_475": result["steps_to_threshold"],
-            "final_eval": result["final_eval"]}
+    return {
+        "seconds_to_475": result["seconds_to_threshold"],
+        "steps_to_475": result["steps_to_threshold"],
+        "final_eval": result["final_eval"],
+    }
 
 
 # RL Zoo's hyperparams/dqn.yml for CartPole-v1 (rl-baselines3-zoo): 50,000 steps.
-ZOO_CARTPOLE = {"learning_rate": 2.3e-3, "batch_size": 64, "buffer_size": 100_000, "learning_starts": 1000,
-                "gamma": 0.99, "target_update_interval": 10, "train_freq": 256, "gradient_steps": 128,
-                "exploration_fraction": 0.16, "exploration_final_eps": 0.04}
+ZOO_CARTPOLE = {
+    "learning_rate": 2.3e-3,
+    "batch_size": 64,
+    "buffer_size": 100_000,
+    "learning_starts": 1000,
+    "gamma": 0.99,
+    "target_update_interval": 10,
+    "train_freq": 256,
+    "gradient_steps": 128,
+    "exploration_fraction": 0.16,
+    "exploration_final_eps": 0.04,
+}
 
 
 def bench_t475_sb3(seed: int) -> dict:
@@ -229,8 +297,15 @@ def bench_t475_sb3(seed: int) -> dict:
                 return False
             return True
 
-    model = DQN("MlpPolicy", gym.make("CartPole-v1"), policy_kwargs={"net_arch": [256, 256]}, device="cpu",
-                seed=seed, verbose=0, **ZOO_CARTPOLE)
+    model = DQN(
+        "MlpPolicy",
+        gym.make("CartPole-v1"),
+        policy_kwargs={"net_arch": [256, 256]},
+        device="cpu",
+        seed=seed,
+        verbose=0,
+        **ZOO_CARTPOLE,
+    )
     callback = StopAt475()
     model.learn(total_timesteps=50_000, callback=callback)
     seconds, steps = callback.reached or (None, None)
@@ -249,12 +324,18 @@ def child(part: str, steps: int, overrides: dict) -> None:
 
     torch.set_num_threads(1)
     seed = overrides.pop("seed", 1)
-    runners = {"t475_ours": lambda: bench_t475_ours(seed, overrides), "t475_sb3": lambda: bench_t475_sb3(seed),
-               "t475c_ours": lambda: bench_t475_ours(seed, {**overrides, "compile": True}),
-               "atari": lambda: bench_atari(steps), "raw": lambda: bench_raw(steps), "loop": lambda: bench_loop(steps, overrides),
-               "full": lambda: bench_train(steps, True, overrides),
-               "fullc": lambda: bench_train(steps, True, {**overrides, "compile": True}), "sb3": lambda: bench_sb3(steps),
-               "parts": bench_parts}
+    runners = {
+        "t475_ours": lambda: bench_t475_ours(seed, overrides),
+        "t475_sb3": lambda: bench_t475_sb3(seed),
+        "t475c_ours": lambda: bench_t475_ours(seed, {**overrides, "compile": True}),
+        "atari": lambda: bench_atari(steps),
+        "raw": lambda: bench_raw(steps),
+        "loop": lambda: bench_loop(steps, overrides),
+        "full": lambda: bench_train(steps, True, overrides),
+        "fullc": lambda: bench_train(steps, True, {**overrides, "compile": True}),
+        "sb3": lambda: bench_sb3(steps),
+        "parts": bench_parts,
+    }
     print(json.dumps(runners[part]()))
 
 
@@ -275,12 +356,17 @@ def _median(values: list) -> float | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--parts", nargs="+", default=["raw", "loop", "full", "fullc", "sb3", "parts", "t475"],
-                        choices=["raw", "loop", "full", "fullc", "sb3", "parts", "t475", "t475c", "atari"])
+    parser.add_argument(
+        "--parts",
+        nargs="+",
+        default=["raw", "loop", "full", "fullc", "sb3", "parts", "t475"],
+        choices=["raw", "loop", "full", "fullc", "sb3", "parts", "t475", "t475c", "atari"],
+    )
     parser.add_argument("--steps", type=int, default=100_000, help="Env steps per timed run (atari: a tenth).")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="Config overrides for our runs, e.g. fused_adam=true.")
+    parser.add_argument(
+        "--set", nargs="*", default=[], metavar="KEY=VALUE", help="Config overrides for our runs, e.g. fused_adam=true."
+    )
     parser.add_argument("--out", default="benchmarks/results/speed.json")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--overrides", default="{}", help=argparse.SUPPRESS)
@@ -293,8 +379,10 @@ def main() -> None:
     overrides = parse_overrides(args.set)
     results: dict[str, list[dict]] = {}
     for part in args.parts:
-        if part == "sb3" and subprocess.run([sys.executable, "-c", "import stable_baselines3"],
-                                            capture_output=True).returncode != 0:
+        if (
+            part == "sb3"
+            and subprocess.run([sys.executable, "-c", "import stable_baselines3"], capture_output=True).returncode != 0
+        ):
             print("sb3: stable-baselines3 is not installed (pip install -e .[bench]); skipped")
             continue
         if part in ("t475", "t475c"):
@@ -305,8 +393,11 @@ def main() -> None:
             results.setdefault(part, []).append(run_isolated(part, steps, overrides))
             print(part, results[part][-1], flush=True)
     medians = {part: {key: _median([r[key] for r in runs]) for key in runs[0]} for part, runs in results.items()}
-    rows = [[part, key, "-" if value is None else f"{value:,.1f}"] for part, values in medians.items()
-            for key, value in values.items()]
+    rows = [
+        [part, key, "-" if value is None else f"{value:,.1f}"]
+        for part, values in medians.items()
+        for key, value in values.items()
+    ]
     for full in ("full", "fullc"):
         if full in medians and "sb3" in medians:
             rows.append([f"{full}/sb3", "sps ratio", f"{medians[full]['sps'] / medians['sb3']['sps']:.2f}x"])
@@ -317,12 +408,23 @@ def main() -> None:
     if "loop" in medians and "raw" in medians:
         for key in ("sps", "sps_16_envs"):
             rows.append(["loop/raw", f"{key} ratio", f"{medians['loop'][key] / medians['raw']['env_sps']:.2f}"])
-    print(f"\nCartPole-v1 (atari: ALE/Breakout-v5, a tenth of the steps), {args.steps:,} env steps per run, "
-          f"median of {args.repeats} (t475: {args.repeats} seeds); overrides {overrides}")
+    print(
+        f"\nCartPole-v1 (atari: ALE/Breakout-v5, a tenth of the steps), {args.steps:,} env steps per run, "
+        f"median of {args.repeats} (t475: {args.repeats} seeds); overrides {overrides}"
+    )
     print_table(["part", "figure", "median"], rows)
     machine = {"platform": platform.platform(), "processor": platform.processor(), "python": platform.python_version()}
-    write_json(args.out, {"steps": args.steps, "repeats": args.repeats, "overrides": overrides,
-                          "machine": machine, "medians": medians, "runs": results})
+    write_json(
+        args.out,
+        {
+            "steps": args.steps,
+            "repeats": args.repeats,
+            "overrides": overrides,
+            "machine": machine,
+            "medians": medians,
+            "runs": results,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -31,8 +31,10 @@ def main() -> None:
         ok = sum(value is not None and value >= threshold for value in final)
         never = sum(step is None for step in reached)
         steps = median_iqr(reached) + (f" ({never} never)" if never else "")
-        print(f"| {data['env']} | {data['algo']} | {results[0]['total_steps']:,} | {median_iqr(final)} | {steps} | "
-              f"{ok}/{len(results)} (threshold {threshold:g}) |")
+        print(
+            f"| {data['env']} | {data['algo']} | {results[0]['total_steps']:,} | {median_iqr(final)} | {steps} | "
+            f"{ok}/{len(results)} (threshold {threshold:g}) |"
+        )
 
 
 if __name__ == "__main__":

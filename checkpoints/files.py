@@ -32,15 +32,16 @@ import os
 import re
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO
 
 import torch
 
 from dqn_family.configs.config import is_int
+from dqn_family.configs.errors import UserError
 from dqn_family.fileio import atomic_write, load_json, one_line, short_repr, write_text_atomic
 from dqn_family.fileio.torch_files import safe_torch_load
-from dqn_family.configs.errors import UserError
 
 CHECKPOINT_FORMAT = "dqn-family-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -82,8 +83,14 @@ def save_checkpoint(run_dir: str | Path, state: dict[str, Any], *, env_step: int
 
     atomic_write(folder / f"{stem}.pt", write)
     _test_pause("state-renamed", env_step)
-    manifest = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "env_step": env_step,
-                "state_file": f"{stem}.pt", "state_bytes": writer.size, "state_sha256": writer.sha256.hexdigest()}
+    manifest = {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "env_step": env_step,
+        "state_file": f"{stem}.pt",
+        "state_bytes": writer.size,
+        "state_sha256": writer.sha256.hexdigest(),
+    }
     write_text_atomic(folder / f"{stem}.json", json.dumps(manifest, indent=2) + "\n")
     _test_pause("committed", env_step)
     _prune(folder, keep, env_step)
@@ -140,8 +147,11 @@ def list_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
     folder = checkpoint_folder(run_dir)
     if not folder.is_dir():
         return []
-    found = [(int(match[1]), path) for path in folder.iterdir()
-             if (match := _NAME.match(path.name)) is not None and match[2] == "json"]
+    found = [
+        (int(match[1]), path)
+        for path in folder.iterdir()
+        if (match := _NAME.match(path.name)) is not None and match[2] == "json"
+    ]
     return sorted(found)
 
 
@@ -149,8 +159,10 @@ def latest_checkpoint(run_dir: str | Path) -> Path:
     """The manifest of the newest checkpoint; CheckpointError if there is none."""
     found = list_checkpoints(run_dir)
     if not found:
-        raise CheckpointError(f"{run_dir} has no checkpoint to resume from (none is written before "
-                              "the first --checkpoint-every env steps, or the exit)")
+        raise CheckpointError(
+            f"{run_dir} has no checkpoint to resume from (none is written before "
+            "the first --checkpoint-every env steps, or the exit)"
+        )
     return found[-1][1]
 
 
@@ -166,8 +178,10 @@ def load_checkpoint(manifest_path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{state_path} is not a checkpoint of this project (format {CHECKPOINT_FORMAT!r})")
     _check_version(payload.get("version"), state_path)
     if not (is_int(payload.get("env_step")) and payload["env_step"] == manifest["env_step"]):
-        raise CheckpointError(f"{state_path} holds env step {short_repr(payload.get('env_step'))}, "
-                              f"its manifest says {manifest['env_step']}")
+        raise CheckpointError(
+            f"{state_path} holds env step {short_repr(payload.get('env_step'))}, "
+            f"its manifest says {manifest['env_step']}"
+        )
     return payload
 
 
@@ -180,9 +194,16 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     _check_version(manifest.get("version"), path)
     step, name = manifest.get("env_step"), manifest.get("state_file")
     size, digest = manifest.get("state_bytes"), manifest.get("state_sha256")
-    if (not is_int(step) or step < 0 or name != f"{_stem(step)}.pt" or path.name != f"{_stem(step)}.json"
-            or not is_int(size) or size < 0 or not isinstance(digest, str)
-            or not re.fullmatch(r"[0-9a-f]{64}", digest)):
+    if (
+        not is_int(step)
+        or step < 0
+        or name != f"{_stem(step)}.pt"
+        or path.name != f"{_stem(step)}.json"
+        or not is_int(size)
+        or size < 0
+        or not isinstance(digest, str)
+        or not re.fullmatch(r"[0-9a-f]{64}", digest)
+    ):
         raise CheckpointError(f"checkpoint manifest {path} is damaged: its fields are missing or malformed")
     return manifest
 
@@ -191,8 +212,10 @@ def _verify(state_path: Path, manifest: dict[str, Any]) -> None:
     try:
         size = state_path.stat().st_size
         if size != manifest["state_bytes"]:
-            raise CheckpointError(f"checkpoint {state_path} is damaged: {size} bytes, its manifest says "
-                                  f"{manifest['state_bytes']} (truncated or overwritten)")
+            raise CheckpointError(
+                f"checkpoint {state_path} is damaged: {size} bytes, its manifest says "
+                f"{manifest['state_bytes']} (truncated or overwritten)"
+            )
         digest = hashlib.sha256()
         with open(state_path, "rb") as handle:
             while chunk := handle.read(1 << 20):
@@ -205,8 +228,10 @@ def _verify(state_path: Path, manifest: dict[str, Any]) -> None:
 
 def _check_version(version: Any, path: Path) -> None:
     if not (type(version) is int and version == CHECKPOINT_VERSION):
-        raise CheckpointError(f"{path} has checkpoint format version {short_repr(version)}; this version of the code "
-                              f"reads version {CHECKPOINT_VERSION}")
+        raise CheckpointError(
+            f"{path} has checkpoint format version {short_repr(version)}; this version of the code "
+            f"reads version {CHECKPOINT_VERSION}"
+        )
 
 
 @contextlib.contextmanager
@@ -223,8 +248,9 @@ def lock_run_dir(run_dir: str | Path) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise UserError(f"run directory {run_dir} is in use by another training process; "
-                            "wait for it to end or stop it first") from None
+            raise UserError(
+                f"run directory {run_dir} is in use by another training process; wait for it to end or stop it first"
+            ) from None
         except OSError:  # a file system without locks: go on without one
             pass
         yield

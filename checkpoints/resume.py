@@ -16,19 +16,30 @@ import dataclasses
 import json
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from dqn_family.configs import Config, ConfigError, config_to_dict, load_config
-from dqn_family.fileio import load_json, short_repr, write_text_atomic
-from dqn_family.configs.config import FIELD_NAMES
 from dqn_family.checkpoints.files import CheckpointError
+from dqn_family.configs import Config, ConfigError, config_to_dict, load_config
+from dqn_family.configs.config import FIELD_NAMES
+from dqn_family.fileio import load_json, short_repr, write_text_atomic
 
 # compile: the compiled update keeps Adam's state where torch.optim.Adam does (tested both ways);
 # device_replay: a device copy of replay gathers the same batches; precision: the weights and Adam's state are
 # float32 under every precision, and an fp16 gradient scaler missing from the checkpoint starts afresh.
-HARMLESS_ON_RESUME = ("device", "progress", "torch_threads", "numpy_acting", "vector_mode", "checkpoint_every",
-                      "keep_checkpoints", "compile", "device_replay", "precision")
+HARMLESS_ON_RESUME = (
+    "device",
+    "progress",
+    "torch_threads",
+    "numpy_acting",
+    "vector_mode",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "compile",
+    "device_replay",
+    "precision",
+)
 _DEFAULTS = config_to_dict(Config())
 _META_MAX_BYTES = 1 << 20  # meta.json gains a short entry per resume
 
@@ -43,8 +54,10 @@ def resume_config(run_dir: Path, overrides: Mapping[str, Any]) -> Config:
         name = refused[0]
         flag = "--" + name.replace("_", "-")
         allowed = ", ".join("--" + n.replace("_", "-") for n in HARMLESS_ON_RESUME)
-        raise ConfigError(f"{flag} cannot change when resuming: the run has {name}={short_repr(getattr(saved, name))}, "
-                          f"given {short_repr(changed[name])}; only {allowed} may differ (start a new run to change it)")
+        raise ConfigError(
+            f"{flag} cannot change when resuming: the run has {name}={short_repr(getattr(saved, name))}, "
+            f"given {short_repr(changed[name])}; only {allowed} may differ (start a new run to change it)"
+        )
     return dataclasses.replace(saved, **changed, run_dir=str(run_dir))
 
 
@@ -59,9 +72,11 @@ def check_same_run(checkpoint_config: Any, config: Config, checkpoint_path: Path
             continue
         recorded = checkpoint_config.get(name, _DEFAULTS[name])  # a field added since: its default
         if recorded != current[name]:
-            raise CheckpointError(f"checkpoint {checkpoint_path} belongs to another run: it was written with "
-                                  f"{name}={short_repr(recorded)}, but {config.run_dir}/config.yaml has "
-                                  f"{name}={short_repr(current[name])}")
+            raise CheckpointError(
+                f"checkpoint {checkpoint_path} belongs to another run: it was written with "
+                f"{name}={short_repr(recorded)}, but {config.run_dir}/config.yaml has "
+                f"{name}={short_repr(current[name])}"
+            )
 
 
 def record_resume(run_dir: Path, *, env_step: int, device: str) -> None:
@@ -73,8 +88,12 @@ def record_resume(run_dir: Path, *, env_step: int, device: str) -> None:
         return
     if not isinstance(meta, dict) or not isinstance(meta.get("resumes", []), list):
         return
-    entry = {"command": sys.argv, "from_env_step": env_step, "device": device,
-             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    entry = {
+        "command": sys.argv,
+        "from_env_step": env_step,
+        "device": device,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
     meta["resumes"] = [*meta.get("resumes", []), entry]
     write_text_atomic(path, json.dumps(meta, indent=2) + "\n")
 
@@ -84,8 +103,11 @@ def wait_for_later_event_file_name(run_dir: Path, *, at_most_s: float = 2.0) -> 
     was made. Wait (up to ``at_most_s``) until the clock has passed every existing file's second,
     so that the resumed run's file sorts last and its purge of the stopped process's later steps
     applies to them."""
-    seconds = [int(part) for path in run_dir.glob("events.out.tfevents.*")
-               if len(parts := path.name.split(".")) > 3 and (part := parts[3]).isdigit()]
+    seconds = [
+        int(part)
+        for path in run_dir.glob("events.out.tfevents.*")
+        if len(parts := path.name.split(".")) > 3 and (part := parts[3]).isdigit()
+    ]
     wait = max(seconds, default=0) + 1 - time.time()
     if 0 < wait <= at_most_s:
         time.sleep(wait)

@@ -67,16 +67,21 @@ def check_global_rng_state(state: Any) -> None:
         raise ValueError("the Python random state is not one Python's generator can take") from None
     reference = torch.get_rng_state()
     torch_state = state["torch"]
-    if (not isinstance(torch_state, torch.Tensor) or torch_state.dtype != reference.dtype
-            or torch_state.shape != reference.shape):
+    if (
+        not isinstance(torch_state, torch.Tensor)
+        or torch_state.dtype != reference.dtype
+        or torch_state.shape != reference.shape
+    ):
         raise ValueError("the torch generator state must be a uint8 tensor of the CPU generator's size")
     try:
         torch.Generator().set_state(torch_state)
     except RuntimeError:
         raise ValueError("the torch generator state is not valid") from None
     cuda_states = state.get("torch_cuda")
-    if cuda_states is not None and not (isinstance(cuda_states, (list, tuple)) and all(
-            isinstance(s, torch.Tensor) and s.dtype == torch.uint8 and s.ndim == 1 for s in cuda_states)):
+    if cuda_states is not None and not (
+        isinstance(cuda_states, (list, tuple))
+        and all(isinstance(s, torch.Tensor) and s.dtype == torch.uint8 and s.ndim == 1 for s in cuda_states)
+    ):
         raise ValueError("the CUDA generator states must be a list of uint8 tensors")
 
 

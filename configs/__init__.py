@@ -20,7 +20,21 @@ from dqn_family.configs.loading import (
 )
 
 __all__ = [
-    "Config", "ConfigError", "add_config_arguments", "config_from_args", "config_origins", "config_to_dict", "env_file_name",
-    "load_config", "make_parser", "report_user_errors", "preset_path", "print_config", "read_config_file", "resolve_config",
-    "save_config", "UserError", "values_for_help",
+    "Config",
+    "ConfigError",
+    "add_config_arguments",
+    "config_from_args",
+    "config_origins",
+    "config_to_dict",
+    "env_file_name",
+    "load_config",
+    "make_parser",
+    "report_user_errors",
+    "preset_path",
+    "print_config",
+    "read_config_file",
+    "resolve_config",
+    "save_config",
+    "UserError",
+    "values_for_help",
 ]

@@ -17,7 +17,6 @@ from dqn_family.configs.errors import ConfigError
 from dqn_family.configs.schedules import SCHEDULES
 from dqn_family.fileio import short_repr
 
-
 # Registries: each name a config may choose, with the torch.nn class (activations) or
 # torch.nn.functional function (losses) that agents build it from; the fields' choices are their keys.
 ACTIVATIONS = {"relu": "ReLU", "tanh": "Tanh", "gelu": "GELU", "elu": "ELU", "leaky_relu": "LeakyReLU", "silu": "SiLU"}
@@ -62,8 +61,16 @@ def _number(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() and abs(value) < 1e7 else f"{value:g}"
 
 
-def _field(default: Any, help: str, choices: tuple[str, ...] | None = None, *, low: float | None = None,
-           high: float | None = None, open_low: bool = False, none_allowed: bool = False) -> Any:
+def _field(
+    default: Any,
+    help: str,
+    choices: tuple[str, ...] | None = None,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    open_low: bool = False,
+    none_allowed: bool = False,
+) -> Any:
     """A dataclass field carrying its one-line documentation (and allowed values or range; the
     range is added to the documentation, so it is stated where it is checked)."""
     bounds = None if low is None else Bounds(low, high, open_low)
@@ -79,67 +86,111 @@ def _field(default: Any, help: str, choices: tuple[str, ...] | None = None, *, l
 @dataclass(frozen=True)
 class Config:
     # --- run -------------------------------------------------------------------------------
-    env_id: str = _field("CartPole-v1", "Gymnasium env id with a Discrete action space; 'module:EnvId' imports module first. "
-                         f"At most {MAX_ENV_ID} characters.")
+    env_id: str = _field(
+        "CartPole-v1",
+        "Gymnasium env id with a Discrete action space; 'module:EnvId' imports module first. "
+        f"At most {MAX_ENV_ID} characters.",
+    )
     algo: str = _field("dqn", "Learner from the agent registry.")
-    seed: int = _field(1, "Seed for networks, exploration, replay sampling and envs (env i gets seed + i).", low=0, high=SEED_MAX)
+    seed: int = _field(
+        1, "Seed for networks, exploration, replay sampling and envs (env i gets seed + i).", low=0, high=SEED_MAX
+    )
     total_steps: int = _field(500_000, "Env steps to train for, summed over all vector envs.", low=1, high=STEPS_MAX)
-    num_envs: int = _field(1, "Number of environments stepped together through gymnasium.vector.", low=1,
-                          high=1024)
-    vector_mode: str = _field("sync", "How vector envs run: 'sync' (one process) or 'async' (a process each).", VECTOR_MODES)
+    num_envs: int = _field(1, "Number of environments stepped together through gymnasium.vector.", low=1, high=1024)
+    vector_mode: str = _field(
+        "sync", "How vector envs run: 'sync' (one process) or 'async' (a process each).", VECTOR_MODES
+    )
     device: str = _field("auto", "Torch device: auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")
-    device_replay: bool = _field(True, "On a GPU, keep a copy of the replay buffer in device memory and gather batches there "
-                                 "(the same batches; the host copy stays for checkpoints); off gathers on the host and "
-                                 "copies each batch over. No effect on the CPU.")
-    numpy_acting: bool = _field(True, "Pick greedy actions with a numpy forward of the MLP on the CPU (same actions, ~5x cheaper than torch).")
-    torch_threads: int = _field(1, "Torch intra-op CPU threads; small Q-networks run fastest on one. 0 keeps torch's default.",
-                               low=0, high=1024)
+    device_replay: bool = _field(
+        True,
+        "On a GPU, keep a copy of the replay buffer in device memory and gather batches there "
+        "(the same batches; the host copy stays for checkpoints); off gathers on the host and "
+        "copies each batch over. No effect on the CPU.",
+    )
+    numpy_acting: bool = _field(
+        True, "Pick greedy actions with a numpy forward of the MLP on the CPU (same actions, ~5x cheaper than torch)."
+    )
+    torch_threads: int = _field(
+        1, "Torch intra-op CPU threads; small Q-networks run fastest on one. 0 keeps torch's default.", low=0, high=1024
+    )
     run_dir: str | None = _field(None, "Run directory; default runs/<env>__<algo>__s<seed>__<time>.")
     # --- learning --------------------------------------------------------------------------
     learning_rate: float = _field(1e-4, "Adam learning rate (at env step 0).", low=0.0, high=10.0, open_low=True)
     learning_rate_end: float | None = _field(
-        None, "If set, the learning rate decays linearly to this at total_steps; 'none' keeps it constant. "
-        "Must be in [0, learning_rate] or none.")
+        None,
+        "If set, the learning rate decays linearly to this at total_steps; 'none' keeps it constant. "
+        "Must be in [0, learning_rate] or none.",
+    )
     adam_eps: float = _field(1e-8, "Adam epsilon (numerical stability term).", low=0.0, high=1.0, open_low=True)
-    fused_adam: bool = _field(False, "Use torch's fused Adam kernel: about 15 percent cheaper updates on the CPU; its rounding differs "
-                              "from the default Adam in the last bits, so runs are reproducible but not identical to it.")
-    compile: bool = _field(False, "torch.compile the whole gradient step (loss, gradients, clipping, Adam) as one graph; on CUDA "
-                           "it also replays it as a CUDA graph. About 2x cheaper updates on a CPU, after a compile of 3-10 s "
-                           "at the first update; results match eager to ~1e-6, not bit for bit.")
-    precision: str = _field("fp32", "Precision of the learner's forward passes and loss: 'fp32'; 'bf16' or 'fp16' run them under "
-                            "torch.autocast, with float32 weights and Adam state, the distributional maths in float32 and "
-                            "acting in float32; fp16 also scales the loss (torch.amp.GradScaler) and does not combine with "
-                            "compile. On a CPU both are slower than fp32 (bf16 ~1.6x, fp16 ~6x per update here); they pay "
-                            "on GPUs with bf16/fp16 tensor cores.", PRECISIONS)
+    fused_adam: bool = _field(
+        False,
+        "Use torch's fused Adam kernel: about 15 percent cheaper updates on the CPU; its rounding differs "
+        "from the default Adam in the last bits, so runs are reproducible but not identical to it.",
+    )
+    compile: bool = _field(
+        False,
+        "torch.compile the whole gradient step (loss, gradients, clipping, Adam) as one graph; on CUDA "
+        "it also replays it as a CUDA graph. About 2x cheaper updates on a CPU, after a compile of 3-10 s "
+        "at the first update; results match eager to ~1e-6, not bit for bit.",
+    )
+    precision: str = _field(
+        "fp32",
+        "Precision of the learner's forward passes and loss: 'fp32'; 'bf16' or 'fp16' run them under "
+        "torch.autocast, with float32 weights and Adam state, the distributional maths in float32 and "
+        "acting in float32; fp16 also scales the loss (torch.amp.GradScaler) and does not combine with "
+        "compile. On a CPU both are slower than fp32 (bf16 ~1.6x, fp16 ~6x per update here); they pay "
+        "on GPUs with bf16/fp16 tensor cores.",
+        PRECISIONS,
+    )
     gamma: float = _field(0.99, "Discount factor per env step.", low=0.0, high=1.0)
     batch_size: int = _field(32, "Transitions per gradient step; at most buffer_size.", low=1, high=1_000_000)
-    buffer_size: int = _field(100_000, "Replay capacity in transitions; the oldest are overwritten.", low=1,
-                              high=10**9)
-    learning_starts: int = _field(10_000, "Env steps of experience collected before the first update.", low=0,
-                                  high=STEPS_MAX)
+    buffer_size: int = _field(100_000, "Replay capacity in transitions; the oldest are overwritten.", low=1, high=10**9)
+    learning_starts: int = _field(
+        10_000, "Env steps of experience collected before the first update.", low=0, high=STEPS_MAX
+    )
     train_frequency: int = _field(4, "Env steps between updates.", low=1, high=STEPS_MAX)
     gradient_steps: int = _field(1, "Gradient steps per update.", low=1, high=10_000)
-    target_update_interval: int = _field(1_000, "Env steps between target-network updates.", low=1,
-                                         high=STEPS_MAX)
-    tau: float = _field(1.0, "Target update rate: 1.0 copies the online network (hard update), < 1 is Polyak averaging.",
-                        low=0.0, high=1.0, open_low=True)
+    target_update_interval: int = _field(1_000, "Env steps between target-network updates.", low=1, high=STEPS_MAX)
+    tau: float = _field(
+        1.0,
+        "Target update rate: 1.0 copies the online network (hard update), < 1 is Polyak averaging.",
+        low=0.0,
+        high=1.0,
+        open_low=True,
+    )
     loss: str = _field("huber", "TD loss: 'huber' (smooth L1, delta 1) or 'mse'.", tuple(LOSSES))
-    max_grad_norm: float | None = _field(10.0, "Clip the gradient's global L2 norm to this; 'none' disables clipping.",
-                                        low=0.0, high=1e6, open_low=True, none_allowed=True)
+    max_grad_norm: float | None = _field(
+        10.0,
+        "Clip the gradient's global L2 norm to this; 'none' disables clipping.",
+        low=0.0,
+        high=1e6,
+        open_low=True,
+        none_allowed=True,
+    )
     double: bool = _field(False, "Double DQN: the online network picks the next action, the target network values it.")
     dueling: bool = _field(False, "Dueling head: Q = V + A - mean(A) (Wang et al. 2016).")
-    noisy: bool = _field(False, "Noisy linear head layers for exploration (Fortunato et al. 2018). Layering rule: while noisy "
-                         "is on, epsilon_start and epsilon_end are 0 unless the algo's presets, --config or a flag set "
-                         "them (the env presets' epsilon schedules are for epsilon-greedy exploration).")
-    noisy_sigma0: float = _field(0.5, "Initial noise scale of factorised NoisyLinear layers (sigma_0 / sqrt(fan_in)).",
-                                 low=0.0, high=10.0, open_low=True)
+    noisy: bool = _field(
+        False,
+        "Noisy linear head layers for exploration (Fortunato et al. 2018). Layering rule: while noisy "
+        "is on, epsilon_start and epsilon_end are 0 unless the algo's presets, --config or a flag set "
+        "them (the env presets' epsilon schedules are for epsilon-greedy exploration).",
+    )
+    noisy_sigma0: float = _field(
+        0.5,
+        "Initial noise scale of factorised NoisyLinear layers (sigma_0 / sqrt(fan_in)).",
+        low=0.0,
+        high=10.0,
+        open_low=True,
+    )
     n_step: int = _field(1, "Steps of reward summed before bootstrapping (n-step returns).", low=1, high=1_000)
     prioritized: bool = _field(False, "Proportional prioritized replay (Schaul et al. 2016).")
     priority_alpha: float = _field(0.6, "Prioritization exponent: P(i) ~ p_i^alpha (0 = uniform).", low=0.0, high=1.0)
-    priority_beta_start: float = _field(0.4, "Importance-sampling exponent at step 0, annealed linearly to 1 at total_steps.",
-                                        low=0.0, high=1.0)
-    priority_epsilon: float = _field(1e-6, "Added to |TD error| so that no transition has zero priority.", low=0.0,
-                                     high=1.0, open_low=True)
+    priority_beta_start: float = _field(
+        0.4, "Importance-sampling exponent at step 0, annealed linearly to 1 at total_steps.", low=0.0, high=1.0
+    )
+    priority_epsilon: float = _field(
+        1e-6, "Added to |TD error| so that no transition has zero priority.", low=0.0, high=1.0, open_low=True
+    )
     num_atoms: int = _field(51, "C51: atoms of the return distribution's support.", low=2, high=10_000)
     v_min: float = _field(-10.0, "C51: smallest return on the support; below v_max.", low=-1e6, high=1e6)
     v_max: float = _field(10.0, "C51: largest return on the support.", low=-1e6, high=1e6)
@@ -152,46 +203,82 @@ class Config:
         50_000,
         "Env steps of decay. linear: steps to reach epsilon_end; exponential: time constant "
         "(the gap to epsilon_end shrinks by a factor e every this many steps).",
-        low=0, high=STEPS_MAX,
+        low=0,
+        high=STEPS_MAX,
     )
     # --- network ---------------------------------------------------------------------------
-    hidden_sizes: tuple[int, ...] = _field((120, 84), "Hidden layer widths of the MLP Q-network, e.g. 256,256: one to "
-                                              f"{MAX_LAYERS} widths, each >= 1 and <= {MAX_WIDTH:,}.")
+    hidden_sizes: tuple[int, ...] = _field(
+        (120, 84),
+        "Hidden layer widths of the MLP Q-network, e.g. 256,256: one to "
+        f"{MAX_LAYERS} widths, each >= 1 and <= {MAX_WIDTH:,}.",
+    )
     activation: str = _field("relu", "Hidden activation of the MLP.", tuple(ACTIVATIONS))
-    network: str | None = _field(None, "Your own Q-network as 'module:Factory', called as Factory(observation_shape, n_actions).")
-    torso: str = _field("auto", "Network torso: 'mlp'; 'nature_cnn' (Mnih et al. 2015) for [C,H,W] frames; 'minatar_cnn' "
-                        "(Young & Tian 2019) for MinAtar's [10,10,C] grids; 'auto' picks from the observation shape. "
-                        "hidden_sizes are the layers after the convolutions.", TORSOS)
+    network: str | None = _field(
+        None, "Your own Q-network as 'module:Factory', called as Factory(observation_shape, n_actions)."
+    )
+    torso: str = _field(
+        "auto",
+        "Network torso: 'mlp'; 'nature_cnn' (Mnih et al. 2015) for [C,H,W] frames; 'minatar_cnn' "
+        "(Young & Tian 2019) for MinAtar's [10,10,C] grids; 'auto' picks from the observation shape. "
+        "hidden_sizes are the layers after the convolutions.",
+        TORSOS,
+    )
     # --- pixels: Atari (ALE/...) and MinAtar (MinAtar/...) --------------------------------
-    frame_skip: int = _field(4, "Atari: each agent step repeats the action on this many frames (max over the last two).",
-                            low=1, high=64)
+    frame_skip: int = _field(
+        4, "Atari: each agent step repeats the action on this many frames (max over the last two).", low=1, high=64
+    )
     frame_stack: int = _field(4, "Atari: frames stacked into one observation.", low=1, high=64)
-    noop_max: int = _field(30, "Atari: a random number (0 to this) of no-op actions after each reset.", low=0,
-                          high=10_000)
-    screen_size: int = _field(84, "Atari: frames are resized to this many pixels square, grayscale.", low=1,
-                             high=1_024)
-    sticky_actions: float = _field(0.25, "Atari and MinAtar: probability that the previous action repeats instead of "
-                                   "the chosen one (Machado et al. 2018).", low=0.0, high=1.0)
+    noop_max: int = _field(
+        30, "Atari: a random number (0 to this) of no-op actions after each reset.", low=0, high=10_000
+    )
+    screen_size: int = _field(84, "Atari: frames are resized to this many pixels square, grayscale.", low=1, high=1_024)
+    sticky_actions: float = _field(
+        0.25,
+        "Atari and MinAtar: probability that the previous action repeats instead of "
+        "the chosen one (Machado et al. 2018).",
+        low=0.0,
+        high=1.0,
+    )
     full_action_space: bool = _field(False, "Atari: all 18 actions instead of the game's minimal set.")
-    terminal_on_life_loss: bool = _field(True, "Atari: for learning only, a lost life ends the episode (no bootstrap, "
-                                         "n-step windows end); logged returns and evaluations are whole games.")
+    terminal_on_life_loss: bool = _field(
+        True,
+        "Atari: for learning only, a lost life ends the episode (no bootstrap, "
+        "n-step windows end); logged returns and evaluations are whole games.",
+    )
     clip_rewards: bool = _field(False, "Learn from sign(reward) (Mnih et al. 2015); logged returns stay the env's own.")
-    max_episode_steps: int | None = _field(None, "Truncate episodes after this many agent steps; 'none' keeps the "
-                                           "env's own limit (MinAtar has none).", low=1, high=10**9)
-    frame_replay: str = _field("auto", "Store each frame of stacked-frame observations once in replay, rebuilding "
-                               "stacks when sampling; 'auto' is on for Atari.", FRAME_REPLAY)
+    max_episode_steps: int | None = _field(
+        None,
+        "Truncate episodes after this many agent steps; 'none' keeps the env's own limit (MinAtar has none).",
+        low=1,
+        high=10**9,
+    )
+    frame_replay: str = _field(
+        "auto",
+        "Store each frame of stacked-frame observations once in replay, rebuilding "
+        "stacks when sampling; 'auto' is on for Atari.",
+        FRAME_REPLAY,
+    )
     # --- evaluation, logging, checkpoints --------------------------------------------------
-    eval_frequency: int = _field(10_000, "Env steps between greedy evaluations on a separate env; 0 disables.", low=0,
-                                 high=STEPS_MAX)
+    eval_frequency: int = _field(
+        10_000, "Env steps between greedy evaluations on a separate env; 0 disables.", low=0, high=STEPS_MAX
+    )
     eval_episodes: int = _field(10, "Episodes per periodic evaluation.", low=1, high=10_000)
     eval_epsilon: float = _field(0.0, "Epsilon used during evaluation.", low=0.0, high=1.0)
     log_frequency: int = _field(1_000, "Env steps between loss/sps logs to TensorBoard.", low=1, high=STEPS_MAX)
     progress: bool = _field(True, "Show a progress bar.")
     checkpoint_every: int = _field(
-        50_000, "Env steps between full training checkpoints in RUN_DIR/checkpoints (for --resume); "
-        "one is also written at exit. 0 writes only the one at exit.", low=0, high=STEPS_MAX)
-    keep_checkpoints: int = _field(2, "Checkpoints kept on disk, newest first; an older one is deleted only "
-                                      "once a newer one is complete.", low=1, high=1_000)
+        50_000,
+        "Env steps between full training checkpoints in RUN_DIR/checkpoints (for --resume); "
+        "one is also written at exit. 0 writes only the one at exit.",
+        low=0,
+        high=STEPS_MAX,
+    )
+    keep_checkpoints: int = _field(
+        2,
+        "Checkpoints kept on disk, newest first; an older one is deleted only once a newer one is complete.",
+        low=1,
+        high=1_000,
+    )
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -219,11 +306,15 @@ def _problems(c: Config):
     if c.compile and c.fused_adam:
         yield "compile and fused_adam are both on: the compiled step does Adam's arithmetic itself; choose one"
     if c.compile and c.precision == "fp16":
-        yield ("compile and precision fp16 are both on: the compiled step has no gradient scaler, which fp16 needs; "
-               "use --precision bf16 with --compile, or drop --compile")
+        yield (
+            "compile and precision fp16 are both on: the compiled step has no gradient scaler, which fp16 needs; "
+            "use --precision bf16 with --compile, or drop --compile"
+        )
     if not 1 <= len(c.hidden_sizes) <= MAX_LAYERS or any(not 1 <= width <= MAX_WIDTH for width in c.hidden_sizes):
-        yield (f"hidden_sizes must be one or more widths >= 1 and <= {MAX_WIDTH:,} (at most {MAX_LAYERS} layers), "
-               f"got {short_repr(list(c.hidden_sizes))}")
+        yield (
+            f"hidden_sizes must be one or more widths >= 1 and <= {MAX_WIDTH:,} (at most {MAX_LAYERS} layers), "
+            f"got {short_repr(list(c.hidden_sizes))}"
+        )
     if not DEVICE_PATTERN.match(c.device):
         yield f"device must be auto, cpu, cuda, cuda:N or mps, got {short_repr(c.device)}"
     if c.network is not None and ":" not in c.network:
@@ -271,8 +362,13 @@ def is_count(value: Any) -> bool:
 
 
 def _kind_name(kind: type, optional: bool) -> str:
-    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
-             tuple: "a list of integers (a tuple from Python)"}
+    names = {
+        int: "an integer",
+        float: "a number",
+        bool: "true or false",
+        str: "a string",
+        tuple: "a list of integers (a tuple from Python)",
+    }
     return names[kind] + (" or none" if optional else "")
 
 

@@ -6,16 +6,18 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 # The machine's problems (exit code 1); any other OSError is a path the user gave (exit code 2).
 MACHINE_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EIO})
-_HINTS = {errno.ENOTDIR: "a part of the path is a file, not a folder",
-          errno.EEXIST: "something that is not a folder is already there",
-          errno.ENOSPC: "free some space; what was saved before is kept",
-          errno.EDQUOT: "free some space; what was saved before is kept",
-          errno.EROFS: "write somewhere else; nothing was changed there"}
+_HINTS = {
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.EEXIST: "something that is not a folder is already there",
+    errno.ENOSPC: "free some space; what was saved before is kept",
+    errno.EDQUOT: "free some space; what was saved before is kept",
+    errno.EROFS: "write somewhere else; nothing was changed there",
+}
 _MAX_PATH_CHARS = 160
 
 
@@ -53,7 +55,7 @@ def os_error_line(error: OSError) -> tuple[str, int]:
 
 def _short(path: str) -> str:
     """A path cut to a bounded length (a name too long for the file system is kept readable)."""
-    return path if len(path) <= _MAX_PATH_CHARS else f"{path[:_MAX_PATH_CHARS // 2]}...{path[-40:]}"
+    return path if len(path) <= _MAX_PATH_CHARS else f"{path[: _MAX_PATH_CHARS // 2]}...{path[-40:]}"
 
 
 @contextlib.contextmanager

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from dataclasses import dataclass
 import difflib
 import re
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -135,10 +136,12 @@ def resolve_config(overrides: dict[str, Any], config_file: str | None = None) ->
     try:
         return Config(**merged)
     except ConfigError as error:
-        notes = [f"{name}={short_repr(merged[name])} comes from {origins[name]}; set it with "
-                 f"--{name.replace('_', '-')} VALUE" + (" (or none)" if field_kind(_FIELDS[name])[1] else "")
-                 for name in dict.fromkeys(re.findall(r"\w+", str(error)))
-                 if origins.get(name, "the command line") != "the command line"]
+        notes = [
+            f"{name}={short_repr(merged[name])} comes from {origins[name]}; set it with "
+            f"--{name.replace('_', '-')} VALUE" + (" (or none)" if field_kind(_FIELDS[name])[1] else "")
+            for name in dict.fromkeys(re.findall(r"\w+", str(error)))
+            if origins.get(name, "the command line") != "the command line"
+        ]
         raise ConfigError("; ".join([str(error), *notes[:2]])) from None
 
 
@@ -172,8 +175,9 @@ def print_config(config: Config, origins: dict[str, str]) -> str:
     if len(lines) != len(values):  # cannot happen with today's fields; then no comments rather than wrong ones
         return "\n".join(lines) + "\n"
     sources = [origins.get(name, "the command line") for name in values]
-    return "".join(line + (f"  # {source}" if source != "the command line" else "") + "\n"
-                   for line, source in zip(lines, sources))
+    return "".join(
+        line + (f"  # {source}" if source != "the command line" else "") + "\n" for line, source in zip(lines, sources)
+    )
 
 
 def config_to_dict(config: Config) -> dict[str, Any]:
@@ -191,6 +195,7 @@ def load_config(path: str | Path) -> Config:
 
 
 # --- command line -------------------------------------------------------------------------
+
 
 class _OneLineParser(argparse.ArgumentParser):
     """argparse, but a mistake prints one line (not the whole usage) and exits with code 2."""
@@ -219,8 +224,9 @@ def _cli_type(f: dataclasses.Field):
                     return int(number)
             return kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {kind.__name__}{' or none' if optional else ''}, "
-                                             f"got {short_repr(text)}")
+            raise argparse.ArgumentTypeError(
+                f"expected {kind.__name__}{' or none' if optional else ''}, got {short_repr(text)}"
+            ) from None
 
     parse.__name__ = kind.__name__  # argparse names the type in its messages
     return parse
@@ -230,24 +236,34 @@ def add_config_arguments(parser: argparse.ArgumentParser, shown: dict[str, tuple
     """One flag per Config field (``learning_rate`` -> ``--learning-rate``), defaults suppressed
     so that only flags actually given override the preset and config file. ``shown`` (from
     :func:`values_for_help`) makes the help give each field's value from the presets and its source."""
-    parser.add_argument("--config", metavar="FILE", default=None,
-                        help="YAML file of config fields, applied over the env preset.")
+    parser.add_argument(
+        "--config", metavar="FILE", default=None, help="YAML file of config fields, applied over the env preset."
+    )
     for f in dataclasses.fields(Config):
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         value, source = (shown or {}).get(f.name, (default, ""))
         differs = source and _cli_text(value) != _cli_text(default)
-        where = f"{_cli_text(value)} from {source}; Config's default {_cli_text(default)}" if differs else _cli_text(value)
+        where = (
+            f"{_cli_text(value)} from {source}; Config's default {_cli_text(default)}" if differs else _cli_text(value)
+        )
         help_text = f"{f.metadata['help']} (default: {where})".replace("%", "%%")  # argparse formats with %
         kind, _ = field_kind(f)
         aliases = [flag, "--env"] if f.name == "env_id" else [flag]
         if kind is bool:
-            parser.add_argument(*aliases, dest=f.name, action=argparse.BooleanOptionalAction,
-                                default=argparse.SUPPRESS, help=help_text)
+            parser.add_argument(
+                *aliases, dest=f.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text
+            )
         else:
-            parser.add_argument(*aliases, dest=f.name, type=_cli_type(f), default=argparse.SUPPRESS,
-                                choices=f.metadata.get("choices"), metavar=kind.__name__.upper(),
-                                help=help_text)
+            parser.add_argument(
+                *aliases,
+                dest=f.name,
+                type=_cli_type(f),
+                default=argparse.SUPPRESS,
+                choices=f.metadata.get("choices"),
+                metavar=kind.__name__.upper(),
+                help=help_text,
+            )
 
 
 def _cli_text(value: Any) -> str:

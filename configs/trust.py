@@ -30,8 +30,10 @@ from dqn_family.configs.errors import UserError
 from dqn_family.fileio import short_repr
 
 IMPORTING_FIELDS = ("env_id", "network")
-IMPORT_HINT = ("a module is importable from the folder you run the command in, from the folder of the script, "
-               "or from a folder on PYTHONPATH (e.g. PYTHONPATH=path/to/folder)")
+IMPORT_HINT = (
+    "a module is importable from the folder you run the command in, from the folder of the script, "
+    "or from a folder on PYTHONPATH (e.g. PYTHONPATH=path/to/folder)"
+)
 
 
 class UntrustedImportError(UserError):
@@ -57,8 +59,9 @@ def imported_modules(values: dict[str, Any]) -> dict[str, str]:
     return found
 
 
-def check_run_imports(values: dict[str, Any], run_dir: Path, *, given: Collection[str] = (),
-                      trust_imports: bool = False) -> None:
+def check_run_imports(
+    values: dict[str, Any], run_dir: Path, *, given: Collection[str] = (), trust_imports: bool = False
+) -> None:
     """Refuse (UntrustedImportError, one line) to load a run whose config names a module to
     import, unless its value is among ``given`` (what the user named on their own command line)
     or ``trust_imports``; and refuse any such module that lives inside ``run_dir``."""
@@ -68,13 +71,15 @@ def check_run_imports(values: dict[str, Any], run_dir: Path, *, given: Collectio
             raise UntrustedImportError(
                 f"{run_dir / 'config.yaml'} has {field}: {short_repr(value)}, which would import module "
                 f"{short_repr(module)} and run its code; nothing was imported. If you trust this run, pass "
-                "--trust-imports")
+                "--trust-imports"
+            )
         inside = [path for path in module_files(module) if _is_within(path, run_dir)]
         if inside:
             raise UntrustedImportError(
                 f"module {short_repr(module)} named by {field} in {run_dir / 'config.yaml'} would be imported "
                 f"from {inside[0]}, inside the run directory; code shipped in a run directory is never imported, "
-                "even with --trust-imports")
+                "even with --trust-imports"
+            )
 
 
 def module_files(name: str) -> list[Path]:

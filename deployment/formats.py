@@ -16,8 +16,8 @@ import importlib.util
 import io
 import logging
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -38,15 +38,28 @@ class ExportError(UserError):
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """The exporter's progress lines and warnings (torchvision missing, ...) are not the user's concern."""
-    loggers = [logging.getLogger(name) for name in ("torch", "torch.onnx", "torch.export", "torch._export", "torch.fx",
-                                                    "torch.fx.experimental.symbolic_shapes", "torch._dynamo",
-                                                    "onnxscript")]
+    loggers = [
+        logging.getLogger(name)
+        for name in (
+            "torch",
+            "torch.onnx",
+            "torch.export",
+            "torch._export",
+            "torch.fx",
+            "torch.fx.experimental.symbolic_shapes",
+            "torch._dynamo",
+            "onnxscript",
+        )
+    ]
     levels = [logger.level for logger in loggers]
     try:
         for logger in loggers:
             logger.setLevel(logging.ERROR)
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
-                contextlib.redirect_stderr(io.StringIO()):
+        with (
+            warnings.catch_warnings(),
+            contextlib.redirect_stdout(io.StringIO()),
+            contextlib.redirect_stderr(io.StringIO()),
+        ):
             warnings.simplefilter("ignore")
             yield
     finally:
@@ -67,9 +80,15 @@ def export_onnx(policy: GreedyPolicy, spec: ObservationSpec) -> bytes:
     program = _exported_program(policy, spec)  # traced once, so that a failure says torch.export's reason
     try:
         with _quiet():
-            onnx_program = torch.onnx.export(program, (spec.example(),), dynamo=True, opset_version=ONNX_OPSET,
-                                             input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES),
-                                             verbose=False)
+            onnx_program = torch.onnx.export(
+                program,
+                (spec.example(),),
+                dynamo=True,
+                opset_version=ONNX_OPSET,
+                input_names=[INPUT_NAME],
+                output_names=list(OUTPUT_NAMES),
+                verbose=False,
+            )
     except Exception as error:
         raise ExportError(f"the ONNX exporter cannot translate this network: {one_line(error, 240)}") from None
     return onnx_program.model_proto.SerializeToString()
@@ -110,4 +129,4 @@ def require_onnx() -> None:
     """UserError naming the extra to install when the ONNX packages are missing."""
     missing = [name for name in ("onnx", "onnxscript", "onnxruntime") if importlib.util.find_spec(name) is None]
     if missing:
-        raise UserError(f"--format onnx needs {', '.join(missing)}: pip install -e \".[export]\"")
+        raise UserError(f'--format onnx needs {", ".join(missing)}: pip install -e ".[export]"')

@@ -39,16 +39,38 @@ def project_version() -> str:
     return found[1] if found else "unknown"
 
 
-def sidecar(*, model_bytes: bytes, model_path: Path, export_format: str, config: Config, spec: ObservationSpec,
-            n_actions: int, output: str, eval_seed: int, source: str) -> dict[str, Any]:
-    return {"format": SIDECAR_FORMAT, "version": 1, "model_file": model_path.name, "export_format": export_format,
-            "model_sha256": hashlib.sha256(model_bytes).hexdigest(), "env_id": config.env_id, "algo": config.algo,
-            "observation_shape": list(spec.shape), "observation_dtype": spec.dtype,
-            "observation_states": spec.states, "n_actions": n_actions,
-            "inputs": {"observations": "[batch, *observation_shape] in observation_dtype"},
-            "outputs": {"actions": "int64 [batch], greedy", "q_values": f"float32 [batch, n_actions] ({output})"},
-            "eval_seed": eval_seed, "eval_epsilon": config.eval_epsilon, "source": source,
-            "project_version": project_version(), "torch_version": torch.__version__}
+def sidecar(
+    *,
+    model_bytes: bytes,
+    model_path: Path,
+    export_format: str,
+    config: Config,
+    spec: ObservationSpec,
+    n_actions: int,
+    output: str,
+    eval_seed: int,
+    source: str,
+) -> dict[str, Any]:
+    return {
+        "format": SIDECAR_FORMAT,
+        "version": 1,
+        "model_file": model_path.name,
+        "export_format": export_format,
+        "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
+        "env_id": config.env_id,
+        "algo": config.algo,
+        "observation_shape": list(spec.shape),
+        "observation_dtype": spec.dtype,
+        "observation_states": spec.states,
+        "n_actions": n_actions,
+        "inputs": {"observations": "[batch, *observation_shape] in observation_dtype"},
+        "outputs": {"actions": "int64 [batch], greedy", "q_values": f"float32 [batch, n_actions] ({output})"},
+        "eval_seed": eval_seed,
+        "eval_epsilon": config.eval_epsilon,
+        "source": source,
+        "project_version": project_version(),
+        "torch_version": torch.__version__,
+    }
 
 
 def write_sidecar(model_path: Path, values: dict[str, Any]) -> Path:

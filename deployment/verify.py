@@ -39,14 +39,17 @@ class Agreement:
         return self.action_mismatches == 0 and self.q_mismatches == 0
 
     def describe(self) -> str:
-        return (f"{self.action_mismatches:,} of {self.observations:,} greedy actions differ, {self.q_mismatches:,} "
-                f"Q-value rows outside atol {ATOL:g} + rtol {RTOL:g}; worst Q-value difference "
-                f"{self.worst_q_difference:.3g}")
+        return (
+            f"{self.action_mismatches:,} of {self.observations:,} greedy actions differ, {self.q_mismatches:,} "
+            f"Q-value rows outside atol {ATOL:g} + rtol {RTOL:g}; worst Q-value difference "
+            f"{self.worst_q_difference:.3g}"
+        )
 
 
 @torch.no_grad()
-def collect_observations(q_network: nn.Module, env_id: str, options: EnvOptions, *, count: int, seed: int,
-                         epsilon: float = 0.1) -> np.ndarray:
+def collect_observations(
+    q_network: nn.Module, env_id: str, options: EnvOptions, *, count: int, seed: int, epsilon: float = 0.1
+) -> np.ndarray:
     """``count`` observations from episodes played epsilon-greedily by ``q_network`` (eval mode)."""
     policy = GreedyPolicy(q_network)
     env = make_env(env_id, options=options)
@@ -76,7 +79,7 @@ def compare(q_network: nn.Module, run_exported: Runner, observations: np.ndarray
     action_mismatches = q_mismatches = 0
     worst = 0.0
     for start in range(0, len(observations), _CHUNK):
-        chunk = np.ascontiguousarray(observations[start:start + _CHUNK])
+        chunk = np.ascontiguousarray(observations[start : start + _CHUNK])
         actions_ref, q_ref = (t.numpy() for t in policy(torch.from_numpy(chunk)))
         actions, q_values = run_exported(chunk)
         difference = np.abs(q_values.astype(np.float64) - q_ref)

@@ -8,17 +8,17 @@ That step is not a transition; :func:`autoreset_mask` is how the training loop k
 from __future__ import annotations
 
 import importlib
-from typing import Callable
+from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, VectorEnv
 
 from dqn_family.configs.errors import UserError
-from dqn_family.fileio import one_line
 from dqn_family.configs.trust import IMPORT_HINT
 from dqn_family.envs.pixels import EnvOptions, env_family, make_pixel_env, time_limit_kwargs
 from dqn_family.envs.vector import LeanSyncVectorEnv
+from dqn_family.fileio import one_line
 
 
 class EnvError(UserError):
@@ -64,8 +64,9 @@ def _make_unchecked(env_spec: str, render_mode: str | None, options: EnvOptions)
         raise EnvError(f"cannot make env {env_spec!r}: {one_line(error)}") from None
 
 
-def make_vector_env(env_spec: str, num_envs: int, *, mode: str = "sync",
-                    options: EnvOptions | None = None) -> VectorEnv:
+def make_vector_env(
+    env_spec: str, num_envs: int, *, mode: str = "sync", options: EnvOptions | None = None
+) -> VectorEnv:
     """``num_envs`` copies of an env stepped together, NEXT_STEP autoreset, spaces checked first."""
     options = options or EnvOptions()
     make_env(env_spec, options=options).close()  # fail fast, in this process, with a clear message
@@ -80,21 +81,30 @@ def check_spaces(observation_space: gym.Space, action_space: gym.Space, env_spec
     """Raise EnvError unless actions are Discrete (from 0) and observations a numeric Box or
     Discrete (from 0: states the Q-network one-hot encodes)."""
     if not isinstance(action_space, gym.spaces.Discrete):
-        raise EnvError(f"env {env_spec!r} has action space {action_space}; DQN needs a Discrete action space "
-                       "(for continuous control use an actor-critic method such as SAC or TD3)")
+        raise EnvError(
+            f"env {env_spec!r} has action space {action_space}; DQN needs a Discrete action space "
+            "(for continuous control use an actor-critic method such as SAC or TD3)"
+        )
     if int(action_space.start) != 0:
-        raise EnvError(f"env {env_spec!r} has actions starting at {action_space.start}; only Discrete(n) "
-                       "starting at 0 is supported")
+        raise EnvError(
+            f"env {env_spec!r} has actions starting at {action_space.start}; only Discrete(n) "
+            "starting at 0 is supported"
+        )
     if isinstance(observation_space, gym.spaces.Discrete):
         if int(observation_space.start) != 0:
-            raise EnvError(f"env {env_spec!r} has observations starting at {observation_space.start}; only "
-                           "Discrete(n) observations starting at 0 are supported")
+            raise EnvError(
+                f"env {env_spec!r} has observations starting at {observation_space.start}; only "
+                "Discrete(n) observations starting at 0 are supported"
+            )
         return
     if not isinstance(observation_space, gym.spaces.Box) or not (
-            np.issubdtype(observation_space.dtype, np.number) or observation_space.dtype == np.bool_):
-        raise EnvError(f"env {env_spec!r} has observation space {observation_space}; the Q-network takes a "
-                       "numeric Box or Discrete observations (wrap Dict/Tuple observations, e.g. with "
-                       "FlattenObservation)")
+        np.issubdtype(observation_space.dtype, np.number) or observation_space.dtype == np.bool_
+    ):
+        raise EnvError(
+            f"env {env_spec!r} has observation space {observation_space}; the Q-network takes a "
+            "numeric Box or Discrete observations (wrap Dict/Tuple observations, e.g. with "
+            "FlattenObservation)"
+        )
 
 
 def observation_states(observation_space: gym.Space) -> int | None:

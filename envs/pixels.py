@@ -47,13 +47,14 @@ class EnvOptions:
     max_episode_steps: int | None = None
 
     @classmethod
-    def of(cls, config: Any) -> "EnvOptions":
+    def of(cls, config: Any) -> EnvOptions:
         """The options named like this class's fields, read from a Config (or any object)."""
         return cls(**{f.name: getattr(config, f.name) for f in fields(cls)})
 
 
-def learning_signal(config: Any, rewards: np.ndarray, terminated: np.ndarray,
-                    infos: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+def learning_signal(
+    config: Any, rewards: np.ndarray, terminated: np.ndarray, infos: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray]:
     """What learning sees of a vector step: sign(reward) under ``clip_rewards``, and a lost life
     as terminal under ``terminal_on_life_loss`` (Atari envs report it as ``info["life_loss"]``).
     Logged returns and episode ends stay the env's own. ``config`` is a Config (or anything with
@@ -69,12 +70,23 @@ def make_pixel_env(env_id: str, options: EnvOptions, render_mode: str | None) ->
     """An Atari or MinAtar env built as the module docstring says."""
     if env_family(env_id) == "atari":
         _register(env_id, "ale_py", "ale-py", "atari")
-        env = gym.make(env_id, frameskip=1, repeat_action_probability=options.sticky_actions,
-                       full_action_space=options.full_action_space, render_mode=render_mode)
+        env = gym.make(
+            env_id,
+            frameskip=1,
+            repeat_action_probability=options.sticky_actions,
+            full_action_space=options.full_action_space,
+            render_mode=render_mode,
+        )
         # terminal_on_life_loss stays False here: a life loss is signalled in info, for learning only.
-        env = AtariPreprocessing(env, noop_max=options.noop_max, frame_skip=options.frame_skip,
-                                 screen_size=options.screen_size, terminal_on_life_loss=False,
-                                 grayscale_obs=True, scale_obs=False)
+        env = AtariPreprocessing(
+            env,
+            noop_max=options.noop_max,
+            frame_skip=options.frame_skip,
+            screen_size=options.screen_size,
+            terminal_on_life_loss=False,
+            grayscale_obs=True,
+            scale_obs=False,
+        )
         if "FIRE" in env.unwrapped.get_action_meanings():
             env = FireOnReset(env)
         env = LifeLossInfo(env)
@@ -82,8 +94,9 @@ def make_pixel_env(env_id: str, options: EnvOptions, render_mode: str | None) ->
             env = gym.wrappers.TimeLimit(env, options.max_episode_steps)
         return FrameStackObservation(env, options.frame_stack)
     _register(env_id, "minatar.gym", "minatar", "minatar")
-    return gym.make(env_id, sticky_action_prob=options.sticky_actions, render_mode=render_mode,
-                    **time_limit_kwargs(options))
+    return gym.make(
+        env_id, sticky_action_prob=options.sticky_actions, render_mode=render_mode, **time_limit_kwargs(options)
+    )
 
 
 def time_limit_kwargs(options: EnvOptions) -> dict[str, int]:

@@ -17,8 +17,8 @@ import os
 import re
 import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import gymnasium as gym
 from gymnasium.wrappers import RecordVideo
@@ -38,8 +38,10 @@ def require_moviepy() -> None:
 def require_display() -> None:
     """Raise UserError on Linux when no X11 or Wayland display is set (a window cannot open)."""
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        raise UserError("--render opens a window, but no display is available (DISPLAY is not set); "
-                        "record the episodes with --video DIR instead")
+        raise UserError(
+            "--render opens a window, but no display is available (DISPLAY is not set); "
+            "record the episodes with --video DIR instead"
+        )
 
 
 def record_video(env: gym.Env, video_dir: str | Path, *, episodes: int, name_prefix: str) -> gym.Env:
@@ -52,8 +54,13 @@ def record_video(env: gym.Env, video_dir: str | Path, *, episodes: int, name_pre
     remove_recorded_episodes(video_dir, name_prefix)
     with warnings.catch_warnings():  # "Overwriting existing videos": the old ones were just removed
         warnings.filterwarnings("ignore", message=".*Overwriting existing videos")
-        return RecordVideo(HeadlessRendering(env), str(video_dir), episode_trigger=lambda episode: episode < episodes,
-                           name_prefix=name_prefix, disable_logger=True)
+        return RecordVideo(
+            HeadlessRendering(env),
+            str(video_dir),
+            episode_trigger=lambda episode: episode < episodes,
+            name_prefix=name_prefix,
+            disable_logger=True,
+        )
 
 
 def remove_recorded_episodes(video_dir: str | Path, name_prefix: str) -> list[Path]:
@@ -63,8 +70,11 @@ def remove_recorded_episodes(video_dir: str | Path, name_prefix: str) -> list[Pa
     if not video_dir.is_dir():
         return []
     pattern = re.compile(re.escape(name_prefix) + r"-episode-\d+\.mp4")
-    removed = [path for path in sorted(video_dir.iterdir())
-               if pattern.fullmatch(path.name) and not path.is_symlink() and path.is_file()]
+    removed = [
+        path
+        for path in sorted(video_dir.iterdir())
+        if pattern.fullmatch(path.name) and not path.is_symlink() and path.is_file()
+    ]
     for path in removed:
         path.unlink()
     return removed

@@ -13,7 +13,8 @@ change it from under us by renaming a private attribute.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -26,8 +27,9 @@ class LeanSyncVectorEnv(VectorEnv):
     space), stepped in turn; NEXT_STEP autoreset: the step after an episode ends resets that
     sub-env, returns its first observation with reward 0, and ignores the action."""
 
-    def __init__(self, env_fns: Sequence[Callable[[], gym.Env]], *,
-                 autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP) -> None:
+    def __init__(
+        self, env_fns: Sequence[Callable[[], gym.Env]], *, autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP
+    ) -> None:
         if AutoresetMode(autoreset_mode) != AutoresetMode.NEXT_STEP:
             raise ValueError(f"LeanSyncVectorEnv supports NEXT_STEP autoreset only, got {autoreset_mode}")
         self.envs = [env_fn() for env_fn in env_fns]
@@ -35,10 +37,13 @@ class LeanSyncVectorEnv(VectorEnv):
         if not isinstance(first.observation_space, (gym.spaces.Box, gym.spaces.Discrete)):
             for env in self.envs:
                 env.close()
-            raise ValueError(f"LeanSyncVectorEnv supports Box and Discrete observations only, "
-                             f"got {first.observation_space}")
-        if any(env.observation_space != first.observation_space or env.action_space != first.action_space
-               for env in self.envs):
+            raise ValueError(
+                f"LeanSyncVectorEnv supports Box and Discrete observations only, got {first.observation_space}"
+            )
+        if any(
+            env.observation_space != first.observation_space or env.action_space != first.action_space
+            for env in self.envs
+        ):
             for env in self.envs:
                 env.close()
             raise ValueError("LeanSyncVectorEnv needs sub-envs with identical observation and action spaces")
@@ -55,8 +60,9 @@ class LeanSyncVectorEnv(VectorEnv):
         self.truncations = np.zeros(self.num_envs, dtype=np.bool_)
         self.resets_next = np.zeros(self.num_envs, dtype=np.bool_)  # the sub-envs whose next step resets them
 
-    def reset(self, *, seed: int | Sequence[int | None] | None = None,
-              options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         """Reset every sub-env; an int ``seed`` seeds sub-env i with seed + i."""
         if seed is None or isinstance(seed, int):
             seeds = [None if seed is None else seed + i for i in range(self.num_envs)]
@@ -81,13 +87,13 @@ class LeanSyncVectorEnv(VectorEnv):
                 self.rewards[i] = 0.0
                 self.terminations[i] = self.truncations[i] = False
             else:
-                (self.observations[i], self.rewards[i], self.terminations[i], self.truncations[i],
-                 env_info) = env.step(action)
+                (self.observations[i], self.rewards[i], self.terminations[i], self.truncations[i], env_info) = env.step(
+                    action
+                )
             if env_info:
                 merge_info(infos, env_info, i, self.num_envs)
         np.logical_or(self.terminations, self.truncations, out=self.resets_next)
-        return (self.observations.copy(), self.rewards.copy(), self.terminations.copy(),
-                self.truncations.copy(), infos)
+        return (self.observations.copy(), self.rewards.copy(), self.terminations.copy(), self.truncations.copy(), infos)
 
     def render(self) -> tuple[Any, ...]:
         return tuple(env.render() for env in self.envs)

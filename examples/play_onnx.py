@@ -33,7 +33,7 @@ def read_sidecar(model: Path) -> dict:
     path = model.with_name(model.name + ".json")
     if not path.is_file():
         return {}
-    data = path.read_bytes()[:MAX_SIDECAR_BYTES + 1]
+    data = path.read_bytes()[: MAX_SIDECAR_BYTES + 1]
     if len(data) > MAX_SIDECAR_BYTES:
         raise PlayerError(f"sidecar {path} is larger than {MAX_SIDECAR_BYTES:,} bytes")
     try:
@@ -56,8 +56,9 @@ def load_session(model: Path) -> onnxruntime.InferenceSession:
         raise PlayerError(f"ONNX Runtime cannot load {model}: {' '.join(str(error).split())[:200]}") from None
 
 
-def play(session: onnxruntime.InferenceSession, env: gym.Env, *, episodes: int, seed: int, epsilon: float,
-         dtype: np.dtype) -> list[float]:
+def play(
+    session: onnxruntime.InferenceSession, env: gym.Env, *, episodes: int, seed: int, epsilon: float, dtype: np.dtype
+) -> list[float]:
     """Returns of ``episodes`` episodes; the first reset is seeded with ``seed``, exploration draws
     from a generator seeded the same way (as evaluate.py does)."""
     input_name = session.get_inputs()[0].name
@@ -85,10 +86,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model", help="Model file written by export.py --format onnx.")
     parser.add_argument("--env", default=None, help="Gymnasium env id (default: the sidecar's).")
     parser.add_argument("--episodes", type=int, default=20, help="Episodes to play (default: 20).")
-    parser.add_argument("--seed", type=int, default=None, help="Seed of the first reset (default: the sidecar's "
-                        "evaluation seed, else 0).")
-    parser.add_argument("--epsilon", type=float, default=None, help="Probability of a random action (default: the "
-                        "sidecar's eval_epsilon, else 0).")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="Seed of the first reset (default: the sidecar's evaluation seed, else 0).",
+    )
+    parser.add_argument(
+        "--epsilon",
+        type=float,
+        default=None,
+        help="Probability of a random action (default: the sidecar's eval_epsilon, else 0).",
+    )
     args = parser.parse_args(argv)
     try:
         return _play_command(args)
@@ -116,14 +125,18 @@ def _play_command(args: argparse.Namespace) -> int:
         dtype = np.dtype(sidecar.get("observation_dtype") or env.observation_space.dtype or np.float32)
         expected = sidecar.get("observation_shape")
         if expected is not None and list(env.observation_space.shape) != list(expected):
-            raise PlayerError(f"{env_id} gives observations of shape {env.observation_space.shape}, the model takes "
-                              f"{tuple(expected)}: the env was preprocessed in training; play it with evaluate.py")
+            raise PlayerError(
+                f"{env_id} gives observations of shape {env.observation_space.shape}, the model takes "
+                f"{tuple(expected)}: the env was preprocessed in training; play it with evaluate.py"
+            )
         returns = play(session, env, episodes=args.episodes, seed=seed, epsilon=epsilon, dtype=dtype)
     finally:
         env.close()
     mean, std = float(np.mean(returns)), float(np.std(returns))
-    print(f"{env_id}: mean return {mean:.2f} ± {std:.2f} over {args.episodes} episodes "
-          f"(min {min(returns):.2f}, max {max(returns):.2f}; seed {seed}, epsilon {epsilon})")
+    print(
+        f"{env_id}: mean return {mean:.2f} ± {std:.2f} over {args.episodes} episodes "
+        f"(min {min(returns):.2f}, max {max(returns):.2f}; seed {seed}, epsilon {epsilon})"
+    )
     return 0
 
 

@@ -8,9 +8,30 @@ Imports nothing from the project: every reader takes the exception type its call
 """
 
 from dqn_family.fileio.atomic import atomic_write, fsync_directory, write_text_atomic
-from dqn_family.fileio.reading import (MAX_DEPTH, check_depth, kind_of_file, load_json, load_yaml, one_line, read_regular_file,
-                            require_regular_file, short_repr)
+from dqn_family.fileio.reading import (
+    MAX_DEPTH,
+    check_depth,
+    kind_of_file,
+    load_json,
+    load_yaml,
+    one_line,
+    read_regular_file,
+    require_regular_file,
+    short_repr,
+)
 
 # fileio.torch_files (safe_torch_load) is imported where it is used, so that reading a config needs no torch.
-__all__ = ["MAX_DEPTH", "atomic_write", "check_depth", "fsync_directory", "kind_of_file", "load_json", "load_yaml",
-           "one_line", "read_regular_file", "require_regular_file", "short_repr", "write_text_atomic"]
+__all__ = [
+    "MAX_DEPTH",
+    "atomic_write",
+    "check_depth",
+    "fsync_directory",
+    "kind_of_file",
+    "load_json",
+    "load_yaml",
+    "one_line",
+    "read_regular_file",
+    "require_regular_file",
+    "short_repr",
+    "write_text_atomic",
+]

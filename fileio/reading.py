@@ -38,13 +38,13 @@ def short_repr(value: Any, limit: int = 60) -> str:
     nested, a graph of shared references that would expand exponentially, a huge int): a message
     never quotes an unbounded value."""
     text = _SHORT.repr(value)
-    return text if len(text) <= limit else f"{text[:limit - 3]}..."
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 def one_line(error: BaseException, limit: int = 300) -> str:
     """An exception's message on one line, without terminal colour codes, at most ``limit`` characters."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", " ".join(str(error).split()))
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def kind_of_file(path: Path) -> str | None:
@@ -60,8 +60,13 @@ def kind_of_file(path: Path) -> str | None:
     return _KINDS.get(stat.S_IFMT(mode), "a special file")
 
 
-_KINDS = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a named pipe (FIFO)", stat.S_IFCHR: "a character device",
-          stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
+_KINDS = {
+    stat.S_IFDIR: "a folder",
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
 
 
 def require_regular_file(path: Path, *, what: str, error: type[Exception]) -> None:
@@ -102,8 +107,11 @@ def check_depth(value: Any, *, what: str, error: type[Exception], limit: int = M
         item, measured = stack.pop()
         if not isinstance(item, (list, tuple, dict)) or id(item) in heights:
             continue
-        children = [child for child in (item.values() if isinstance(item, dict) else item)
-                    if isinstance(child, (list, tuple, dict))]
+        children = [
+            child
+            for child in (item.values() if isinstance(item, dict) else item)
+            if isinstance(child, (list, tuple, dict))
+        ]
         if measured:
             height = 1 + max((heights[id(child)] for child in children), default=0)
             if height > limit:
@@ -159,8 +167,9 @@ class _BoundedLoader(yaml.SafeLoader):
             except TypeError:  # an unhashable key: SafeLoader reports it itself
                 continue
             if duplicate:
-                raise _Refused(f"sets {short_repr(key)} twice (line {key_node.start_mark.line + 1}); "
-                               "each key may appear once")
+                raise _Refused(
+                    f"sets {short_repr(key)} twice (line {key_node.start_mark.line + 1}); each key may appear once"
+                )
         return super().construct_mapping(node, deep=deep)
 
 

@@ -36,5 +36,7 @@ def _load_failure(problem: Exception) -> str:
         return f"it holds a pickled reference to {refused[1][:120]}, which is refused and never run"
     detail = re.search(r"WeightsUnpickler error: (.*?)(?: Please use| Check the documentation|$)", text)
     if detail:
-        return f"it is not a plain tensor file ({detail[1].strip()[:120] or 'unreadable pickle'}); nothing in it was run"
+        return (
+            f"it is not a plain tensor file ({detail[1].strip()[:120] or 'unreadable pickle'}); nothing in it was run"
+        )
     return f"{(text.split('. ')[0] or type(problem).__name__)[:160]} (damaged or not a torch file)"

@@ -11,12 +11,29 @@ With ``device=`` a buffer also keeps a copy on the training device and gathers b
 
 from dqn_family.replay.buffer import Batch, ReplayBuffer
 from dqn_family.replay.frames import FrameStackStorage, frame_window_for
-from dqn_family.replay.memory import available_device_memory_bytes, available_memory, available_memory_bytes, replay_bytes
+from dqn_family.replay.memory import (
+    available_device_memory_bytes,
+    available_memory,
+    available_memory_bytes,
+    replay_bytes,
+)
 from dqn_family.replay.nstep import NStepAccumulator, NStepTransitions
 from dqn_family.replay.prioritized import PrioritizedReplayBuffer
 from dqn_family.replay.storage import ArrayStorage
 from dqn_family.replay.sum_tree import SumTree
 
-__all__ = ["ArrayStorage", "Batch", "FrameStackStorage", "NStepAccumulator", "NStepTransitions",
-           "PrioritizedReplayBuffer", "ReplayBuffer", "SumTree", "available_device_memory_bytes", "available_memory",
-           "available_memory_bytes", "frame_window_for", "replay_bytes"]
+__all__ = [
+    "ArrayStorage",
+    "Batch",
+    "FrameStackStorage",
+    "NStepAccumulator",
+    "NStepTransitions",
+    "PrioritizedReplayBuffer",
+    "ReplayBuffer",
+    "SumTree",
+    "available_device_memory_bytes",
+    "available_memory",
+    "available_memory_bytes",
+    "frame_window_for",
+    "replay_bytes",
+]

@@ -23,8 +23,15 @@ import torch
 
 from dqn_family.replay.device import DeviceMirror
 from dqn_family.replay.frames import FrameStackStorage
-from dqn_family.replay.storage import (ArrayStorage, ObservationStorage, check_all_in_range, check_array, check_generator_state,
-                            check_integer, entry)
+from dqn_family.replay.storage import (
+    ArrayStorage,
+    ObservationStorage,
+    check_all_in_range,
+    check_array,
+    check_generator_state,
+    check_integer,
+    entry,
+)
 
 
 @dataclass(frozen=True)
@@ -41,18 +48,27 @@ class Batch:
     # [B] float32 importance-sampling weights (all 1.0 for uniform sampling); None when not given
     weights: np.ndarray | torch.Tensor | None = None
 
-    def to_torch(self, device: torch.device | str) -> "Batch":
+    def to_torch(self, device: torch.device | str) -> Batch:
         """The same batch as torch tensors on ``device`` (numpy memory is shared on the CPU).
 
         A field that is None stays None.
         """
-        return Batch(**{name: None if value is None else torch.as_tensor(value, device=device)
-                        for name, value in self.__dict__.items()})
+        return Batch(
+            **{
+                name: None if value is None else torch.as_tensor(value, device=device)
+                for name, value in self.__dict__.items()
+            }
+        )
 
 
 # The per-transition arrays a ReplayBuffer holds itself, whatever its observation storage.
-FIELD_DTYPES = {"actions": np.dtype(np.int64), "rewards": np.dtype(np.float32), "terminated": np.dtype(np.bool_),
-                "truncated": np.dtype(np.bool_), "discounts": np.dtype(np.float32)}
+FIELD_DTYPES = {
+    "actions": np.dtype(np.int64),
+    "rewards": np.dtype(np.float32),
+    "terminated": np.dtype(np.bool_),
+    "truncated": np.dtype(np.bool_),
+    "discounts": np.dtype(np.float32),
+}
 # The per-transition arrays in the state_dict of a ReplayBuffer storing whole observations, in order.
 TRANSITION_ARRAYS = ("observations", "next_observations", *FIELD_DTYPES)
 
@@ -67,17 +83,34 @@ class ReplayBuffer:
     capacity // 128) size it, see ``replay.frames.frame_count``.
     """
 
-    def __init__(self, *, capacity: int, observation_shape: tuple[int, ...], observation_dtype: np.dtype,
-                 seed: int, stacked_frames: bool = False, frame_window: int = 64,
-                 spare_frames: int | None = None, device: torch.device | str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        capacity: int,
+        observation_shape: tuple[int, ...],
+        observation_dtype: np.dtype,
+        seed: int,
+        stacked_frames: bool = False,
+        frame_window: int = 64,
+        spare_frames: int | None = None,
+        device: torch.device | str | None = None,
+    ) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1, got {capacity}")
         self.capacity = capacity
         self.storage: ObservationStorage = (
-            FrameStackStorage(capacity=capacity, observation_shape=observation_shape,
-                              observation_dtype=observation_dtype, frame_window=frame_window, spare_frames=spare_frames)
-            if stacked_frames else
-            ArrayStorage(capacity=capacity, observation_shape=observation_shape, observation_dtype=observation_dtype))
+            FrameStackStorage(
+                capacity=capacity,
+                observation_shape=observation_shape,
+                observation_dtype=observation_dtype,
+                frame_window=frame_window,
+                spare_frames=spare_frames,
+            )
+            if stacked_frames
+            else ArrayStorage(
+                capacity=capacity, observation_shape=observation_shape, observation_dtype=observation_dtype
+            )
+        )
         self.actions = np.zeros(capacity, dtype=FIELD_DTYPES["actions"])
         self.rewards = np.zeros(capacity, dtype=FIELD_DTYPES["rewards"])
         self.terminated = np.zeros(capacity, dtype=FIELD_DTYPES["terminated"])
@@ -112,9 +145,16 @@ class ReplayBuffer:
         """All next-observation slots [capacity, *obs_shape]; only when whole observations are stored."""
         return self.storage.next_observations
 
-    def add(self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
-            next_observations: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
-            discounts: np.ndarray | float) -> None:
+    def add(
+        self,
+        observations: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        next_observations: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+        discounts: np.ndarray | float,
+    ) -> None:
         """Append K transitions at once (arrays with leading dimension K), wrapping around."""
         count = len(actions)
         if count == 0:
@@ -174,19 +214,30 @@ class ReplayBuffer:
         arrays = self.mirror.arrays
         indices_t = torch.from_numpy(np.asarray(indices, dtype=np.int64)).to(self.mirror.device)
         observations, next_observations = self.storage.gather(arrays, indices_t)
-        return Batch(observations=observations, actions=arrays["actions"][indices_t],
-                     rewards=arrays["rewards"][indices_t], next_observations=next_observations,
-                     terminated=arrays["terminated"][indices_t].float(), discounts=arrays["discounts"][indices_t],
-                     indices=np.asarray(indices, dtype=np.int64),
-                     weights=torch.ones(len(indices), dtype=torch.float32, device=self.mirror.device))
+        return Batch(
+            observations=observations,
+            actions=arrays["actions"][indices_t],
+            rewards=arrays["rewards"][indices_t],
+            next_observations=next_observations,
+            terminated=arrays["terminated"][indices_t].float(),
+            discounts=arrays["discounts"][indices_t],
+            indices=np.asarray(indices, dtype=np.int64),
+            weights=torch.ones(len(indices), dtype=torch.float32, device=self.mirror.device),
+        )
 
     # --- state -------------------------------------------------------------------------------
     def state_dict(self) -> dict:
         """The stored transitions (views of the first ``size`` slots, not copies), the write
         position and the sampling generator's state."""
-        arrays = {name: getattr(self, name)[:self.size] for name in FIELD_DTYPES}
-        return {"capacity": self.capacity, "size": self.size, "position": self.position,
-                **self.storage.state_dict(self.size), **arrays, "rng": self.rng.bit_generator.state}
+        arrays = {name: getattr(self, name)[: self.size] for name in FIELD_DTYPES}
+        return {
+            "capacity": self.capacity,
+            "size": self.size,
+            "position": self.position,
+            **self.storage.state_dict(self.size),
+            **arrays,
+            "rng": self.rng.bit_generator.state,
+        }
 
     def load_state_dict(self, state: dict, *, n_actions: int | None = None) -> None:
         """Restore ``state_dict()`` of a buffer with the same capacity and observation shape and
@@ -197,7 +248,8 @@ class ReplayBuffer:
         if check_integer(state, "capacity") != self.capacity:
             raise ValueError(f"replay capacity is {state['capacity']}, this buffer holds {self.capacity}")
         if not (0 <= size <= self.capacity and 0 <= position < self.capacity) or (
-                size < self.capacity and position != size):
+            size < self.capacity and position != size
+        ):
             raise ValueError(f"replay size {size} and position {position} do not fit capacity {self.capacity}")
         arrays = {name: check_array(state, name, dtype=dtype, shape=(size,)) for name, dtype in FIELD_DTYPES.items()}
         if n_actions is not None and size and (arrays["actions"].min() < 0 or arrays["actions"].max() >= n_actions):

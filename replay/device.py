@@ -20,8 +20,14 @@ class DeviceMirror:
     """Device tensors mirroring host arrays: ``slot_arrays`` are indexed by transition slot (a ring
     of ``capacity``), ``shared_arrays`` (stored frames) by rows that the storage reports changed."""
 
-    def __init__(self, *, slot_arrays: dict[str, np.ndarray], shared_arrays: dict[str, np.ndarray],
-                 capacity: int, device: torch.device | str) -> None:
+    def __init__(
+        self,
+        *,
+        slot_arrays: dict[str, np.ndarray],
+        shared_arrays: dict[str, np.ndarray],
+        capacity: int,
+        device: torch.device | str,
+    ) -> None:
         self.device = torch.device(device)
         self.slot_host, self.shared_host = slot_arrays, shared_arrays
         self.capacity = capacity
@@ -30,8 +36,10 @@ class DeviceMirror:
 
     def reload(self) -> None:
         """Copy every host array whole (at start and after a checkpoint is loaded)."""
-        self.arrays = {name: torch.from_numpy(array).to(self.device, copy=True)
-                       for name, array in {**self.slot_host, **self.shared_host}.items()}
+        self.arrays = {
+            name: torch.from_numpy(array).to(self.device, copy=True)
+            for name, array in {**self.slot_host, **self.shared_host}.items()
+        }
         self.unsynced_end, self.unsynced_count = 0, 0
 
     def written(self, end: int, count: int) -> None:
@@ -44,8 +52,11 @@ class DeviceMirror:
         rows of the shared arrays."""
         if self.unsynced_count:
             start = (self.unsynced_end - self.unsynced_count) % self.capacity
-            ranges = ([slice(start, start + self.unsynced_count)] if start + self.unsynced_count <= self.capacity
-                      else [slice(start, self.capacity), slice(0, self.unsynced_end)])
+            ranges = (
+                [slice(start, start + self.unsynced_count)]
+                if start + self.unsynced_count <= self.capacity
+                else [slice(start, self.capacity), slice(0, self.unsynced_end)]
+            )
             for name, host in self.slot_host.items():
                 for rows in ranges:
                     self.arrays[name][rows] = torch.from_numpy(host[rows]).to(self.device)

@@ -25,7 +25,7 @@ from collections import deque
 
 import numpy as np
 
-from dqn_family.replay.storage import entry, check_array, check_integer
+from dqn_family.replay.storage import check_array, check_integer, entry
 
 FRAME_NUMBER_DTYPE = np.dtype(np.int32)  # frame numbers, reference counts and the free list
 
@@ -61,8 +61,15 @@ def frame_count(*, capacity: int, stack: int, frame_window: int, spare_frames: i
 class FrameStackStorage:
     """Observations [S, *frame_shape] stored as rows of frame numbers into a pool of distinct frames."""
 
-    def __init__(self, *, capacity: int, observation_shape: tuple[int, ...], observation_dtype: np.dtype,
-                 frame_window: int = 64, spare_frames: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        capacity: int,
+        observation_shape: tuple[int, ...],
+        observation_dtype: np.dtype,
+        frame_window: int = 64,
+        spare_frames: int | None = None,
+    ) -> None:
         if len(observation_shape) < 2:
             raise ValueError(f"stacked frames need observations [stack, *frame_shape], got shape {observation_shape}")
         if frame_window < 1:
@@ -85,8 +92,14 @@ class FrameStackStorage:
         self.changed_frames: list[int] | None = None  # frames stored since last asked, once a device copy follows
 
     @staticmethod
-    def bytes_for(*, capacity: int, observation_shape: tuple[int, ...], observation_dtype: np.dtype,
-                  frame_window: int = 64, spare_frames: int | None = None) -> int:
+    def bytes_for(
+        *,
+        capacity: int,
+        observation_shape: tuple[int, ...],
+        observation_dtype: np.dtype,
+        frame_window: int = 64,
+        spare_frames: int | None = None,
+    ) -> int:
         """The bytes a FrameStackStorage of these dimensions allocates."""
         stack, frame_shape = observation_shape[0], observation_shape[1:]
         count = frame_count(capacity=capacity, stack=stack, frame_window=frame_window, spare_frames=spare_frames)
@@ -97,8 +110,10 @@ class FrameStackStorage:
 
     @property
     def nbytes(self) -> int:
-        return sum(array.nbytes for array in (self.frames, self.observation_frames, self.next_observation_frames,
-                                              self.refcounts, self.free))
+        return sum(
+            array.nbytes
+            for array in (self.frames, self.observation_frames, self.next_observation_frames, self.refcounts, self.free)
+        )
 
     @property
     def live_frames(self) -> int:
@@ -114,8 +129,10 @@ class FrameStackStorage:
         next_observations = self._as_stacks(next_observations, "next_observations")
         slot_list = range(slots.start, slots.stop) if isinstance(slots, slice) else np.asarray(slots).tolist()
         if len(slot_list) != len(observations) or len(observations) != len(next_observations):
-            raise ValueError(f"{len(slot_list)} slots for {len(observations)} observations and "
-                             f"{len(next_observations)} next observations")
+            raise ValueError(
+                f"{len(slot_list)} slots for {len(observations)} observations and "
+                f"{len(next_observations)} next observations"
+            )
         for k, slot in enumerate(slot_list):
             observation_row = [self._acquire(frame) for frame in observations[k]]
             next_row = [self._acquire(frame) for frame in next_observations[k]]
@@ -124,13 +141,21 @@ class FrameStackStorage:
             self.next_observation_frames[slot] = next_row
 
     def read(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self.gather({"frames": self.frames, "observation_frames": self.observation_frames,
-                            "next_observation_frames": self.next_observation_frames}, indices)
+        return self.gather(
+            {
+                "frames": self.frames,
+                "observation_frames": self.observation_frames,
+                "next_observation_frames": self.next_observation_frames,
+            },
+            indices,
+        )
 
     def mirrored_arrays(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         self.changed_frames = []
-        return ({"observation_frames": self.observation_frames, "next_observation_frames": self.next_observation_frames},
-                {"frames": self.frames})
+        return (
+            {"observation_frames": self.observation_frames, "next_observation_frames": self.next_observation_frames},
+            {"frames": self.frames},
+        )
 
     def take_changed_rows(self) -> dict[str, np.ndarray]:
         if not self.changed_frames:
@@ -148,8 +173,9 @@ class FrameStackStorage:
     def _as_stacks(self, observations: np.ndarray, name: str) -> np.ndarray:
         array = np.ascontiguousarray(observations, dtype=self.frames.dtype)  # CRCs hash the stored bytes
         if array.shape[1:] != (self.stack, *self.frame_shape):
-            raise ValueError(f"{name} have shape {array.shape[1:]} per transition, expected "
-                             f"{(self.stack, *self.frame_shape)}")
+            raise ValueError(
+                f"{name} have shape {array.shape[1:]} per transition, expected {(self.stack, *self.frame_shape)}"
+            )
         return array
 
     def _acquire(self, frame: np.ndarray) -> int:
@@ -185,7 +211,8 @@ class FrameStackStorage:
                 "buffer: if episodes are short, raise spare_frames; if frame_window is below num_envs * "
                 "(n_step + stack + 2), raise it; if these observations do not share frames the way frame "
                 "stacks (stack axis first) do, use stacked_frames=False (train.py: --frame-replay off). "
-                "The buffer is unusable after this error.")
+                "The buffer is unusable after this error."
+            )
         self.free_count -= 1
         number = int(self.free[self.free_count])
         self.frames_used = max(self.frames_used, number + 1)
@@ -206,41 +233,52 @@ class FrameStackStorage:
         """Views of the frames handed out so far, of the first ``size`` slots' frame numbers and of the
         free list (in order), plus the window; reference counts are recounted on load."""
         keys, numbers = zip(*self.window_order) if self.window_order else ((), ())
-        return {"frame_count": len(self.frames), "frames": self.frames[:self.frames_used],
-                "observation_frames": self.observation_frames[:size],
-                "next_observation_frames": self.next_observation_frames[:size],
-                "free_frames": self.free[:self.free_count],
-                "window_crcs": np.array(keys, dtype=np.int64),
-                "window_frames": np.array(numbers, dtype=FRAME_NUMBER_DTYPE)}
+        return {
+            "frame_count": len(self.frames),
+            "frames": self.frames[: self.frames_used],
+            "observation_frames": self.observation_frames[:size],
+            "next_observation_frames": self.next_observation_frames[:size],
+            "free_frames": self.free[: self.free_count],
+            "window_crcs": np.array(keys, dtype=np.int64),
+            "window_frames": np.array(numbers, dtype=FRAME_NUMBER_DTYPE),
+        }
 
     def load_state_dict(self, state: dict, size: int) -> None:
         """Restore ``state_dict(size)`` of a storage with the same frame count, frame shape and dtype."""
         frames, rows, free, refcounts = self._check_state(state, size)
-        keys, numbers = np.asarray(entry(state, "window_crcs")).tolist(), np.asarray(entry(state, "window_frames")).tolist()
-        self.frames[:len(frames)] = frames
+        keys, numbers = (
+            np.asarray(entry(state, "window_crcs")).tolist(),
+            np.asarray(entry(state, "window_frames")).tolist(),
+        )
+        self.frames[: len(frames)] = frames
         self.frames_used = len(frames)
         self.observation_frames[:size], self.next_observation_frames[:size] = rows
         self.observation_frames[size:] = self.next_observation_frames[size:] = -1
         self.refcounts[:] = refcounts
-        self.free[:len(free)] = free
+        self.free[: len(free)] = free
         self.free_count = len(free)
         self.window_order = deque(zip(keys, numbers))
         self.window = dict(self.window_order)  # a later duplicate CRC overrides an earlier one, as when written
 
-    def _check_state(self, state: dict, size: int) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray],
-                                                                np.ndarray, np.ndarray]:
+    def _check_state(
+        self, state: dict, size: int
+    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], np.ndarray, np.ndarray]:
         """The state's frames, rows and free list, and the reference counts they imply; ValueError
         unless they fit this storage and each other (the window is checked too)."""
         if "frame_count" not in state:
-            raise ValueError("replay state holds whole observations; this buffer stores stacked frames "
-                             "(build it with stacked_frames=False to load this state)")
+            raise ValueError(
+                "replay state holds whole observations; this buffer stores stacked frames "
+                "(build it with stacked_frames=False to load this state)"
+            )
         count = len(self.frames)
         if check_integer(state, "frame_count") != count:
             raise ValueError(f"replay frame_count is {state['frame_count']}, this buffer holds {count} frames")
         used = min(len(np.asarray(entry(state, "frames"))), count)
         frames = check_array(state, "frames", dtype=self.frames.dtype, shape=(used, *self.frame_shape))
-        rows = tuple(check_array(state, key, dtype=FRAME_NUMBER_DTYPE, shape=(size, self.stack))
-                     for key in ("observation_frames", "next_observation_frames"))
+        rows = tuple(
+            check_array(state, key, dtype=FRAME_NUMBER_DTYPE, shape=(size, self.stack))
+            for key in ("observation_frames", "next_observation_frames")
+        )
         numbers = np.concatenate([row.ravel() for row in rows])
         if numbers.size and (numbers.min() < 0 or numbers.max() >= used):
             raise ValueError(f"replay frame numbers must lie in [0, {used}), the frames stored")
@@ -256,11 +294,18 @@ class FrameStackStorage:
     def _check_window(self, state: dict) -> None:
         numbers = np.asarray(entry(state, "window_frames"))
         crcs = check_array(state, "window_crcs", dtype=np.dtype(np.int64), shape=numbers.shape)
-        if (numbers.dtype != FRAME_NUMBER_DTYPE or numbers.ndim != 1 or len(numbers) > self.frame_window
-                or not _all_in_range(numbers, len(self.frames)) or not _all_in_range(crcs, 2**32)
-                or np.unique(crcs).size != crcs.size):
-            raise ValueError(f"replay window must hold at most frame_window={self.frame_window} distinct CRC-32s "
-                             f"and {FRAME_NUMBER_DTYPE} frame numbers in [0, {len(self.frames)})")
+        if (
+            numbers.dtype != FRAME_NUMBER_DTYPE
+            or numbers.ndim != 1
+            or len(numbers) > self.frame_window
+            or not _all_in_range(numbers, len(self.frames))
+            or not _all_in_range(crcs, 2**32)
+            or np.unique(crcs).size != crcs.size
+        ):
+            raise ValueError(
+                f"replay window must hold at most frame_window={self.frame_window} distinct CRC-32s "
+                f"and {FRAME_NUMBER_DTYPE} frame numbers in [0, {len(self.frames)})"
+            )
 
 
 def _all_in_range(array: np.ndarray, end: int) -> bool:

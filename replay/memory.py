@@ -14,15 +14,28 @@ from dqn_family.replay.storage import ArrayStorage
 from dqn_family.replay.sum_tree import NODE_DTYPE, node_count
 
 
-def replay_bytes(*, capacity: int, observation_shape: tuple[int, ...], observation_dtype: np.dtype,
-                 stacked_frames: bool = False, prioritized: bool = False, frame_window: int = 64,
-                 spare_frames: int | None = None) -> int:
+def replay_bytes(
+    *,
+    capacity: int,
+    observation_shape: tuple[int, ...],
+    observation_dtype: np.dtype,
+    stacked_frames: bool = False,
+    prioritized: bool = False,
+    frame_window: int = 64,
+    spare_frames: int | None = None,
+) -> int:
     """The bytes of all arrays of a (Prioritized)ReplayBuffer built with these options: what its
     ``nbytes`` will be (Python objects such as the frame window's dict come on top, a few KB)."""
-    dimensions = {"capacity": capacity, "observation_shape": tuple(observation_shape),
-                  "observation_dtype": np.dtype(observation_dtype)}
-    observations = (FrameStackStorage.bytes_for(**dimensions, frame_window=frame_window, spare_frames=spare_frames)
-                    if stacked_frames else ArrayStorage.bytes_for(**dimensions))
+    dimensions = {
+        "capacity": capacity,
+        "observation_shape": tuple(observation_shape),
+        "observation_dtype": np.dtype(observation_dtype),
+    }
+    observations = (
+        FrameStackStorage.bytes_for(**dimensions, frame_window=frame_window, spare_frames=spare_frames)
+        if stacked_frames
+        else ArrayStorage.bytes_for(**dimensions)
+    )
     fields = capacity * sum(dtype.itemsize for dtype in FIELD_DTYPES.values())
     tree = node_count(capacity) * NODE_DTYPE.itemsize if prioritized else 0
     return observations + fields + tree
@@ -35,8 +48,9 @@ def available_memory_bytes() -> int | None:
     return None if found is None else found[0]
 
 
-def available_memory(*, proc: str | Path = "/proc", cgroup_root: str | Path = "/sys/fs/cgroup",
-                     rlimits: dict[str, int] | None = None) -> tuple[int, str] | None:
+def available_memory(
+    *, proc: str | Path = "/proc", cgroup_root: str | Path = "/sys/fs/cgroup", rlimits: dict[str, int] | None = None
+) -> tuple[int, str] | None:
     """(bytes, what limits them) for the tightest of the limits on this process's new memory:
 
     - the memory the kernel can give without swapping (``MemAvailable`` in ``/proc/meminfo``);

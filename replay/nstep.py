@@ -64,9 +64,16 @@ class NStepAccumulator:
         offsets = np.arange(n_step)[None, :] - np.arange(n_step)[:, None]
         self.discount_matrix = np.where(offsets >= 0, float(gamma) ** np.maximum(offsets, 0), 0.0)
 
-    def push(self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
-             next_observations: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
-             real: np.ndarray) -> NStepTransitions:
+    def push(
+        self,
+        observations: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        next_observations: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+        real: np.ndarray,
+    ) -> NStepTransitions:
         """Record one vector step (arrays with leading dimension num_envs) and return the
         transitions it completed (possibly none: then len() is 0)."""
         values = (observations, actions, rewards, next_observations, terminated, truncated, real)
@@ -90,8 +97,9 @@ class NStepAccumulator:
         # Rewards of each emitting sub-env in time order, 0 past its last step; row j of
         # discount_matrix turns them into the return from step j to the end of the window.
         ordered = (self.start[emitting, None] + np.arange(self.n_step)) % self.n_step
-        rewards_EN = np.where(np.arange(self.n_step) < self.length[emitting, None],
-                              self.rewards[emitting[:, None], ordered], 0.0)
+        rewards_EN = np.where(
+            np.arange(self.n_step) < self.length[emitting, None], self.rewards[emitting[:, None], ordered], 0.0
+        )
         returns_EN = rewards_EN @ self.discount_matrix.T
         rows = np.repeat(np.arange(len(emitting)), counts)
         transitions = NStepTransitions(
@@ -113,11 +121,16 @@ class NStepAccumulator:
 
     def _is_steady(self, real: np.ndarray, done: np.ndarray) -> bool:
         """The common step: every sub-env real, none ending, each with n - 1 steps pending."""
-        return (self.observations is not None and bool(real.all()) and not done.any()
-                and bool((self.length == self.n_step - 1).all()))
+        return (
+            self.observations is not None
+            and bool(real.all())
+            and not done.any()
+            and bool((self.length == self.n_step - 1).all())
+        )
 
-    def _push_steady(self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
-                     next_observations: np.ndarray) -> NStepTransitions:
+    def _push_steady(
+        self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray, next_observations: np.ndarray
+    ) -> NStepTransitions:
         """push() for a steady step, in a third of its numpy calls and with the same results: each
         sub-env stores the step, emits its oldest (a full window of n rewards) and slides by one."""
         envs, n = np.arange(self.num_envs), self.n_step
@@ -129,10 +142,14 @@ class NStepAccumulator:
         ordered = (oldest[:, None] + np.arange(n)) % n
         returns_EN = self.rewards[envs[:, None], ordered] @ self.discount_matrix.T
         transitions = NStepTransitions(
-            observations=self.observations[envs, oldest], actions=self.actions[envs, oldest],
-            rewards=returns_EN[:, 0].astype(np.float32), next_observations=np.asarray(next_observations),
-            terminated=np.zeros(self.num_envs, dtype=bool), truncated=np.zeros(self.num_envs, dtype=bool),
-            discounts=np.full(self.num_envs, float(self.gamma) ** n, dtype=np.float32))
+            observations=self.observations[envs, oldest],
+            actions=self.actions[envs, oldest],
+            rewards=returns_EN[:, 0].astype(np.float32),
+            next_observations=np.asarray(next_observations),
+            terminated=np.zeros(self.num_envs, dtype=bool),
+            truncated=np.zeros(self.num_envs, dtype=bool),
+            discounts=np.full(self.num_envs, float(self.gamma) ** n, dtype=np.float32),
+        )
         self.start = (oldest + 1) % n
         return transitions
 

@@ -33,17 +33,34 @@ from dqn_family.replay.sum_tree import SumTree
 class PrioritizedReplayBuffer(ReplayBuffer):
     """A ReplayBuffer that samples in proportion to priority and returns importance weights."""
 
-    def __init__(self, *, capacity: int, observation_shape: tuple[int, ...], observation_dtype: np.dtype,
-                 seed: int, alpha: float = 0.6, epsilon: float = 1e-6, stacked_frames: bool = False,
-                 frame_window: int = 64, spare_frames: int | None = None,
-                 device: torch.device | str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        capacity: int,
+        observation_shape: tuple[int, ...],
+        observation_dtype: np.dtype,
+        seed: int,
+        alpha: float = 0.6,
+        epsilon: float = 1e-6,
+        stacked_frames: bool = False,
+        frame_window: int = 64,
+        spare_frames: int | None = None,
+        device: torch.device | str | None = None,
+    ) -> None:
         if alpha < 0:
             raise ValueError(f"alpha must be >= 0, got {alpha}")
         if epsilon <= 0:
             raise ValueError(f"epsilon must be > 0 so every transition stays reachable, got {epsilon}")
-        super().__init__(capacity=capacity, observation_shape=observation_shape, observation_dtype=observation_dtype,
-                         seed=seed, stacked_frames=stacked_frames, frame_window=frame_window,
-                         spare_frames=spare_frames, device=device)
+        super().__init__(
+            capacity=capacity,
+            observation_shape=observation_shape,
+            observation_dtype=observation_dtype,
+            seed=seed,
+            stacked_frames=stacked_frames,
+            frame_window=frame_window,
+            spare_frames=spare_frames,
+            device=device,
+        )
         self.alpha = alpha
         self.epsilon = epsilon
         self.tree = SumTree(capacity)
@@ -54,9 +71,16 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         """Bytes of all the arrays the buffer allocated, the sum tree's included."""
         return super().nbytes + self.tree.nodes.nbytes
 
-    def add(self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
-            next_observations: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
-            discounts: np.ndarray | float) -> None:
+    def add(
+        self,
+        observations: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        next_observations: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+        discounts: np.ndarray | float,
+    ) -> None:
         """Append K transitions (see ReplayBuffer.add); each gets the current max priority."""
         written = min(len(actions), self.capacity)  # the base class keeps only the newest `capacity`
         slots = self.slots_for(written)
@@ -107,14 +131,19 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         """Restore ``state_dict()``; on a mismatch (ValueError) the buffer is unchanged."""
         nodes, max_priority = np.asarray(entry(state, "sum_tree")), entry(state, "max_priority")
         if nodes.shape != self.tree.nodes.shape or nodes.dtype != self.tree.nodes.dtype:
-            raise ValueError(f"sum tree is {nodes.dtype}{list(nodes.shape)}, "
-                             f"expected {self.tree.nodes.dtype}{list(self.tree.nodes.shape)}")
+            raise ValueError(
+                f"sum tree is {nodes.dtype}{list(nodes.shape)}, "
+                f"expected {self.tree.nodes.dtype}{list(self.tree.nodes.shape)}"
+            )
         if not np.all(np.isfinite(nodes)) or np.any(nodes < 0):
             raise ValueError("sum tree priorities must be finite and >= 0")
         if 0 <= (size := check_integer(state, "size")) <= self.capacity:  # else the base class says what is wrong
             self._check_tree(nodes, size)
-        if isinstance(max_priority, bool) or not isinstance(max_priority, (int, float)) or not (
-                0 < max_priority < float("inf")):
+        if (
+            isinstance(max_priority, bool)
+            or not isinstance(max_priority, (int, float))
+            or not (0 < max_priority < float("inf"))
+        ):
             raise ValueError(f"max_priority must be a finite number > 0, got {max_priority!r}")
         super().load_state_dict(state, n_actions=n_actions)
         self.tree.nodes[:] = nodes
@@ -124,7 +153,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         """The leaves: > 0 for the stored transitions (each stays reachable), 0 past them (sampling
         never returns an empty slot); every inner node the exact sum of its children, as updates
         leave it (a forged sum would steer the search)."""
-        leaves = nodes[self.tree.first_leaf:]
+        leaves = nodes[self.tree.first_leaf :]
         if not (np.all(leaves[:size] > 0) and np.all(leaves[size:] == 0)):
             raise ValueError(f"sum tree leaves must be > 0 for the {size} stored transitions and 0 past them")
         inner = np.arange(1, self.tree.first_leaf)

@@ -83,8 +83,10 @@ class ArrayStorage:
 
     def load_state_dict(self, state: dict, size: int) -> None:
         if "observations" not in state and "frame_count" in state:
-            raise ValueError("replay state holds stacked frames; this buffer stores whole observations "
-                             "(build it with stacked_frames=True to load this state)")
+            raise ValueError(
+                "replay state holds stacked frames; this buffer stores whole observations "
+                "(build it with stacked_frames=True to load this state)"
+            )
         shape = (size, *self.observations.shape[1:])
         observations = check_array(state, "observations", dtype=self.observations.dtype, shape=shape)
         next_observations = check_array(state, "next_observations", dtype=self.observations.dtype, shape=shape)
@@ -132,4 +134,6 @@ def check_generator_state(state: Any, what: str, bit_generator: type = np.random
 def check_all_in_range(array: np.ndarray, low: float, high: float, what: str) -> None:
     """Every element of ``array`` finite and in [low, high]; else ValueError (true for an empty one)."""
     if array.size and not (np.isfinite(array).all() and array.min() >= low and array.max() <= high):
-        raise ValueError(f"replay {what} must be finite" + (f" and lie in [{low:g}, {high:g}]" if np.isfinite(low) else ""))
+        raise ValueError(
+            f"replay {what} must be finite" + (f" and lie in [{low:g}, {high:g}]" if np.isfinite(low) else "")
+        )

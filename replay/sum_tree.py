@@ -38,7 +38,7 @@ class SumTree:
     @property
     def max(self) -> float:
         """Largest leaf priority (0 for an empty tree). O(capacity): not for the sampling hot path."""
-        return float(self.nodes[self.first_leaf:self.first_leaf + self.capacity].max())
+        return float(self.nodes[self.first_leaf : self.first_leaf + self.capacity].max())
 
     def get(self, indices: np.ndarray) -> np.ndarray:
         """Priorities of the leaves at ``indices``."""

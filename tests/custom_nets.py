@@ -31,8 +31,9 @@ class PlainQNet(nn.Module):
 
     def __init__(self, observation_shape: tuple[int, ...], n_actions: int) -> None:
         super().__init__()
-        self.layers = nn.Sequential(nn.Flatten(), nn.Linear(math.prod(observation_shape), 16), nn.Tanh(),
-                                    nn.Linear(16, n_actions))
+        self.layers = nn.Sequential(
+            nn.Flatten(), nn.Linear(math.prod(observation_shape), 16), nn.Tanh(), nn.Linear(16, n_actions)
+        )
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
         return self.layers(observations.float())

@@ -12,5 +12,9 @@ FROZEN_LAKE_SPEC = f"tests.discrete_envs:{FROZEN_LAKE_ID}"
 SHORTEST_PATH_STEPS = 6
 
 if FROZEN_LAKE_ID not in gym.registry:
-    gym.register(FROZEN_LAKE_ID, entry_point="gymnasium.envs.toy_text.frozen_lake:FrozenLakeEnv",
-                 kwargs={"map_name": "4x4", "is_slippery": False}, max_episode_steps=100)
+    gym.register(
+        FROZEN_LAKE_ID,
+        entry_point="gymnasium.envs.toy_text.frozen_lake:FrozenLakeEnv",
+        kwargs={"map_name": "4x4", "is_slippery": False},
+        max_episode_steps=100,
+    )

@@ -46,5 +46,6 @@ class CountingEnv(gym.Env):
 if TERMINATE_ID not in gym.registry:
     gym.register(TERMINATE_ID, entry_point=CountingEnv, kwargs={"terminate_after": EPISODE_LENGTH})
 if TRUNCATE_ID not in gym.registry:
-    gym.register(TRUNCATE_ID, entry_point=CountingEnv, kwargs={"terminate_after": None},
-                 max_episode_steps=EPISODE_LENGTH)
+    gym.register(
+        TRUNCATE_ID, entry_point=CountingEnv, kwargs={"terminate_after": None}, max_episode_steps=EPISODE_LENGTH
+    )

@@ -19,14 +19,21 @@ from dqn_family.agents import DQNAgent, MLPQNetwork, save_model
 from dqn_family.configs import Config, UserError, load_config, save_config
 from dqn_family.evaluate import EVAL_SEED_OFFSET, EvalResult, evaluate_policy, load_run
 from tests.custom_nets import BranchyQNet
-from tests.scripted_envs import TERMINATE_SPEC, TRUNCATE_SPEC
 from tests.recording import record_instances
+from tests.scripted_envs import TERMINATE_SPEC, TRUNCATE_SPEC
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CPU = torch.device("cpu")
 # CartPole observations, with an all-zero one that takes BranchyQNet's other branch.
-OBSERVATIONS_B4 = torch.tensor([[0.0, 0.0, 0.0, 0.0], [0.02, 0.1, -0.03, -0.2], [0.1, -0.5, 0.05, 0.8],
-                                [-0.3, 0.2, 0.1, -0.1], [1.0, 1.5, -0.2, -1.0]])
+OBSERVATIONS_B4 = torch.tensor(
+    [
+        [0.0, 0.0, 0.0, 0.0],
+        [0.02, 0.1, -0.03, -0.2],
+        [0.1, -0.5, 0.05, 0.8],
+        [-0.3, 0.2, 0.1, -0.1],
+        [1.0, 1.5, -0.2, -1.0],
+    ]
+)
 
 
 def test_eval_result_mean_and_std():
@@ -94,19 +101,30 @@ def test_evaluate_policy_numpy_acting_plays_the_same_episodes_without_torch_forw
 
 # --- load_run ------------------------------------------------------------------------------------
 
+
 def test_load_run_reproduces_final_training_evaluation(cartpole_run):
     config, result = cartpole_run
     loaded_config, network = load_run(result.run_dir, device=CPU)
-    replay = evaluate_policy(network, loaded_config.env_id, episodes=config.eval_episodes,
-                             seed=config.seed + EVAL_SEED_OFFSET, epsilon=config.eval_epsilon)
+    replay = evaluate_policy(
+        network,
+        loaded_config.env_id,
+        episodes=config.eval_episodes,
+        seed=config.seed + EVAL_SEED_OFFSET,
+        epsilon=config.eval_epsilon,
+    )
     assert replay.returns == result.final_eval.returns
 
 
 def test_load_run_best_model_is_the_best_evaluation(cartpole_run):
     config, result = cartpole_run
     _, network = load_run(result.run_dir, model="best", device=CPU)
-    replay = evaluate_policy(network, config.env_id, episodes=config.eval_episodes,
-                             seed=config.seed + EVAL_SEED_OFFSET, epsilon=config.eval_epsilon)
+    replay = evaluate_policy(
+        network,
+        config.env_id,
+        episodes=config.eval_episodes,
+        seed=config.seed + EVAL_SEED_OFFSET,
+        epsilon=config.eval_epsilon,
+    )
     assert replay.mean == result.best_eval_mean
 
 
@@ -167,8 +185,9 @@ def test_load_run_directory_without_config_is_user_error(tmp_path):
 
 def hand_made_run(run_dir: Path, *, hidden_sizes=(8,)) -> Path:
     """A run directory written by hand: a CartPole config and an untrained MLP's weights."""
-    save_config(Config(env_id="CartPole-v1", hidden_sizes=hidden_sizes, seed=4, run_dir=str(run_dir)),
-                run_dir / "config.yaml")
+    save_config(
+        Config(env_id="CartPole-v1", hidden_sizes=hidden_sizes, seed=4, run_dir=str(run_dir)), run_dir / "config.yaml"
+    )
     torch.manual_seed(0)
     save_model(run_dir / "model_latest.pt", MLPQNetwork((4,), 2, hidden_sizes=hidden_sizes).state_dict(), env_step=0)
     return run_dir
@@ -183,15 +202,18 @@ def test_load_run_model_of_other_shape_is_user_error(tmp_path):
 
 # --- command line -------------------------------------------------------------------------------------
 
+
 def run_evaluate_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "evaluate.py", *args], cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "evaluate.py", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_evaluate_cli_json_matches_printed_mean(tmp_path):
     run_dir = hand_made_run(tmp_path / "run")
-    completed = run_evaluate_cli(str(run_dir), "--episodes", "4", "--epsilon", "0.5", "--json",
-                                 str(tmp_path / "out.json"))
+    completed = run_evaluate_cli(
+        str(run_dir), "--episodes", "4", "--epsilon", "0.5", "--json", str(tmp_path / "out.json")
+    )
     assert completed.returncode == 0, completed.stderr
     summary = json.loads((tmp_path / "out.json").read_text())
     assert summary["episodes"] == 4 and len(summary["returns"]) == 4
@@ -204,11 +226,14 @@ def test_evaluate_cli_json_matches_printed_mean(tmp_path):
     assert summary["seed"] == 4 + EVAL_SEED_OFFSET  # the run's own evaluation seed
 
 
-@pytest.mark.parametrize("setup, expected", [
-    ("missing", "does not exist"),
-    ("not a run", "is not a run directory"),
-    ("corrupt model", "cannot load model file"),
-])
+@pytest.mark.parametrize(
+    "setup, expected",
+    [
+        ("missing", "does not exist"),
+        ("not a run", "is not a run directory"),
+        ("corrupt model", "cannot load model file"),
+    ],
+)
 def test_evaluate_cli_bad_run_dir_exits_2_with_one_line(tmp_path, setup, expected):
     run_dir = tmp_path / "run"
     if setup == "not a run":

@@ -45,16 +45,29 @@ def test_remove_recorded_episodes_deletes_only_the_recorders_own_files(tmp_path)
     elsewhere.write_text("x")
     videos = tmp_path / "videos"
     videos.mkdir()
-    for name in ("CartPole-v1-episode-0.mp4", "CartPole-v1-episode-12.mp4", "CartPole-v1-episode-1.mp4.bak",
-                 "CartPole-v1-episode-x.mp4", "CartPole-v1-step-0.mp4", "Acrobot-v1-episode-0.mp4", "notes.txt"):
+    for name in (
+        "CartPole-v1-episode-0.mp4",
+        "CartPole-v1-episode-12.mp4",
+        "CartPole-v1-episode-1.mp4.bak",
+        "CartPole-v1-episode-x.mp4",
+        "CartPole-v1-step-0.mp4",
+        "Acrobot-v1-episode-0.mp4",
+        "notes.txt",
+    ):
         (videos / name).write_text("x")
     (videos / "CartPole-v1-episode-7.mp4").mkdir()
     (videos / "CartPole-v1-episode-8.mp4").symlink_to(elsewhere)
     removed = remove_recorded_episodes(videos, "CartPole-v1")
     assert [path.name for path in removed] == ["CartPole-v1-episode-0.mp4", "CartPole-v1-episode-12.mp4"]
     assert sorted(path.name for path in videos.iterdir()) == [
-        "Acrobot-v1-episode-0.mp4", "CartPole-v1-episode-1.mp4.bak", "CartPole-v1-episode-7.mp4",
-        "CartPole-v1-episode-8.mp4", "CartPole-v1-episode-x.mp4", "CartPole-v1-step-0.mp4", "notes.txt"]
+        "Acrobot-v1-episode-0.mp4",
+        "CartPole-v1-episode-1.mp4.bak",
+        "CartPole-v1-episode-7.mp4",
+        "CartPole-v1-episode-8.mp4",
+        "CartPole-v1-episode-x.mp4",
+        "CartPole-v1-step-0.mp4",
+        "notes.txt",
+    ]
     assert elsewhere.read_text() == "x"
 
 
@@ -84,11 +97,29 @@ def test_headless_rendering_keeps_a_driver_the_user_chose(monkeypatch):
 def test_evaluate_video_on_headless_machine_prints_nothing_on_stderr(run_dir, tmp_path):
     # pygame's SDL printed "error: XDG_RUNTIME_DIR is invalid or not set" here; it writes to the
     # process's stderr from C, so the check runs in a fresh process without a display.
-    environment = {k: v for k, v in os.environ.items()
-                   if k not in ("XDG_RUNTIME_DIR", "DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER")}
-    completed = subprocess.run([sys.executable, "evaluate.py", str(run_dir), "--episodes", "1", "--device", "cpu",
-                                "--video", str(tmp_path / "videos")], capture_output=True, text=True,
-                               env=environment, cwd=os.path.dirname(evaluate.__file__), timeout=120)
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("XDG_RUNTIME_DIR", "DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER")
+    }
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "evaluate.py",
+            str(run_dir),
+            "--episodes",
+            "1",
+            "--device",
+            "cpu",
+            "--video",
+            str(tmp_path / "videos"),
+        ],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=os.path.dirname(evaluate.__file__),
+        timeout=120,
+    )
     assert completed.returncode == 0 and completed.stderr == ""
     assert (tmp_path / "videos" / "CartPole-v1-episode-0.mp4").is_file()
 
@@ -96,8 +127,9 @@ def test_evaluate_video_on_headless_machine_prints_nothing_on_stderr(run_dir, tm
 def test_evaluate_policy_returns_are_the_same_with_video(run_dir, tmp_path):
     config, q_network = evaluate.load_run(run_dir, device="cpu")
     plain = evaluate.evaluate_policy(q_network, "CartPole-v1", episodes=2, seed=5, epsilon=0.5)
-    recorded = evaluate.evaluate_policy(q_network, "CartPole-v1", episodes=2, seed=5, epsilon=0.5,
-                                        video_dir=tmp_path / "videos")
+    recorded = evaluate.evaluate_policy(
+        q_network, "CartPole-v1", episodes=2, seed=5, epsilon=0.5, video_dir=tmp_path / "videos"
+    )
     assert recorded == plain
 
 

@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from dqn_family import export
-from dqn_family import train
+from dqn_family import export, train
 from dqn_family.agents import build_q_network
 from dqn_family.configs import Config
 from dqn_family.deployment.formats import EXPORTERS, RUNNERS, ExportError
@@ -28,9 +27,21 @@ pytestmark = pytest.mark.slow  # each export traces a graph (about a second)
 def cartpole_run(tmp_path_factory):
     """A tiny trained CartPole run (400 env steps, 16-unit MLP)."""
     run_dir = tmp_path_factory.mktemp("runs") / "cartpole"
-    config = Config(env_id="CartPole-v1", total_steps=400, learning_starts=100, batch_size=16, buffer_size=400,
-                    train_frequency=2, hidden_sizes=(16,), eval_frequency=400, eval_episodes=2, progress=False,
-                    device="cpu", run_dir=str(run_dir), checkpoint_every=0)
+    config = Config(
+        env_id="CartPole-v1",
+        total_steps=400,
+        learning_starts=100,
+        batch_size=16,
+        buffer_size=400,
+        train_frequency=2,
+        hidden_sizes=(16,),
+        eval_frequency=400,
+        eval_episodes=2,
+        progress=False,
+        device="cpu",
+        run_dir=str(run_dir),
+        checkpoint_every=0,
+    )
     return train.train(config).run_dir
 
 
@@ -40,9 +51,13 @@ def _export_and_compare(network, spec: ObservationSpec, observations: np.ndarray
     return compare(network, RUNNERS[fmt](path), observations)
 
 
-HEADS = {"plain": {}, "dueling": {"dueling": True}, "noisy": {"noisy": True},
-         "c51": {"output": "c51", "num_outputs": 11, "support": torch.linspace(-5, 5, 11), "dueling": True},
-         "qr": {"output": "qr", "num_outputs": 8, "noisy": True}}
+HEADS = {
+    "plain": {},
+    "dueling": {"dueling": True},
+    "noisy": {"noisy": True},
+    "c51": {"output": "c51", "num_outputs": 11, "support": torch.linspace(-5, 5, 11), "dueling": True},
+    "qr": {"output": "qr", "num_outputs": 8, "noisy": True},
+}
 
 
 @pytest.mark.parametrize("head", sorted(HEADS))
@@ -54,8 +69,9 @@ def test_export_onnx_mlp_head_matches_torch(tmp_path, head):
     assert agreement.ok, agreement.describe()
 
 
-@pytest.mark.parametrize("shape, dtype, torso, high", [((4, 40, 40), "uint8", "nature_cnn", 256),
-                                                       ((10, 10, 4), "bool", "minatar_cnn", 2)])
+@pytest.mark.parametrize(
+    "shape, dtype, torso, high", [((4, 40, 40), "uint8", "nature_cnn", 256), ((10, 10, 4), "bool", "minatar_cnn", 2)]
+)
 def test_export_onnx_cnn_torso_matches_torch(tmp_path, shape, dtype, torso, high):
     torch.manual_seed(0)
     network = build_q_network(shape, 4, hidden_sizes=(16,), activation="relu", torso=torso, **HEADS["c51"])
@@ -119,8 +135,10 @@ def test_export_of_a_data_dependent_network_is_one_line_saying_why():
 @pytest.mark.parametrize("fmt", ["onnx", "pt2"])
 def test_export_cli_writes_model_and_sidecar_and_verifies(cartpole_run, tmp_path, capsys, fmt):
     out = tmp_path / f"policy.{fmt}"
-    assert export.main([str(cartpole_run), "--format", fmt, "--out", str(out), "--verify",
-                        "--verify-observations", "300"]) == 0
+    assert (
+        export.main([str(cartpole_run), "--format", fmt, "--out", str(out), "--verify", "--verify-observations", "300"])
+        == 0
+    )
     sidecar = json.loads((tmp_path / f"policy.{fmt}.json").read_text())
     assert sidecar["model_sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
     assert (sidecar["env_id"], sidecar["algo"], sidecar["n_actions"]) == ("CartPole-v1", "dqn", 2)
@@ -143,18 +161,23 @@ def test_export_verify_mismatch_exits_1_with_one_line(cartpole_run, tmp_path, ca
         return lambda observations: (lambda actions, q: (1 - actions, q + 1e-2))(*run(observations))
 
     monkeypatch.setitem(export.RUNNERS, "onnx", off_by_a_little)
-    code = export.main([str(cartpole_run), "--out", str(tmp_path / "m.onnx"), "--verify", "--verify-observations", "50"])
+    code = export.main(
+        [str(cartpole_run), "--out", str(tmp_path / "m.onnx"), "--verify", "--verify-observations", "50"]
+    )
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1
     assert err.startswith("export.py: verification failed: 50 of 50 greedy actions differ")
     assert "worst Q-value difference 0.01" in err
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--format", "tflite"], "invalid choice: 'tflite'"),
-    (["--model", "best", "--out", "{tmp}/missing/m.onnx"], "folder {tmp}/missing does not exist"),
-    (["--verify-observations", "0"], "--verify-observations must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--format", "tflite"], "invalid choice: 'tflite'"),
+        (["--model", "best", "--out", "{tmp}/missing/m.onnx"], "folder {tmp}/missing does not exist"),
+        (["--verify-observations", "0"], "--verify-observations must be >= 1"),
+    ],
+)
 def test_export_cli_bad_input_is_one_line_exit_2(cartpole_run, tmp_path, capsys, args, message):
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     assert _exit_code([str(cartpole_run), *args]) == 2
@@ -181,9 +204,18 @@ def test_export_cli_run_without_a_model_is_one_line_exit_2(cartpole_run, tmp_pat
 
 
 def test_export_cli_follows_the_trust_rule_for_a_named_module(tmp_path, capsys):
-    config = Config(env_id="CartPole-v1", total_steps=50, learning_starts=100, eval_frequency=50, eval_episodes=1,
-                    progress=False, device="cpu", run_dir=str(tmp_path / "run"), checkpoint_every=0,
-                    network="tests.custom_nets:BranchyQNet")
+    config = Config(
+        env_id="CartPole-v1",
+        total_steps=50,
+        learning_starts=100,
+        eval_frequency=50,
+        eval_episodes=1,
+        progress=False,
+        device="cpu",
+        run_dir=str(tmp_path / "run"),
+        checkpoint_every=0,
+        network="tests.custom_nets:BranchyQNet",
+    )
     run = train.train(config).run_dir
     assert export.main([str(run)]) == 2
     assert "--trust-imports" in capsys.readouterr().err
@@ -221,13 +253,20 @@ def test_play_onnx_plays_without_torch_and_prints_evaluates_summary(cartpole_run
     out = tmp_path / "policy.onnx"
     assert export.main([str(cartpole_run), "--out", str(out)]) == 0
     player = Path(__file__).resolve().parents[1] / "examples" / "play_onnx.py"
-    done = subprocess.run([sys.executable, "-c", _NO_TORCH_WRAPPER, str(player), str(out), "--episodes", "3"],
-                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-c", _NO_TORCH_WRAPPER, str(player), str(out), "--episodes", "3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     config, network = load_run(cartpole_run, device=torch.device("cpu"))
     result = evaluate_policy(network, "CartPole-v1", episodes=3, seed=config.seed + 10_000)
-    assert done.stdout == (f"CartPole-v1: mean return {result.mean:.2f} ± {result.std:.2f} over 3 episodes "
-                           f"(min {min(result.returns):.2f}, max {max(result.returns):.2f}; seed 10001, epsilon 0.0)\n")
+    assert done.stdout == (
+        f"CartPole-v1: mean return {result.mean:.2f} ± {result.std:.2f} over 3 episodes "
+        f"(min {min(result.returns):.2f}, max {max(result.returns):.2f}; seed 10001, epsilon 0.0)\n"
+    )
 
 
 def test_export_command_line_bad_format_is_one_line_exit_2(cartpole_run):

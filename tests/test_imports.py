@@ -9,8 +9,20 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "dqn_family"
-PROJECT_MODULES = {"agents", "configs", "envs", "replay", "training", "fileio", "checkpoints", "analysis", "train",
-                   "evaluate", "deployment", "export"}
+PROJECT_MODULES = {
+    "agents",
+    "configs",
+    "envs",
+    "replay",
+    "training",
+    "fileio",
+    "checkpoints",
+    "analysis",
+    "train",
+    "evaluate",
+    "deployment",
+    "export",
+}
 
 
 def project_module(name: str) -> str:
@@ -45,8 +57,10 @@ def package_files(package: str) -> list[Path]:
 def test_imported_top_level_modules_reads_all_import_forms(tmp_path):
     source = tmp_path / "pkg" / "mod.py"
     source.parent.mkdir()
-    source.write_text("import os.path\nimport numpy as np, torch\nfrom dqn_family.envs.make import x\nfrom . import y\n"
-                      "import dqn_family.replay.buffer\ndef f():\n    from dqn_family import train\n")
+    source.write_text(
+        "import os.path\nimport numpy as np, torch\nfrom dqn_family.envs.make import x\nfrom . import y\n"
+        "import dqn_family.replay.buffer\ndef f():\n    from dqn_family import train\n"
+    )
     assert imported_top_level_modules(source) == {"os", "numpy", "torch", "envs", "pkg", "replay", "train"}
 
 
@@ -58,8 +72,9 @@ def test_agents_never_imports_envs_or_train(path):
 @pytest.mark.parametrize("path", package_files("replay"), ids=lambda p: p.name)
 def test_replay_imports_only_numpy_and_torch(path):
     allowed = {"__future__", "numpy", "torch", "replay"}
-    third_party_or_project = {name for name in imported_top_level_modules(path)
-                              if name in PROJECT_MODULES or not _is_stdlib(name)}
+    third_party_or_project = {
+        name for name in imported_top_level_modules(path) if name in PROJECT_MODULES or not _is_stdlib(name)
+    }
     assert third_party_or_project <= allowed
 
 

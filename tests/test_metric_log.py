@@ -27,8 +27,12 @@ def test_metric_log_writes_episodes_at_the_next_flush_with_their_own_steps():
     assert writer.calls == []
     summary = log.flush(step=100, epsilon=0.5)
     episodes = [call for call in writer.calls if call[0] == "scalar" and call[1].startswith("charts/episodic")]
-    assert episodes == [("scalar", "charts/episodic_return", 12.0, 40), ("scalar", "charts/episodic_length", 12, 40),
-                        ("scalar", "charts/episodic_return", 30.0, 95), ("scalar", "charts/episodic_length", 30, 95)]
+    assert episodes == [
+        ("scalar", "charts/episodic_return", 12.0, 40),
+        ("scalar", "charts/episodic_length", 12, 40),
+        ("scalar", "charts/episodic_return", 30.0, 95),
+        ("scalar", "charts/episodic_length", 30, 95),
+    ]
     assert writer.calls[-1] == ("flush",) and writer.calls.count(("flush",)) == 1
     assert summary["ret"] == "21.0"
     log.flush(step=200, epsilon=0.5)

@@ -10,8 +10,20 @@ import pytest
 from dqn_family import multirun
 from tests.analysis.crashing_env import CRASHING_SPEC
 
-TINY = ["--set", "total_steps=300", "learning_starts=50", "batch_size=8", "buffer_size=300", "hidden_sizes=16",
-        "eval_frequency=150", "eval_episodes=1", "--seeds", "1", "--workers", "1"]  # one training at a time
+TINY = [
+    "--set",
+    "total_steps=300",
+    "learning_starts=50",
+    "batch_size=8",
+    "buffer_size=300",
+    "hidden_sizes=16",
+    "eval_frequency=150",
+    "eval_episodes=1",
+    "--seeds",
+    "1",
+    "--workers",
+    "1",
+]  # one training at a time
 
 
 def check_survived_crash(root, exit_code, output):
@@ -60,13 +72,15 @@ def test_multirun_skip_finished_trains_only_the_rest(tmp_path, capsys):
 
 def test_multirun_set_with_unknown_key_is_one_line_error(tmp_path, capsys):
     assert multirun.main(["--root", str(tmp_path), "--set", "learning_rat=1e-3", "--dry-run"]) == 2
-    assert capsys.readouterr().err == ("multirun.py: error: unknown config key 'learning_rat' in --set; "
-                                       "did you mean 'learning_rate'?\n")
+    assert capsys.readouterr().err == (
+        "multirun.py: error: unknown config key 'learning_rat' in --set; did you mean 'learning_rate'?\n"
+    )
 
 
 def test_multirun_set_parses_values_like_train_flags(tmp_path):
-    overrides, config_file = multirun.train_overrides(["learning_rate=1e-3", "double=false", "hidden_sizes=64,64",
-                                                       "max_grad_norm=none"], ["--config", "my.yaml"])
+    overrides, config_file = multirun.train_overrides(
+        ["learning_rate=1e-3", "double=false", "hidden_sizes=64,64", "max_grad_norm=none"], ["--config", "my.yaml"]
+    )
     assert overrides == {"learning_rate": 1e-3, "double": False, "hidden_sizes": (64, 64), "max_grad_norm": None}
     assert config_file == "my.yaml"
 

@@ -24,8 +24,11 @@ def test_user_folders_named_like_ours_do_not_shadow_the_library(tmp_path, regula
         if regular_package:
             (tmp_path / name / "__init__.py").write_text("raise ImportError('the user\\'s own package')\n")
     (tmp_path / "train.py").write_text("raise ImportError('the user\\'s own train.py')\n")
-    done = python_in(tmp_path, "from dqn_family import train; from dqn_family.configs import resolve_config; "
-                               "print(resolve_config({'learning_rate': 1e-3}).learning_rate)")
+    done = python_in(
+        tmp_path,
+        "from dqn_family import train; from dqn_family.configs import resolve_config; "
+        "print(resolve_config({'learning_rate': 1e-3}).learning_rate)",
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "0.001"
 
@@ -35,8 +38,9 @@ def test_distribution_installs_one_top_level_package():
     assert distribution.read_text("top_level.txt").split() == ["dqn_family"]
 
 
-@pytest.mark.parametrize("command", ["dqn-train", "dqn-evaluate", "dqn-multirun", "dqn-aggregate", "dqn-plot", "dqn-tune",
-                                     "dqn-export"])
+@pytest.mark.parametrize(
+    "command", ["dqn-train", "dqn-evaluate", "dqn-multirun", "dqn-aggregate", "dqn-plot", "dqn-tune", "dqn-export"]
+)
 def test_console_script_runs_from_any_folder(tmp_path, command):
     (tmp_path / "configs").mkdir()  # a folder of the user's that shadowed ours before
     executable = shutil.which(command)

@@ -10,7 +10,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 def test_readme_config_reference_matches_config_fields():
     text = README.read_text(encoding="utf-8")
     start = text.index("<!-- config-reference:start")
-    body = text[text.index("\n", start) + 1:text.index("<!-- config-reference:end -->")]
+    body = text[text.index("\n", start) + 1 : text.index("<!-- config-reference:end -->")]
     assert body.strip() == markdown_reference().strip(), "run `python -m configs.reference` and paste it into README.md"
 
 

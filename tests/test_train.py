@@ -14,37 +14,42 @@ import pytest
 import torch
 
 from dqn_family import train
+from dqn_family.agents import load_model
+from dqn_family.configs import ConfigError, load_config
+from dqn_family.configs.schedules import linear_schedule
+from dqn_family.replay import ReplayBuffer
 from dqn_family.training import state as training_state
 from dqn_family.training.hooks import StopTraining
-from dqn_family.agents import load_model
-from dqn_family.configs.schedules import linear_schedule
-from dqn_family.configs import ConfigError, load_config
-from dqn_family.replay import ReplayBuffer
+from tests.recording import record_instances
 from tests.run_logs import read_scalars, read_text
 from tests.scripted_envs import EPISODE_LENGTH, TERMINATE_SPEC, TRUNCATE_SPEC
-from tests.recording import record_instances
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 # --- crossed ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("before, after, interval, expected", [
-    (0, 1, 4, 0),
-    (3, 4, 4, 1),  # reaching a multiple counts
-    (4, 5, 4, 0),  # leaving one does not
-    (0, 4, 4, 1),
-    (3, 9, 4, 2),  # 4 and 8
-    (7, 16, 4, 3),  # 8, 12 and 16
-    (5, 5, 4, 0),  # no progress (all sub-envs autoresetting)
-    (0, 1, 1, 1),
-    (999, 1001, 1000, 1),
-])
+
+@pytest.mark.parametrize(
+    "before, after, interval, expected",
+    [
+        (0, 1, 4, 0),
+        (3, 4, 4, 1),  # reaching a multiple counts
+        (4, 5, 4, 0),  # leaving one does not
+        (0, 4, 4, 1),
+        (3, 9, 4, 2),  # 4 and 8
+        (7, 16, 4, 3),  # 8, 12 and 16
+        (5, 5, 4, 0),  # no progress (all sub-envs autoresetting)
+        (0, 1, 1, 1),
+        (999, 1001, 1000, 1),
+    ],
+)
 def test_crossed_counts_multiples_in_half_open_interval(before, after, interval, expected):
     assert train.crossed(before, after, interval) == expected
 
 
 # --- the loop on scripted envs -------------------------------------------------------------------
+
 
 @pytest.fixture
 def buffers(monkeypatch) -> list[ReplayBuffer]:
@@ -53,14 +58,22 @@ def buffers(monkeypatch) -> list[ReplayBuffer]:
 
 
 def scripted_config(tiny_config, env_spec: str, **overrides):
-    return tiny_config(env_id=env_spec, learning_starts=4, batch_size=4, buffer_size=100, train_frequency=1,
-                       target_update_interval=2, log_frequency=3, **overrides)
+    return tiny_config(
+        env_id=env_spec,
+        learning_starts=4,
+        batch_size=4,
+        buffer_size=100,
+        train_frequency=1,
+        target_update_interval=2,
+        log_frequency=3,
+        **overrides,
+    )
 
 
 def test_train_never_stores_autoreset_step(tiny_config, buffers):
     result = train.train(scripted_config(tiny_config, TERMINATE_SPEC, total_steps=9))
     (buffer,) = buffers
-    observations, next_observations = buffer.observations[:len(buffer)], buffer.next_observations[:len(buffer)]
+    observations, next_observations = buffer.observations[: len(buffer)], buffer.next_observations[: len(buffer)]
     # 9 real steps = 3 whole episodes; the 2 autoreset steps between them are not transitions.
     assert (result.env_steps, result.episodes, len(buffer)) == (9, 3, 9)
     np.testing.assert_array_equal(observations[:, 0], [0, 1, 2] * 3)
@@ -103,8 +116,7 @@ def test_train_counts_updates_per_train_frequency_after_learning_starts(tiny_con
 
 
 def test_train_final_eval_on_scripted_env_scores_episode_length(tiny_config):
-    result = train.train(scripted_config(tiny_config, TERMINATE_SPEC, total_steps=9, eval_frequency=9,
-                                         eval_episodes=2))
+    result = train.train(scripted_config(tiny_config, TERMINATE_SPEC, total_steps=9, eval_frequency=9, eval_episodes=2))
     assert result.final_eval.returns == [3.0, 3.0]
     assert result.final_eval.lengths == [3, 3]
 
@@ -127,8 +139,10 @@ def test_train_accepts_existing_empty_run_dir(tiny_config, tmp_path):
 
 def test_train_on_evaluation_gets_each_evaluation_step_and_mean(tiny_config):
     seen = []
-    train.train(scripted_config(tiny_config, TERMINATE_SPEC, total_steps=9, eval_frequency=3, eval_episodes=2),
-                on_evaluation=lambda step, mean: seen.append((step, mean)))
+    train.train(
+        scripted_config(tiny_config, TERMINATE_SPEC, total_steps=9, eval_frequency=3, eval_episodes=2),
+        on_evaluation=lambda step, mean: seen.append((step, mean)),
+    )
     assert seen == [(3, 3.0), (6, 3.0), (9, 3.0)]  # every scripted episode lasts 3 steps, reward 1 each
 
 
@@ -137,8 +151,10 @@ def test_train_stop_training_ends_run_cleanly_and_summary_says_why(tiny_config):
         if step == 6:
             raise StopTraining("pruned at 6")
 
-    result = train.train(scripted_config(tiny_config, TERMINATE_SPEC, total_steps=30, eval_frequency=3,
-                                         eval_episodes=2), on_evaluation=stop_at_6)
+    result = train.train(
+        scripted_config(tiny_config, TERMINATE_SPEC, total_steps=30, eval_frequency=3, eval_episodes=2),
+        on_evaluation=stop_at_6,
+    )
     summary = json.loads((result.run_dir / "summary.json").read_text())
     assert (result.env_steps, result.stopped_early) == (6, "pruned at 6")
     assert (summary["env_steps"], summary["stopped_early"]) == (6, "pruned at 6")
@@ -151,6 +167,7 @@ def test_train_summary_of_a_full_run_says_not_stopped_early(cartpole_run):
 
 
 # --- smoke run: what a finished run leaves behind ----------------------------------------------
+
 
 def test_train_smoke_run_writes_run_directory_files(cartpole_run):
     _, result = cartpole_run
@@ -193,8 +210,15 @@ def test_train_smoke_run_models_hold_latest_and_best(cartpole_run):
 def test_train_smoke_run_logs_namespaced_tags(cartpole_run):
     _, result = cartpole_run
     tags = set(read_scalars(result.run_dir))
-    assert {"charts/episodic_return", "charts/episodic_length", "charts/epsilon", "charts/sps",
-            "losses/td_loss", "losses/q_values", "eval/mean_return"} <= tags
+    assert {
+        "charts/episodic_return",
+        "charts/episodic_length",
+        "charts/epsilon",
+        "charts/sps",
+        "losses/td_loss",
+        "losses/q_values",
+        "eval/mean_return",
+    } <= tags
 
 
 def test_train_smoke_run_logs_every_log_frequency_and_eval_frequency(cartpole_run):
@@ -223,10 +247,21 @@ def test_train_smoke_run_logs_hyperparameters_text(cartpole_run):
 
 # --- determinism -------------------------------------------------------------------------------------
 
+
 def test_train_same_seed_gives_identical_logged_metrics(tiny_config, tmp_path):
-    options = dict(total_steps=2000, learning_starts=200, train_frequency=1, buffer_size=2000, batch_size=32,
-                   target_update_interval=100, epsilon_decay_steps=1000, log_frequency=100, eval_frequency=1000,
-                   eval_episodes=2, seed=5)
+    options = dict(
+        total_steps=2000,
+        learning_starts=200,
+        train_frequency=1,
+        buffer_size=2000,
+        batch_size=32,
+        target_update_interval=100,
+        epsilon_decay_steps=1000,
+        log_frequency=100,
+        eval_frequency=1000,
+        eval_episodes=2,
+        seed=5,
+    )
     first = read_scalars(train.train(tiny_config(**options, run_dir=str(tmp_path / "a"))).run_dir)
     second = read_scalars(train.train(tiny_config(**options, run_dir=str(tmp_path / "b"))).run_dir)
     wall_clock = {"charts/sps", "eval/elapsed_seconds"}
@@ -240,8 +275,17 @@ def test_train_same_seed_gives_identical_logged_metrics(tiny_config, tmp_path):
 def test_train_with_device_replay_copy_learns_exactly_as_host_replay(tiny_config, tmp_path, monkeypatch, options):
     """On CUDA the buffer gathers batches from its device copy; forced here on the CPU, where the
     arithmetic is the same, the run must be identical to one that gathers on the host."""
-    config = dict(total_steps=1200, learning_starts=200, train_frequency=1, buffer_size=500, batch_size=32,
-                  target_update_interval=100, log_frequency=100, seed=3, **options)
+    config = dict(
+        total_steps=1200,
+        learning_starts=200,
+        train_frequency=1,
+        buffer_size=500,
+        batch_size=32,
+        target_update_interval=100,
+        log_frequency=100,
+        seed=3,
+        **options,
+    )
     host = read_scalars(train.train(tiny_config(**config, run_dir=str(tmp_path / "host"))).run_dir)
     build_replay = training_state.build_replay
     copies = []
@@ -261,22 +305,31 @@ def test_train_with_device_replay_copy_learns_exactly_as_host_replay(tiny_config
 
 # --- command line --------------------------------------------------------------------------------------
 
+
 def run_train_cli(*args: str) -> subprocess.CompletedProcess:
     # Tiny settings, so that a check that wrongly passes ends quickly instead of training for minutes.
-    return subprocess.run([sys.executable, "train.py", *args, "--total-steps", "50", "--eval-frequency", "0",
-                           "--no-progress"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "train.py", *args, "--total-steps", "50", "--eval-frequency", "0", "--no-progress"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
-@pytest.mark.parametrize("args, expected", [
-    (["--env", "NoSuchEnv-v0"], "NoSuchEnv-v0"),
-    (["--env", "Pendulum-v1"], "Discrete action space"),
-    (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
-    (["--learning-rate", "-0.001"], "learning_rate must be a finite number > 0"),
-    (["--gamma", "1.5"], "gamma must be in [0, 1]"),
-    (["--batch-size", "64", "--buffer-size", "32"], "batch_size (64) must not exceed buffer_size (32)"),
-    (["--config", "{tmp}/missing.yaml"], "missing.yaml does not exist"),
-    (["--config", "{tmp}/broken.yaml"], "broken.yaml is not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--env", "NoSuchEnv-v0"], "NoSuchEnv-v0"),
+        (["--env", "Pendulum-v1"], "Discrete action space"),
+        (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+        (["--learning-rate", "-0.001"], "learning_rate must be a finite number > 0"),
+        (["--gamma", "1.5"], "gamma must be in [0, 1]"),
+        (["--batch-size", "64", "--buffer-size", "32"], "batch_size (64) must not exceed buffer_size (32)"),
+        (["--config", "{tmp}/missing.yaml"], "missing.yaml does not exist"),
+        (["--config", "{tmp}/broken.yaml"], "broken.yaml is not valid YAML"),
+    ],
+)
 def test_train_cli_bad_input_exits_2_with_one_line(tmp_path, args, expected):
     (tmp_path / "broken.yaml").write_text("gamma: [0.9\n")
     args = [arg.replace("{tmp}", str(tmp_path)) for arg in args]
@@ -302,12 +355,27 @@ def test_train_cli_non_empty_run_dir_exits_2_and_keeps_its_file(tmp_path):
 
 # --- learning ---------------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_train_dqn_learns_cartpole(tiny_config):
     # Random play scores ~22 on CartPole; these settings reach 150-500 on each of seeds 1-6 in 20k steps.
-    config = tiny_config(seed=3, total_steps=20_000, learning_rate=5e-4, batch_size=64, buffer_size=20_000,
-                         learning_starts=1_000, train_frequency=1, target_update_interval=200, double=True,
-                         loss="mse", epsilon_end=0.02, epsilon_decay_steps=8_000, hidden_sizes=(64, 64),
-                         log_frequency=1_000, eval_frequency=20_000, eval_episodes=10)
+    config = tiny_config(
+        seed=3,
+        total_steps=20_000,
+        learning_rate=5e-4,
+        batch_size=64,
+        buffer_size=20_000,
+        learning_starts=1_000,
+        train_frequency=1,
+        target_update_interval=200,
+        double=True,
+        loss="mse",
+        epsilon_end=0.02,
+        epsilon_decay_steps=8_000,
+        hidden_sizes=(64, 64),
+        log_frequency=1_000,
+        eval_frequency=20_000,
+        eval_episodes=10,
+    )
     result = train.train(config)
     assert result.final_eval.mean >= 150, result.final_eval.returns

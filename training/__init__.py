@@ -8,5 +8,13 @@ from dqn_family.training.buffers import build_replay, check_device_memory, check
 from dqn_family.training.metrics import EpisodeTracker, MetricLog, NonFiniteError
 from dqn_family.training.progress import Progress
 
-__all__ = ["EpisodeTracker", "MetricLog", "NonFiniteError", "Progress", "build_replay", "check_device_memory", "check_replay_memory",
-           "uses_frame_replay"]
+__all__ = [
+    "EpisodeTracker",
+    "MetricLog",
+    "NonFiniteError",
+    "Progress",
+    "build_replay",
+    "check_device_memory",
+    "check_replay_memory",
+    "uses_frame_replay",
+]

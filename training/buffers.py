@@ -9,41 +9,63 @@ import torch
 
 from dqn_family.configs import Config, ConfigError
 from dqn_family.configs.loading import env_family
-from dqn_family.replay import (PrioritizedReplayBuffer, ReplayBuffer, available_device_memory_bytes, available_memory,
-                    frame_window_for, replay_bytes)
+from dqn_family.replay import (
+    PrioritizedReplayBuffer,
+    ReplayBuffer,
+    available_device_memory_bytes,
+    available_memory,
+    frame_window_for,
+    replay_bytes,
+)
 
 
-def build_replay(config: Config, observation_shape: tuple[int, ...], observation_dtype: np.dtype,
-                 seed: int, device: torch.device | None = None) -> ReplayBuffer:
+def build_replay(
+    config: Config,
+    observation_shape: tuple[int, ...],
+    observation_dtype: np.dtype,
+    seed: int,
+    device: torch.device | None = None,
+) -> ReplayBuffer:
     """The replay buffer the config asks for, once its memory is known to fit (ConfigError if not);
     with a ``device``, it also keeps a copy there and gathers batches from it."""
-    common = {"capacity": config.buffer_size, "observation_shape": observation_shape,
-              "observation_dtype": observation_dtype}
+    common = {
+        "capacity": config.buffer_size,
+        "observation_shape": observation_shape,
+        "observation_dtype": observation_dtype,
+    }
     if uses_frame_replay(config, observation_shape):
-        common.update(stacked_frames=True, frame_window=frame_window_for(
-            num_envs=config.num_envs, n_step=config.n_step, stack=observation_shape[0]))
+        common.update(
+            stacked_frames=True,
+            frame_window=frame_window_for(num_envs=config.num_envs, n_step=config.n_step, stack=observation_shape[0]),
+        )
     needed = replay_bytes(**common, prioritized=config.prioritized)
     check_replay_memory(config, needed)
     if device is not None:
         check_device_memory(config, needed, device)
     try:
         if config.prioritized:
-            return PrioritizedReplayBuffer(**common, seed=seed, alpha=config.priority_alpha,
-                                           epsilon=config.priority_epsilon, device=device)
+            return PrioritizedReplayBuffer(
+                **common, seed=seed, alpha=config.priority_alpha, epsilon=config.priority_epsilon, device=device
+            )
         return ReplayBuffer(**common, seed=seed, device=device)
     except (MemoryError, torch.OutOfMemoryError) as error:  # a limit the check could not see
         where = f"on {device}" if isinstance(error, torch.OutOfMemoryError) else "in memory"
-        raise ConfigError(f"buffer_size {config.buffer_size:,} needs {needed / 1e9:.2f} GB of replay memory, which "
-                          f"could not be allocated {where}; lower --buffer-size") from None
+        raise ConfigError(
+            f"buffer_size {config.buffer_size:,} needs {needed / 1e9:.2f} GB of replay memory, which "
+            f"could not be allocated {where}; lower --buffer-size"
+        ) from None
 
 
 def uses_frame_replay(config: Config, observation_shape: tuple[int, ...]) -> bool:
     """Whether observations are frame stacks [stack, H, W] to store frame by frame."""
     if config.frame_replay == "on" and len(observation_shape) != 3:
-        raise ConfigError(f"frame_replay on needs observations stacked as [frames, height, width], got shape "
-                          f"{tuple(observation_shape)}; use frame_replay off or auto")
-    return config.frame_replay == "on" or (config.frame_replay == "auto" and env_family(config.env_id) == "atari"
-                                           and len(observation_shape) == 3)
+        raise ConfigError(
+            f"frame_replay on needs observations stacked as [frames, height, width], got shape "
+            f"{tuple(observation_shape)}; use frame_replay off or auto"
+        )
+    return config.frame_replay == "on" or (
+        config.frame_replay == "auto" and env_family(config.env_id) == "atari" and len(observation_shape) == 3
+    )
 
 
 def check_replay_memory(config: Config, needed: int) -> None:
@@ -51,12 +73,16 @@ def check_replay_memory(config: Config, needed: int) -> None:
     tightest limit that applies (free memory, ulimit, cgroup)."""
     found = available_memory()
     available, limit = found if found is not None else (None, "")
-    print(f"replay buffer: {config.buffer_size:,} transitions, {_size(needed)} ({needed / config.buffer_size:,.0f} "
-          f"bytes each)" + ("" if available is None else f"; {_size(available)} of memory available"))
+    print(
+        f"replay buffer: {config.buffer_size:,} transitions, {_size(needed)} ({needed / config.buffer_size:,.0f} "
+        f"bytes each)" + ("" if available is None else f"; {_size(available)} of memory available")
+    )
     if available is not None and needed > available:
-        raise ConfigError(f"buffer_size {config.buffer_size:,} needs {needed / 1e9:.2f} GB of replay memory but only "
-                          f"{available / 1e9:.2f} GB is available (limit: {limit}); lower --buffer-size to at most "
-                          f"{int(config.buffer_size * available / needed):,}")
+        raise ConfigError(
+            f"buffer_size {config.buffer_size:,} needs {needed / 1e9:.2f} GB of replay memory but only "
+            f"{available / 1e9:.2f} GB is available (limit: {limit}); lower --buffer-size to at most "
+            f"{int(config.buffer_size * available / needed):,}"
+        )
 
 
 def check_device_memory(config: Config, needed: int, device: torch.device) -> None:
@@ -64,9 +90,11 @@ def check_device_memory(config: Config, needed: int, device: torch.device) -> No
     available = available_device_memory_bytes(device)
     print(f"replay copy on {device}" + ("" if available is None else f"; {_size(available)} free there"))
     if available is not None and needed > available:
-        raise ConfigError(f"buffer_size {config.buffer_size:,} needs {needed / 1e9:.2f} GB on {device} but only "
-                          f"{available / 1e9:.2f} GB is free there; use --no-device-replay (batches copied from "
-                          f"the host) or lower --buffer-size")
+        raise ConfigError(
+            f"buffer_size {config.buffer_size:,} needs {needed / 1e9:.2f} GB on {device} but only "
+            f"{available / 1e9:.2f} GB is free there; use --no-device-replay (batches copied from "
+            f"the host) or lower --buffer-size"
+        )
 
 
 def _size(nbytes: int) -> str:

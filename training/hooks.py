@@ -6,7 +6,7 @@ says why it stopped early."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 EvaluationCallback = Callable[[int, float], None]  # (env step, mean return of the greedy evaluation)
 

@@ -59,8 +59,11 @@ class MetricLog:
     def flush(self, step: int, epsilon: float) -> dict[str, str]:
         """Write the accumulated means; return a short summary for the progress bar. A mean that
         is NaN or infinite raises NonFiniteError (this is where the loop finds out, one sync per log)."""
-        means = {tag: (total / self.pending_updates).item() for tag, total in self.sums.items()} \
-            if self.pending_updates else {}
+        means = (
+            {tag: (total / self.pending_updates).item() for tag, total in self.sums.items()}
+            if self.pending_updates
+            else {}
+        )
         for tag, mean in means.items():
             if not math.isfinite(mean):
                 raise NonFiniteError(f"{tag} is {mean} at env step {step:,}")
@@ -85,8 +88,11 @@ class MetricLog:
 
     def state_dict(self) -> dict[str, Any]:
         """The sums not yet logged (so a resumed run logs the same means) and the recent returns."""
-        return {"sums": {tag: total.detach().cpu() for tag, total in self.sums.items()},
-                "pending_updates": self.pending_updates, "recent_returns": list(self.recent_returns)}
+        return {
+            "sums": {tag: total.detach().cpu() for tag, total in self.sums.items()},
+            "pending_updates": self.pending_updates,
+            "recent_returns": list(self.recent_returns),
+        }
 
     @classmethod
     def check_state(cls, state: Any) -> dict[str, Any]:
@@ -95,12 +101,18 @@ class MetricLog:
         if not isinstance(state, dict) or not {"sums", "pending_updates", "recent_returns"} <= state.keys():
             raise ValueError("its metric state must be a dict with sums, pending_updates and recent_returns")
         sums, returns = state["sums"], state["recent_returns"]
-        if (not isinstance(sums, dict) or set(sums) != set(cls.TAGS)
-                or not all(isinstance(t, torch.Tensor) and t.shape == () and t.is_floating_point()
-                           and bool(t.isfinite()) for t in sums.values())
-                or not is_count(state["pending_updates"])
-                or not isinstance(returns, list) or len(returns) > RECENT_RETURNS
-                or not all(isinstance(r, float) and math.isfinite(r) for r in returns)):
+        if (
+            not isinstance(sums, dict)
+            or set(sums) != set(cls.TAGS)
+            or not all(
+                isinstance(t, torch.Tensor) and t.shape == () and t.is_floating_point() and bool(t.isfinite())
+                for t in sums.values()
+            )
+            or not is_count(state["pending_updates"])
+            or not isinstance(returns, list)
+            or len(returns) > RECENT_RETURNS
+            or not all(isinstance(r, float) and math.isfinite(r) for r in returns)
+        ):
             raise ValueError("its metric sums are malformed")
         return state
 
@@ -133,4 +145,3 @@ class EpisodeTracker:
             ended.append((float(self.returns[i]), int(self.lengths[i])))
             self.returns[i], self.lengths[i] = 0.0, 0
         return ended
-

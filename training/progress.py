@@ -24,8 +24,11 @@ class Progress:
         self.status: dict[str, str] = {}
         self.started, self.started_steps = time.perf_counter(), initial
         self.next_line = self.started + LINE_INTERVAL_S
-        self.bar = (tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, file=self.stream)
-                    if enabled and _is_terminal(self.stream) else None)
+        self.bar = (
+            tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, file=self.stream)
+            if enabled and _is_terminal(self.stream)
+            else None
+        )
 
     def update(self, steps: int) -> None:
         self.steps += steps
@@ -61,8 +64,11 @@ class Progress:
         now = time.perf_counter()
         rate = (self.steps - self.started_steps) / max(now - self.started, 1e-9)
         figures = " ".join(f"{key} {value}" for key, value in self.status.items())
-        print(f"steps {self.steps}/{self.total} [{100 * self.steps / self.total:.0f}%, {rate:,.0f} steps/s] {figures}",
-              file=self.stream, flush=True)
+        print(
+            f"steps {self.steps}/{self.total} [{100 * self.steps / self.total:.0f}%, {rate:,.0f} steps/s] {figures}",
+            file=self.stream,
+            flush=True,
+        )
         self.next_line = now + LINE_INTERVAL_S
 
 

@@ -41,11 +41,15 @@ def create_run_dir(config: Config, device: torch.device) -> Path:
     if config.run_dir is not None:
         run_dir = Path(config.run_dir)
         if run_dir.is_symlink() and not run_dir.exists():
-            raise ConfigError(f"run directory {run_dir} is a symbolic link to {os.readlink(run_dir)}, which does not "
-                              "exist; choose another --run-dir")
+            raise ConfigError(
+                f"run directory {run_dir} is a symbolic link to {os.readlink(run_dir)}, which does not "
+                "exist; choose another --run-dir"
+            )
         if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-            raise ConfigError(f"run directory {run_dir} already exists and is not empty; choose another --run-dir "
-                              "(or continue that run with --resume)")
+            raise ConfigError(
+                f"run directory {run_dir} already exists and is not empty; choose another --run-dir "
+                "(or continue that run with --resume)"
+            )
     else:
         name = f"{env_file_name(config.env_id)}__{config.algo}__s{config.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
         stem = Path("runs") / name
@@ -58,9 +62,16 @@ def create_run_dir(config: Config, device: torch.device) -> Path:
     try:
         with os_errors_in(run_dir):
             save_config(dataclasses.replace(config, run_dir=str(run_dir)), run_dir / "config.yaml")
-            meta = {"command": sys.argv, "device": str(device), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                    "python": platform.python_version(), "torch": torch.__version__, "gymnasium": gym.__version__,
-                    "numpy": np.__version__, "platform": platform.platform()}
+            meta = {
+                "command": sys.argv,
+                "device": str(device),
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "python": platform.python_version(),
+                "torch": torch.__version__,
+                "gymnasium": gym.__version__,
+                "numpy": np.__version__,
+                "platform": platform.platform(),
+            }
             write_text_atomic(run_dir / "meta.json", json.dumps(meta, indent=2) + "\n")
     except BaseException:
         for name in ("meta.json", "config.yaml"):
@@ -71,15 +82,30 @@ def create_run_dir(config: Config, device: torch.device) -> Path:
     return run_dir
 
 
-def write_summary(run_dir: Path, *, env_steps: int, updates: int, episodes: int, seconds: float,
-                  final_eval: EvalResult | None, best_eval_mean: float | None, stopped_early: str | None = None) -> None:
+def write_summary(
+    run_dir: Path,
+    *,
+    env_steps: int,
+    updates: int,
+    episodes: int,
+    seconds: float,
+    final_eval: EvalResult | None,
+    best_eval_mean: float | None,
+    stopped_early: str | None = None,
+) -> None:
     """summary.json: what a finished run reached (aggregate.py and plot.py read it); ``stopped_early``
     says why a run ended before its total_steps (e.g. a tuner pruned it), null when it did not."""
-    summary = {"env_steps": env_steps, "updates": updates, "episodes": episodes, "seconds": round(seconds, 3),
-               "steps_per_second": round(env_steps / max(seconds, 1e-9), 1),
-               "final_eval_mean_return": final_eval.mean if final_eval else None,
-               "final_eval_std_return": final_eval.std if final_eval else None,
-               "best_eval_mean_return": best_eval_mean, "stopped_early": stopped_early}
+    summary = {
+        "env_steps": env_steps,
+        "updates": updates,
+        "episodes": episodes,
+        "seconds": round(seconds, 3),
+        "steps_per_second": round(env_steps / max(seconds, 1e-9), 1),
+        "final_eval_mean_return": final_eval.mean if final_eval else None,
+        "final_eval_std_return": final_eval.std if final_eval else None,
+        "best_eval_mean_return": best_eval_mean,
+        "stopped_early": stopped_early,
+    }
     write_text_atomic(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
 
 

@@ -1,7 +1,8 @@
 """A run's training state: its parts built and seeded from a config (``build_parts``), what the
 loop works on (``Run``), its counters, and a checkpoint's contents assembled from them and saved
-(``save_training_state``), then checked and put back into freshly built parts (``restore``). Every check of a checkpoint's contents reports a misfit as a ValueError,
-which ``checked`` turns into one line naming the checkpoint; anything else is a bug.
+(``save_training_state``), then checked and put back into freshly built parts (``restore``).
+Every check of a checkpoint's contents reports a misfit as a ValueError, which ``checked`` turns
+into one line naming the checkpoint; anything else is a bug.
 
 The loop (train.py) decides when to checkpoint; checkpoints/ owns the files.
 """
@@ -10,25 +11,33 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import gymnasium as gym
 import numpy as np
 import torch
-
 from torch.utils.tensorboard import SummaryWriter
 
 from dqn_family.agents import DQNAgent, NetworkFactory, make_agent, set_torch_threads
-from dqn_family.checkpoints import (CheckpointError, check_global_rng_state, global_rng_state, save_checkpoint,
-                         set_global_rng_state, set_numpy_generator_state, to_arrays, to_storable)
+from dqn_family.checkpoints import (
+    CheckpointError,
+    check_global_rng_state,
+    global_rng_state,
+    save_checkpoint,
+    set_global_rng_state,
+    set_numpy_generator_state,
+    to_arrays,
+    to_storable,
+)
 from dqn_family.configs import Config, config_to_dict
+from dqn_family.configs.config import is_count
 from dqn_family.envs import EnvOptions, make_vector_env, observation_states
 from dqn_family.fileio import short_repr
 from dqn_family.replay import ReplayBuffer
 from dqn_family.training.buffers import build_replay
-from dqn_family.configs.config import is_count
 from dqn_family.training.metrics import MetricLog, NonFiniteError
 
 T = TypeVar("T")
@@ -83,35 +92,53 @@ class Resumed:
     final_eval: EvalResult | None
 
 
-def build_parts(config: Config, device: torch.device, network: NetworkFactory | None = None
-           ) -> tuple[gym.vector.VectorEnv, DQNAgent, ReplayBuffer, np.random.Generator]:
+def build_parts(
+    config: Config, device: torch.device, network: NetworkFactory | None = None
+) -> tuple[gym.vector.VectorEnv, DQNAgent, ReplayBuffer, np.random.Generator]:
     """Seed, then make the envs, the agent, the replay buffer and the env-seed generator."""
     set_torch_threads(config.torch_threads)
     torch.manual_seed(config.seed)
-    agent_seed, buffer_seed, env_seed = (int(s.generate_state(1)[0])
-                                         for s in np.random.SeedSequence(config.seed).spawn(3))
+    agent_seed, buffer_seed, env_seed = (
+        int(s.generate_state(1)[0]) for s in np.random.SeedSequence(config.seed).spawn(3)
+    )
     envs = make_vector_env(config.env_id, config.num_envs, mode=config.vector_mode, options=EnvOptions.of(config))
     try:
         observation_space, action_space = envs.single_observation_space, envs.single_action_space
-        agent = make_agent(config, observation_shape=observation_space.shape, n_actions=int(action_space.n),
-                           device=device, seed=agent_seed, network=network,
-                           observation_states=observation_states(observation_space))
-        buffer = build_replay(config, observation_space.shape, observation_space.dtype, buffer_seed,
-                              device=device if config.device_replay and device.type != "cpu" else None)
+        agent = make_agent(
+            config,
+            observation_shape=observation_space.shape,
+            n_actions=int(action_space.n),
+            device=device,
+            seed=agent_seed,
+            network=network,
+            observation_states=observation_states(observation_space),
+        )
+        buffer = build_replay(
+            config,
+            observation_space.shape,
+            observation_space.dtype,
+            buffer_seed,
+            device=device if config.device_replay and device.type != "cpu" else None,
+        )
     except BaseException:
         envs.close()
         raise
     return envs, agent, buffer, np.random.default_rng(env_seed)
 
 
-def save_training_state(run: Run, writer: SummaryWriter, count: Counters, log: MetricLog,
-                final_eval: EvalResult | None) -> int:
+def save_training_state(
+    run: Run, writer: SummaryWriter, count: Counters, log: MetricLog, final_eval: EvalResult | None
+) -> int:
     """Save the full training state at this env step, once it is known to be finite."""
     check_finite(run.agent, log, count.env_steps)
     log.write_episodes()
     writer.flush()  # the curves up to this step reach the disk before the checkpoint that continues them
-    save_checkpoint(run.run_dir, training_state(run, count, log, final_eval), env_step=count.env_steps,
-                    keep=run.config.keep_checkpoints)
+    save_checkpoint(
+        run.run_dir,
+        training_state(run, count, log, final_eval),
+        env_step=count.env_steps,
+        keep=run.config.keep_checkpoints,
+    )
     return count.env_steps
 
 
@@ -120,11 +147,16 @@ def save_training_state(run: Run, writer: SummaryWriter, count: Counters, log: M
 
 def training_state(run: Run, count: Counters, log: MetricLog, final_eval: EvalResult | None) -> dict[str, Any]:
     """Everything a resumed run needs, as tensors, numbers, strings, lists, tuples and dicts."""
-    return {"config": config_to_dict(run.config), "spaces": spaces_of(run.envs), "counters": dataclasses.asdict(count),
-            "agent": run.agent.state_dict(), "replay": to_storable(run.buffer.state_dict()),
-            "rng": {**global_rng_state(), "env_seeds": run.env_seeds.bit_generator.state},
-            "metrics": log.state_dict(),
-            "final_eval": None if final_eval is None else dataclasses.asdict(final_eval)}
+    return {
+        "config": config_to_dict(run.config),
+        "spaces": spaces_of(run.envs),
+        "counters": dataclasses.asdict(count),
+        "agent": run.agent.state_dict(),
+        "replay": to_storable(run.buffer.state_dict()),
+        "rng": {**global_rng_state(), "env_seeds": run.env_seeds.bit_generator.state},
+        "metrics": log.state_dict(),
+        "final_eval": None if final_eval is None else dataclasses.asdict(final_eval),
+    }
 
 
 def restore(run: Run, payload: dict[str, Any]) -> Resumed:
@@ -133,21 +165,26 @@ def restore(run: Run, payload: dict[str, Any]) -> Resumed:
     generators are set last, once every part has passed; the caller records the resume only then."""
     spaces = _part(payload, "spaces")
     if spaces != spaces_of(run.envs):
-        raise ValueError(f"it was written for an env with {short_repr(spaces, 200)}, but {run.config.env_id} has "
-                         f"{spaces_of(run.envs)}")
+        raise ValueError(
+            f"it was written for an env with {short_repr(spaces, 200)}, but {run.config.env_id} has "
+            f"{spaces_of(run.envs)}"
+        )
     counters, final_eval = progress_from(payload)
     metrics = MetricLog.check_state(_part(payload, "metrics"))
     if metrics["pending_updates"] > counters.updates:
-        raise ValueError(f"its metric sums cover {metrics['pending_updates']:,} updates, more than the "
-                         f"{counters.updates:,} it counts")
+        raise ValueError(
+            f"its metric sums cover {metrics['pending_updates']:,} updates, more than the "
+            f"{counters.updates:,} it counts"
+        )
     rng = _part(payload, "rng")
     check_global_rng_state(rng)
     set_numpy_generator_state(run.env_seeds, _part(rng, "env_seeds"))
     run.agent.load_state_dict(_part(payload, "agent"))
     run.buffer.load_state_dict(to_arrays(_part(payload, "replay")), n_actions=int(run.envs.single_action_space.n))
     if len(run.buffer) > counters.env_steps:
-        raise ValueError(f"its replay holds {len(run.buffer):,} transitions, more than its {counters.env_steps:,} "
-                         "env steps")
+        raise ValueError(
+            f"its replay holds {len(run.buffer):,} transitions, more than its {counters.env_steps:,} env steps"
+        )
     set_global_rng_state(rng)
     return Resumed(counters, metrics, final_eval)
 
@@ -167,10 +204,13 @@ def progress_from(payload: dict[str, Any]) -> tuple[Counters, EvalResult | None]
         raise ValueError(f"its counters must be a dict of {', '.join(sorted(names))}")
     counters = Counters(**values)
     best, seconds = counters.best_eval_mean, counters.seconds
-    if (not all(is_count(getattr(counters, name)) for name in ("env_steps", "updates", "episodes"))
-            or counters.env_steps != payload["env_step"] or counters.episodes > counters.env_steps
-            or not (best is None or (isinstance(best, float) and math.isfinite(best)))
-            or not (isinstance(seconds, float) and 0 <= seconds < math.inf)):
+    if (
+        not all(is_count(getattr(counters, name)) for name in ("env_steps", "updates", "episodes"))
+        or counters.env_steps != payload["env_step"]
+        or counters.episodes > counters.env_steps
+        or not (best is None or (isinstance(best, float) and math.isfinite(best)))
+        or not (isinstance(seconds, float) and 0 <= seconds < math.inf)
+    ):
         raise ValueError(f"its counters are malformed: {short_repr(values, 200)}")
     return counters, _final_eval_from(_part(payload, "final_eval"))
 
@@ -180,9 +220,13 @@ def _final_eval_from(evaluated: Any) -> EvalResult | None:
         return None
     returns = evaluated.get("returns") if isinstance(evaluated, dict) else None
     lengths = evaluated.get("lengths") if isinstance(evaluated, dict) else None
-    if (not isinstance(returns, list) or not isinstance(lengths, list) or not 0 < len(returns) == len(lengths)
-            or not all(isinstance(r, float) and math.isfinite(r) for r in returns)
-            or not all(is_count(n) for n in lengths)):
+    if (
+        not isinstance(returns, list)
+        or not isinstance(lengths, list)
+        or not 0 < len(returns) == len(lengths)
+        or not all(isinstance(r, float) and math.isfinite(r) for r in returns)
+        or not all(is_count(n) for n in lengths)
+    ):
         raise ValueError("its final evaluation must be as many finite returns as episode lengths, at least one")
     return EvalResult(returns=returns, lengths=lengths)
 
@@ -200,8 +244,11 @@ def checked(path: Path, function: Callable[..., T], *args: Any) -> T:
 
 def check_finite(agent: DQNAgent, log: MetricLog, step: int) -> None:
     """NonFiniteError if a loss sum not yet logged or a weight is NaN or infinite (one device sync)."""
-    named = [*log.sums.items(), *((f"q_network.{n}", p) for n, p in agent.q_network.named_parameters()),
-             *((f"target_network.{n}", p) for n, p in agent.target_network.named_parameters())]
+    named = [
+        *log.sums.items(),
+        *((f"q_network.{n}", p) for n, p in agent.q_network.named_parameters()),
+        *((f"target_network.{n}", p) for n, p in agent.target_network.named_parameters()),
+    ]
     finite = torch.stack([tensor.detach().isfinite().all() for _, tensor in named]).cpu().numpy()
     if not finite.all():
         raise NonFiniteError(f"{named[int(np.argmin(finite))][0]} became NaN or infinite by env step {step:,}")
@@ -209,5 +256,8 @@ def check_finite(agent: DQNAgent, log: MetricLog, step: int) -> None:
 
 def spaces_of(envs: gym.vector.VectorEnv) -> dict[str, Any]:
     space = envs.single_observation_space
-    return {"observation_shape": list(space.shape), "observation_dtype": str(space.dtype),
-            "n_actions": int(envs.single_action_space.n)}
+    return {
+        "observation_shape": list(space.shape),
+        "observation_dtype": str(space.dtype),
+        "n_actions": int(envs.single_action_space.n),
+    }

@@ -54,8 +54,10 @@ def tuned_config(settings: TuneSettings, params: dict[str, Any], source: str) ->
 def config_file_text(settings: TuneSettings, params: dict[str, Any], number: int) -> str:
     """A trial's complete config as ``train.py --print-config`` writes it (``--config`` takes it)."""
     config, origins = tuned_config(settings, params, f"tuned: study {settings.study_name}, trial {number}")
-    header = f"# The config of trial {number} of study {settings.study_name} (tune.py); train it with: " \
-             f"python train.py --config THIS_FILE\n"
+    header = (
+        f"# The config of trial {number} of study {settings.study_name} (tune.py); train it with: "
+        f"python train.py --config THIS_FILE\n"
+    )
     return header + print_config(config, origins)
 
 
@@ -72,8 +74,9 @@ class Objective:
         run_dir = settings.out / f"trial_{trial.number}"
         config, _ = tuned_config(settings, params, f"trial {trial.number}")
         # No progress bar in trials: tune.py prints a line per trial instead (--progress turns it on).
-        config = dataclasses.replace(config, run_dir=str(run_dir),
-                                     progress=bool(settings.overrides.get("progress", False)))
+        config = dataclasses.replace(
+            config, run_dir=str(run_dir), progress=bool(settings.overrides.get("progress", False))
+        )
         trial.set_user_attr("run_dir", str(run_dir))
         means: list[float] = []
 
@@ -83,8 +86,9 @@ class Objective:
                 return  # Optuna cannot prune multi-objective studies
             trial.report(objective_value(settings.objective, means), step)
             if trial.should_prune():
-                raise StopTraining(f"pruned by Optuna (study {settings.study_name}, trial {trial.number}) "
-                                   f"at env step {step:,}")
+                raise StopTraining(
+                    f"pruned by Optuna (study {settings.study_name}, trial {trial.number}) at env step {step:,}"
+                )
 
         from dqn_family.train import train  # here: importing torch is for the workers, not the CLI's checks
 
@@ -97,10 +101,26 @@ class Objective:
         return (value, result.seconds) if settings.multi_objective else value
 
 
-def _write_trial_file(run_dir, settings: TuneSettings, number: int, state: str, params: dict[str, Any],
-                      value: float, seconds: float, means: list[float]) -> None:
+def _write_trial_file(
+    run_dir,
+    settings: TuneSettings,
+    number: int,
+    state: str,
+    params: dict[str, Any],
+    value: float,
+    seconds: float,
+    means: list[float],
+) -> None:
     """trial.json in the run directory: which study and trial it was, how it ended, its parameters."""
-    record = {"study": settings.study_name, "trial": number, "state": state, "pruned": state == "PRUNED",
-              "objective": settings.objective, "value": value, "seconds": round(seconds, 3),
-              "evaluation_means": means, "params": params}
+    record = {
+        "study": settings.study_name,
+        "trial": number,
+        "state": state,
+        "pruned": state == "PRUNED",
+        "objective": settings.objective,
+        "value": value,
+        "seconds": round(seconds, 3),
+        "evaluation_means": means,
+        "params": params,
+    }
     write_text_atomic(run_dir / "trial.json", json.dumps(record, indent=2) + "\n")

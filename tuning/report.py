@@ -6,8 +6,8 @@ trial's as ``best_<number>.yaml``), figures drawn with optuna.visualization.matp
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import optuna
 from optuna.trial import TrialState
@@ -36,6 +36,7 @@ def write_figures(study: optuna.Study, settings: TuneSettings, say: Callable[[st
     with a note (no matplotlib, too few trials)."""
     try:
         import matplotlib
+
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
         from optuna.visualization import matplotlib as optuna_plots
@@ -50,13 +51,15 @@ def write_figures(study: optuna.Study, settings: TuneSettings, say: Callable[[st
         "parallel_coordinate": lambda: optuna_plots.plot_parallel_coordinate(study, target=target, target_name=name),
     }
     if complete >= 2:
-        figures["param_importances"] = lambda: optuna_plots.plot_param_importances(study, target=target,
-                                                                                   target_name=name)
+        figures["param_importances"] = lambda: optuna_plots.plot_param_importances(
+            study, target=target, target_name=name
+        )
     else:
         say("note: no parameter-importance figure (it needs at least 2 COMPLETE trials)")
     if settings.multi_objective:
         figures["pareto_front"] = lambda: optuna_plots.plot_pareto_front(
-            study, target_names=["objective (mean return)", "training seconds"])
+            study, target_names=["objective (mean return)", "training seconds"]
+        )
     folder = settings.out / "figures"
     folder.mkdir(parents=True, exist_ok=True)
     written = []
@@ -78,16 +81,21 @@ def summary_lines(study: optuna.Study, settings: TuneSettings, best_files: list[
     """The end of tune.py's output: counts, the best trial(s), the files, the dashboard command."""
     trials = study.get_trials(deepcopy=False)
     counts = {state: sum(trial.state == state for trial in trials) for state in TrialState}
-    lines = [f"study {settings.study_name}: {counts[TrialState.COMPLETE]} complete, {counts[TrialState.PRUNED]} "
-             f"pruned, {counts[TrialState.FAIL]} failed"]
+    lines = [
+        f"study {settings.study_name}: {counts[TrialState.COMPLETE]} complete, {counts[TrialState.PRUNED]} "
+        f"pruned, {counts[TrialState.FAIL]} failed"
+    ]
     if best_files and settings.multi_objective:
         front = ", ".join(f"trial {t.number} ({t.values[0]:.1f}, {t.values[1]:.1f} s)" for t in study.best_trials)
-        lines.append(f"Pareto front (objective, training seconds): {front}; their configs: best_<number>.yaml "
-                     f"in {settings.out}")
+        lines.append(
+            f"Pareto front (objective, training seconds): {front}; their configs: best_<number>.yaml in {settings.out}"
+        )
     elif best_files:
         best = study.best_trial
-        lines.append(f"best: trial {best.number}, value {best.value:.1f}, run directory {best.user_attrs.get('run_dir')}; "
-                     f"config: {best_files[0]} (python train.py --config {best_files[0]})")
+        lines.append(
+            f"best: trial {best.number}, value {best.value:.1f}, run directory {best.user_attrs.get('run_dir')}; "
+            f"config: {best_files[0]} (python train.py --config {best_files[0]})"
+        )
     else:
         lines.append("no trial completed: no best config was written")
     lines.append(f"dashboard: optuna-dashboard {shown_url(settings.storage_url)}")

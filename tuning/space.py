@@ -22,7 +22,7 @@ import difflib
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from dqn_family.configs import Config, ConfigError, env_file_name
 from dqn_family.configs.config import FIELD_NAMES, field_kind, is_int
@@ -34,13 +34,37 @@ MAX_SPACE_BYTES = 1 << 16  # a space is a few hundred bytes
 MAX_CHOICES = 1_000
 # Fields that define the problem or the bookkeeping, not how the agent learns: a study that varied
 # them would compare different problems (seed, budget, evaluation) or different machines.
-NOT_TUNABLE = frozenset({"env_id", "algo", "seed", "total_steps", "num_envs", "vector_mode", "device", "device_replay",
-                         "numpy_acting", "torch_threads", "run_dir", "compile", "fused_adam", "network", "eval_frequency",
-                         "eval_episodes", "eval_epsilon", "log_frequency", "progress", "checkpoint_every",
-                         "keep_checkpoints"})
+NOT_TUNABLE = frozenset(
+    {
+        "env_id",
+        "algo",
+        "seed",
+        "total_steps",
+        "num_envs",
+        "vector_mode",
+        "device",
+        "device_replay",
+        "numpy_acting",
+        "torch_threads",
+        "run_dir",
+        "compile",
+        "fused_adam",
+        "network",
+        "eval_frequency",
+        "eval_episodes",
+        "eval_epsilon",
+        "log_frequency",
+        "progress",
+        "checkpoint_every",
+        "keep_checkpoints",
+    }
+)
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}
-_KEYS = {"float": {"type", "low", "high", "log"}, "int": {"type", "low", "high", "step", "log"},
-         "categorical": {"type", "choices"}}
+_KEYS = {
+    "float": {"type", "low", "high", "log"},
+    "int": {"type", "low", "high", "step", "log"},
+    "categorical": {"type", "choices"},
+}
 
 
 @dataclass(frozen=True)
@@ -78,7 +102,7 @@ class Choice:
         return trial.suggest_categorical(self.name, list(self.choices))
 
 
-Param = Union[FloatRange, IntRange, Choice]
+Param = FloatRange | IntRange | Choice
 SearchSpace = dict[str, Param]
 
 
@@ -93,8 +117,9 @@ def load_space(path: str | Path) -> SearchSpace:
     """The validated search space in ``path``; ConfigError naming the file and key otherwise."""
     data = load_yaml(path, max_bytes=MAX_SPACE_BYTES, what="search space", error=ConfigError)
     if not isinstance(data, dict) or not data:
-        raise ConfigError(f"search space {path} must be a mapping of config field: {{type: ..., ...}} with at least "
-                          "one field")
+        raise ConfigError(
+            f"search space {path} must be a mapping of config field: {{type: ..., ...}} with at least one field"
+        )
     return {name: _param(str(path), name, entry) for name, entry in data.items()}
 
 
@@ -104,14 +129,18 @@ def _param(path: str, name: Any, entry: Any) -> Param:
         close = difflib.get_close_matches(str(name), FIELD_NAMES, n=1)
         raise ConfigError(f"{where} is not a config field" + (f"; did you mean {close[0]!r}?" if close else ""))
     if name in NOT_TUNABLE or _tunable_kind(name) is None:
-        raise ConfigError(f"{where} cannot be tuned (it is part of the problem or the bookkeeping, or has no range); "
-                          "set it with a train.py flag instead")
+        raise ConfigError(
+            f"{where} cannot be tuned (it is part of the problem or the bookkeeping, or has no range); "
+            "set it with a train.py flag instead"
+        )
     if not isinstance(entry, dict) or entry.get("type") not in _KEYS:
         raise ConfigError(f"{where} must be a mapping with type: float, int or categorical")
     unknown = sorted(map(str, set(entry) - _KEYS[entry["type"]]))
     if unknown:
-        raise ConfigError(f"{where}: {', '.join(unknown)} is not allowed with type {entry['type']} "
-                          f"(allowed: {', '.join(sorted(_KEYS[entry['type']]))})")
+        raise ConfigError(
+            f"{where}: {', '.join(unknown)} is not allowed with type {entry['type']} "
+            f"(allowed: {', '.join(sorted(_KEYS[entry['type']]))})"
+        )
     if entry["type"] == "categorical":
         return _choice(where, name, entry)
     return _range(where, name, entry)
@@ -129,15 +158,20 @@ def _range(where: str, name: str, entry: dict) -> Param:
     if kind is not (float if wanted == "float" else int):
         hint = {float: "float", int: "int"}.get(kind, "categorical")
         raise ConfigError(f"{where} is a {kind.__name__} field; use type: {hint}")
-    number = (lambda v: is_int(v)) if wanted == "int" else (lambda v: isinstance(v, (int, float))
-                                                              and not isinstance(v, bool) and math.isfinite(v))
+    number = (
+        (lambda v: is_int(v))
+        if wanted == "int"
+        else (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
+    )
     for key in ("low", "high"):
         if key not in entry:
             raise ConfigError(f"{where} needs {key}")
         if not number(entry[key]):
             hint = " (YAML reads 1e-4 as text; write 1.0e-4)" if isinstance(entry[key], str) else ""
-            raise ConfigError(f"{where}: {key} must be {'an integer' if wanted == 'int' else 'a finite number'}, "
-                              f"got {short_repr(entry[key])}{hint}")
+            raise ConfigError(
+                f"{where}: {key} must be {'an integer' if wanted == 'int' else 'a finite number'}, "
+                f"got {short_repr(entry[key])}{hint}"
+            )
     low, high, log, step = entry["low"], entry["high"], entry.get("log", False), entry.get("step", 1)
     if not isinstance(log, bool):
         raise ConfigError(f"{where}: log must be true or false, got {short_repr(log)}")
@@ -178,7 +212,7 @@ def _storable(where: str, name: str, choice: Any) -> Any:
         return ",".join(map(str, choice))
     if isinstance(choice, str) and all(part.strip().isdigit() for part in choice.split(",")):
         return ",".join(part.strip() for part in choice.split(","))
-    raise ConfigError(f"{where}: each choice must be widths like \"64,64\" or [64, 64], got {short_repr(choice)}")
+    raise ConfigError(f'{where}: each choice must be widths like "64,64" or [64, 64], got {short_repr(choice)}')
 
 
 def config_value(name: str, value: Any) -> Any:
@@ -219,6 +253,12 @@ def _companions(name: str, value: Any) -> dict[str, Any]:
 
 def space_to_dict(space: SearchSpace) -> dict[str, dict[str, Any]]:
     """The space as plain data (stored with the study, so a re-run can check it is the same)."""
-    return {name: {"type": type(param).__name__, **{k: (list(v) if isinstance(v, tuple) else v)
-                                                    for k, v in dataclasses.asdict(param).items() if k != "name"}}
-            for name, param in space.items()}
+    return {
+        name: {
+            "type": type(param).__name__,
+            **{
+                k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(param).items() if k != "name"
+            },
+        }
+        for name, param in space.items()
+    }

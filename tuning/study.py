@@ -59,9 +59,15 @@ class TuneSettings:
         from dqn_family.tuning.space import space_to_dict
 
         fixed = {key: list(value) if isinstance(value, tuple) else value for key, value in self.overrides.items()}
-        return {"env_id": self.env_id, "algo": self.algo, "objective": self.objective,
-                "multi_objective": self.multi_objective, "space": space_to_dict(self.space), "fixed": fixed,
-                "config_file": self.config_file}
+        return {
+            "env_id": self.env_id,
+            "algo": self.algo,
+            "objective": self.objective,
+            "multi_objective": self.multi_objective,
+            "space": space_to_dict(self.space),
+            "fixed": fixed,
+            "config_file": self.config_file,
+        }
 
 
 def quiet_optuna() -> None:
@@ -75,6 +81,7 @@ def shown_url(url: str) -> str:
     """A storage URL with its password hidden (it is printed and written to logs)."""
     try:
         from sqlalchemy.engine import make_url
+
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # not a URL at all: nothing to hide that the user did not see already
         return url
@@ -84,8 +91,9 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     """The study storage at ``url``, with heartbeats; UserError if it cannot be opened."""
     engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_SECONDS}} if url.startswith("sqlite") else None
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_SECONDS,
-                                          grace_period=GRACE_SECONDS)
+        return optuna.storages.RDBStorage(
+            url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS
+        )
     except Exception as error:  # SQLAlchemy's ArgumentError, OperationalError, a missing driver module, ...
         raise UserError(f"storage {shown_url(url)} cannot be opened: {one_line(error, 200)}") from None
 
@@ -113,23 +121,33 @@ def make_pruner(name: str) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
-def open_study(settings: TuneSettings, storage: optuna.storages.BaseStorage,
-               pruner: optuna.pruners.BasePruner | None = None) -> optuna.Study:
+def open_study(
+    settings: TuneSettings, storage: optuna.storages.BaseStorage, pruner: optuna.pruners.BasePruner | None = None
+) -> optuna.Study:
     """The study named in ``settings``, created if new; UserError if it exists with other settings."""
     directions = ["maximize", "minimize"] if settings.multi_objective else ["maximize"]
-    study = optuna.create_study(study_name=settings.study_name, storage=storage, directions=directions,
-                                sampler=make_sampler(settings.sampler),
-                                pruner=pruner or make_pruner(settings.pruner), load_if_exists=True)
+    study = optuna.create_study(
+        study_name=settings.study_name,
+        storage=storage,
+        directions=directions,
+        sampler=make_sampler(settings.sampler),
+        pruner=pruner or make_pruner(settings.pruner),
+        load_if_exists=True,
+    )
     if [d.name.lower() for d in study.directions] != directions:
-        raise UserError(f"study {settings.study_name!r} optimises {len(study.directions)} objective(s); it cannot "
-                        f"be continued with --sampler {settings.sampler}; choose another --study")
+        raise UserError(
+            f"study {settings.study_name!r} optimises {len(study.directions)} objective(s); it cannot "
+            f"be continued with --sampler {settings.sampler}; choose another --study"
+        )
     recorded, wanted = study.user_attrs.get("tune_settings"), settings.recorded()
     if recorded is None:
         study.set_user_attr("tune_settings", wanted)
     elif recorded != wanted:
         differ = ", ".join(key for key in wanted if recorded.get(key) != wanted[key])
-        raise UserError(f"study {settings.study_name!r} was made with other settings ({differ} differ); continue it "
-                        "with the same env, algo, objective, search space and train flags, or choose another --study")
+        raise UserError(
+            f"study {settings.study_name!r} was made with other settings ({differ} differ); continue it "
+            "with the same env, algo, objective, search space and train flags, or choose another --study"
+        )
     return study
 
 
@@ -140,6 +158,7 @@ def count_trials(study: optuna.Study) -> tuple[int, int]:
 
 
 # --- workers that are gone -----------------------------------------------------------------
+
 
 def this_worker() -> dict[str, Any]:
     """This process, as recorded in each trial it runs (trial user attribute ``worker``)."""
@@ -159,7 +178,11 @@ def _process_start(pid: int) -> str | None:
 def _worker_alive(worker: Any) -> bool:
     """False when ``worker`` (a this_worker() record) ran on this host and its process is gone;
     True when it may still run (another host: its heartbeat decides)."""
-    if not isinstance(worker, dict) or worker.get("host") != socket.gethostname() or not isinstance(worker.get("pid"), int):
+    if (
+        not isinstance(worker, dict)
+        or worker.get("host") != socket.gethostname()
+        or not isinstance(worker.get("pid"), int)
+    ):
         return True
     if worker.get("started") is not None and Path("/proc").is_dir():
         return _process_start(worker["pid"]) == worker["started"]

@@ -17,7 +17,7 @@ import os
 import subprocess
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -25,8 +25,7 @@ from optuna.trial import FrozenTrial, TrialState
 from dqn_family.analysis.multirun import STOP_SECONDS, stop_processes
 from dqn_family.configs import ConfigError, UserError
 from dqn_family.tuning.objective import Objective
-from dqn_family.tuning.study import (TuneSettings, count_trials, fail_dead_trials, open_storage, open_study,
-                                     quiet_optuna)
+from dqn_family.tuning.study import TuneSettings, count_trials, fail_dead_trials, open_storage, open_study, quiet_optuna
 
 WAIT_SECONDS = 2.0  # between counts while other workers' trials finish the study
 MAX_FAILURES_IN_A_ROW = 5
@@ -34,8 +33,9 @@ MAX_FAILURES_IN_A_ROW = 5
 
 def trial_line(trial: FrozenTrial) -> str:
     """One line about a trial that ended."""
-    params = ", ".join(f"{name}={value:.3g}" if isinstance(value, float) else f"{name}={value}"
-                       for name, value in trial.params.items())
+    params = ", ".join(
+        f"{name}={value:.3g}" if isinstance(value, float) else f"{name}={value}" for name, value in trial.params.items()
+    )
     if trial.state == TrialState.FAIL:
         return f"trial {trial.number}: FAIL: {trial.user_attrs.get('error', 'see the log above')} ({params})"
     values = ", ".join(f"{value:.1f}" for value in trial.values or [])
@@ -59,8 +59,9 @@ class _ErrorNote:
             raise
 
 
-def run_trials(settings: TuneSettings, *, say: Callable[[str], None] = print,
-               pruner: optuna.pruners.BasePruner | None = None) -> int:
+def run_trials(
+    settings: TuneSettings, *, say: Callable[[str], None] = print, pruner: optuna.pruners.BasePruner | None = None
+) -> int:
     """Run trials until the study holds ``settings.trials`` finished ones; return how many ran here.
     ``pruner`` replaces the one ``settings`` names (from Python, e.g. a test's)."""
     quiet_optuna()  # a line per trial comes from trial_line instead
@@ -77,13 +78,19 @@ def run_trials(settings: TuneSettings, *, say: Callable[[str], None] = print,
             time.sleep(WAIT_SECONDS)  # the running trials may still finish the study, or fail
             continue
         last.clear()
-        study.optimize(objective, n_trials=1, catch=(Exception,),
-                       callbacks=[lambda _, trial: (last.append(trial), say(trial_line(trial)))])
+        study.optimize(
+            objective,
+            n_trials=1,
+            catch=(Exception,),
+            callbacks=[lambda _, trial: (last.append(trial), say(trial_line(trial)))],
+        )
         ran += 1
         failures = failures + 1 if last and last[0].state == TrialState.FAIL else 0
         if failures >= MAX_FAILURES_IN_A_ROW:
-            raise UserError(f"{failures} trials in a row failed, the last with: "
-                            f"{last[0].user_attrs.get('error', 'an error')}; check the train flags and search space")
+            raise UserError(
+                f"{failures} trials in a row failed, the last with: "
+                f"{last[0].user_attrs.get('error', 'an error')}; check the train flags and search space"
+            )
 
 
 def worker_command(argv: list[str]) -> list[str]:
@@ -96,8 +103,7 @@ def run_local_workers(argv: list[str], workers: int) -> list[int]:
     processes: list[subprocess.Popen] = []
     try:
         for _ in range(workers):
-            processes.append(subprocess.Popen(worker_command(argv), stdin=subprocess.DEVNULL,
-                                              start_new_session=True))
+            processes.append(subprocess.Popen(worker_command(argv), stdin=subprocess.DEVNULL, start_new_session=True))
         return [process.wait() for process in processes]
     except BaseException:
         stop_processes(processes)
@@ -120,8 +126,9 @@ def run_ray_workers(argv: list[str], workers: int) -> list[int]:
     try:
         import ray
     except ModuleNotFoundError:
-        raise ConfigError("--backend ray needs ray, which is not installed; install it with: "
-                          "pip install -e '.[ray]'") from None
+        raise ConfigError(
+            "--backend ray needs ray, which is not installed; install it with: pip install -e '.[ray]'"
+        ) from None
     started = not ray.is_initialized()
     if started:
         ray.init(num_cpus=workers, include_dashboard=False, logging_level=logging.WARNING)

@@ -19,10 +19,12 @@ SUPPORT_5 = torch.tensor([0.0, 1.0, 2.0, 3.0, 4.0])  # v_min 0, v_max 4, dz = 1
 UNIFORM_5 = torch.full((1, 5), 0.2)
 
 
-def project(reward: float, discount: float, terminated: float, next_probs_1K: torch.Tensor,
-            support_K: torch.Tensor = SUPPORT_5) -> torch.Tensor:
-    return categorical_projection(torch.tensor([reward]), torch.tensor([discount]), torch.tensor([terminated]),
-                                  next_probs_1K, support_K)
+def project(
+    reward: float, discount: float, terminated: float, next_probs_1K: torch.Tensor, support_K: torch.Tensor = SUPPORT_5
+) -> torch.Tensor:
+    return categorical_projection(
+        torch.tensor([reward]), torch.tensor([discount]), torch.tensor([terminated]), next_probs_1K, support_K
+    )
 
 
 def test_categorical_projection_terminal_splits_all_mass_between_atoms_around_reward():
@@ -65,8 +67,9 @@ def test_categorical_projection_uses_each_samples_discount():
     # Same reward 0.5 and uniform next probabilities, discounts 0.5 and 1:
     #   discount 0.5: Tz = [0.5, 1, 1.5, 2, 2.5] -> [0.1, 0.1 + 0.2 + 0.1, 0.1 + 0.2 + 0.1, 0.1, 0]
     #   discount 1:   Tz = [0.5, 1.5, 2.5, 3.5, 4 (clamped)] -> [0.1, 0.2, 0.2, 0.2, 0.1 + 0.2]
-    projected = categorical_projection(torch.tensor([0.5, 0.5]), torch.tensor([0.5, 1.0]), torch.tensor([0.0, 0.0]),
-                                       UNIFORM_5.expand(2, 5), SUPPORT_5)
+    projected = categorical_projection(
+        torch.tensor([0.5, 0.5]), torch.tensor([0.5, 1.0]), torch.tensor([0.0, 0.0]), UNIFORM_5.expand(2, 5), SUPPORT_5
+    )
     torch.testing.assert_close(projected, torch.tensor([[0.1, 0.4, 0.4, 0.1, 0.0], [0.1, 0.2, 0.2, 0.2, 0.3]]))
 
 
@@ -78,11 +81,18 @@ def test_categorical_projection_rows_are_independent_in_a_batch():
 
 
 @settings(max_examples=200, deadline=None)
-@given(num_atoms=st.integers(2, 51), v_min=st.floats(-300, 0), width=st.floats(0.1, 500),
-       reward=st.floats(-1000, 1000), discount=st.floats(0, 1), terminated=st.sampled_from([0.0, 1.0]),
-       logits=st.lists(st.floats(-10, 10), min_size=51, max_size=51))
-def test_categorical_projection_always_gives_a_probability_distribution(num_atoms, v_min, width, reward, discount,
-                                                                         terminated, logits):
+@given(
+    num_atoms=st.integers(2, 51),
+    v_min=st.floats(-300, 0),
+    width=st.floats(0.1, 500),
+    reward=st.floats(-1000, 1000),
+    discount=st.floats(0, 1),
+    terminated=st.sampled_from([0.0, 1.0]),
+    logits=st.lists(st.floats(-10, 10), min_size=51, max_size=51),
+)
+def test_categorical_projection_always_gives_a_probability_distribution(
+    num_atoms, v_min, width, reward, discount, terminated, logits
+):
     support_K = torch.linspace(v_min, v_min + width, num_atoms)
     next_probs_1K = torch.tensor([logits[:num_atoms]]).softmax(dim=1)
     projected = project(reward, discount, terminated, next_probs_1K, support_K)
@@ -92,8 +102,9 @@ def test_categorical_projection_always_gives_a_probability_distribution(num_atom
 
 def zero_c51_agent(num_atoms: int) -> C51Agent:
     """A C51 agent whose network outputs all-zero logits: uniform probabilities over [0, 4]."""
-    network = MLPQNetwork((2,), 2, hidden_sizes=(4,), output="c51", num_outputs=num_atoms,
-                          support=torch.linspace(0.0, 4.0, num_atoms))
+    network = MLPQNetwork(
+        (2,), 2, hidden_sizes=(4,), output="c51", num_outputs=num_atoms, support=torch.linspace(0.0, 4.0, num_atoms)
+    )
     with torch.no_grad():
         for parameter in network.parameters():
             parameter.zero_()
@@ -105,9 +116,15 @@ def test_c51_agent_loss_of_uniform_prediction_is_log_num_atoms():
     # Priorities are KL = ln K - entropy(m): sample 0 (r = 1, discount 0.9, uniform next probabilities)
     # projects Tz = [1, 1.9, 2.8, 3.7, 4] onto m = [0, 0.22, 0.22, 0.22, 0.34]; sample 1 (terminal,
     # r = -3 clamped to atom 0) has m = [1, 0, 0, 0, 0], entropy 0.
-    batch = Batch(observations=torch.ones(2, 2), actions=torch.tensor([0, 1]), rewards=torch.tensor([1.0, -3.0]),
-                  next_observations=torch.ones(2, 2), terminated=torch.tensor([0.0, 1.0]),
-                  discounts=torch.tensor([0.9, 0.9]), indices=torch.tensor([0, 1]))
+    batch = Batch(
+        observations=torch.ones(2, 2),
+        actions=torch.tensor([0, 1]),
+        rewards=torch.tensor([1.0, -3.0]),
+        next_observations=torch.ones(2, 2),
+        terminated=torch.tensor([0.0, 1.0]),
+        discounts=torch.tensor([0.9, 0.9]),
+        indices=torch.tensor([0, 1]),
+    )
     metrics = zero_c51_agent(num_atoms=5).update(batch)
     assert metrics["td_loss"].item() == pytest.approx(math.log(5))
     entropy_0 = -(3 * 0.22 * math.log(0.22) + 0.34 * math.log(0.34))
@@ -121,9 +138,15 @@ def test_c51_agent_priority_is_kl_divergence_not_cross_entropy():
     #   entropy ln 2, KL = ln 3 - ln 2 = ln 1.5.
     # r = 4 lands on atom 4: m = [0, 0, 1], cross-entropy ln 3, entropy 0, KL = ln 3.
     # The loss stays the cross-entropy (ln 3 for both); only the priorities differ.
-    batch = Batch(observations=torch.ones(2, 2), actions=torch.tensor([0, 1]), rewards=torch.tensor([1.0, 4.0]),
-                  next_observations=torch.ones(2, 2), terminated=torch.tensor([1.0, 1.0]),
-                  discounts=torch.tensor([0.9, 0.9]), indices=torch.tensor([0, 1]))
+    batch = Batch(
+        observations=torch.ones(2, 2),
+        actions=torch.tensor([0, 1]),
+        rewards=torch.tensor([1.0, 4.0]),
+        next_observations=torch.ones(2, 2),
+        terminated=torch.tensor([1.0, 1.0]),
+        discounts=torch.tensor([0.9, 0.9]),
+        indices=torch.tensor([0, 1]),
+    )
     metrics = zero_c51_agent(num_atoms=3).update(batch)
     assert metrics["td_loss"].item() == pytest.approx(math.log(3))
     torch.testing.assert_close(metrics["priorities"], torch.tensor([math.log(1.5), math.log(3)]))

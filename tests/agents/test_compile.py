@@ -18,17 +18,23 @@ pytestmark = pytest.mark.slow  # each case compiles a graph (seconds)
 
 def _batch(seed: int, reward_scale: float = 1.0) -> Batch:
     rng = np.random.default_rng(seed)
-    return Batch(observations=rng.normal(size=(16, 4)).astype(np.float32), actions=rng.integers(0, 2, 16),
-                 rewards=(reward_scale * rng.normal(size=16)).astype(np.float32),
-                 next_observations=rng.normal(size=(16, 4)).astype(np.float32),
-                 terminated=(rng.random(16) < 0.2).astype(np.float32), discounts=np.full(16, 0.99, np.float32),
-                 indices=np.arange(16), weights=rng.uniform(0.5, 1.0, 16).astype(np.float32)).to_torch("cpu")
+    return Batch(
+        observations=rng.normal(size=(16, 4)).astype(np.float32),
+        actions=rng.integers(0, 2, 16),
+        rewards=(reward_scale * rng.normal(size=16)).astype(np.float32),
+        next_observations=rng.normal(size=(16, 4)).astype(np.float32),
+        terminated=(rng.random(16) < 0.2).astype(np.float32),
+        discounts=np.full(16, 0.99, np.float32),
+        indices=np.arange(16),
+        weights=rng.uniform(0.5, 1.0, 16).astype(np.float32),
+    ).to_torch("cpu")
 
 
 def _agent(compiled: bool, algo: str = "dqn", **options):
     torch.manual_seed(0)
-    config = Config(algo=algo, hidden_sizes=(8,), compile=compiled, num_atoms=11, num_quantiles=8,
-                    v_min=-2.0, v_max=2.0, **options)
+    config = Config(
+        algo=algo, hidden_sizes=(8,), compile=compiled, num_atoms=11, num_quantiles=8, v_min=-2.0, v_max=2.0, **options
+    )
     return make_agent(config, observation_shape=(4,), n_actions=2, device=torch.device("cpu"), seed=0)
 
 
@@ -36,8 +42,9 @@ def _parameters(agent) -> torch.Tensor:
     return torch.cat([p.detach().flatten() for p in agent.q_network.parameters()])
 
 
-@pytest.mark.parametrize("algo, options", [("dqn", {"double": True, "dueling": True}), ("c51", {"noisy": True}),
-                                           ("qrdqn", {})])
+@pytest.mark.parametrize(
+    "algo, options", [("dqn", {"double": True, "dueling": True}), ("c51", {"noisy": True}), ("qrdqn", {})]
+)
 def test_compiled_update_matches_eager_update(algo, options):
     assert {algo} <= AGENTS.keys()
     losses, parameters = {}, {}

@@ -27,8 +27,7 @@ def test_dqn_target_bootstraps_from_max_target_q():
 
 
 def test_dqn_target_terminated_row_is_reward_alone():
-    target_B = dqn_target(torch.tensor([2.0]), torch.tensor([0.99]), torch.tensor([1.0]),
-                          torch.tensor([[1e6, -1e6]]))
+    target_B = dqn_target(torch.tensor([2.0]), torch.tensor([0.99]), torch.tensor([1.0]), torch.tensor([[1e6, -1e6]]))
     assert target_B.item() == 2.0
 
 
@@ -56,8 +55,9 @@ class FixedQ(nn.Module):
 
 def make_agent(weights_OA=((1.0, 0.0), (0.0, 1.0)), **options) -> DQNAgent:
     options = {"learning_rate": 0.1, **options}
-    return DQNAgent(q_network=FixedQ([list(row) for row in weights_OA]), n_actions=2,
-                    device=torch.device("cpu"), seed=0, **options)
+    return DQNAgent(
+        q_network=FixedQ([list(row) for row in weights_OA]), n_actions=2, device=torch.device("cpu"), seed=0, **options
+    )
 
 
 def test_dqn_agent_act_with_epsilon_zero_is_greedy():
@@ -76,10 +76,15 @@ def test_dqn_agent_act_with_epsilon_one_is_uniform_random():
 
 def hand_batch(*, terminated: float) -> Batch:
     """One transition s=[1, 0], a=0, r=1, s'=[0, 1], discount 0.5."""
-    return Batch(observations=torch.tensor([[1.0, 0.0]]), actions=torch.tensor([0]),
-                 rewards=torch.tensor([1.0]), next_observations=torch.tensor([[0.0, 1.0]]),
-                 terminated=torch.tensor([terminated]), discounts=torch.tensor([0.5]),
-                 indices=torch.tensor([0]))
+    return Batch(
+        observations=torch.tensor([[1.0, 0.0]]),
+        actions=torch.tensor([0]),
+        rewards=torch.tensor([1.0]),
+        next_observations=torch.tensor([[0.0, 1.0]]),
+        terminated=torch.tensor([terminated]),
+        discounts=torch.tensor([0.5]),
+        indices=torch.tensor([0]),
+    )
 
 
 def test_dqn_agent_update_reports_loss_against_td_target():
@@ -132,8 +137,9 @@ def test_dqn_agent_state_dict_round_trip_restores_weights():
 
 def test_dqn_agent_from_config_takes_its_learning_options():
     config = Config(learning_rate=0.01, adam_eps=1e-5, double=True, loss="mse", max_grad_norm=None)
-    agent = DQNAgent.from_config(config, q_network=FixedQ([[1.0, 0.0], [0.0, 3.0]]), n_actions=2,
-                                 device=torch.device("cpu"), seed=0)
+    agent = DQNAgent.from_config(
+        config, q_network=FixedQ([[1.0, 0.0], [0.0, 3.0]]), n_actions=2, device=torch.device("cpu"), seed=0
+    )
     assert agent.optimizer.param_groups[0]["lr"] == 0.01
     assert agent.optimizer.param_groups[0]["eps"] == 1e-5
     assert (agent.double, agent.max_grad_norm) == (True, None)

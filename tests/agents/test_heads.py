@@ -68,8 +68,9 @@ def test_q_network_head_outputs_are_batch_by_actions_by_outputs():
 def test_c51_head_q_is_expected_value_over_support():
     # Support [0, 10]. Action 0: logits [0, 0] -> p = [1/2, 1/2] -> Q = 5.
     # Action 1: logits [ln 3, 0] -> p = [3/4, 1/4] -> Q = 2.5.
-    network = QNetwork(nn.Identity(), feature_dim=1, n_actions=2, output="c51", num_outputs=2,
-                       support=torch.tensor([0.0, 10.0]))
+    network = QNetwork(
+        nn.Identity(), feature_dim=1, n_actions=2, output="c51", num_outputs=2, support=torch.tensor([0.0, 10.0])
+    )
     set_linear(network.advantage, [[0.0]] * 4, [0.0, 0.0, math.log(3.0), 0.0])
     torch.testing.assert_close(network(torch.zeros(1, 1)), torch.tensor([[5.0, 2.5]]))
 

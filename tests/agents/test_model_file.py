@@ -11,8 +11,15 @@ import torch
 
 from dqn_family.agents import MLPQNetwork, ModelFileError, load_model, save_model
 
-OBSERVATIONS_B4 = torch.tensor([[0.0, 0.0, 0.0, 0.0], [0.1, -0.2, 0.03, 0.4], [-1.0, 1.0, -0.5, 0.5],
-                                [2.0, 0.0, -2.0, 0.0], [0.05, 0.05, -0.1, -0.3]])
+OBSERVATIONS_B4 = torch.tensor(
+    [
+        [0.0, 0.0, 0.0, 0.0],
+        [0.1, -0.2, 0.03, 0.4],
+        [-1.0, 1.0, -0.5, 0.5],
+        [2.0, 0.0, -2.0, 0.0],
+        [0.05, 0.05, -0.1, -0.3],
+    ]
+)
 
 
 def network(seed: int) -> MLPQNetwork:

@@ -30,8 +30,9 @@ def test_mlp_q_network_hidden_sizes_give_linear_widths():
 
 def test_one_hot_encodes_state_indices():
     one_hot = OneHot(4)(torch.tensor([2, 0, 3]))
-    torch.testing.assert_close(one_hot, torch.tensor([[0.0, 0.0, 1.0, 0.0], [1.0, 0.0, 0.0, 0.0],
-                                                      [0.0, 0.0, 0.0, 1.0]]))
+    torch.testing.assert_close(
+        one_hot, torch.tensor([[0.0, 0.0, 1.0, 0.0], [1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
+    )
 
 
 def test_mlp_q_network_discrete_observations_one_hot_into_first_layer():
@@ -81,8 +82,7 @@ def test_build_q_network_from_import_string_builds_users_class():
 
 
 def test_build_q_network_from_factory_builds_users_class():
-    assert isinstance(build_q_network((4,), 2, hidden_sizes=(8,), activation="relu", network=BranchyQNet),
-                      BranchyQNet)
+    assert isinstance(build_q_network((4,), 2, hidden_sizes=(8,), activation="relu", network=BranchyQNet), BranchyQNet)
 
 
 def test_build_q_network_wrong_output_shape_is_network_error():
@@ -110,11 +110,14 @@ def test_build_q_network_probe_leaves_training_mode_and_batchnorm_statistics():
     assert network[1].num_batches_tracked.item() == 0
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("tests.no_such_module:Net", "cannot import network"),
-    ("tests.custom_nets:NoSuchNet", "cannot import network"),
-    ("tests.custom_nets:math", "is not callable"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("tests.no_such_module:Net", "cannot import network"),
+        ("tests.custom_nets:NoSuchNet", "cannot import network"),
+        ("tests.custom_nets:math", "is not callable"),
+    ],
+)
 def test_import_factory_bad_spec_is_network_error(spec, message):
     with pytest.raises(NetworkError, match=message):
         import_factory(spec)

@@ -79,8 +79,9 @@ def test_noisy_linear_different_generator_seeds_give_different_noise():
 
 
 def test_noisy_linear_scaled_noise_is_sign_times_sqrt_of_magnitude():
-    torch.testing.assert_close(NoisyLinear._scaled(torch.tensor([-4.0, 0.0, 0.25, 9.0])),
-                               torch.tensor([-2.0, 0.0, 0.5, 3.0]))
+    torch.testing.assert_close(
+        NoisyLinear._scaled(torch.tensor([-4.0, 0.0, 0.25, 9.0])), torch.tensor([-2.0, 0.0, 0.5, 3.0])
+    )
 
 
 def test_noisy_linear_reset_noise_draws_input_then_output_noise_through_f():
@@ -137,9 +138,17 @@ def test_noisy_dqn_agent_update_draws_fresh_noise_for_online_and_target():
     agent = noisy_agent()
     online_before = agent.q_network.advantage.eps_out.clone()
     target_before = agent.target_network.advantage.eps_out.clone()
-    agent.update(Batch(observations=torch.ones(1, 2), actions=torch.tensor([0]), rewards=torch.tensor([1.0]),
-                       next_observations=torch.ones(1, 2), terminated=torch.tensor([0.0]),
-                       discounts=torch.tensor([0.9]), indices=torch.tensor([0])))
+    agent.update(
+        Batch(
+            observations=torch.ones(1, 2),
+            actions=torch.tensor([0]),
+            rewards=torch.tensor([1.0]),
+            next_observations=torch.ones(1, 2),
+            terminated=torch.tensor([0.0]),
+            discounts=torch.tensor([0.9]),
+            indices=torch.tensor([0]),
+        )
+    )
     assert not torch.equal(agent.q_network.advantage.eps_out, online_before)
     assert not torch.equal(agent.target_network.advantage.eps_out, target_before)
 
@@ -155,4 +164,3 @@ def test_noisy_dqn_agent_acts_through_its_noise():
     observation = np.zeros((1, 2), dtype=np.float32)
     actions = {int(agent.act(observation, epsilon=0.0)[0]) for _ in range(50)}
     assert actions == {0, 1}
-

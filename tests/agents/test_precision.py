@@ -24,17 +24,30 @@ from dqn_family.replay import Batch
 
 def _batch(seed: int = 0) -> Batch:
     rng = np.random.default_rng(seed)
-    return Batch(observations=rng.normal(size=(32, 4)).astype(np.float32), actions=rng.integers(0, 3, 32),
-                 rewards=rng.normal(size=32).astype(np.float32),
-                 next_observations=rng.normal(size=(32, 4)).astype(np.float32),
-                 terminated=(rng.random(32) < 0.2).astype(np.float32), discounts=np.full(32, 0.99, np.float32),
-                 indices=np.arange(32), weights=None).to_torch("cpu")
+    return Batch(
+        observations=rng.normal(size=(32, 4)).astype(np.float32),
+        actions=rng.integers(0, 3, 32),
+        rewards=rng.normal(size=32).astype(np.float32),
+        next_observations=rng.normal(size=(32, 4)).astype(np.float32),
+        terminated=(rng.random(32) < 0.2).astype(np.float32),
+        discounts=np.full(32, 0.99, np.float32),
+        indices=np.arange(32),
+        weights=None,
+    ).to_torch("cpu")
 
 
 def _agent(algo: str, precision: str, **options):
     torch.manual_seed(0)
-    config = Config(algo=algo, hidden_sizes=(64, 64), precision=precision, num_atoms=11, num_quantiles=8,
-                    v_min=-2.0, v_max=2.0, **options)
+    config = Config(
+        algo=algo,
+        hidden_sizes=(64, 64),
+        precision=precision,
+        num_atoms=11,
+        num_quantiles=8,
+        v_min=-2.0,
+        v_max=2.0,
+        **options,
+    )
     return make_agent(config, observation_shape=(4,), n_actions=3, device=torch.device("cpu"), seed=0)
 
 
@@ -108,4 +121,5 @@ def test_unknown_precision_is_refused():
 def test_precision_names_match_the_autocast_registry():
     from dqn_family.agents.precision import AUTOCAST_DTYPES
     from dqn_family.configs.config import PRECISIONS
+
     assert tuple(AUTOCAST_DTYPES) == PRECISIONS

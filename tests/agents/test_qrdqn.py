@@ -21,12 +21,15 @@ def test_quantile_midpoints_for_one_quantile_is_the_median():
 
 # One quantile at 0 with tau = 0.25, one target u:
 #   |u| <= 1: L = u^2 / 2;  |u| > 1: L = |u| - 1/2;  weight tau = 0.25 if u >= 0, 1 - tau = 0.75 if u < 0.
-@pytest.mark.parametrize("u, expected", [
-    (0.5, 0.25 * 0.125),    # inside kappa, target above the quantile
-    (-0.5, 0.75 * 0.125),   # inside kappa, target below
-    (3.0, 0.25 * 2.5),      # outside kappa, above
-    (-3.0, 0.75 * 2.5),     # outside kappa, below
-])
+@pytest.mark.parametrize(
+    "u, expected",
+    [
+        (0.5, 0.25 * 0.125),  # inside kappa, target above the quantile
+        (-0.5, 0.75 * 0.125),  # inside kappa, target below
+        (3.0, 0.25 * 2.5),  # outside kappa, above
+        (-3.0, 0.75 * 2.5),  # outside kappa, below
+    ],
+)
 def test_quantile_huber_loss_one_quantile(u, expected):
     loss_B = quantile_huber_loss(torch.tensor([[0.0]]), torch.tensor([[u]]), torch.tensor([0.25]))
     torch.testing.assert_close(loss_B, torch.tensor([expected]))
@@ -69,9 +72,15 @@ def test_qr_agent_loss_of_zero_quantiles_against_reward_targets():
         for parameter in network.parameters():
             parameter.zero_()
     agent = QRAgent(q_network=network, n_actions=2, device=torch.device("cpu"), seed=0, learning_rate=0.01)
-    batch = Batch(observations=torch.ones(2, 2), actions=torch.tensor([0, 1]), rewards=torch.tensor([0.5, -3.0]),
-                  next_observations=torch.ones(2, 2), terminated=torch.tensor([0.0, 1.0]),
-                  discounts=torch.tensor([0.9, 0.9]), indices=torch.tensor([0, 1]))
+    batch = Batch(
+        observations=torch.ones(2, 2),
+        actions=torch.tensor([0, 1]),
+        rewards=torch.tensor([0.5, -3.0]),
+        next_observations=torch.ones(2, 2),
+        terminated=torch.tensor([0.0, 1.0]),
+        discounts=torch.tensor([0.9, 0.9]),
+        indices=torch.tensor([0, 1]),
+    )
     metrics = agent.update(batch)
     torch.testing.assert_close(metrics["priorities"], torch.tensor([0.125, 2.5]))
     assert metrics["td_loss"].item() == pytest.approx((0.125 + 2.5) / 2)

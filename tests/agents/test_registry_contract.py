@@ -49,27 +49,45 @@ CASE_IDS = [algo + "".join(f"-{flag}" for flag in flags) for algo, flags in CASE
 
 def one_step_uniform_batch() -> Batch:
     rng = np.random.default_rng(0)
-    return Batch(observations=torch.as_tensor(rng.normal(size=(5, 4)), dtype=torch.float32),
-                 actions=torch.tensor([0, 1, 1, 0, 1]), rewards=torch.tensor([1.0, 0.0, -1.0, 1.0, 2.0]),
-                 next_observations=torch.as_tensor(rng.normal(size=(5, 4)), dtype=torch.float32),
-                 terminated=torch.tensor([0.0, 0.0, 1.0, 0.0, 0.0]), discounts=torch.full((5,), GAMMA),
-                 indices=torch.arange(5))
+    return Batch(
+        observations=torch.as_tensor(rng.normal(size=(5, 4)), dtype=torch.float32),
+        actions=torch.tensor([0, 1, 1, 0, 1]),
+        rewards=torch.tensor([1.0, 0.0, -1.0, 1.0, 2.0]),
+        next_observations=torch.as_tensor(rng.normal(size=(5, 4)), dtype=torch.float32),
+        terminated=torch.tensor([0.0, 0.0, 1.0, 0.0, 0.0]),
+        discounts=torch.full((5,), GAMMA),
+        indices=torch.arange(5),
+    )
 
 
 def n_step_prioritized_batch() -> Batch:
     """3-step returns: tails cut short by termination or truncation carry gamma^k with k < 3."""
     batch = one_step_uniform_batch()
-    return Batch(**{**batch.__dict__, "rewards": torch.tensor([2.9, 0.0, -1.0, 1.5, 3.0]),
-                    "discounts": torch.tensor([GAMMA ** 3, GAMMA ** 3, GAMMA, GAMMA ** 2, GAMMA ** 3]),
-                    "weights": torch.tensor([1.0, 0.4, 0.7, 1.0, 0.2])})
+    return Batch(
+        **{
+            **batch.__dict__,
+            "rewards": torch.tensor([2.9, 0.0, -1.0, 1.5, 3.0]),
+            "discounts": torch.tensor([GAMMA**3, GAMMA**3, GAMMA, GAMMA**2, GAMMA**3]),
+            "weights": torch.tensor([1.0, 0.4, 0.7, 1.0, 0.2]),
+        }
+    )
 
 
 BATCHES = {"1-step uniform": one_step_uniform_batch, "3-step prioritized": n_step_prioritized_batch}
 
 
 def config_for(algo: str, flags: dict) -> Config:
-    return resolve_config({"algo": algo, "env_id": "CartPole-v1", "hidden_sizes": (8,), "num_atoms": 11,
-                           "num_quantiles": 5, "device": "cpu", **flags})
+    return resolve_config(
+        {
+            "algo": algo,
+            "env_id": "CartPole-v1",
+            "hidden_sizes": (8,),
+            "num_atoms": 11,
+            "num_quantiles": 5,
+            "device": "cpu",
+            **flags,
+        }
+    )
 
 
 def agent_for(algo: str, flags: dict, *, seed: int = 0) -> DQNAgent:
@@ -135,16 +153,32 @@ def test_agent_update_changes_every_parameter(algo, flags, make_batch):
 def discrete_observation_agent(algo: str, flags: dict, *, numpy_acting: bool = True) -> DQNAgent:
     """An agent for FrozenLake's spaces: 16 states (observations are int64 indices, shape ()), 4 actions."""
     torch.manual_seed(0)
-    config = resolve_config({"algo": algo, "env_id": "FrozenLake-v1", "hidden_sizes": (8,), "num_atoms": 11,
-                             "num_quantiles": 5, "device": "cpu", "numpy_acting": numpy_acting, **flags})
+    config = resolve_config(
+        {
+            "algo": algo,
+            "env_id": "FrozenLake-v1",
+            "hidden_sizes": (8,),
+            "num_atoms": 11,
+            "num_quantiles": 5,
+            "device": "cpu",
+            "numpy_acting": numpy_acting,
+            **flags,
+        }
+    )
     return make_agent(config, observation_shape=(), n_actions=4, device=CPU, seed=0, observation_states=16)
 
 
 @cases
 def test_agent_on_discrete_observations_updates_every_parameter(algo, flags):
     agent = discrete_observation_agent(algo, flags)
-    batch = Batch(**{**n_step_prioritized_batch().__dict__, "observations": torch.tensor([0, 3, 15, 3, 7]),
-                     "next_observations": torch.tensor([1, 7, 15, 2, 11]), "actions": torch.tensor([0, 1, 3, 2, 1])})
+    batch = Batch(
+        **{
+            **n_step_prioritized_batch().__dict__,
+            "observations": torch.tensor([0, 3, 15, 3, 7]),
+            "next_observations": torch.tensor([1, 7, 15, 2, 11]),
+            "actions": torch.tensor([0, 1, 3, 2, 1]),
+        }
+    )
     before = parameters(agent.q_network)
     metrics = agent.update(batch)
     assert torch.isfinite(metrics["td_loss"]) and torch.isfinite(metrics["priorities"]).all()
@@ -216,6 +250,7 @@ def test_agent_saved_model_reloads_through_evaluate_load_run(algo, flags, tmp_pa
 
 # --- the batch's discounts and importance weights are what the loss uses ------------------------
 
+
 @cases
 def test_agent_loss_with_zero_discount_equals_terminated_loss(algo, flags):
     agent = agent_for(algo, flags)
@@ -251,8 +286,9 @@ def test_agent_update_with_one_hot_weight_equals_update_on_that_sample_alone(alg
     weighted, alone = agent_for(algo, flags), agent_for(algo, flags)
     batch = one_step_uniform_batch()
     weighted_metrics = weighted.update(Batch(**{**batch.__dict__, "weights": torch.tensor([0.0, 0.0, 5.0, 0.0, 0.0])}))
-    alone_metrics = alone.update(Batch(**{name: value[2:3] for name, value in batch.__dict__.items()
-                                          if value is not None}))
+    alone_metrics = alone.update(
+        Batch(**{name: value[2:3] for name, value in batch.__dict__.items() if value is not None})
+    )
     torch.testing.assert_close(weighted_metrics["td_loss"], alone_metrics["td_loss"])
     for (name, p), q in zip(weighted.q_network.named_parameters(), alone.q_network.parameters()):
         torch.testing.assert_close(p.grad, q.grad, msg=f"gradient of {name}")
@@ -260,13 +296,17 @@ def test_agent_update_with_one_hot_weight_equals_update_on_that_sample_alone(alg
 
 # --- selection and impossible combinations ----------------------------------------------------
 
+
 def test_learner_class_unknown_algo_is_config_error():
     with pytest.raises(ConfigError, match="algo must be one of dqn, c51, qrdqn, rainbow; got 'iqn'"):
         learner_class(Config(algo="iqn"))
 
 
-@pytest.mark.parametrize("algo, flags", [("c51", {}), ("qrdqn", {}), ("rainbow", {}), ("dqn", {"dueling": True}),
-                                         ("dqn", {"noisy": True})], ids=["c51", "qrdqn", "rainbow", "dueling", "noisy"])
+@pytest.mark.parametrize(
+    "algo, flags",
+    [("c51", {}), ("qrdqn", {}), ("rainbow", {}), ("dqn", {"dueling": True}), ("dqn", {"noisy": True})],
+    ids=["c51", "qrdqn", "rainbow", "dueling", "noisy"],
+)
 def test_build_network_custom_network_with_head_option_is_config_error(algo, flags):
     config = config_for(algo, {**flags, "network": "tests.custom_nets:BranchyQNet"})
     with pytest.raises(ConfigError, match="a custom network works only with algo dqn and without --dueling/--noisy"):
@@ -280,8 +320,14 @@ def test_build_network_custom_factory_with_c51_is_config_error():
 
 def test_make_agent_custom_network_with_dueling_is_config_error():
     with pytest.raises(ConfigError, match="custom network"):
-        make_agent(config_for("dqn", {"dueling": True}), observation_shape=(4,), n_actions=2, device=CPU, seed=0,
-                   network=BranchyQNet)
+        make_agent(
+            config_for("dqn", {"dueling": True}),
+            observation_shape=(4,),
+            n_actions=2,
+            device=CPU,
+            seed=0,
+            network=BranchyQNet,
+        )
 
 
 def test_noisy_agent_same_seed_draws_same_noise():

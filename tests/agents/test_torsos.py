@@ -11,16 +11,19 @@ from dqn_family.agents import ConvQNetwork, MLPQNetwork, NetworkError, build_q_n
 from dqn_family.agents.torsos import check_torso, choose_torso
 
 
-@pytest.mark.parametrize("shape, expected", [
-    ((4,), "mlp"),
-    ((8, 8), "mlp"),
-    ((4, 84, 84), "nature_cnn"),
-    ((1, 64, 64), "nature_cnn"),
-    ((10, 10, 4), "minatar_cnn"),
-    ((10, 10, 7), "minatar_cnn"),
-    ((96, 96, 3), "mlp"),  # a channels-last image: not guessed (choose a torso, or bring a network)
-    ((4, 16, 16), "mlp"),  # frames too small for the Nature CNN are not MinAtar grids either
-])
+@pytest.mark.parametrize(
+    "shape, expected",
+    [
+        ((4,), "mlp"),
+        ((8, 8), "mlp"),
+        ((4, 84, 84), "nature_cnn"),
+        ((1, 64, 64), "nature_cnn"),
+        ((10, 10, 4), "minatar_cnn"),
+        ((10, 10, 7), "minatar_cnn"),
+        ((96, 96, 3), "mlp"),  # a channels-last image: not guessed (choose a torso, or bring a network)
+        ((4, 16, 16), "mlp"),  # frames too small for the Nature CNN are not MinAtar grids either
+    ],
+)
 def test_choose_torso_auto_follows_the_observation_shape(shape, expected):
     assert choose_torso(shape, "auto") == expected
     assert choose_torso(shape, "mlp") == "mlp"  # an explicit choice is kept
@@ -38,7 +41,10 @@ def test_nature_cnn_has_the_papers_layers_and_3136_conv_features():
     network = ConvQNetwork((4, 84, 84), 6, torso="nature_cnn", hidden_sizes=(512,))
     convs = [m for m in network.torso if isinstance(m, nn.Conv2d)]
     assert [(c.out_channels, c.kernel_size, c.stride) for c in convs] == [
-        (32, (8, 8), (4, 4)), (64, (4, 4), (2, 2)), (64, (3, 3), (1, 1))]
+        (32, (8, 8), (4, 4)),
+        (64, (4, 4), (2, 2)),
+        (64, (3, 3), (1, 1)),
+    ]
     (linear,) = [m for m in network.torso if isinstance(m, nn.Linear)]
     assert (linear.in_features, linear.out_features) == (64 * 7 * 7, 512)  # 84 -> 20 -> 9 -> 7
 
@@ -64,10 +70,16 @@ def test_minatar_cnn_reads_channels_last_bool_grids():
     torch.testing.assert_close(network(grids), network.advantage(by_hand))
 
 
-@pytest.mark.parametrize("head", [
-    {}, {"dueling": True}, {"noisy": True},
-    {"output": "c51", "num_outputs": 5, "support": torch.linspace(-1, 1, 5)},
-    {"output": "qr", "num_outputs": 4}])
+@pytest.mark.parametrize(
+    "head",
+    [
+        {},
+        {"dueling": True},
+        {"noisy": True},
+        {"output": "c51", "num_outputs": 5, "support": torch.linspace(-1, 1, 5)},
+        {"output": "qr", "num_outputs": 4},
+    ],
+)
 @pytest.mark.parametrize("shape, dtype", [((4, 84, 84), torch.uint8), ((10, 10, 4), torch.bool)])
 def test_build_q_network_conv_torsos_work_with_every_head(head, shape, dtype):
     network = build_q_network(shape, 5, hidden_sizes=(16,), activation="relu", **head)

@@ -10,8 +10,9 @@ import yaml
 from torch.utils.tensorboard import SummaryWriter
 
 
-def write_run(root: Path, *, env_id: str, algo: str, seed: int, evals: list[tuple[int, float]],
-              final: float | None = None) -> Path:
+def write_run(
+    root: Path, *, env_id: str, algo: str, seed: int, evals: list[tuple[int, float]], final: float | None = None
+) -> Path:
     """A run directory ROOT/<env>__<algo>__s<seed> with ``evals`` as its eval/mean_return scalars
     and, if ``final`` is given, a summary.json whose final_eval_mean_return is ``final``."""
     run_dir = root / f"{env_id}__{algo}__s{seed}"

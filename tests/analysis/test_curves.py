@@ -28,8 +28,9 @@ def test_common_grid_of_disjoint_runs_is_user_error():
 def test_seed_curve_interpolates_each_seed_then_averages():
     # Seed A rises linearly 0 -> 100 over steps 0..100; seed B is 0 until step 50, then 0 -> 100.
     # At step 50: A = 50, B = 0, mean 25. At step 100 both are 100.
-    steps_G, mean_G, low_G, high_G = seed_curve([[(0, 0.0), (100, 100.0)], [(0, 0.0), (50, 0.0), (100, 100.0)]],
-                                                points=3)
+    steps_G, mean_G, low_G, high_G = seed_curve(
+        [[(0, 0.0), (100, 100.0)], [(0, 0.0), (50, 0.0), (100, 100.0)]], points=3
+    )
     np.testing.assert_array_equal(steps_G, [0.0, 50.0, 100.0])
     np.testing.assert_allclose(mean_G, [0.0, 25.0, 100.0])
     assert low_G[1] >= 0.0 and high_G[1] <= 50.0

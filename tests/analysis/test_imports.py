@@ -10,8 +10,9 @@ import pytest
 from tests.test_imports import imported_top_level_modules
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SOURCES = sorted((REPO_ROOT / "analysis").glob("*.py")) + [REPO_ROOT / name for name in
-                                                           ("multirun.py", "aggregate.py", "plot.py")]
+SOURCES = sorted((REPO_ROOT / "analysis").glob("*.py")) + [
+    REPO_ROOT / name for name in ("multirun.py", "aggregate.py", "plot.py")
+]
 
 
 def top_level_imports(path: Path) -> set[str]:

@@ -23,8 +23,9 @@ def test_plan_trials_makes_one_trial_per_env_algo_seed(tmp_path):
 
 def test_plan_trials_config_is_resolved_preset_with_overrides(tmp_path):
     (trial,) = plan(tmp_path, algos=["rainbow"], seeds=[4], overrides={"total_steps": 2000})
-    expected = resolve_config({"env_id": "CartPole-v1", "algo": "rainbow", "seed": 4, "total_steps": 2000,
-                               "run_dir": trial.run_dir})
+    expected = resolve_config(
+        {"env_id": "CartPole-v1", "algo": "rainbow", "seed": 4, "total_steps": 2000, "run_dir": trial.run_dir}
+    )
     assert yaml.safe_load(trial.config_yaml) == config_to_dict(expected)
     assert expected.noisy and trial.total_steps == 2000  # Rainbow's defaults, then the override
 
@@ -56,15 +57,18 @@ def test_plan_trials_rejects_repeated_seed(tmp_path):
 
 def test_last_line_skips_progress_bar_redrawn_after_traceback(tmp_path):
     log = tmp_path / "trial.log"
-    log.write_bytes(b"  5%|5 | 19/400 [00:00<00:05]\rTraceback (most recent call last):\n  File x\n"
-                    b"RuntimeError: boom\n\r  5%|5 | 19/400 [00:00<00:05]\n")
+    log.write_bytes(
+        b"  5%|5 | 19/400 [00:00<00:05]\rTraceback (most recent call last):\n  File x\n"
+        b"RuntimeError: boom\n\r  5%|5 | 19/400 [00:00<00:05]\n"
+    )
     assert last_line(log) == "RuntimeError: boom"
 
 
 def test_steps_done_is_last_progress_update(tmp_path):
     log = tmp_path / "trial.log"
-    log.write_bytes(b"\r  0%|  | 0/400 [00:00<?, ?step/s]\r 25%|##| 100/400 [00:01<00:03]"
-                    b"\r 50%|##| 200/400 [00:02<00:02]")
+    log.write_bytes(
+        b"\r  0%|  | 0/400 [00:00<?, ?step/s]\r 25%|##| 100/400 [00:01<00:03]\r 50%|##| 200/400 [00:02<00:02]"
+    )
     assert steps_done(log) == 200
 
 

@@ -10,8 +10,16 @@ from dqn_family.analysis.progress import ProgressView, report
 
 def make_trials(tmp_path) -> list[Trial]:
     names = ["A__dqn__s1", "A__dqn__s2", "A__dqn__s3"]
-    return [Trial(name=name, run_dir=str(tmp_path / name), log_path=str(tmp_path / f"{name}.log"), config_yaml="",
-                  total_steps=400) for name in names]
+    return [
+        Trial(
+            name=name,
+            run_dir=str(tmp_path / name),
+            log_path=str(tmp_path / f"{name}.log"),
+            config_yaml="",
+            total_steps=400,
+        )
+        for name in names
+    ]
 
 
 def test_progress_view_summary_counts_states_and_steps(tmp_path):
@@ -42,7 +50,12 @@ def test_progress_view_live_redraws_over_previous_lines(tmp_path):
 
 def test_report_lists_failures_with_their_logs(tmp_path):
     trials = make_trials(tmp_path)
-    text = report(trials, {"A__dqn__s1": Outcome("A__dqn__s1", 0, 1.0, ""),
-                           "A__dqn__s2": Outcome("A__dqn__s2", 1, 2.0, "RuntimeError: boom")})
+    text = report(
+        trials,
+        {
+            "A__dqn__s1": Outcome("A__dqn__s1", 0, 1.0, ""),
+            "A__dqn__s2": Outcome("A__dqn__s2", 1, 2.0, "RuntimeError: boom"),
+        },
+    )
     assert "A__dqn__s2" in text and "RuntimeError: boom" in text
     assert text.splitlines()[-2:] == ["1 of 3 trials failed; their output:", f"  {tmp_path / 'A__dqn__s2.log'}"]

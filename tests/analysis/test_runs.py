@@ -7,7 +7,7 @@ import json
 import pytest
 
 from dqn_family.analysis.curves import learning_curves
-from dqn_family.analysis.runs import find_runs, final_score, read_run, run_scalars
+from dqn_family.analysis.runs import final_score, find_runs, read_run, run_scalars
 from dqn_family.analysis.summary import summarize
 from dqn_family.configs import UserError
 from tests.analysis.synthetic_runs import linear_evals, write_run
@@ -63,18 +63,30 @@ def _results_file(tmp_path, results):
 
 
 def test_find_runs_reads_a_presets_results_file_as_one_run_per_seed(tmp_path):
-    path = _results_file(tmp_path, [{"seed": 1, "final_eval": 500.0, "evals": [[100, 20.0], [200, 500.0]]},
-                                    {"seed": 2, "final_eval": 310.5, "evals": [[100, 30.0], [200, 310.5]]}])
+    path = _results_file(
+        tmp_path,
+        [
+            {"seed": 1, "final_eval": 500.0, "evals": [[100, 20.0], [200, 500.0]]},
+            {"seed": 2, "final_eval": 310.5, "evals": [[100, 30.0], [200, 310.5]]},
+        ],
+    )
     runs = find_runs([path])
     assert [(r.env_id, r.algo, r.seed, final_score(r)) for r in runs] == [
-        ("CartPole-v1", "dqn", 1, 500.0), ("CartPole-v1", "dqn", 2, 310.5)]
+        ("CartPole-v1", "dqn", 1, 500.0),
+        ("CartPole-v1", "dqn", 2, 310.5),
+    ]
     assert run_scalars(runs[1], "eval/mean_return") == [(100, 30.0), (200, 310.5)]
     assert run_scalars(runs[1], "charts/episodic_return") == []
 
 
 def test_results_file_curves_and_aggregates_match_the_recorded_numbers(tmp_path):
-    path = _results_file(tmp_path, [{"seed": 1, "final_eval": 4.0, "evals": [[0, 0.0], [10, 4.0]]},
-                                    {"seed": 2, "final_eval": 8.0, "evals": [[0, 2.0], [10, 8.0]]}])
+    path = _results_file(
+        tmp_path,
+        [
+            {"seed": 1, "final_eval": 4.0, "evals": [[0, 0.0], [10, 4.0]]},
+            {"seed": 2, "final_eval": 8.0, "evals": [[0, 2.0], [10, 8.0]]},
+        ],
+    )
     (curve,) = learning_curves(find_runs([path]), "eval/mean_return")
     assert curve.mean_G[0] == pytest.approx(1.0) and curve.mean_G[-1] == pytest.approx(6.0)
     (summary,), unscored = summarize(find_runs([path]), n_resamples=200)

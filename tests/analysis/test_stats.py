@@ -18,8 +18,9 @@ def test_iqm_ignores_outliers_in_outer_quarters():
 
 
 def test_iqm_along_axis_is_per_row():
-    np.testing.assert_allclose(iqm(np.array([[1, 2, 3, 4, 5, 6, 7, 8], [8, 7, 6, 5, 4, 3, 2, 1.0]]) * [[1], [2]],
-                                   axis=1), [4.5, 9.0])
+    np.testing.assert_allclose(
+        iqm(np.array([[1, 2, 3, 4, 5, 6, 7, 8], [8, 7, 6, 5, 4, 3, 2, 1.0]]) * [[1], [2]], axis=1), [4.5, 9.0]
+    )
 
 
 def test_estimate_interval_contains_true_mean_on_fixed_seed():

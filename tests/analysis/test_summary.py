@@ -23,8 +23,10 @@ def scored_runs(tmp_path):
 
 def test_summarize_groups_runs_by_env_and_algo(scored_runs):
     summaries, _ = summarize(scored_runs, n_resamples=200)
-    assert [(s.env_id, s.algo, s.seeds) for s in summaries] == [("Acrobot-v1", "dqn", [1, 2]),
-                                                                ("CartPole-v1", "dqn", list(range(1, 9)))]
+    assert [(s.env_id, s.algo, s.seeds) for s in summaries] == [
+        ("Acrobot-v1", "dqn", [1, 2]),
+        ("CartPole-v1", "dqn", list(range(1, 9))),
+    ]
 
 
 def test_summarize_estimates_match_hand_computed_values(scored_runs):

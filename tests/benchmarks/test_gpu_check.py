@@ -17,8 +17,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the machine without CUDA")
 def test_gpu_check_sh_without_cuda_fails_fast_with_one_line(tmp_path):
-    done = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu_check.sh")], capture_output=True, text=True,
-                          timeout=120, env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable})
+    done = subprocess.run(
+        ["bash", str(REPO / "benchmarks" / "gpu_check.sh")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable},
+    )
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "CUDA is not available" in done.stderr
     assert done.stdout == ""  # nothing was run
@@ -38,11 +43,25 @@ def test_gpu_check_dry_on_cpu_checks_batches_and_finite_losses(tmp_path):
     from benchmarks import gpu_check
 
     out = tmp_path / "gpu_check.json"
-    code = gpu_check.main(["--device", "cpu", "--dry", "--envs", "CartPole-v1", "--variants", "eager fp32",
-                           "eager fp16", "--out", str(out)])
+    code = gpu_check.main(
+        [
+            "--device",
+            "cpu",
+            "--dry",
+            "--envs",
+            "CartPole-v1",
+            "--variants",
+            "eager fp32",
+            "eager fp16",
+            "--out",
+            str(out),
+        ]
+    )
     report = json.loads(out.read_text())
     assert code == 0 and report["ok"] and report["gpu"] == "cpu"
     assert [check["env"] for check in report["same_batches"] if check["ok"]] == ["CartPole-v1"]
     assert [(run["variant"], run["precision"], run["env_steps"]) for run in report["runs"]] == [
-        ("eager fp32", "fp32", 200), ("eager fp16", "fp16", 200)]
+        ("eager fp32", "fp32", 200),
+        ("eager fp16", "fp16", 200),
+    ]
     assert all(run["losses_logged"] > 0 and run["steps_per_second"] > 0 for run in report["runs"])

@@ -3,8 +3,17 @@ No peer is run here."""
 
 import pytest
 
-from benchmarks.peers import (mismatches, ms_per_frame_from_log, ms_per_frame_from_sps, parse_cleanrl_sps,
-                              parse_constants, parse_dataclass_defaults, parse_minatar_log, round_ratios, spread)
+from benchmarks.peers import (
+    mismatches,
+    ms_per_frame_from_log,
+    ms_per_frame_from_sps,
+    parse_cleanrl_sps,
+    parse_constants,
+    parse_dataclass_defaults,
+    parse_minatar_log,
+    round_ratios,
+    spread,
+)
 
 CLEANRL_OUTPUT = """global_step=10012, episodic_return=[23.]
 SPS: 9871
@@ -74,8 +83,10 @@ def test_round_ratios_pairs_rounds_then_takes_the_median():
 
 
 def test_parse_constants_and_dataclass_defaults():
-    module = "BATCH_SIZE = 32\nSTEP_SIZE = 0.00025\nname = 3\n\nclass Args:\n    seed: int = 1\n" \
-             '    """doc"""\n    learning_rate: float = 2.5e-4\n    wandb_entity: str = None\n\ndef f():\n    x: int = 2\n'
+    module = (
+        "BATCH_SIZE = 32\nSTEP_SIZE = 0.00025\nname = 3\n\nclass Args:\n    seed: int = 1\n"
+        '    """doc"""\n    learning_rate: float = 2.5e-4\n    wandb_entity: str = None\n\ndef f():\n    x: int = 2\n'
+    )
     assert parse_constants(module) == {"BATCH_SIZE": 32.0, "STEP_SIZE": 0.00025}
     assert parse_dataclass_defaults(module, "Args") == {"seed": "1", "learning_rate": "2.5e-4", "wandb_entity": "None"}
 
@@ -84,5 +95,7 @@ def test_mismatches_names_differing_and_missing_settings():
     ours = {"batch_size": 32, "learning_rate": 2.5e-4, "gamma": 0.99}
     peer = {"BATCH_SIZE": 32.0, "STEP_SIZE": 1e-3}
     names = {"batch_size": "BATCH_SIZE", "learning_rate": "STEP_SIZE", "gamma": "GAMMA"}
-    assert mismatches(ours, peer, names) == ["learning_rate: ours 0.00025, peer STEP_SIZE=0.001",
-                                            "gamma: not found in the peer (GAMMA)"]
+    assert mismatches(ours, peer, names) == [
+        "learning_rate: ours 0.00025, peer STEP_SIZE=0.001",
+        "gamma: not found in the peer (GAMMA)",
+    ]

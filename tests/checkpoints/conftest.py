@@ -13,18 +13,45 @@ from dqn_family.checkpoints import checkpoint_folder, list_checkpoints
 from dqn_family.configs import Config
 
 # Rainbow's parts together: C51 head, prioritized replay (sum tree), n-step, noisy (noise generator), dueling.
-RAINBOW = dict(algo="rainbow", prioritized=True, n_step=3, noisy=True, dueling=True, double=True, num_atoms=11,
-               v_min=0.0, v_max=50.0, epsilon_start=0.0, epsilon_end=0.0)
+RAINBOW = dict(
+    algo="rainbow",
+    prioritized=True,
+    n_step=3,
+    noisy=True,
+    dueling=True,
+    double=True,
+    num_atoms=11,
+    v_min=0.0,
+    v_max=50.0,
+    epsilon_start=0.0,
+    epsilon_end=0.0,
+)
 VARIANTS = {"dqn": {}, "rainbow": RAINBOW}
 
 
 def small_config(run_dir: Path, **overrides) -> Config:
     """600 CartPole steps: learning from 100, a 400-transition buffer (so it wraps), logs every 50,
     evaluations at 300 and 600, checkpoints at 200, 400 and 600."""
-    values = dict(env_id="CartPole-v1", seed=4, total_steps=600, learning_starts=100, batch_size=16, buffer_size=400,
-                  train_frequency=2, target_update_interval=100, epsilon_decay_steps=400, hidden_sizes=(16,),
-                  log_frequency=50, eval_frequency=300, eval_episodes=2, checkpoint_every=200, keep_checkpoints=10,
-                  progress=False, device="cpu", run_dir=str(run_dir))
+    values = dict(
+        env_id="CartPole-v1",
+        seed=4,
+        total_steps=600,
+        learning_starts=100,
+        batch_size=16,
+        buffer_size=400,
+        train_frequency=2,
+        target_update_interval=100,
+        epsilon_decay_steps=400,
+        hidden_sizes=(16,),
+        log_frequency=50,
+        eval_frequency=300,
+        eval_episodes=2,
+        checkpoint_every=200,
+        keep_checkpoints=10,
+        progress=False,
+        device="cpu",
+        run_dir=str(run_dir),
+    )
     values.update(overrides)
     return Config(**values)
 
@@ -52,8 +79,11 @@ def copy_run(source: Path, destination: Path, *, latest: int | None = None) -> P
 
 def file_hashes(folder: Path) -> dict[str, str]:
     """SHA-256 of every file below ``folder``, by relative path: to show nothing was changed or added."""
-    return {str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in sorted(folder.rglob("*")) if path.is_file()}
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
 
 
 def checkpoint_steps(run_dir: Path) -> list[int]:

@@ -28,8 +28,10 @@ def foreign_runs(tmp_path_factory) -> dict[str, Path]:
     """Finished runs whose checkpoints belong elsewhere: another env, another network shape."""
     folder = tmp_path_factory.mktemp("foreign")
     options = {"other env": dict(env_id=TERMINATE_SPEC), "other network": dict(hidden_sizes=(32,))}
-    return {name: train.train(small_config(folder / name.replace(" ", "_"), **extra)).run_dir
-            for name, extra in options.items()}
+    return {
+        name: train.train(small_config(folder / name.replace(" ", "_"), **extra)).run_dir
+        for name, extra in options.items()
+    }
 
 
 def state_of(run: Path) -> Path:
@@ -47,29 +49,35 @@ def match_manifest(run: Path) -> None:
 
 def forge(change):
     """Rewrite the latest checkpoint's state with ``change(payload)`` applied, manifest to match."""
+
     def setup(run: Path, tmp: Path, foreign: dict[str, Path]) -> list[str]:
         payload = torch.load(state_of(run), weights_only=True)
         change(payload)
         torch.save(payload, state_of(run))
         match_manifest(run)
         return []
+
     return setup
 
 
 def write(name: str, text):
     """Overwrite a file of the run with ``text`` (or ``text(run, tmp)``)."""
+
     def setup(run: Path, tmp: Path, foreign: dict[str, Path]) -> list[str]:
         (run / name).write_text(text(run, tmp) if callable(text) else text)
         return []
+
     return setup
 
 
 def foreign_checkpoint(kind: str):
     """Replace the run's checkpoints with those of another run."""
+
     def setup(run: Path, tmp: Path, foreign: dict[str, Path]) -> list[str]:
         shutil.rmtree(checkpoint_folder(run))
         shutil.copytree(checkpoint_folder(foreign[kind]), checkpoint_folder(run))
         return []
+
     return setup
 
 
@@ -103,16 +111,20 @@ def flip_a_byte(run: Path, tmp: Path, foreign: dict[str, Path] | None = None) ->
 
 def given(*argv: str):
     """Only command-line arguments; ``{tmp}`` is replaced by the work folder."""
+
     def setup(run: Path, tmp: Path, foreign: dict[str, Path]) -> list[str]:
         return [arg.replace("{tmp}", str(tmp)) for arg in argv]
+
     return setup
 
 
 def make(path: str, kind: str):
     """Make ``tmp/path`` as an empty folder or a small file, and resume from it."""
+
     def setup(run: Path, tmp: Path, foreign: dict[str, Path]) -> list[str]:
         (tmp / path).mkdir() if kind == "folder" else (tmp / path).write_text("x")
         return ["--resume", str(tmp / path)]
+
     return setup
 
 
@@ -126,6 +138,7 @@ def empty(which: str):
         manifest = latest_checkpoint(run)
         (manifest if which == "manifest" else manifest.with_suffix(".pt")).write_bytes(b"")
         return []
+
     return setup
 
 
@@ -143,39 +156,76 @@ CASES = [
     ("corrupted checkpoint", flip_a_byte, "is damaged: its SHA-256 does not match its manifest"),
     ("empty checkpoint", empty("state"), "is damaged: 0 bytes"),
     ("empty manifest", empty("manifest"), "is damaged: it is not valid JSON"),
-    ("wrong version", forge(lambda p: p.update(version=2)),
-     "has checkpoint format version 2; this version of the code reads version 1"),
-    ("checkpoint of another env", foreign_checkpoint("other env"),
-     "belongs to another run: it was written with env_id='tests.scripted_envs:TestOnly/CountingTerminate-v0'"),
-    ("checkpoint of another network", foreign_checkpoint("other network"),
-     r"belongs to another run: it was written with hidden_sizes=\[32\], but .*config.yaml has hidden_sizes=\[16\]"),
-    ("forged network shape", forge(resize_weight), r"does not fit this run: q_network .* is float32\[3, 3\], this run.s is"),
-    ("forged replay", forge(lambda p: p["replay"].update(observations=torch.zeros(5, 2))),
-     r"does not fit this run: replay observations is float32\[5, 2\]"),
-    ("forged spaces", forge(lambda p: p["spaces"].update(n_actions=3)),
-     "does not fit this run: it was written for an env with"),
+    (
+        "wrong version",
+        forge(lambda p: p.update(version=2)),
+        "has checkpoint format version 2; this version of the code reads version 1",
+    ),
+    (
+        "checkpoint of another env",
+        foreign_checkpoint("other env"),
+        "belongs to another run: it was written with env_id='tests.scripted_envs:TestOnly/CountingTerminate-v0'",
+    ),
+    (
+        "checkpoint of another network",
+        foreign_checkpoint("other network"),
+        r"belongs to another run: it was written with hidden_sizes=\[32\], but .*config.yaml has hidden_sizes=\[16\]",
+    ),
+    (
+        "forged network shape",
+        forge(resize_weight),
+        r"does not fit this run: q_network .* is float32\[3, 3\], this run.s is",
+    ),
+    (
+        "forged replay",
+        forge(lambda p: p["replay"].update(observations=torch.zeros(5, 2))),
+        r"does not fit this run: replay observations is float32\[5, 2\]",
+    ),
+    (
+        "forged spaces",
+        forge(lambda p: p["spaces"].update(n_actions=3)),
+        "does not fit this run: it was written for an env with",
+    ),
     ("missing part", forge(lambda p: p.pop("rng")), "does not fit this run: it has no 'rng'"),
-    ("malformed counters", forge(lambda p: p["counters"].update(env_steps=-1)),
-     "does not fit this run: its counters are malformed"),
-    ("planted pickle", plant_pickle, "cannot load checkpoint .* safely: it holds a pickled reference to io.open, "
-                                     "which is refused and never run"),
+    (
+        "malformed counters",
+        forge(lambda p: p["counters"].update(env_steps=-1)),
+        "does not fit this run: its counters are malformed",
+    ),
+    (
+        "planted pickle",
+        plant_pickle,
+        "cannot load checkpoint .* safely: it holds a pickled reference to io.open, which is refused and never run",
+    ),
     ("malformed config.yaml", write("config.yaml", "gamma: [0.9\n"), "config.yaml is not valid YAML"),
-    ("wrong type in config.yaml", write("config.yaml", lambda run, tmp: (run / "config.yaml").read_text().replace(
-        "gamma: 0.99", "gamma: high")), "gamma must be a number, got 'high'"),
-    ("python tag in config.yaml", write("config.yaml", lambda run, tmp: "seed: !!python/object/apply:os.system "
-                                        f"['touch {tmp}/pwned']\n"), "config.yaml is not valid YAML"),
+    (
+        "wrong type in config.yaml",
+        write("config.yaml", lambda run, tmp: (run / "config.yaml").read_text().replace("gamma: 0.99", "gamma: high")),
+        "gamma must be a number, got 'high'",
+    ),
+    (
+        "python tag in config.yaml",
+        write("config.yaml", lambda run, tmp: f"seed: !!python/object/apply:os.system ['touch {tmp}/pwned']\n"),
+        "config.yaml is not valid YAML",
+    ),
     ("config.yaml not a mapping", write("config.yaml", "- 1\n- 2\n"), "must be a mapping of field: value, got list"),
     ("changed setting", given("--learning-rate", "0.5"), "--learning-rate cannot change when resuming"),
-    ("changed setting in --config", lambda run, tmp, foreign: write("c.yaml", "total_steps: 10\n")(tmp, tmp, foreign)
-     or ["--config", str(tmp / "c.yaml")], "--total-steps cannot change when resuming"),
+    (
+        "changed setting in --config",
+        lambda run, tmp, foreign: (
+            write("c.yaml", "total_steps: 10\n")(tmp, tmp, foreign) or ["--config", str(tmp / "c.yaml")]
+        ),
+        "--total-steps cannot change when resuming",
+    ),
     ("invalid harmless setting", given("--keep-checkpoints", "0"), "keep_checkpoints must be >= 1"),
     ("missing --config file", given("--config", "{tmp}/none.yaml"), "none.yaml does not exist"),
 ]
 
 
 @pytest.mark.parametrize("setup, message", [case[1:] for case in CASES], ids=[case[0] for case in CASES])
-def test_resume_bad_input_is_one_line_exit_2_and_changes_no_file(finished_runs, foreign_runs, tmp_path, capsys,
-                                                                 setup, message):
+def test_resume_bad_input_is_one_line_exit_2_and_changes_no_file(
+    finished_runs, foreign_runs, tmp_path, capsys, setup, message
+):
     work = tmp_path / "work"
     work.mkdir()
     run = copy_run(finished_runs["dqn"], work / "run", latest=400)
@@ -200,8 +250,9 @@ def test_resume_of_run_in_use_is_one_line_exit_2(finished_runs, tmp_path, capsys
 def test_resume_cli_damaged_checkpoint_exits_2_with_one_line(finished_runs, tmp_path):
     run = copy_run(finished_runs["dqn"], tmp_path / "run", latest=400)
     flip_a_byte(run, tmp_path)
-    completed = subprocess.run([sys.executable, "train.py", "--resume", str(run)], cwd=REPO_ROOT,
-                               capture_output=True, text=True, timeout=120)
+    completed = subprocess.run(
+        [sys.executable, "train.py", "--resume", str(run)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
     assert completed.returncode == 2 and "Traceback" not in completed.stderr
     assert completed.stderr.count("\n") == 1 and "SHA-256 does not match" in completed.stderr
 

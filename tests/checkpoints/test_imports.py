@@ -10,7 +10,11 @@ from tests.test_imports import PROJECT_MODULES, imported_top_level_modules, pack
 
 @pytest.mark.parametrize("path", package_files("checkpoints"), ids=lambda p: p.name)
 def test_checkpoints_imports_only_configs_of_the_project(path):
-    assert imported_top_level_modules(path) & (PROJECT_MODULES | {"checkpoints"}) <= {"configs", "checkpoints", "fileio"}
+    assert imported_top_level_modules(path) & (PROJECT_MODULES | {"checkpoints"}) <= {
+        "configs",
+        "checkpoints",
+        "fileio",
+    }
 
 
 @pytest.mark.parametrize("package", ["agents", "configs", "envs", "replay"])

@@ -22,17 +22,42 @@ import pytest
 import torch
 
 from dqn_family import train
-from dqn_family.training import state as training_state
 from dqn_family.checkpoints import latest_checkpoint, load_checkpoint
 from dqn_family.checkpoints.files import PAUSE_ENV, STAGES
+from dqn_family.training import state as training_state
 from tests.checkpoints.conftest import checkpoint_steps, leftovers, small_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # 600 CartPole steps, a checkpoint every 200 and only the newest kept (so saving 400 prunes 200).
-TRAIN_ARGS = ["--env", "CartPole-v1", "--seed", "4", "--learning-starts", "100", "--batch-size", "16",
-              "--buffer-size", "400", "--train-frequency", "2", "--target-update-interval", "100", "--hidden-sizes",
-              "16", "--log-frequency", "50", "--eval-frequency", "0", "--checkpoint-every", "200",
-              "--keep-checkpoints", "1", "--no-progress", "--device", "cpu"]
+TRAIN_ARGS = [
+    "--env",
+    "CartPole-v1",
+    "--seed",
+    "4",
+    "--learning-starts",
+    "100",
+    "--batch-size",
+    "16",
+    "--buffer-size",
+    "400",
+    "--train-frequency",
+    "2",
+    "--target-update-interval",
+    "100",
+    "--hidden-sizes",
+    "16",
+    "--log-frequency",
+    "50",
+    "--eval-frequency",
+    "0",
+    "--checkpoint-every",
+    "200",
+    "--keep-checkpoints",
+    "1",
+    "--no-progress",
+    "--device",
+    "cpu",
+]
 
 
 class Child:
@@ -70,9 +95,14 @@ def fork_training(run_dir: Path, pause: str, total_steps: int) -> Child:
 
 def run_training(run_dir: Path, pause: str, total_steps: int) -> Child:
     """``python train.py`` as a real command."""
-    popen = subprocess.Popen([sys.executable, "train.py", *TRAIN_ARGS, "--total-steps", str(total_steps),
-                              "--run-dir", str(run_dir)], cwd=REPO_ROOT, env={**os.environ, PAUSE_ENV: pause},
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    popen = subprocess.Popen(
+        [sys.executable, "train.py", *TRAIN_ARGS, "--total-steps", str(total_steps), "--run-dir", str(run_dir)],
+        cwd=REPO_ROOT,
+        env={**os.environ, PAUSE_ENV: pause},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     return Child(popen.pid, popen.stderr, popen)
 
 
@@ -93,6 +123,7 @@ def sigkill_at(line: str, delay: float = 0.0):
         time.sleep(delay)
         os.kill(child.pid, signal.SIGKILL)
         return {"returncode": child.wait()}
+
     return stop
 
 
@@ -174,8 +205,11 @@ def test_sigterm_saves_checkpoint_and_exits_cleanly_saying_how_to_resume(stopped
     assert outcome.get("returncode") == 128 + signal.SIGTERM, outcome
     assert "Traceback" not in outcome["stderr"]
     last_line = outcome["stderr"].strip().splitlines()[-1]
-    message = re.fullmatch(r"train\.py: stopped by SIGTERM at env step ([\d,]+); checkpoint saved\. "
-                           rf"Resume with: python train\.py --resume {re.escape(str(run_dir))}", last_line)
+    message = re.fullmatch(
+        r"train\.py: stopped by SIGTERM at env step ([\d,]+); checkpoint saved\. "
+        rf"Resume with: python train\.py --resume {re.escape(str(run_dir))}",
+        last_line,
+    )
     assert message, outcome["stderr"]
     step = int(message[1].replace(",", ""))
     assert step >= 200 and checkpoint_steps(run_dir)[-1] == step
@@ -194,8 +228,11 @@ def test_sigint_in_process_saves_checkpoint_and_raises_training_interrupted(tmp_
     config = small_config(tmp_path / "run", total_steps=600, eval_frequency=0)
     handler_before = signal.getsignal(signal.SIGINT)
     # The checkpoint of step 200 ends that step, so the loop stops there with nothing new to save.
-    with pytest.raises(train.TrainingInterrupted, match=r"stopped by SIGINT at env step 200; checkpoint saved\. "
-                                                        "Resume with: python train.py --resume") as raised:
+    with pytest.raises(
+        train.TrainingInterrupted,
+        match=r"stopped by SIGINT at env step 200; checkpoint saved\. "
+        "Resume with: python train.py --resume",
+    ) as raised:
         train.train(config, handle_signals=True)
     assert raised.value.exit_code == 130
     assert checkpoint_steps(config.run_dir) == [200]

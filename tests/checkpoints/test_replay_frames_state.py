@@ -19,7 +19,8 @@ def test_stacked_frame_replay_state_survives_a_checkpoint_file(kind, tmp_path):
     torch.save({"replay": to_storable(original.state_dict())}, tmp_path / "state.pt")
     restored = make_buffer(kind, **options, seed=5)
     restored.load_state_dict(to_arrays(torch.load(tmp_path / "state.pt", weights_only=True)["replay"]))
-    first, second = [buffer.sample(8, beta=0.5) if kind == "prioritized" else buffer.sample(8)
-                     for buffer in (original, restored)]
+    first, second = [
+        buffer.sample(8, beta=0.5) if kind == "prioritized" else buffer.sample(8) for buffer in (original, restored)
+    ]
     for name, value in first.__dict__.items():
         assert isinstance(value, np.ndarray) and value.tobytes() == second.__dict__[name].tobytes(), name

@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dqn_family.checkpoints import HARMLESS_ON_RESUME, CheckpointError, check_same_run, resume_config
-from dqn_family.training.run_dir import find_run_dir
 from dqn_family.configs import Config, ConfigError, config_to_dict, save_config
 from dqn_family.configs.config import FIELD_NAMES
 from dqn_family.configs.errors import UserError
+from dqn_family.training.run_dir import find_run_dir
 
 
 def run_dir_with(tmp_path: Path, **fields) -> Path:
@@ -29,11 +29,14 @@ def test_find_run_dir_accepts_folder_with_config(tmp_path):
     assert find_run_dir(run_dir_with(tmp_path)) == tmp_path / "run"
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda p: p / "missing", "does not exist"),
-    (lambda p: (p / "file").write_text("x") and p / "file", "is not a run directory: it has no config.yaml"),
-    (lambda p: p, "is not a run directory: it has no config.yaml"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: p / "missing", "does not exist"),
+        (lambda p: (p / "file").write_text("x") and p / "file", "is not a run directory: it has no config.yaml"),
+        (lambda p: p, "is not a run directory: it has no config.yaml"),
+    ],
+)
 def test_find_run_dir_refuses_what_is_not_a_run(tmp_path, make, message):
     with pytest.raises(UserError, match=message):
         find_run_dir(make(tmp_path))
@@ -46,11 +49,26 @@ def test_resume_config_without_overrides_is_the_recorded_config(tmp_path):
 
 def test_resume_config_accepts_equal_values_and_harmless_changes(tmp_path):
     run_dir = run_dir_with(tmp_path, learning_rate=0.003)
-    config = resume_config(run_dir, {"learning_rate": 0.003, "device": "cpu", "torch_threads": 2, "progress": False,
-                                     "checkpoint_every": 7, "keep_checkpoints": 3, "compile": True,
-                                     "device_replay": False})
+    config = resume_config(
+        run_dir,
+        {
+            "learning_rate": 0.003,
+            "device": "cpu",
+            "torch_threads": 2,
+            "progress": False,
+            "checkpoint_every": 7,
+            "keep_checkpoints": 3,
+            "compile": True,
+            "device_replay": False,
+        },
+    )
     assert (config.learning_rate, config.device, config.torch_threads, config.progress) == (0.003, "cpu", 2, False)
-    assert (config.checkpoint_every, config.keep_checkpoints, config.compile, config.device_replay) == (7, 3, True, False)
+    assert (config.checkpoint_every, config.keep_checkpoints, config.compile, config.device_replay) == (
+        7,
+        3,
+        True,
+        False,
+    )
 
 
 def test_resume_config_takes_the_run_dir_it_was_found_in(tmp_path):
@@ -59,14 +77,19 @@ def test_resume_config_takes_the_run_dir_it_was_found_in(tmp_path):
     assert resume_config(moved, {}).run_dir == str(moved)
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"learning_rate": 0.5},
-     "--learning-rate cannot change when resuming: the run has learning_rate=0.0001, given 0.5"),
-    ({"total_steps": 10}, "--total-steps cannot change when resuming"),
-    ({"env_id": "Acrobot-v1"}, "--env-id cannot change when resuming"),
-    ({"hidden_sizes": (8,)}, "--hidden-sizes cannot change"),
-    ({"seed": 2}, "--seed cannot change"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            {"learning_rate": 0.5},
+            "--learning-rate cannot change when resuming: the run has learning_rate=0.0001, given 0.5",
+        ),
+        ({"total_steps": 10}, "--total-steps cannot change when resuming"),
+        ({"env_id": "Acrobot-v1"}, "--env-id cannot change when resuming"),
+        ({"hidden_sizes": (8,)}, "--hidden-sizes cannot change"),
+        ({"seed": 2}, "--seed cannot change"),
+    ],
+)
 def test_resume_config_refuses_changes_of_meaning(tmp_path, overrides, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")) as raised:
         resume_config(run_dir_with(tmp_path), overrides)
@@ -80,15 +103,19 @@ def test_resume_config_invalid_harmless_value_is_config_error(tmp_path):
 
 def test_check_same_run_accepts_the_runs_own_config(tmp_path):
     config = Config(run_dir=str(tmp_path))
-    check_same_run(config_to_dict(dataclasses.replace(config, device="cpu", run_dir="/elsewhere")), config,
-                   tmp_path / "c.json")
+    check_same_run(
+        config_to_dict(dataclasses.replace(config, device="cpu", run_dir="/elsewhere")), config, tmp_path / "c.json"
+    )
 
 
 def test_check_same_run_refuses_checkpoint_of_another_env(tmp_path):
     config = Config(run_dir=str(tmp_path))
     other = config_to_dict(dataclasses.replace(config, env_id="Acrobot-v1"))
-    with pytest.raises(CheckpointError, match="belongs to another run: it was written with env_id='Acrobot-v1', "
-                                              "but .*config.yaml has env_id='CartPole-v1'"):
+    with pytest.raises(
+        CheckpointError,
+        match="belongs to another run: it was written with env_id='Acrobot-v1', "
+        "but .*config.yaml has env_id='CartPole-v1'",
+    ):
         check_same_run(other, config, tmp_path / "c.json")
 
 
@@ -101,8 +128,14 @@ def test_check_same_run_reads_a_field_missing_from_an_older_checkpoint_as_its_de
 
 # --- any overrides: a Config that keeps the run's meaning, or a ConfigError --------------------------
 
-values = (st.none() | st.booleans() | st.integers(-3, 10**6) | st.floats(allow_nan=True) | st.text(max_size=12)
-          | st.tuples(st.integers(-2, 64)))
+values = (
+    st.none()
+    | st.booleans()
+    | st.integers(-3, 10**6)
+    | st.floats(allow_nan=True)
+    | st.text(max_size=12)
+    | st.tuples(st.integers(-2, 64))
+)
 overrides_strategy = st.dictionaries(st.sampled_from(FIELD_NAMES), values, max_size=4)
 
 

@@ -9,13 +9,25 @@ import numpy as np
 import pytest
 import torch
 
-from dqn_family.checkpoints import global_rng_state, set_global_rng_state, set_numpy_generator_state, to_arrays, to_storable
+from dqn_family.checkpoints import (
+    global_rng_state,
+    set_global_rng_state,
+    set_numpy_generator_state,
+    to_arrays,
+    to_storable,
+)
 
 
 def test_to_storable_to_arrays_round_trip_keeps_dtypes_values_and_structure():
-    tree = {"f32": np.array([[0.5, -1.0]], dtype=np.float32), "u8": np.arange(4, dtype=np.uint8),
-            "bool": np.array([True, False]), "i64": np.array([3, -4]), "f64": np.array([1e-300]),
-            "scalar": np.float32(2.5), "nested": [{"n": 1}, ("s", None)]}
+    tree = {
+        "f32": np.array([[0.5, -1.0]], dtype=np.float32),
+        "u8": np.arange(4, dtype=np.uint8),
+        "bool": np.array([True, False]),
+        "i64": np.array([3, -4]),
+        "f64": np.array([1e-300]),
+        "scalar": np.float32(2.5),
+        "nested": [{"n": 1}, ("s", None)],
+    }
     stored = to_storable(tree)
     assert isinstance(stored["f32"], torch.Tensor) and stored["scalar"] == 2.5 and type(stored["scalar"]) is float
     back = to_arrays(stored)

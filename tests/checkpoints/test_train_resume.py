@@ -8,21 +8,18 @@ from __future__ import annotations
 import copy
 import json
 import math
-
-import numpy as np
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from dqn_family import train
 from dqn_family.agents import DQNAgent
-from dqn_family.training import state as training_state
-from dqn_family.training import MetricLog
-from dqn_family.training import state
 from dqn_family.checkpoints import latest_checkpoint, list_checkpoints, load_checkpoint
-from tests.checkpoints.conftest import (VARIANTS, checkpoint_steps, copy_run, file_hashes, leftovers,
-                                        small_config)
+from dqn_family.training import MetricLog, state
+from dqn_family.training import state as training_state
+from tests.checkpoints.conftest import VARIANTS, checkpoint_steps, copy_run, file_hashes, leftovers, small_config
 from tests.checkpoints.nan_env import NAN_SPEC
 from tests.run_logs import read_scalars
 
@@ -146,15 +143,31 @@ def test_train_with_checkpoint_every_0_writes_only_the_exit_checkpoint(tmp_path)
     assert checkpoint_steps(config.run_dir) == [300]
 
 
-@pytest.mark.parametrize("options, message", [
-    ({}, r"losses/td_loss is nan at env step 200; training stopped, the last good checkpoint \(env step 100\)"),
-    ({"prioritized": True}, r"TD errors are NaN or infinite at env step 1\d\d; training stopped, the last good "
-                            r"checkpoint \(env step 100\)"),
-], ids=["uniform", "prioritized"])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({}, r"losses/td_loss is nan at env step 200; training stopped, the last good checkpoint \(env step 100\)"),
+        (
+            {"prioritized": True},
+            r"TD errors are NaN or infinite at env step 1\d\d; training stopped, the last good "
+            r"checkpoint \(env step 100\)",
+        ),
+    ],
+    ids=["uniform", "prioritized"],
+)
 def test_nonfinite_loss_stops_training_naming_the_step_and_keeps_last_good_checkpoint(tmp_path, options, message):
     # Rewards turn NaN after env step 150; the loss is checked at each log (every 100 steps).
-    config = small_config(tmp_path / "run", env_id=NAN_SPEC, total_steps=600, learning_starts=50, train_frequency=1,
-                          log_frequency=100, checkpoint_every=100, eval_frequency=0, **options)
+    config = small_config(
+        tmp_path / "run",
+        env_id=NAN_SPEC,
+        total_steps=600,
+        learning_starts=50,
+        train_frequency=1,
+        log_frequency=100,
+        checkpoint_every=100,
+        eval_frequency=0,
+        **options,
+    )
     with pytest.raises(train.NonFiniteError, match=message):
         train.train(config)
     assert checkpoint_steps(config.run_dir) == [100]
@@ -177,7 +190,10 @@ def test_nonfinite_weights_are_never_checkpointed(tmp_path, monkeypatch):
         return metrics
 
     monkeypatch.setattr(DQNAgent, "update", poisoning_update)
-    with pytest.raises(train.NonFiniteError, match="q_network.torso.1.weight became NaN or infinite by env step 200; "
-                                                   "training stopped, no checkpoint was written yet"):
+    with pytest.raises(
+        train.NonFiniteError,
+        match="q_network.torso.1.weight became NaN or infinite by env step 200; "
+        "training stopped, no checkpoint was written yet",
+    ):
         train.train(config)
     assert checkpoint_steps(config.run_dir) == []

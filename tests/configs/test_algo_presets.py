@@ -7,20 +7,27 @@ from __future__ import annotations
 import pytest
 import torch
 
-
 from dqn_family import configs
 from dqn_family.agents import AGENTS, build_network, learner_class
 from dqn_family.configs import Config, read_config_file, resolve_config
 
 FAMILIES = set(configs.loading.ENV_FAMILIES.values())
-ENV_PRESETS = sorted(path.stem for path in (configs.loading.CONFIG_DIR / "dqn").glob("*.yaml") if path.stem not in FAMILIES)
+ENV_PRESETS = sorted(
+    path.stem for path in (configs.loading.CONFIG_DIR / "dqn").glob("*.yaml") if path.stem not in FAMILIES
+)
 # An env of each family preset (dqn/atari.yaml, dqn/minatar.yaml), its observations and action count.
-FAMILY_ENVS = {"atari": ("ALE/Breakout-v5", torch.zeros(2, 4, 84, 84, dtype=torch.uint8), 4),
-               "minatar": ("MinAtar/Breakout-v1", torch.zeros(2, 10, 10, 4, dtype=torch.bool), 3)}
+FAMILY_ENVS = {
+    "atari": ("ALE/Breakout-v5", torch.zeros(2, 4, 84, 84, dtype=torch.uint8), 4),
+    "minatar": ("MinAtar/Breakout-v1", torch.zeros(2, 10, 10, 4, dtype=torch.bool), 3),
+}
 # Observation size and action count of each shipped env, so networks build without making the env.
 ENV_SHAPES = {"Acrobot-v1": (6, 3), "CartPole-v1": (4, 2), "LunarLander-v3": (8, 4), "MountainCar-v0": (2, 3)}
-SUPPORT_PRESETS = sorted(path for algo in ("c51", "rainbow") for path in (configs.loading.CONFIG_DIR / algo).glob("*.yaml")
-                         if path.name != "defaults.yaml")
+SUPPORT_PRESETS = sorted(
+    path
+    for algo in ("c51", "rainbow")
+    for path in (configs.loading.CONFIG_DIR / algo).glob("*.yaml")
+    if path.name != "defaults.yaml"
+)
 
 
 def test_resolve_config_rainbow_switches_on_every_component():
@@ -72,7 +79,10 @@ def test_resolve_config_algo_preset_layers_over_envs_dqn_preset():
     rainbow_env = read_config_file(configs.loading.CONFIG_DIR / "rainbow" / "CartPole-v1.yaml")
     config = resolve_config({"algo": "rainbow", "env_id": "CartPole-v1"})
     assert (config.hidden_sizes, config.gamma, config.learning_rate) == (
-        tuple(env_preset["hidden_sizes"]), env_preset["gamma"], env_preset["learning_rate"])
+        tuple(env_preset["hidden_sizes"]),
+        env_preset["gamma"],
+        env_preset["learning_rate"],
+    )
     assert (config.v_min, config.v_max) == (rainbow_env["v_min"], rainbow_env["v_max"])
     assert config.noisy and config.prioritized and config.n_step == 3
 

@@ -13,17 +13,29 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-
 from dqn_family import configs
 from dqn_family.agents import AGENTS
-from dqn_family.configs import (Config, ConfigError, add_config_arguments, config_from_args, load_config, make_parser,
-                     preset_path, read_config_file, resolve_config, save_config)
+from dqn_family.configs import (
+    Config,
+    ConfigError,
+    add_config_arguments,
+    config_from_args,
+    load_config,
+    make_parser,
+    preset_path,
+    read_config_file,
+    resolve_config,
+    save_config,
+)
 from dqn_family.configs.config import FIELD_NAMES
 from dqn_family.configs.loading import config_layers, merge_layers
 
 # Every YAML file under configs/ but the search spaces of tune.py (configs/tune/, tested in tests/tuning).
-SHIPPED_YAML = sorted(path for path in configs.loading.CONFIG_DIR.glob("**/*.yaml")
-                      if path.relative_to(configs.loading.CONFIG_DIR).parts[0] != "tune")
+SHIPPED_YAML = sorted(
+    path
+    for path in configs.loading.CONFIG_DIR.glob("**/*.yaml")
+    if path.relative_to(configs.loading.CONFIG_DIR).parts[0] != "tune"
+)
 
 
 def write(path: Path, text: str) -> Path:
@@ -39,6 +51,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 # --- reading files ------------------------------------------------------------------------
+
 
 def test_read_config_file_returns_fields_with_lists_as_tuples(tmp_path):
     path = write(tmp_path / "c.yaml", "gamma: 0.5\nhidden_sizes: [64, 32]\ndouble: true\n")
@@ -76,13 +89,16 @@ def test_read_config_file_missing_file(tmp_path):
         read_config_file(tmp_path / "missing.yaml")
 
 
-@pytest.mark.parametrize("text, message", [
-    ('learning_rate: "abc"\n', "learning_rate must be a number, got 'abc'"),
-    ("learning_rate: 1e-3\n", "learning_rate must be a number, got '1e-3'"),  # YAML 1.1: no dot, a string
-    ("double: 1\n", "double must be true or false, got 1"),
-    ("total_steps: 1000.5\n", "total_steps must be an integer"),
-    ("hidden_sizes: 64\n", "hidden_sizes must be a list of integers"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('learning_rate: "abc"\n', "learning_rate must be a number, got 'abc'"),
+        ("learning_rate: 1e-3\n", "learning_rate must be a number, got '1e-3'"),  # YAML 1.1: no dot, a string
+        ("double: 1\n", "double must be true or false, got 1"),
+        ("total_steps: 1000.5\n", "total_steps must be an integer"),
+        ("hidden_sizes: 64\n", "hidden_sizes must be a list of integers"),
+    ],
+)
 def test_resolve_config_wrong_type_from_yaml_is_config_error(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message):
         resolve_config({}, str(write(tmp_path / "c.yaml", text)))
@@ -99,13 +115,21 @@ def test_read_config_file_yaml_null_clears_optional_field(tmp_path):
 
 
 def test_save_config_then_load_config_round_trips(tmp_path):
-    config = Config(env_id="Acrobot-v1", learning_rate=3e-4, hidden_sizes=(64, 32), max_grad_norm=None,
-                    double=True, run_dir=str(tmp_path), adam_eps=1e-10)
+    config = Config(
+        env_id="Acrobot-v1",
+        learning_rate=3e-4,
+        hidden_sizes=(64, 32),
+        max_grad_norm=None,
+        double=True,
+        run_dir=str(tmp_path),
+        adam_eps=1e-10,
+    )
     save_config(config, tmp_path / "config.yaml")
     assert load_config(tmp_path / "config.yaml") == config
 
 
 # --- precedence ---------------------------------------------------------------------------
+
 
 @pytest.fixture
 def preset_dir(tmp_path, monkeypatch):
@@ -160,13 +184,27 @@ def test_resolve_config_very_long_env_id_is_not_an_os_error():
 
 # --- command line ---------------------------------------------------------------------------
 
+
 def test_parser_only_given_flags_override(preset_dir):
     assert {k: v for k, v in vars(parse(["--gamma", "0.5"])).items() if k in FIELD_NAMES} == {"gamma": 0.5}
 
 
 def test_parser_converts_flag_values_to_field_types():
-    args = parse(["--hidden-sizes", "64,32", "--max-grad-norm", "none", "--double", "--total-steps", "2e4",
-                  "--run-dir", "None", "--learning-rate", "3e-4"])
+    args = parse(
+        [
+            "--hidden-sizes",
+            "64,32",
+            "--max-grad-norm",
+            "none",
+            "--double",
+            "--total-steps",
+            "2e4",
+            "--run-dir",
+            "None",
+            "--learning-rate",
+            "3e-4",
+        ]
+    )
     assert args.hidden_sizes == (64, 32)
     assert args.max_grad_norm is None
     assert args.double is True
@@ -183,12 +221,15 @@ def test_parser_env_alias_sets_env_id():
     assert parse(["--env", "Acrobot-v1"]).env_id == "Acrobot-v1"
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--total-steps", "1.5"], "--total-steps: expected int, got '1.5'"),
-    (["--gamma", "high"], "--gamma: expected float, got 'high'"),
-    (["--loss", "l1"], "--loss: invalid choice: 'l1'"),
-    (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--total-steps", "1.5"], "--total-steps: expected int, got '1.5'"),
+        (["--gamma", "high"], "--gamma: expected float, got 'high'"),
+        (["--loss", "l1"], "--loss: invalid choice: 'l1'"),
+        (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+    ],
+)
 def test_parser_error_is_one_line_and_exit_code_2(capsys, argv, message):
     with pytest.raises(SystemExit) as exit_info:
         parse(argv)
@@ -238,9 +279,11 @@ def test_train_help_shows_defaults_as_written_by_hand(capsys):
         train.main(["--help"])
     entries = help_entries(capsys.readouterr().out)
     assert entries["--learning-rate"].endswith(
-        "(default: 0.002 from configs/dqn/CartPole-v1.yaml; Config's default 0.0001)")
-    assert entries["--hidden-sizes"].endswith("(default: 128,128 from configs/dqn/CartPole-v1.yaml; Config's "
-                                              "default 120,84)")
+        "(default: 0.002 from configs/dqn/CartPole-v1.yaml; Config's default 0.0001)"
+    )
+    assert entries["--hidden-sizes"].endswith(
+        "(default: 128,128 from configs/dqn/CartPole-v1.yaml; Config's default 120,84)"
+    )
     assert entries["--adam-eps"].endswith("(default: 1e-08)")
     assert entries["--env-id"].endswith("(default: CartPole-v1)")
     assert entries["--double"].startswith("--double, --no-double")
@@ -248,6 +291,7 @@ def test_train_help_shows_defaults_as_written_by_hand(capsys):
 
 
 # --- shipped presets ------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("path", SHIPPED_YAML, ids=lambda p: str(p.relative_to(configs.loading.CONFIG_DIR)))
 def test_shipped_yaml_loads_into_valid_config(path):
@@ -273,10 +317,19 @@ def test_shipped_presets_exist():
 
 # --- any YAML mapping: a Config or a ConfigError, nothing else -------------------------------
 
-yaml_scalars = (st.none() | st.booleans() | st.integers() | st.sampled_from([10**400, -(10**400)])
-                | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=300))
-yaml_values = st.recursive(yaml_scalars, lambda inner: st.lists(inner, max_size=4)
-                           | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=8)
+yaml_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.sampled_from([10**400, -(10**400)])
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=300)
+)
+yaml_values = st.recursive(
+    yaml_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
 yaml_keys = st.sampled_from(FIELD_NAMES) | st.text(max_size=20) | st.integers(-5, 5)
 yaml_mappings = st.dictionaries(yaml_keys, yaml_values, max_size=6)
 

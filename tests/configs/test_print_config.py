@@ -52,6 +52,9 @@ def test_resolve_config_unknown_key_from_python_is_the_yaml_message():
 
 
 def test_resolve_config_names_the_file_a_clashing_value_comes_from():
-    with pytest.raises(ConfigError, match=r"learning_rate_end=0.0001 comes from configs/dqn/CartPole-v1.yaml; "
-                                          r"set it with --learning-rate-end VALUE \(or none\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"learning_rate_end=0.0001 comes from configs/dqn/CartPole-v1.yaml; "
+        r"set it with --learning-rate-end VALUE \(or none\)",
+    ):
         resolve_config({"env_id": "CartPole-v1", "learning_rate": 5e-5})

@@ -9,18 +9,23 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-
 from dqn_family import envs
-from dqn_family.envs import (AutoresetTracker, EnvError, check_spaces, make_env, make_vector_env, observation_states,
-                  resolve_env_id)
+from dqn_family.envs import (
+    AutoresetTracker,
+    EnvError,
+    check_spaces,
+    make_env,
+    make_vector_env,
+    observation_states,
+    resolve_env_id,
+)
 from dqn_family.replay import ReplayBuffer
 from tests.scripted_envs import EPISODE_LENGTH, TERMINATE_ID, TERMINATE_SPEC, TRUNCATE_SPEC
 
 
 def test_autoreset_tracker_first_step_is_real():
     tracker = AutoresetTracker(2)
-    np.testing.assert_array_equal(tracker.real_steps(np.array([False, False]), np.array([False, False])),
-                                  [True, True])
+    np.testing.assert_array_equal(tracker.real_steps(np.array([False, False]), np.array([False, False])), [True, True])
 
 
 def test_autoreset_tracker_step_after_episode_end_is_not_real():
@@ -46,8 +51,15 @@ def collect(env_spec: str, *, num_envs: int, vector_steps: int) -> ReplayBuffer:
             actions = np.zeros(num_envs, dtype=np.int64)
             next_observations, rewards, terminated, truncated, _ = vector_env.step(actions)
             real = tracker.real_steps(terminated, truncated)
-            buffer.add(observations[real], actions[real], rewards[real], next_observations[real],
-                       terminated[real], truncated[real], 0.99)
+            buffer.add(
+                observations[real],
+                actions[real],
+                rewards[real],
+                next_observations[real],
+                terminated[real],
+                truncated[real],
+                0.99,
+            )
             observations = next_observations
     finally:
         vector_env.close()
@@ -191,10 +203,15 @@ def assert_same_infos(want: dict, have: dict) -> None:
             np.testing.assert_array_equal(value, have[key])
 
 
-@pytest.mark.parametrize("make_one", [lambda: gym.make("CartPole-v1"),
-                                      # Discrete observations, and infos on every step (prob, action_mask)
-                                      lambda: gym.make("Taxi-v4", max_episode_steps=20)],
-                         ids=["CartPole-v1", "Taxi-v4"])
+@pytest.mark.parametrize(
+    "make_one",
+    [
+        lambda: gym.make("CartPole-v1"),
+        # Discrete observations, and infos on every step (prob, action_mask)
+        lambda: gym.make("Taxi-v4", max_episode_steps=20),
+    ],
+    ids=["CartPole-v1", "Taxi-v4"],
+)
 def test_lean_sync_vector_env_matches_gymnasium_sync_vector_env(make_one):
     make = [make_one] * 3
     reference = gym.vector.SyncVectorEnv(make, autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP)

@@ -38,14 +38,20 @@ def test_make_env_lunar_lander_without_box2d_names_gymnasiums_fix(monkeypatch):
 def test_make_env_atari_without_ale_py_names_its_pip_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "ale_py", None)
     monkeypatch.setattr(gym, "registry", {})  # as if ale-py had never registered its envs
-    with pytest.raises(UserError, match=re.escape(
+    with pytest.raises(
+        UserError,
+        match=re.escape(
             "env 'ALE/Pong-v5' needs ale-py, which is not installed: "
-            'run `pip install "ale-py>=0.9" "opencv-python-headless>=4.8"`')):
+            'run `pip install "ale-py>=0.9" "opencv-python-headless>=4.8"`'
+        ),
+    ):
         make_env("ALE/Pong-v5")
 
 
 def test_require_moviepy_without_moviepy_names_its_pip_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "moviepy", None)
-    with pytest.raises(UserError, match=re.escape(
-            'recording video needs moviepy, which is not installed: run `pip install "moviepy>=1.0"`')):
+    with pytest.raises(
+        UserError,
+        match=re.escape('recording video needs moviepy, which is not installed: run `pip install "moviepy>=1.0"`'),
+    ):
         require_moviepy()

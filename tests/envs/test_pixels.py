@@ -6,7 +6,6 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-
 from dqn_family import envs
 from dqn_family.configs import UserError
 from dqn_family.envs import EnvOptions, make_env, make_vector_env
@@ -91,7 +90,7 @@ def test_minatar_env_has_bool_grids_time_limit_and_sticky_actions():
     lengths = []
     for _ in range(50):  # every episode ends by the 7th step, terminated or truncated there
         env.reset()
-        for step in range(1, 8):
+        for step in range(1, 8):  # noqa: B007 (read after the loop)
             _, _, terminated, truncated, _ = env.step(0)
             if terminated or truncated:
                 break
@@ -107,6 +106,9 @@ def test_missing_pixel_package_is_a_user_error_naming_its_pip_install(monkeypatc
 
     monkeypatch.setattr(gym, "registry", {})  # as if MinAtar had never registered its envs
     monkeypatch.setattr(envs.pixels.importlib, "import_module", failing_import)
-    with pytest.raises(UserError, match=r'needs minatar, which is not installed: '
-                                        r'run `pip install "minatar>=1\.0\.15"`'):
+    with pytest.raises(
+        UserError,
+        match=r"needs minatar, which is not installed: "
+        r'run `pip install "minatar>=1\.0\.15"`',
+    ):
         make_env("MinAtar/Breakout-v1")

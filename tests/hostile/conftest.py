@@ -7,16 +7,32 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-TINY_FLAGS = ["--total-steps", "300", "--learning-starts", "50", "--batch-size", "8", "--buffer-size", "300",
-              "--hidden-sizes", "16", "--eval-frequency", "0", "--checkpoint-every", "100", "--no-progress",
-              "--device", "cpu"]
+TINY_FLAGS = [
+    "--total-steps",
+    "300",
+    "--learning-starts",
+    "50",
+    "--batch-size",
+    "8",
+    "--buffer-size",
+    "300",
+    "--hidden-sizes",
+    "16",
+    "--eval-frequency",
+    "0",
+    "--checkpoint-every",
+    "100",
+    "--no-progress",
+    "--device",
+    "cpu",
+]
 
 
 def error_line(stderr: str, prog: str) -> str:
@@ -33,8 +49,7 @@ def tmpfs(tmp_path: Path) -> Iterator[Path]:
     """A 3 MB tmpfs mounted under tmp_path (root and mount permission needed, else skipped)."""
     mount_point = tmp_path / "tmpfs"
     mount_point.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount_point)],
-                             capture_output=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount_point)], capture_output=True)
     if mounted.returncode != 0:
         pytest.skip("mounting a tmpfs is not permitted here")
     try:
@@ -53,9 +68,20 @@ def finished_run(tmp_path_factory) -> Path:
     from dqn_family import train
     from dqn_family.configs import Config
 
-    config = Config(env_id="CartPole-v1", seed=1, total_steps=200, learning_starts=50, batch_size=8, buffer_size=200,
-                    hidden_sizes=(8,), eval_frequency=200, eval_episodes=1, progress=False, device="cpu",
-                    run_dir=str(tmp_path_factory.mktemp("hostile") / "base"))
+    config = Config(
+        env_id="CartPole-v1",
+        seed=1,
+        total_steps=200,
+        learning_starts=50,
+        batch_size=8,
+        buffer_size=200,
+        hidden_sizes=(8,),
+        eval_frequency=200,
+        eval_episodes=1,
+        progress=False,
+        device="cpu",
+        run_dir=str(tmp_path_factory.mktemp("hostile") / "base"),
+    )
     return train.train(config).run_dir
 
 
@@ -68,8 +94,14 @@ def run_copy(finished_run, tmp_path) -> Path:
 
 def run_command(*args: str | Path, cwd: Path = REPO_ROOT, timeout: float = 60) -> subprocess.CompletedProcess:
     """``python ARGS...`` as a user would type it, output captured as text."""
-    return subprocess.run([sys.executable, *map(str, args)], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def assert_one_line_error(process: subprocess.CompletedProcess, returncode: int = 2, *, contains: str = "") -> str:

@@ -17,9 +17,11 @@ from dqn_family.configs import ConfigError, read_config_file
 from dqn_family.fileio import check_depth, short_repr
 from tests.hostile.conftest import REPO_ROOT, assert_one_line_error, run_command
 
-ALIAS_BOMB = "seed: [" + ", ".join(
-    ["&a0 [1, 1, 1, 1, 1, 1, 1, 1, 1]"]
-    + [f"&a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]) + "]\n"
+ALIAS_BOMB = (
+    "seed: ["
+    + ", ".join(["&a0 [1, 1, 1, 1, 1, 1, 1, 1, 1]"] + [f"&a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)])
+    + "]\n"
+)
 DEEP_YAML = "seed: " + "[" * 100_000 + "]" * 100_000 + "\n"
 DEEP_JSON = "[" * 100_000 + "]" * 100_000
 
@@ -47,12 +49,15 @@ def test_alias_bomb_is_small_but_refused(tmp_path):
         read_config_file(path)
 
 
-@pytest.mark.parametrize("text, message", [
-    (DEEP_YAML, "more than 32 deep"),
-    ("seed: 1\nlearning_rate: 1e-3\nseed: 2\n", "'seed' twice"),
-    ("\xff\xfe", "not UTF-8"),
-    ("seed: [1\n", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (DEEP_YAML, "more than 32 deep"),
+        ("seed: 1\nlearning_rate: 1e-3\nseed: 2\n", "'seed' twice"),
+        ("\xff\xfe", "not UTF-8"),
+        ("seed: [1\n", "not valid YAML"),
+    ],
+)
 def test_read_config_file_refuses_with_one_line(tmp_path, text, message):
     path = tmp_path / "config.yaml"
     path.write_bytes(text.encode("utf-8", "surrogateescape") if text != "\xff\xfe" else b"\xff\xfe")
@@ -126,8 +131,9 @@ def test_evaluate_model_with_memo_bomb_is_one_line(finished_run, tmp_path):
     path = tmp_path / "model.pt"
     payload = torch.load(finished_run / "model_latest.pt", weights_only=True)
     save_model(path, payload["q_network"], version=memo_bomb(30))
-    assert_one_line_error(timed_command(REPO_ROOT / "evaluate.py", finished_run, "--model", path),
-                          contains="model format version")
+    assert_one_line_error(
+        timed_command(REPO_ROOT / "evaluate.py", finished_run, "--model", path), contains="model format version"
+    )
 
 
 @pytest.mark.parametrize("what", ["directory", "fifo"])

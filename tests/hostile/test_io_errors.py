@@ -10,17 +10,13 @@ import signal
 
 import pytest
 
-from dqn_family import aggregate
-from dqn_family import evaluate
-from dqn_family import multirun
-from dqn_family import plot
-from dqn_family import train
-from dqn_family.training import run_dir as run_dir_module
-from dqn_family.training import state as training_state
-from dqn_family.checkpoints import latest_checkpoint, list_checkpoints, load_checkpoint
+from dqn_family import aggregate, evaluate, multirun, plot, train
 from dqn_family.checkpoints import files as checkpoint_files
+from dqn_family.checkpoints import latest_checkpoint, list_checkpoints, load_checkpoint
 from dqn_family.checkpoints import resume as checkpoint_resume
 from dqn_family.configs.errors import os_error_line
+from dqn_family.training import run_dir as run_dir_module
+from dqn_family.training import state as training_state
 from tests.checkpoints.conftest import file_hashes
 from tests.hostile.conftest import TINY_FLAGS, error_line, remount_read_only
 
@@ -94,8 +90,7 @@ def test_train_disk_full_at_start_exits_1_and_leaves_no_run_dir(tmp_path, capsys
 
 def test_train_disk_full_at_an_evaluation_exits_1_naming_the_run_dir(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(train, "save_model", disk_full)
-    code, err = run_train(capsys, "--run-dir", str(tmp_path / "run"), "--eval-frequency", "150",
-                          "--eval-episodes", "1")
+    code, err = run_train(capsys, "--run-dir", str(tmp_path / "run"), "--eval-frequency", "150", "--eval-episodes", "1")
     assert code == 1 and f"{tmp_path / 'run'}: No space left on device" in error_line(err, "train.py")
 
 
@@ -119,8 +114,9 @@ def test_train_disk_full_mid_checkpoint_keeps_the_previous_checkpoint(tmp_path, 
 
 def test_train_real_full_tmpfs_exits_1_and_keeps_the_last_checkpoint(tmpfs, capsys):
     (tmpfs / "filler").write_bytes(b"\0" * (3 * 2**20 - 150_000))  # room for a few checkpoints, all kept
-    code = train.main([*TINY_FLAGS, "--run-dir", str(tmpfs / "run"), "--total-steps", "3000",
-                       "--keep-checkpoints", "100"])
+    code = train.main(
+        [*TINY_FLAGS, "--run-dir", str(tmpfs / "run"), "--total-steps", "3000", "--keep-checkpoints", "100"]
+    )
     assert code == 1 and "No space left on device" in error_line(capsys.readouterr().err, "train.py")
     found = list_checkpoints(tmpfs / "run")
     assert found and load_checkpoint(found[-1][1])["env_step"] == found[-1][0]  # the last one is whole

@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dqn_family import aggregate
-from dqn_family import plot
-from dqn_family.analysis.plots import plot_aggregates, plot_learning_curves, save_figure
+from dqn_family import aggregate, plot
 from dqn_family.analysis.curves import learning_curves
-from dqn_family.analysis.runs import find_runs, final_score, read_run
+from dqn_family.analysis.plots import plot_aggregates, plot_learning_curves, save_figure
+from dqn_family.analysis.runs import final_score, find_runs, read_run
 from dqn_family.analysis.summary import summarize
 from dqn_family.configs import UserError
 from tests.analysis.synthetic_runs import linear_evals, write_run
@@ -30,18 +29,21 @@ def write_config(run_dir: Path, text: str) -> Path:
     return run_dir
 
 
-@pytest.mark.parametrize("config, message", [
-    ("env_id: CartPole-v1\nseed: abc\n", "seed must be an integer >= 0, got 'abc'"),
-    ("env_id: CartPole-v1\nseed: [1, 2]\n", r"seed must be an integer >= 0, got \[1, 2\]"),
-    ("env_id: CartPole-v1\nseed: .inf\n", "seed must be an integer >= 0, got inf"),
-    ("env_id: CartPole-v1\nseed: null\n", "seed must be an integer >= 0, got None"),
-    ("env_id: CartPole-v1\nseed: -3\n", "seed must be an integer >= 0, got -3"),
-    ("env_id: CartPole-v1\nseed: true\n", "seed must be an integer >= 0, got True"),
-    ("env_id: null\n", "env_id must be a non-empty string, got None"),
-    ("env_id: [a]\n", r"env_id must be a non-empty string, got \['a'\]"),
-    ("env_id: CartPole-v1\nalgo: 7\n", "algo must be a non-empty string, got 7"),
-    (f"env_id: CartPole-v1\nalgo: {'x' * 5000}\nseed: x{'y' * 5000}\n", "seed must be an integer >= 0, got 'xyyy"),
-])
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ("env_id: CartPole-v1\nseed: abc\n", "seed must be an integer >= 0, got 'abc'"),
+        ("env_id: CartPole-v1\nseed: [1, 2]\n", r"seed must be an integer >= 0, got \[1, 2\]"),
+        ("env_id: CartPole-v1\nseed: .inf\n", "seed must be an integer >= 0, got inf"),
+        ("env_id: CartPole-v1\nseed: null\n", "seed must be an integer >= 0, got None"),
+        ("env_id: CartPole-v1\nseed: -3\n", "seed must be an integer >= 0, got -3"),
+        ("env_id: CartPole-v1\nseed: true\n", "seed must be an integer >= 0, got True"),
+        ("env_id: null\n", "env_id must be a non-empty string, got None"),
+        ("env_id: [a]\n", r"env_id must be a non-empty string, got \['a'\]"),
+        ("env_id: CartPole-v1\nalgo: 7\n", "algo must be a non-empty string, got 7"),
+        (f"env_id: CartPole-v1\nalgo: {'x' * 5000}\nseed: x{'y' * 5000}\n", "seed must be an integer >= 0, got 'xyyy"),
+    ],
+)
 def test_read_run_malformed_field_is_user_error_naming_file(tmp_path, config, message):
     run_dir = write_config(tmp_path / "run", config)
     with pytest.raises(UserError) as caught:
@@ -63,14 +65,28 @@ def test_cli_on_run_with_malformed_seed_exits_2_with_one_line(tmp_path, capsys, 
 
 def test_aggregate_cli_subprocess_malformed_seed_is_one_line_without_traceback(tmp_path):
     write_config(tmp_path / "runs" / "bad", "env_id: CartPole-v1\nseed: .inf\n")
-    completed = subprocess.run([sys.executable, str(REPO_ROOT / "aggregate.py"), str(tmp_path / "runs")],
-                               capture_output=True, text=True, timeout=60)
+    completed = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "aggregate.py"), str(tmp_path / "runs")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert completed.returncode == 2 and "Traceback" not in completed.stderr
     assert completed.stderr.count("\n") == 1 and "seed must be an integer >= 0, got inf" in completed.stderr
 
 
-@pytest.mark.parametrize("summary", ["[1, 2]", '"text"', "null", "3", '{"final_eval_mean_return": [1]}',
-                                     '{"final_eval_mean_return": true}', "{" * 100_000])
+@pytest.mark.parametrize(
+    "summary",
+    [
+        "[1, 2]",
+        '"text"',
+        "null",
+        "3",
+        '{"final_eval_mean_return": [1]}',
+        '{"final_eval_mean_return": true}',
+        "{" * 100_000,
+    ],
+)
 def test_final_score_of_summary_that_is_not_an_object_falls_back_to_logged_evaluations(tmp_path, summary):
     run_dir = write_run(tmp_path, env_id="CartPole-v1", algo="dqn", seed=1, evals=[(100, 3.0), (200, 5.0)])
     (run_dir / "summary.json").write_text(summary)
@@ -86,11 +102,17 @@ def test_aggregate_with_list_summary_uses_the_last_evaluation(tmp_path, capsys):
     assert row.split()[:4] == ["CartPole-v1", "dqn", "2", "3.0"]
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--resamples", "10000000000"], "--resamples must be >= 100 and <= 1,000,000, got 10000000000"),
-    (["--bootstrap-seed", "-1"], "--bootstrap-seed must be >= 0 and <= 4,294,967,295, got -1"),
-    (["--bootstrap-seed", str(2**64)], "--bootstrap-seed must be >= 0 and <= 4,294,967,295, got 18446744073709551616"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--resamples", "10000000000"], "--resamples must be >= 100 and <= 1,000,000, got 10000000000"),
+        (["--bootstrap-seed", "-1"], "--bootstrap-seed must be >= 0 and <= 4,294,967,295, got -1"),
+        (
+            ["--bootstrap-seed", str(2**64)],
+            "--bootstrap-seed must be >= 0 and <= 4,294,967,295, got 18446744073709551616",
+        ),
+    ],
+)
 def test_aggregate_out_of_range_option_is_one_line(tmp_path, capsys, argv, message):
     write_run(tmp_path, env_id="CartPole-v1", algo="dqn", seed=1, evals=[], final=1.0)
     assert aggregate.main([str(tmp_path), *argv]) == 2
@@ -106,8 +128,13 @@ def test_plot_cli_title_and_names_with_dollars_are_drawn_literally(tmp_path, cap
     dollar_runs(tmp_path / "runs")
     assert plot.main([str(tmp_path / "runs"), "--out", str(tmp_path / "figures"), "--title", r"$\frac{a$"]) == 0
     assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == [
-        "results_aggregates.png", "results_aggregates.svg", "results_curves.png", "results_curves.svg",
-        "results_curves_my_env.png", "results_curves_my_env.svg"]
+        "results_aggregates.png",
+        "results_aggregates.svg",
+        "results_curves.png",
+        "results_curves.svg",
+        "results_curves_my_env.png",
+        "results_curves_my_env.svg",
+    ]
 
 
 def test_plot_figures_keep_dollar_text_literal(tmp_path):

@@ -14,15 +14,16 @@ import pytest
 
 from dqn_family.configs import ConfigError
 from dqn_family.replay.memory import available_memory
-from tests.hostile.conftest import error_line
 from dqn_family.training import buffers
+from tests.hostile.conftest import error_line
 
 CODE_DIR = Path(__file__).resolve().parents[2]
 GB = 10**9
 
 
-def fake_proc(tmp_path: Path, *, available_kb: int, vm_size_kb: int = 1000, vm_data_kb: int = 500,
-              cgroup: str = "0::/job\n") -> Path:
+def fake_proc(
+    tmp_path: Path, *, available_kb: int, vm_size_kb: int = 1000, vm_data_kb: int = 500, cgroup: str = "0::/job\n"
+) -> Path:
     proc = tmp_path / "proc"
     (proc / "self").mkdir(parents=True)
     (proc / "meminfo").write_text(f"MemTotal: 99999999 kB\nMemAvailable: {available_kb} kB\n")
@@ -40,7 +41,9 @@ def write_files(folder: Path, **files: str) -> None:
 def test_available_memory_is_mem_available_without_other_limits(tmp_path):
     proc = fake_proc(tmp_path, available_kb=8_000_000)
     assert available_memory(proc=proc, cgroup_root=tmp_path / "none", rlimits={}) == (
-        8_192_000_000, "MemAvailable in /proc/meminfo")
+        8_192_000_000,
+        "MemAvailable in /proc/meminfo",
+    )
 
 
 def test_available_memory_takes_ulimit_v_less_the_address_space_in_use(tmp_path):
@@ -86,9 +89,14 @@ def test_train_under_ulimit_v_refuses_a_huge_buffer_in_one_line():
     def limit_address_space():
         resource.setrlimit(resource.RLIMIT_AS, (3_000_000 * 1024, 3_000_000 * 1024))  # ulimit -v 3000000
 
-    done = subprocess.run([sys.executable, "train.py", "--buffer-size", "60000000", "--no-progress", "--device",
-                           "cpu"], cwd=CODE_DIR, capture_output=True, text=True, timeout=60,
-                          preexec_fn=limit_address_space)
+    done = subprocess.run(
+        [sys.executable, "train.py", "--buffer-size", "60000000", "--no-progress", "--device", "cpu"],
+        cwd=CODE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=limit_address_space,
+    )
     line = error_line(done.stderr, "train.py")
     assert done.returncode == 2 and "ulimit -v" in line and "lower --buffer-size" in line
 

@@ -63,8 +63,9 @@ def test_resume_refuses_module_named_by_run_and_imports_nothing(evil_run):
 
 def test_resume_refuses_module_inside_run_dir_even_when_given_again(evil_run):
     workdir, run_dir = evil_run
-    process = run_command(REPO_ROOT / "train.py", "--resume", "runs/evil", "--env", "runs.evil.payload:CartPole-v1",
-                          cwd=workdir)
+    process = run_command(
+        REPO_ROOT / "train.py", "--resume", "runs/evil", "--env", "runs.evil.payload:CartPole-v1", cwd=workdir
+    )
     assert_one_line_error(process, contains="inside the run directory")
     assert not (run_dir / "PWNED").exists()
 
@@ -93,11 +94,30 @@ def test_train_imports_network_module_from_the_current_directory(tmp_path):
     (tmp_path / "my_nets.py").write_text(
         "from torch import nn\n"
         "def GatedQNet(observation_shape, n_actions):\n"
-        "    return nn.Sequential(nn.Flatten(), nn.Linear(observation_shape[0], n_actions))\n")
+        "    return nn.Sequential(nn.Flatten(), nn.Linear(observation_shape[0], n_actions))\n"
+    )
     run_dir = tmp_path / "run"
-    trained = run_command(REPO_ROOT / "train.py", "--env", "CartPole-v1", "--network", "my_nets:GatedQNet",
-                          "--total-steps", "100", "--learning-starts", "50", "--batch-size", "8", "--buffer-size", "100",
-                          "--eval-frequency", "0", "--no-progress", "--run-dir", run_dir, cwd=tmp_path)
+    trained = run_command(
+        REPO_ROOT / "train.py",
+        "--env",
+        "CartPole-v1",
+        "--network",
+        "my_nets:GatedQNet",
+        "--total-steps",
+        "100",
+        "--learning-starts",
+        "50",
+        "--batch-size",
+        "8",
+        "--buffer-size",
+        "100",
+        "--eval-frequency",
+        "0",
+        "--no-progress",
+        "--run-dir",
+        run_dir,
+        cwd=tmp_path,
+    )
     assert trained.returncode == 0, trained.stderr[-2000:]
     evaluated = run_command(REPO_ROOT / "evaluate.py", run_dir, "--episodes", "1", "--trust-imports", cwd=tmp_path)
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]

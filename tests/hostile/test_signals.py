@@ -15,9 +15,9 @@ import pytest
 import torch
 
 from dqn_family import train
-from dqn_family.training import run_dir as run_dir_module
 from dqn_family.analysis.multirun import stop_processes
 from dqn_family.checkpoints import list_checkpoints
+from dqn_family.training import run_dir as run_dir_module
 from tests.hostile.conftest import TINY_FLAGS, error_line
 
 CODE_DIR = Path(__file__).resolve().parents[2]
@@ -55,9 +55,27 @@ def alive(pid: int) -> bool:
 
 
 def test_multirun_sigterm_stops_every_child(tmp_path):
-    parent = subprocess.Popen([sys.executable, "multirun.py", "--seeds", "1", "2", "--workers", "2", "--root",
-                               str(tmp_path / "root"), "--", "--total-steps", "10000000", "--eval-frequency", "0"],
-                              cwd=CODE_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "multirun.py",
+            "--seeds",
+            "1",
+            "2",
+            "--workers",
+            "2",
+            "--root",
+            str(tmp_path / "root"),
+            "--",
+            "--total-steps",
+            "10000000",
+            "--eval-frequency",
+            "0",
+        ],
+        cwd=CODE_DIR,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 60
         while len(children := children_of(parent.pid)) < 2 and time.monotonic() < deadline:
@@ -75,16 +93,24 @@ def test_multirun_sigterm_stops_every_child(tmp_path):
 
 
 def test_stop_processes_kills_a_child_that_ignores_sigterm():
-    child = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, "
-                              "signal.SIG_IGN); print('ready', flush=True); time.sleep(60)"], stdout=subprocess.PIPE)
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import signal, time; signal.signal(signal.SIGTERM, "
+            "signal.SIG_IGN); print('ready', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+    )
     assert child.stdout.readline() == b"ready\n"
     stop_processes([child], seconds=0.2)
     assert child.returncode == -signal.SIGKILL
 
 
 def sigint_during_imports(script: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", SIGINT_AT_TORCH_IMPORT, script], cwd=CODE_DIR,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-c", SIGINT_AT_TORCH_IMPORT, script], cwd=CODE_DIR, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_train_sigint_during_imports_is_one_line_exit_130():

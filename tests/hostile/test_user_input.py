@@ -59,8 +59,10 @@ def test_resolve_config_names_the_preset_a_clashing_value_comes_from():
         resolve_config({"env_id": "CartPole-v1", "learning_rate": 5e-5})
     message = str(raised.value)
     assert message.startswith("learning_rate_end must be in [0, learning_rate], got 0.0001")
-    assert ("learning_rate_end=0.0001 comes from configs/dqn/CartPole-v1.yaml; "
-            "set it with --learning-rate-end VALUE (or none)") in message
+    assert (
+        "learning_rate_end=0.0001 comes from configs/dqn/CartPole-v1.yaml; "
+        "set it with --learning-rate-end VALUE (or none)"
+    ) in message
     assert "learning_rate=" not in message  # the flag given is not blamed on a file
 
 

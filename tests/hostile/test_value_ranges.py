@@ -72,17 +72,32 @@ def test_config_env_id_longer_than_256_characters_is_refused_without_quoting_it(
 
 
 def test_config_hidden_sizes_bounds_width_and_layers():
-    with pytest.raises(ConfigError, match=r"hidden_sizes must be one or more widths >= 1 and <= 16,384 "
-                                          r"\(at most 64 layers\), got \[100000\]"):
+    with pytest.raises(
+        ConfigError,
+        match=r"hidden_sizes must be one or more widths >= 1 and <= 16,384 "
+        r"\(at most 64 layers\), got \[100000\]",
+    ):
         Config(hidden_sizes=(100_000,))
     with pytest.raises(ConfigError, match="at most 64 layers"):
         Config(hidden_sizes=(4,) * 65)
 
 
 def test_config_accepts_the_ends_of_each_range():
-    config = Config(seed=SEED_MAX, torch_threads=1024, n_step=1000, num_atoms=10_000, screen_size=1024,
-                    learning_rate=10.0, adam_eps=1.0, v_min=-1e6, v_max=1e6, noisy_sigma0=10.0,
-                    priority_epsilon=1.0, total_steps=10**12, hidden_sizes=(16_384,))
+    config = Config(
+        seed=SEED_MAX,
+        torch_threads=1024,
+        n_step=1000,
+        num_atoms=10_000,
+        screen_size=1024,
+        learning_rate=10.0,
+        adam_eps=1.0,
+        v_min=-1e6,
+        v_max=1e6,
+        noisy_sigma0=10.0,
+        priority_epsilon=1.0,
+        total_steps=10**12,
+        hidden_sizes=(16_384,),
+    )
     assert (config.seed, config.n_step, config.v_min) == (4_294_967_295, 1000, -1e6)
 
 
@@ -93,16 +108,27 @@ def test_config_every_numeric_field_states_its_range_in_its_help():
             assert re.search(r"(Must be|each) .*(<=|\[0, 1\]|\[0, learning_rate\])", f.metadata["help"]), f.name
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--seed", "18446744073709551616"], "seed must be >= 0 and <= 4,294,967,295, got 18446744073709551616"),
-    (["--learning-rate", "1e38"], "learning_rate must be a finite number > 0 and <= 10, got 1e+38"),
-    (["--v-min=-1e39", "--v-max", "1e39"], "v_min must be a finite number >= -1,000,000 and <= 1,000,000, got -1e+39"),
-    (["--env", "ALE/Pong-v5", "--screen-size", "100000"], "screen_size must be >= 1 and <= 1,024, got 100000"),
-    (["--adam-eps", "inf"], "adam_eps must be a finite number > 0 and <= 1, got inf"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--seed", "18446744073709551616"], "seed must be >= 0 and <= 4,294,967,295, got 18446744073709551616"),
+        (["--learning-rate", "1e38"], "learning_rate must be a finite number > 0 and <= 10, got 1e+38"),
+        (
+            ["--v-min=-1e39", "--v-max", "1e39"],
+            "v_min must be a finite number >= -1,000,000 and <= 1,000,000, got -1e+39",
+        ),
+        (["--env", "ALE/Pong-v5", "--screen-size", "100000"], "screen_size must be >= 1 and <= 1,024, got 100000"),
+        (["--adam-eps", "inf"], "adam_eps must be a finite number > 0 and <= 1, got inf"),
+    ],
+)
 def test_train_cli_out_of_range_value_exits_2_with_one_line(tmp_path, argv, message):
-    completed = subprocess.run([sys.executable, str(REPO_ROOT / "train.py"), *argv, "--run-dir", str(tmp_path / "run")],
-                               cwd=tmp_path, capture_output=True, text=True, timeout=10)
+    completed = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "train.py"), *argv, "--run-dir", str(tmp_path / "run")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
     assert completed.returncode == 2
     assert completed.stderr == f"train.py: error: {message}\n"
     assert not (tmp_path / "run").exists()

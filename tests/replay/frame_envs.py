@@ -10,7 +10,7 @@ stepped in a SyncVectorEnv with NEXT_STEP autoreset, keeping only real steps (Au
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np
@@ -59,12 +59,21 @@ def make_env(env_index: int, length: Callable[[int, int], int], time_limit: int)
     return FrameStackObservation(TimeLimit(NumberedFrames(env_index, length), time_limit), STACK)
 
 
-def feed(buffers: list[ReplayBuffer], *, num_envs: int, n_step: int, vector_steps: int,
-         length: Callable[[int, int], int] = short_episodes, time_limit: int = 6,
-         after_step: Callable[[], None] | None = None) -> dict[str, int]:
+def feed(
+    buffers: list[ReplayBuffer],
+    *,
+    num_envs: int,
+    n_step: int,
+    vector_steps: int,
+    length: Callable[[int, int], int] = short_episodes,
+    time_limit: int = 6,
+    after_step: Callable[[], None] | None = None,
+) -> dict[str, int]:
     """Step ``num_envs`` envs and add every transition to each buffer; return counts of what was added."""
-    envs = SyncVectorEnv([functools.partial(make_env, i, length, time_limit) for i in range(num_envs)],
-                         autoreset_mode=AutoresetMode.NEXT_STEP)
+    envs = SyncVectorEnv(
+        [functools.partial(make_env, i, length, time_limit) for i in range(num_envs)],
+        autoreset_mode=AutoresetMode.NEXT_STEP,
+    )
     tracker = AutoresetTracker(num_envs)
     accumulator = NStepAccumulator(num_envs, n_step, 0.9) if n_step > 1 else None
     counts = {"transitions": 0, "terminated": 0, "truncated": 0}
@@ -74,12 +83,19 @@ def feed(buffers: list[ReplayBuffer], *, num_envs: int, n_step: int, vector_step
         next_observations, rewards, terminated, truncated, _ = envs.step(actions)
         real = tracker.real_steps(terminated, truncated)
         if accumulator is None:  # as train.py: the real steps are the transitions
-            transitions = dict(observations=observations[real], actions=actions[real], rewards=rewards[real],
-                               next_observations=next_observations[real], terminated=terminated[real],
-                               truncated=truncated[real], discounts=0.9)
+            transitions = dict(
+                observations=observations[real],
+                actions=actions[real],
+                rewards=rewards[real],
+                next_observations=next_observations[real],
+                terminated=terminated[real],
+                truncated=truncated[real],
+                discounts=0.9,
+            )
         else:
-            transitions = accumulator.push(observations, actions, rewards, next_observations, terminated,
-                                           truncated, real).as_dict()
+            transitions = accumulator.push(
+                observations, actions, rewards, next_observations, terminated, truncated, real
+            ).as_dict()
         for buffer in buffers:
             buffer.add(**transitions)
         counts["transitions"] += len(transitions["actions"])
@@ -93,8 +109,14 @@ def feed(buffers: list[ReplayBuffer], *, num_envs: int, n_step: int, vector_step
 
 
 def make_buffer(kind: str, *, capacity: int, stacked_frames: bool, seed: int = 0, **frame_options) -> ReplayBuffer:
-    options = dict(capacity=capacity, observation_shape=OBSERVATION_SHAPE, observation_dtype=np.dtype(np.uint8),
-                   seed=seed, stacked_frames=stacked_frames, **frame_options)
+    options = dict(
+        capacity=capacity,
+        observation_shape=OBSERVATION_SHAPE,
+        observation_dtype=np.dtype(np.uint8),
+        seed=seed,
+        stacked_frames=stacked_frames,
+        **frame_options,
+    )
     return PrioritizedReplayBuffer(**options, alpha=0.6) if kind == "prioritized" else ReplayBuffer(**options)
 
 

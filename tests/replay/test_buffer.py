@@ -14,16 +14,23 @@ def make_buffer(capacity: int = 4, *, dtype=np.float32, seed: int = 0, shape=(2,
     return ReplayBuffer(capacity=capacity, observation_shape=shape, observation_dtype=np.dtype(dtype), seed=seed)
 
 
-def add_numbered(buffer: ReplayBuffer, first: int, count: int, *, terminated=None, truncated=None,
-                 discount: float = 0.99) -> None:
+def add_numbered(
+    buffer: ReplayBuffer, first: int, count: int, *, terminated=None, truncated=None, discount: float = 0.99
+) -> None:
     """Add ``count`` transitions numbered first, first+1, ...: obs = [n, n], action n % 3,
     reward n, next obs = [n + 1, n + 1]."""
     numbers = np.arange(first, first + count)
     observations = np.stack([numbers, numbers], axis=1).astype(buffer.observations.dtype)
     false = np.zeros(count, dtype=bool)
-    buffer.add(observations, numbers % 3, numbers.astype(np.float32), observations + 1,
-               false if terminated is None else np.asarray(terminated),
-               false if truncated is None else np.asarray(truncated), discount)
+    buffer.add(
+        observations,
+        numbers % 3,
+        numbers.astype(np.float32),
+        observations + 1,
+        false if terminated is None else np.asarray(terminated),
+        false if truncated is None else np.asarray(truncated),
+        discount,
+    )
 
 
 def test_replay_buffer_add_counts_until_full():
@@ -53,9 +60,15 @@ def test_replay_buffer_add_more_than_capacity_at_once_keeps_newest():
 
 def test_replay_buffer_add_more_than_capacity_keeps_per_sample_discounts_aligned():
     buffer = make_buffer(capacity=2)
-    buffer.add(np.zeros((3, 2), np.float32), np.array([0, 1, 2]), np.array([0.0, 1.0, 2.0], np.float32),
-               np.zeros((3, 2), np.float32), np.zeros(3, bool), np.zeros(3, bool),
-               np.array([0.5, 0.25, 0.125], np.float32))
+    buffer.add(
+        np.zeros((3, 2), np.float32),
+        np.array([0, 1, 2]),
+        np.array([0.0, 1.0, 2.0], np.float32),
+        np.zeros((3, 2), np.float32),
+        np.zeros(3, bool),
+        np.zeros(3, bool),
+        np.array([0.5, 0.25, 0.125], np.float32),
+    )
     np.testing.assert_array_equal(buffer.rewards, [1.0, 2.0])
     np.testing.assert_array_equal(buffer.discounts, [0.25, 0.125])
 
@@ -95,8 +108,15 @@ def test_replay_buffer_keeps_terminated_and_truncated_apart():
 def test_replay_buffer_truncated_transition_bootstraps_and_terminated_does_not():
     buffer = make_buffer()
     # slot 0: truncated by a time limit; slot 1: terminated. Both have reward 1, discount 0.5.
-    buffer.add(np.zeros((2, 2), np.float32), np.array([0, 0]), np.array([1.0, 1.0], np.float32),
-               np.ones((2, 2), np.float32), np.array([False, True]), np.array([True, False]), 0.5)
+    buffer.add(
+        np.zeros((2, 2), np.float32),
+        np.array([0, 0]),
+        np.array([1.0, 1.0], np.float32),
+        np.ones((2, 2), np.float32),
+        np.array([False, True]),
+        np.array([True, False]),
+        0.5,
+    )
     batch = buffer.gather(np.array([0, 1])).to_torch("cpu")
     np.testing.assert_array_equal(batch.terminated.numpy(), [0.0, 1.0])
     next_q_BA = torch.tensor([[4.0, 2.0], [4.0, 2.0]])
@@ -168,10 +188,18 @@ def test_batch_to_torch_converts_every_field_keeping_dtypes():
 def test_replay_buffer_stores_discrete_state_indices_as_scalars():
     # Discrete observations (e.g. FrozenLake) are int64 state indices of shape (): one int per slot.
     buffer = make_buffer(capacity=3, dtype=np.int64, shape=())
-    buffer.add(np.array([0, 4, 5]), np.array([1, 2, 1]), np.zeros(3, np.float32), np.array([4, 5, 15]),
-               np.array([False, False, True]), np.zeros(3, bool), 0.9)
-    buffer.add(np.array([15]), np.array([0]), np.ones(1, np.float32), np.array([14]), np.zeros(1, bool),
-               np.zeros(1, bool), 0.9)  # wraps around into slot 0
+    buffer.add(
+        np.array([0, 4, 5]),
+        np.array([1, 2, 1]),
+        np.zeros(3, np.float32),
+        np.array([4, 5, 15]),
+        np.array([False, False, True]),
+        np.zeros(3, bool),
+        0.9,
+    )
+    buffer.add(
+        np.array([15]), np.array([0]), np.ones(1, np.float32), np.array([14]), np.zeros(1, bool), np.zeros(1, bool), 0.9
+    )  # wraps around into slot 0
     assert buffer.observations.shape == (3,) and buffer.nbytes == 3 * (2 * 8 + 8 + 4 + 1 + 1 + 4)
     batch = buffer.gather(np.array([0, 2]))
     assert batch.observations.dtype == np.int64

@@ -20,8 +20,15 @@ def make(kind: str, seed: int = 0, capacity: int = 5, observation_shape=(2,), dt
 def fill(buffer: ReplayBuffer, count: int) -> ReplayBuffer:
     for t in range(count):
         observation = np.full((1, 2), t, dtype=np.float32)
-        buffer.add(observation, np.array([t % 2]), np.array([float(t)]), observation + 1, np.array([t % 3 == 0]),
-                   np.array([t % 4 == 0]), 0.9 ** (t % 3))
+        buffer.add(
+            observation,
+            np.array([t % 2]),
+            np.array([float(t)]),
+            observation + 1,
+            np.array([t % 3 == 0]),
+            np.array([t % 4 == 0]),
+            0.9 ** (t % 3),
+        )
     if isinstance(buffer, PrioritizedReplayBuffer):
         buffer.update_priorities(np.array([0, len(buffer) - 1]), np.array([3.0, 0.1]))
     return buffer
@@ -55,16 +62,22 @@ def test_state_dict_holds_views_of_the_stored_slots_only():
 
 
 @pytest.mark.parametrize("kind", ["uniform", "prioritized"])
-@pytest.mark.parametrize("change, message", [
-    (lambda s: s.update(capacity=6), "capacity is 6, this buffer holds 5"),
-    (lambda s: s.update(position=1), "size 3 and position 1 do not fit"),
-    (lambda s: s.update(size=9), "do not fit capacity"),
-    (lambda s: s.update(size="3"), "size must be an integer"),
-    (lambda s: s.update(observations=s["observations"][:, :1]),
-     r"observations is float32\[3, 1\], expected float32\[3, 2\]"),
-    (lambda s: s.update(actions=s["actions"].astype(np.int32)), "actions is int32"),
-    (lambda s: s.update(rng={"bit_generator": "MT19937"}), "PCG64"),
-], ids=["capacity", "position", "size", "size type", "observation shape", "dtype", "rng"])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda s: s.update(capacity=6), "capacity is 6, this buffer holds 5"),
+        (lambda s: s.update(position=1), "size 3 and position 1 do not fit"),
+        (lambda s: s.update(size=9), "do not fit capacity"),
+        (lambda s: s.update(size="3"), "size must be an integer"),
+        (
+            lambda s: s.update(observations=s["observations"][:, :1]),
+            r"observations is float32\[3, 1\], expected float32\[3, 2\]",
+        ),
+        (lambda s: s.update(actions=s["actions"].astype(np.int32)), "actions is int32"),
+        (lambda s: s.update(rng={"bit_generator": "MT19937"}), "PCG64"),
+    ],
+    ids=["capacity", "position", "size", "size type", "observation shape", "dtype", "rng"],
+)
 def test_load_state_dict_refuses_state_that_does_not_fit_and_changes_nothing(kind, change, message):
     target = fill(make(kind, seed=3), 2)
     before = copy.deepcopy(target.state_dict())
@@ -77,11 +90,14 @@ def test_load_state_dict_refuses_state_that_does_not_fit_and_changes_nothing(kin
     np.testing.assert_array_equal(after["observations"], before["observations"])
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda s: s.update(sum_tree=s["sum_tree"][:-1]), "sum tree is float64"),
-    (lambda s: s["sum_tree"].__setitem__(1, np.nan), "finite and >= 0"),
-    (lambda s: s.update(max_priority=float("inf")), "max_priority must be a finite number > 0"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda s: s.update(sum_tree=s["sum_tree"][:-1]), "sum tree is float64"),
+        (lambda s: s["sum_tree"].__setitem__(1, np.nan), "finite and >= 0"),
+        (lambda s: s.update(max_priority=float("inf")), "max_priority must be a finite number > 0"),
+    ],
+)
 def test_prioritized_load_state_dict_refuses_bad_priorities(change, message):
     target = make("prioritized")
     state = copy.deepcopy(fill(make("prioritized"), 3).state_dict())

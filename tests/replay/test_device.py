@@ -47,14 +47,22 @@ def test_device_buffer_gathers_what_the_host_buffer_gathers(kind, stacked_frames
 
 def _rows(start: int, count: int) -> dict:
     values = np.arange(start, start + count)
-    return dict(observations=np.stack([values, -values], axis=1).astype(np.float32), actions=values % 3,
-                rewards=values.astype(np.float32), next_observations=np.stack([values + 1, values], axis=1).astype(np.float32),
-                terminated=values % 4 == 0, truncated=values % 5 == 0, discounts=0.99)
+    return dict(
+        observations=np.stack([values, -values], axis=1).astype(np.float32),
+        actions=values % 3,
+        rewards=values.astype(np.float32),
+        next_observations=np.stack([values + 1, values], axis=1).astype(np.float32),
+        terminated=values % 4 == 0,
+        truncated=values % 5 == 0,
+        discounts=0.99,
+    )
 
 
 def test_device_copy_follows_writes_larger_than_the_ring_and_wrapping_ones():
-    host, device = (ReplayBuffer(capacity=10, observation_shape=(2,), observation_dtype=np.dtype(np.float32), seed=0,
-                                 device=where) for where in (None, "cpu"))
+    host, device = (
+        ReplayBuffer(capacity=10, observation_shape=(2,), observation_dtype=np.dtype(np.float32), seed=0, device=where)
+        for where in (None, "cpu")
+    )
     written = 0
     for count in (25, 3, 9, 1, 10, 4):  # one write of 2.5 rings; writes across the end of the ring
         for buffer in (host, device):
@@ -67,8 +75,11 @@ def test_device_copy_follows_writes_larger_than_the_ring_and_wrapping_ones():
 @pytest.mark.parametrize("stacked_frames", [False, True])
 def test_device_buffer_after_loading_a_checkpoint_gathers_what_the_host_buffer_gathers(stacked_frames):
     options = dict(capacity=30, stacked_frames=stacked_frames, frame_window=3 * (1 + STACK + 2), spare_frames=30)
-    source, host, device = make_buffer("uniform", **options), make_buffer("uniform", **options), \
-        make_buffer("uniform", **options, device="cpu")
+    source, host, device = (
+        make_buffer("uniform", **options),
+        make_buffer("uniform", **options),
+        make_buffer("uniform", **options, device="cpu"),
+    )
     feed([source, device], num_envs=3, n_step=1, vector_steps=25)  # the device copy holds older contents
     feed([source], num_envs=3, n_step=1, vector_steps=40)
     state = source.state_dict()

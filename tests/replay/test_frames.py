@@ -21,8 +21,13 @@ def stack(*values: int) -> np.ndarray:
 
 
 def storage(capacity: int, *, frame_window: int = 8, spare_frames: int = 0) -> FrameStackStorage:
-    return FrameStackStorage(capacity=capacity, observation_shape=(STACK, 2, 3), observation_dtype=np.dtype(np.uint8),
-                             frame_window=frame_window, spare_frames=spare_frames)
+    return FrameStackStorage(
+        capacity=capacity,
+        observation_shape=(STACK, 2, 3),
+        observation_dtype=np.dtype(np.uint8),
+        frame_window=frame_window,
+        spare_frames=spare_frames,
+    )
 
 
 def write(store: FrameStackStorage, slot: int, observation: tuple[int, ...], next_observation: tuple[int, ...]) -> None:
@@ -68,9 +73,11 @@ def test_frame_stack_storage_does_not_reuse_a_freed_frame_still_in_the_window():
     write(store, 0, (3, 3, 3, 3), (3, 3, 3, 4))  # frames 1 and 2 freed, still in the window
     write(store, 0, (1, 1, 1, 1), (1, 1, 1, 5))  # 1 must be stored anew, not taken from the free list's slot
     assert store.live_frames == 2 and store.refcounts.sum() == 2 * STACK
-    assert sorted(store.free[:store.free_count].tolist()) == sorted(set(range(len(store.frames))) -
-                                                                    set(store.observation_frames[0].tolist()) -
-                                                                    set(store.next_observation_frames[0].tolist()))
+    assert sorted(store.free[: store.free_count].tolist()) == sorted(
+        set(range(len(store.frames)))
+        - set(store.observation_frames[0].tolist())
+        - set(store.next_observation_frames[0].tolist())
+    )
     observations, next_observations = store.read(np.array([0]))
     assert observations[0, :, 0, 0].tolist() == [1, 1, 1, 1] and next_observations[0, :, 0, 0].tolist() == [1, 1, 1, 5]
 
@@ -93,8 +100,11 @@ def test_frame_stack_storage_raises_when_observations_share_no_frames():
     write(store, 0, tuple(range(4)), tuple(range(4, 8)))
     with pytest.raises(RuntimeError, match="do not share frames the way frame stacks"):
         for slot in range(1, 10):
-            store.write(np.array([slot]), rng.integers(0, 256, (1, STACK, 2, 3), dtype=np.uint8),
-                        rng.integers(0, 256, (1, STACK, 2, 3), dtype=np.uint8))
+            store.write(
+                np.array([slot]),
+                rng.integers(0, 256, (1, STACK, 2, 3), dtype=np.uint8),
+                rng.integers(0, 256, (1, STACK, 2, 3), dtype=np.uint8),
+            )
 
 
 def test_frame_stack_storage_refuses_observations_of_another_shape():
@@ -107,8 +117,13 @@ def test_frame_stack_storage_refuses_observations_of_another_shape():
 @pytest.mark.parametrize("num_envs", [1, 3])
 def test_frame_stack_storage_reads_what_array_storage_reads_on_a_vector_env(kind, n_step, num_envs):
     capacity = 40
-    frames = make_buffer(kind, capacity=capacity, stacked_frames=True, frame_window=num_envs * (n_step + STACK + 2),
-                         spare_frames=capacity)
+    frames = make_buffer(
+        kind,
+        capacity=capacity,
+        stacked_frames=True,
+        frame_window=num_envs * (n_step + STACK + 2),
+        spare_frames=capacity,
+    )
     arrays = make_buffer(kind, capacity=capacity, stacked_frames=False)
 
     def compare() -> None:
@@ -133,15 +148,16 @@ def assert_same_batches(first, second) -> None:
 
 @pytest.mark.parametrize("n_step, num_envs", [(1, 1), (3, 3)])
 def test_frame_stack_storage_live_frames_are_the_distinct_stored_frames(n_step, num_envs):
-    buffer = make_buffer("uniform", capacity=30, stacked_frames=True, frame_window=num_envs * (n_step + STACK + 2),
-                         spare_frames=30)
+    buffer = make_buffer(
+        "uniform", capacity=30, stacked_frames=True, frame_window=num_envs * (n_step + STACK + 2), spare_frames=30
+    )
     counts = feed([buffer], num_envs=num_envs, n_step=n_step, vector_steps=400)
     assert counts["transitions"] > 10 * 30
     store = buffer.storage
     # Every frame of the scripted env differs, so each distinct stored frame should be held exactly once.
     assert store.live_frames == distinct_frames(buffer)
     assert store.refcounts.sum() == 2 * STACK * 30
-    assert np.all(store.refcounts[store.free[:store.free_count]] == 0)
+    assert np.all(store.refcounts[store.free[: store.free_count]] == 0)
     assert np.count_nonzero(store.refcounts) == store.live_frames
 
 
@@ -152,8 +168,15 @@ def test_frame_stack_storage_default_spare_holds_long_episodes():
     buffer = make_buffer("uniform", capacity=256, stacked_frames=True, frame_window=3 * (3 + STACK + 2))
     store = buffer.storage
     most_live = []
-    counts = feed([buffer], num_envs=3, n_step=3, vector_steps=1200, length=lambda e, i: 150 + (37 * e + 11 * i) % 101,
-                  time_limit=1000, after_step=lambda: most_live.append(store.live_frames))
+    counts = feed(
+        [buffer],
+        num_envs=3,
+        n_step=3,
+        vector_steps=1200,
+        length=lambda e, i: 150 + (37 * e + 11 * i) % 101,
+        time_limit=1000,
+        after_step=lambda: most_live.append(store.live_frames),
+    )
     assert len(store.frames) == 293 and counts["transitions"] > 10 * 256
     assert max(most_live) <= 277
     assert store.live_frames == distinct_frames(buffer)
@@ -161,8 +184,9 @@ def test_frame_stack_storage_default_spare_holds_long_episodes():
 
 @pytest.mark.parametrize("buffer_class, extra_bytes", [(ReplayBuffer, 0), (PrioritizedReplayBuffer, 2 * 1024 * 8)])
 def test_frame_stack_storage_bytes_per_transition_of_atari_stacks(buffer_class, extra_bytes):
-    buffer = buffer_class(capacity=1000, observation_shape=(4, 84, 84), observation_dtype=np.dtype(np.uint8), seed=0,
-                          stacked_frames=True)
+    buffer = buffer_class(
+        capacity=1000, observation_shape=(4, 84, 84), observation_dtype=np.dtype(np.uint8), seed=0, stacked_frames=True
+    )
     # F = 1000 + 1000 // 128 + 64 (window) + 2 * 4 = 1079 frames of 7056 bytes, 8 bytes each for the
     # reference count and the free list; 2 x 4 int32 frame numbers and 18 bytes of fields per transition;
     # the sum tree has 2 x 1024 float64 nodes.

@@ -14,8 +14,9 @@ CAPACITY, WINDOW = 30, 3 * (3 + 4 + 2)
 
 
 def filled(kind: str, *, seed: int = 0, vector_steps: int = 60):
-    buffer = make_buffer(kind, capacity=CAPACITY, stacked_frames=True, seed=seed, frame_window=WINDOW,
-                         spare_frames=CAPACITY)
+    buffer = make_buffer(
+        kind, capacity=CAPACITY, stacked_frames=True, seed=seed, frame_window=WINDOW, spare_frames=CAPACITY
+    )
     feed([buffer], num_envs=3, n_step=3, vector_steps=vector_steps)
     return buffer
 
@@ -37,8 +38,9 @@ def assert_same_state(first: dict, second: dict) -> None:
 @pytest.mark.parametrize("kind", ["uniform", "prioritized"])
 def test_frame_buffer_load_state_dict_restores_samples_and_frame_sharing(kind):
     original = filled(kind)
-    restored = make_buffer(kind, capacity=CAPACITY, stacked_frames=True, seed=99, frame_window=WINDOW,
-                           spare_frames=CAPACITY)
+    restored = make_buffer(
+        kind, capacity=CAPACITY, stacked_frames=True, seed=99, frame_window=WINDOW, spare_frames=CAPACITY
+    )
     restored.load_state_dict(copy.deepcopy(original.state_dict()))
     first, second = sample(original), sample(restored)
     for name, value in first.__dict__.items():
@@ -64,17 +66,25 @@ def drop_a_free_frame(state: dict) -> None:
 
 
 @pytest.mark.parametrize("kind", ["uniform", "prioritized"])
-@pytest.mark.parametrize("change, message", [
-    (lambda s: s.update(frame_count=s["frame_count"] + 1), "frame_count is 96, this buffer holds 95 frames"),
-    (lambda s: s.update(frames=s["frames"].astype(np.int16)), r"frames is int16"),
-    (lambda s: s.update(observation_frames=s["observation_frames"] + 500), r"must lie in \[0, "),
-    (lambda s: s.update(next_observation_frames=s["next_observation_frames"].astype(np.int64)),
-     "next_observation_frames is int64"),
-    (drop_a_free_frame, "each unreferenced frame once"),
-    (lambda s: s.update(window_frames=np.zeros(WINDOW + 1, np.int32), window_crcs=np.arange(WINDOW + 1)),
-     f"at most frame_window={WINDOW}"),
-    (lambda s: s.pop("frame_count"), "holds whole observations"),
-], ids=["frame count", "frame dtype", "frame number", "row dtype", "free list", "window", "no frames"])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda s: s.update(frame_count=s["frame_count"] + 1), "frame_count is 96, this buffer holds 95 frames"),
+        (lambda s: s.update(frames=s["frames"].astype(np.int16)), r"frames is int16"),
+        (lambda s: s.update(observation_frames=s["observation_frames"] + 500), r"must lie in \[0, "),
+        (
+            lambda s: s.update(next_observation_frames=s["next_observation_frames"].astype(np.int64)),
+            "next_observation_frames is int64",
+        ),
+        (drop_a_free_frame, "each unreferenced frame once"),
+        (
+            lambda s: s.update(window_frames=np.zeros(WINDOW + 1, np.int32), window_crcs=np.arange(WINDOW + 1)),
+            f"at most frame_window={WINDOW}",
+        ),
+        (lambda s: s.pop("frame_count"), "holds whole observations"),
+    ],
+    ids=["frame count", "frame dtype", "frame number", "row dtype", "free list", "window", "no frames"],
+)
 def test_frame_buffer_load_state_dict_refuses_state_that_does_not_fit_and_changes_nothing(kind, change, message):
     # frames: 30 transitions + 30 spare + 27 window + 2 * 4 = 95
     target = filled(kind, seed=3, vector_steps=20)

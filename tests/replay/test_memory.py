@@ -11,8 +11,14 @@ from dqn_family.replay import PrioritizedReplayBuffer, ReplayBuffer, replay_byte
 @pytest.mark.parametrize("prioritized", [False, True], ids=["uniform", "prioritized"])
 @pytest.mark.parametrize("stacked_frames", [False, True], ids=["whole", "frames"])
 def test_replay_bytes_equals_nbytes_of_the_buffer_built(prioritized, stacked_frames):
-    options = dict(capacity=37, observation_shape=(4, 6, 5), observation_dtype=np.dtype(np.uint8),
-                   stacked_frames=stacked_frames, frame_window=11, spare_frames=3)
+    options = dict(
+        capacity=37,
+        observation_shape=(4, 6, 5),
+        observation_dtype=np.dtype(np.uint8),
+        stacked_frames=stacked_frames,
+        frame_window=11,
+        spare_frames=3,
+    )
     buffer_class = PrioritizedReplayBuffer if prioritized else ReplayBuffer
     buffer = buffer_class(**options, seed=0)
     arrays = [value for value in vars(buffer).values() if isinstance(value, np.ndarray)]
@@ -26,8 +32,13 @@ def test_replay_bytes_of_a_million_atari_stacks_with_frames_and_priorities():
     # of reference count and free list; per transition 2 x 4 int32 frame numbers and 18 bytes of
     # fields; sum tree 2 * 2^20 float64 nodes.
     expected = 1_007_884 * (7_056 + 8) + 1_000_000 * (32 + 18) + 2 * 2**20 * 8
-    total = replay_bytes(capacity=1_000_000, observation_shape=(4, 84, 84), observation_dtype=np.dtype(np.uint8),
-                         stacked_frames=True, prioritized=True)
+    total = replay_bytes(
+        capacity=1_000_000,
+        observation_shape=(4, 84, 84),
+        observation_dtype=np.dtype(np.uint8),
+        stacked_frames=True,
+        prioritized=True,
+    )
     assert total == expected == 7_186_469_792 and total <= 7.2e9
 
 

@@ -13,16 +13,31 @@ from dqn_family.replay import NStepAccumulator, ReplayBuffer
 GAMMA = 0.5
 
 
-def push(accumulator: NStepAccumulator, t: int, rewards: list[float], *, terminated=None, truncated=None,
-         real=None, final=None):
+def push(
+    accumulator: NStepAccumulator,
+    t: int,
+    rewards: list[float],
+    *,
+    terminated=None,
+    truncated=None,
+    real=None,
+    final=None,
+):
     """One vector step at time t: s = 10*env + t, s' = 10*env + t + 1 (or ``final`` where given)."""
     num_envs = accumulator.num_envs
     envs = np.arange(num_envs)
     observations = (10.0 * envs + t)[:, None]
     next_observations = observations + 1 if final is None else np.array(final, dtype=np.float64)[:, None]
     flags = lambda value: np.zeros(num_envs, bool) if value is None else np.array(value, dtype=bool)  # noqa: E731
-    return accumulator.push(observations, 10 * envs + t, np.array(rewards, dtype=np.float64), next_observations,
-                            flags(terminated), flags(truncated), ~flags(None) if real is None else np.array(real))
+    return accumulator.push(
+        observations,
+        10 * envs + t,
+        np.array(rewards, dtype=np.float64),
+        next_observations,
+        flags(terminated),
+        flags(truncated),
+        ~flags(None) if real is None else np.array(real),
+    )
 
 
 def test_nstep_emits_nothing_until_a_window_is_full():
@@ -160,19 +175,40 @@ def test_nstep_stored_into_replay_buffer_across_wraparound():
 def test_nstep_stores_copies_of_observations():
     accumulator = NStepAccumulator(1, 2, GAMMA)
     observations = np.array([[1.0]])
-    accumulator.push(observations, np.array([0]), np.array([1.0]), observations + 1, np.array([False]),
-                     np.array([False]), np.array([True]))
+    accumulator.push(
+        observations,
+        np.array([0]),
+        np.array([1.0]),
+        observations + 1,
+        np.array([False]),
+        np.array([False]),
+        np.array([True]),
+    )
     observations[0, 0] = -1.0  # a vector env may reuse its output array
-    out = accumulator.push(observations, np.array([0]), np.array([1.0]), observations + 1, np.array([False]),
-                           np.array([False]), np.array([True]))
+    out = accumulator.push(
+        observations,
+        np.array([0]),
+        np.array([1.0]),
+        observations + 1,
+        np.array([False]),
+        np.array([False]),
+        np.array([True]),
+    )
     assert out.observations.tolist() == [[1.0]]
 
 
 def test_nstep_rejects_wrong_leading_dimension():
     accumulator = NStepAccumulator(2, 3, GAMMA)
     with pytest.raises(ValueError, match="num_envs=2"):
-        accumulator.push(np.zeros((3, 1)), np.zeros(3), np.zeros(3), np.zeros((3, 1)), np.zeros(3, bool),
-                         np.zeros(3, bool), np.ones(3, bool))
+        accumulator.push(
+            np.zeros((3, 1)),
+            np.zeros(3),
+            np.zeros(3),
+            np.zeros((3, 1)),
+            np.zeros(3, bool),
+            np.zeros(3, bool),
+            np.ones(3, bool),
+        )
 
 
 @pytest.mark.parametrize("kwargs", [{"num_envs": 0}, {"n_step": 0}, {"gamma": 1.5}])
@@ -193,9 +229,19 @@ def reference_nstep(steps: list[tuple], num_envs: int, n: int, gamma: float) -> 
             if done or len(pending[env]) == n:
                 for start in range(len(pending[env]) if done else 1):
                     window = pending[env][start:]
-                    ret = sum(gamma ** k * r for k, (_, _, r) in enumerate(window))
-                    out.append((env, window[0][0], window[0][1], ret, next_observations[env, 0],
-                                bool(terminated[env]), bool(truncated[env]), gamma ** len(window)))
+                    ret = sum(gamma**k * r for k, (_, _, r) in enumerate(window))
+                    out.append(
+                        (
+                            env,
+                            window[0][0],
+                            window[0][1],
+                            ret,
+                            next_observations[env, 0],
+                            bool(terminated[env]),
+                            bool(truncated[env]),
+                            gamma ** len(window),
+                        )
+                    )
                 pending[env] = [] if done else pending[env][1:]
     return out
 
@@ -206,14 +252,29 @@ def test_nstep_matches_reference_on_random_episodes():
     accumulator, steps, got = NStepAccumulator(num_envs, n, gamma), [], []
     pending_reset = np.zeros(num_envs, bool)
     for _ in range(300):
-        step = (rng.normal(size=(num_envs, 1)), rng.integers(0, 5, num_envs), rng.normal(size=num_envs),
-                rng.normal(size=(num_envs, 1)), rng.random(num_envs) < 0.15, rng.random(num_envs) < 0.1,
-                ~pending_reset)
+        step = (
+            rng.normal(size=(num_envs, 1)),
+            rng.integers(0, 5, num_envs),
+            rng.normal(size=num_envs),
+            rng.normal(size=(num_envs, 1)),
+            rng.random(num_envs) < 0.15,
+            rng.random(num_envs) < 0.1,
+            ~pending_reset,
+        )
         pending_reset = step[4] | step[5]
         steps.append(step)
         out = accumulator.push(*step)
-        got += list(zip(out.observations[:, 0], out.actions, out.rewards, out.next_observations[:, 0],
-                        out.terminated, out.truncated, out.discounts))
+        got += list(
+            zip(
+                out.observations[:, 0],
+                out.actions,
+                out.rewards,
+                out.next_observations[:, 0],
+                out.terminated,
+                out.truncated,
+                out.discounts,
+            )
+        )
     expected = reference_nstep(steps, num_envs, n, gamma)
     assert len(got) == len(expected) > 500
     for row, (_, *want) in zip(got, expected):
@@ -229,15 +290,22 @@ def test_nstep_steady_steps_shortcut_gives_exactly_the_general_results(num_envs,
     rng = np.random.default_rng(7)
     steps, pending_reset = [], np.zeros(num_envs, bool)
     for _ in range(400):
-        step = (rng.normal(size=(num_envs, 2)).astype(np.float32), rng.integers(0, 5, num_envs),
-                rng.normal(size=num_envs).astype(np.float32), rng.normal(size=(num_envs, 2)).astype(np.float32),
-                rng.random(num_envs) < 0.02, rng.random(num_envs) < 0.02, ~pending_reset)
+        step = (
+            rng.normal(size=(num_envs, 2)).astype(np.float32),
+            rng.integers(0, 5, num_envs),
+            rng.normal(size=num_envs).astype(np.float32),
+            rng.normal(size=(num_envs, 2)).astype(np.float32),
+            rng.random(num_envs) < 0.02,
+            rng.random(num_envs) < 0.02,
+            ~pending_reset,
+        )
         pending_reset = step[4] | step[5]
         steps.append(step)
     shortcuts = []
     push_steady = NStepAccumulator._push_steady
-    monkeypatch.setattr(NStepAccumulator, "_push_steady",
-                        lambda self, *args: shortcuts.append(1) or push_steady(self, *args))
+    monkeypatch.setattr(
+        NStepAccumulator, "_push_steady", lambda self, *args: shortcuts.append(1) or push_steady(self, *args)
+    )
     accumulator = NStepAccumulator(num_envs, 3, 0.97)
     with_shortcut = [accumulator.push(*step) for step in steps]
     monkeypatch.setattr(NStepAccumulator, "_is_steady", lambda self, real, done: False)
@@ -254,8 +322,14 @@ def test_nstep_steady_steps_shortcut_gives_exactly_the_general_results(num_envs,
 def test_nstep_window_of_discrete_state_indices_keeps_them_scalar():
     accumulator = NStepAccumulator(2, 2, GAMMA)
     step = lambda states, next_states, rewards, terminated: accumulator.push(  # noqa: E731
-        np.array(states), np.array([0, 1]), np.array(rewards), np.array(next_states),
-        np.array(terminated), np.zeros(2, bool), np.ones(2, bool))
+        np.array(states),
+        np.array([0, 1]),
+        np.array(rewards),
+        np.array(next_states),
+        np.array(terminated),
+        np.zeros(2, bool),
+        np.ones(2, bool),
+    )
     assert len(step([0, 7], [1, 8], [0.0, 1.0], [False, False])) == 0
     out = step([1, 8], [2, 9], [1.0, 2.0], [False, True])
     assert out.observations.dtype == np.int64 and out.observations.shape == (3,)

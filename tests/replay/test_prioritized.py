@@ -7,18 +7,27 @@ import pytest
 from dqn_family.replay import PrioritizedReplayBuffer
 
 
-def make_buffer(capacity: int = 4, *, alpha: float = 1.0, epsilon: float = 0.5,
-                seed: int = 0) -> PrioritizedReplayBuffer:
-    return PrioritizedReplayBuffer(capacity=capacity, observation_shape=(2,), observation_dtype=np.float32,
-                                   seed=seed, alpha=alpha, epsilon=epsilon)
+def make_buffer(
+    capacity: int = 4, *, alpha: float = 1.0, epsilon: float = 0.5, seed: int = 0
+) -> PrioritizedReplayBuffer:
+    return PrioritizedReplayBuffer(
+        capacity=capacity, observation_shape=(2,), observation_dtype=np.float32, seed=seed, alpha=alpha, epsilon=epsilon
+    )
 
 
 def add(buffer: PrioritizedReplayBuffer, actions: list[int]) -> None:
     """K transitions at once; action a has observation [a, a] so stored rows are recognisable."""
     count = len(actions)
     observations = np.repeat(np.array(actions, dtype=np.float32)[:, None], 2, axis=1)
-    buffer.add(observations, np.array(actions), np.ones(count), observations + 1,
-               np.zeros(count, bool), np.zeros(count, bool), 0.99)
+    buffer.add(
+        observations,
+        np.array(actions),
+        np.ones(count),
+        observations + 1,
+        np.zeros(count, bool),
+        np.zeros(count, bool),
+        0.99,
+    )
 
 
 def buffer_with_priorities_1_2_3_4() -> PrioritizedReplayBuffer:
@@ -63,7 +72,7 @@ def test_prioritized_weights_match_hand_computed_values():
     # P = 0.1, 0.2, 0.3, 0.4; w = (N P)^-beta / max w, with beta = 0.5 and the max at index 0:
     # w_i = (P_0 / P_i)^0.5 = 1, 1/sqrt(2), 1/sqrt(3), 1/2
     batch = buffer_with_priorities_1_2_3_4().sample(10, beta=0.5)
-    expected = [1.0] + [2 ** -0.5] * 2 + [3 ** -0.5] * 3 + [0.5] * 4
+    expected = [1.0] + [2**-0.5] * 2 + [3**-0.5] * 3 + [0.5] * 4
     np.testing.assert_allclose(batch.weights, expected, rtol=1e-6)
     assert batch.weights.dtype == np.float32
 

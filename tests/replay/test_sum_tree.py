@@ -104,7 +104,7 @@ def test_sum_tree_total_matches_sum_of_leaves_after_updates(capacity, writes, ba
     tree, expected = SumTree(capacity), np.zeros(capacity)
     writes = [(index % capacity, priority) for index, priority in writes]
     for start in range(0, len(writes), batch_size):  # batches may repeat an index
-        indices, priorities = map(np.array, zip(*writes[start:start + batch_size]))
+        indices, priorities = map(np.array, zip(*writes[start : start + batch_size]))
         tree.update(indices, priorities)
         for index, priority in zip(indices, priorities):
             expected[index] = priority
@@ -113,8 +113,10 @@ def test_sum_tree_total_matches_sum_of_leaves_after_updates(capacity, writes, ba
 
 
 @settings(max_examples=60, deadline=None)
-@given(priorities=st.lists(st.integers(0, 20), min_size=1, max_size=40).filter(lambda p: sum(p) > 0),
-       quarters=st.lists(st.integers(0, 10**6), min_size=1, max_size=30))
+@given(
+    priorities=st.lists(st.integers(0, 20), min_size=1, max_size=40).filter(lambda p: sum(p) > 0),
+    quarters=st.lists(st.integers(0, 10**6), min_size=1, max_size=30),
+)
 def test_sum_tree_find_prefix_sum_agrees_with_searchsorted_exactly(priorities, quarters):
     # Integer priorities and values on a quarter grid are exact in float64, boundaries included.
     cumulative = np.cumsum(priorities)
@@ -125,8 +127,10 @@ def test_sum_tree_find_prefix_sum_agrees_with_searchsorted_exactly(priorities, q
 
 
 @settings(max_examples=60, deadline=None)
-@given(priorities=st.lists(st.floats(0.0, 100.0), min_size=1, max_size=40).filter(lambda p: sum(p) > 1e-3),
-       fractions=st.lists(st.floats(0.0, 1.0, exclude_max=True), min_size=1, max_size=30))
+@given(
+    priorities=st.lists(st.floats(0.0, 100.0), min_size=1, max_size=40).filter(lambda p: sum(p) > 1e-3),
+    fractions=st.lists(st.floats(0.0, 1.0, exclude_max=True), min_size=1, max_size=30),
+)
 def test_sum_tree_find_prefix_sum_agrees_with_searchsorted_up_to_rounding(priorities, fractions):
     tree = tree_with(len(priorities), priorities)
     cumulative = np.cumsum(priorities)

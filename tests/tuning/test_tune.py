@@ -19,20 +19,46 @@ optuna = pytest.importorskip("optuna")
 from optuna.trial import TrialState  # noqa: E402
 
 from dqn_family import evaluate, train, tune  # noqa: E402
-from dqn_family.configs import UserError, load_config  # noqa: E402
+from dqn_family.configs import load_config  # noqa: E402
 from dqn_family.tuning.objective import objective_value  # noqa: E402
 from dqn_family.tuning.report import write_best  # noqa: E402
-from dqn_family.tuning.study import (TuneSettings, fail_dead_trials, open_storage, open_study,  # noqa: E402
-                                     this_worker)
 from dqn_family.tuning.space import load_space, shipped_space_path  # noqa: E402
+from dqn_family.tuning.study import (  # noqa: E402
+    TuneSettings,
+    fail_dead_trials,
+    open_storage,
+    open_study,  # noqa: E402
+    this_worker,
+)
 from dqn_family.tuning.workers import run_trials  # noqa: E402
 from tests.run_logs import read_scalars  # noqa: E402
 
 # 300 env steps per trial, evaluated (2 episodes) at 100, 200 and 300: a trial takes about a second.
-TINY = ["--total-steps", "300", "--eval-frequency", "100", "--eval-episodes", "2", "--learning-starts", "50",
-        "--buffer-size", "300", "--device", "cpu", "--checkpoint-every", "0"]
-TINY_OVERRIDES = dict(total_steps=300, eval_frequency=100, eval_episodes=2, learning_starts=50, buffer_size=300,
-                      device="cpu", checkpoint_every=0)
+TINY = [
+    "--total-steps",
+    "300",
+    "--eval-frequency",
+    "100",
+    "--eval-episodes",
+    "2",
+    "--learning-starts",
+    "50",
+    "--buffer-size",
+    "300",
+    "--device",
+    "cpu",
+    "--checkpoint-every",
+    "0",
+]
+TINY_OVERRIDES = dict(
+    total_steps=300,
+    eval_frequency=100,
+    eval_episodes=2,
+    learning_starts=50,
+    buffer_size=300,
+    device="cpu",
+    checkpoint_every=0,
+)
 
 
 def load(out: Path, name: str = "CartPole-v1__dqn") -> optuna.Study:
@@ -40,9 +66,16 @@ def load(out: Path, name: str = "CartPole-v1__dqn") -> optuna.Study:
 
 
 def settings(tmp_path: Path, **changes) -> TuneSettings:
-    values = dict(env_id="CartPole-v1", algo="dqn", trials=1, study_name="s", storage_url=f"sqlite:///{tmp_path / 'db'}",
-                  out=tmp_path, space=load_space(shipped_space_path("CartPole-v1", "dqn")),
-                  overrides={**TINY_OVERRIDES, "progress": False})
+    values = dict(
+        env_id="CartPole-v1",
+        algo="dqn",
+        trials=1,
+        study_name="s",
+        storage_url=f"sqlite:///{tmp_path / 'db'}",
+        out=tmp_path,
+        space=load_space(shipped_space_path("CartPole-v1", "dqn")),
+        overrides={**TINY_OVERRIDES, "progress": False},
+    )
     values.update(changes)
     return TuneSettings(**values)
 
@@ -58,6 +91,7 @@ def tiny_study(tmp_path_factory):
 
 # --- objective ----------------------------------------------------------------------------------
 
+
 def test_objective_value_mean_last_is_the_mean_of_the_last_three_evaluations():
     assert objective_value("mean-last", [10.0, 20.0, 30.0, 40.0]) == 30.0
     assert objective_value("mean-last", [10.0, 20.0]) == 15.0
@@ -69,12 +103,16 @@ def test_objective_value_auc_is_the_mean_of_all_evaluations():
 
 # --- a tiny study -------------------------------------------------------------------------------
 
+
 def test_tune_tiny_study_finishes_three_trials_each_a_run_directory(tiny_study):
     code, out = tiny_study
     trials = load(out).get_trials()
     assert code == 0
-    assert [(t.number, t.state) for t in trials] == [(0, TrialState.COMPLETE), (1, TrialState.COMPLETE),
-                                                     (2, TrialState.COMPLETE)]
+    assert [(t.number, t.state) for t in trials] == [
+        (0, TrialState.COMPLETE),
+        (1, TrialState.COMPLETE),
+        (2, TrialState.COMPLETE),
+    ]
     for trial in trials:
         run_dir = out / f"trial_{trial.number}"
         assert json.loads((run_dir / "summary.json").read_text())["env_steps"] == 300
@@ -98,11 +136,23 @@ def test_tune_best_yaml_holds_the_best_trials_params_and_trains(tiny_study, tmp_
     _, out = tiny_study
     best = load(out).best_trial
     config = load_config(out / "best.yaml")
-    assert (config.learning_rate, config.batch_size, config.run_dir) == \
-        (best.params["learning_rate"], best.params["batch_size"], None)
+    assert (config.learning_rate, config.batch_size, config.run_dir) == (
+        best.params["learning_rate"],
+        best.params["batch_size"],
+        None,
+    )
     assert config.hidden_sizes == tuple(int(w) for w in best.params["hidden_sizes"].split(","))
-    code = train.main(["--config", str(out / "best.yaml"), "--total-steps", "150", "--run-dir", str(tmp_path / "run"),
-                       "--no-progress"])
+    code = train.main(
+        [
+            "--config",
+            str(out / "best.yaml"),
+            "--total-steps",
+            "150",
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--no-progress",
+        ]
+    )
     assert code == 0 and (tmp_path / "run" / "summary.json").is_file()
 
 
@@ -128,6 +178,7 @@ def test_tune_rerun_with_other_settings_is_refused(tiny_study, capsys):
 
 # --- pruning ------------------------------------------------------------------------------------
 
+
 def test_run_trials_pruned_trial_stops_at_first_evaluation_and_run_dir_says_so(tmp_path):
     run_trials(settings(tmp_path), pruner=optuna.pruners.ThresholdPruner(lower=1e9), say=lambda line: None)
     trial = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'db'}").get_trials()[0]
@@ -145,6 +196,7 @@ def test_tune_refuses_pruner_with_nsga2(capsys, tmp_path):
 
 # --- multi-objective ----------------------------------------------------------------------------
 
+
 def test_nsga2_study_writes_a_config_per_pareto_optimal_trial(tmp_path):
     chosen = settings(tmp_path, sampler="nsga2", pruner="none", trials=2)
     run_trials(chosen, say=lambda line: None)
@@ -156,6 +208,7 @@ def test_nsga2_study_writes_a_config_per_pareto_optimal_trial(tmp_path):
 
 
 # --- workers that are gone ----------------------------------------------------------------------
+
 
 def test_fail_dead_trials_fails_running_trial_whose_process_ended(tmp_path):
     storage = open_storage(f"sqlite:///{tmp_path / 'db'}")
@@ -171,8 +224,20 @@ def test_fail_dead_trials_fails_running_trial_whose_process_ended(tmp_path):
 @pytest.mark.slow
 def test_tune_continued_after_sigkill_has_the_requested_finished_trials(tmp_path):
     out = tmp_path / "study"
-    command = [sys.executable, "-m", "dqn_family.tune", "--trials", "2", "--out", str(out), "--pruner", "none",
-               *TINY[:1], "5000", *TINY[2:]]  # seconds per trial: time to see one RUNNING and kill it
+    command = [
+        sys.executable,
+        "-m",
+        "dqn_family.tune",
+        "--trials",
+        "2",
+        "--out",
+        str(out),
+        "--pruner",
+        "none",
+        *TINY[:1],
+        "5000",
+        *TINY[2:],
+    ]  # seconds per trial: time to see one RUNNING and kill it
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
@@ -216,21 +281,25 @@ def test_tune_two_local_workers_share_the_study_without_duplicates(tmp_path):
 
 # --- command line -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("args, expected", [
-    (["--trials", "0"], "--trials must be >= 1"),
-    (["--workers", "0"], "--workers must be >= 1"),
-    (["--sampler", "grid"], "argument --sampler: invalid choice"),
-    (["--storage", "nosuchdb://x"], "storage nosuchdb://x cannot be opened"),
-    (["--storage", "sqlite:////nonexistent-folder/x/study.db"], "cannot be opened"),
-    (["--eval-frequency", "0"], "--eval-frequency must be between 1 and --total-steps"),
-    (["--algo", "nope"], "--algo must be one of"),
-    (["--env", "NoSuchEnv-v0"], "is not registered"),
-    (["--learning-rate", "0.01"], "learning_rate is both fixed by a train flag and in the search space"),
-    (["--", "--env", "Acrobot-v1"], "env_id is set by tune.py itself: use tune.py's --env"),
-    (["--study", "../x"], "--study must be 1 to 100 letters"),
-])
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--trials", "0"], "--trials must be >= 1"),
+        (["--workers", "0"], "--workers must be >= 1"),
+        (["--sampler", "grid"], "argument --sampler: invalid choice"),
+        (["--storage", "nosuchdb://x"], "storage nosuchdb://x cannot be opened"),
+        (["--storage", "sqlite:////nonexistent-folder/x/study.db"], "cannot be opened"),
+        (["--eval-frequency", "0"], "--eval-frequency must be between 1 and --total-steps"),
+        (["--algo", "nope"], "--algo must be one of"),
+        (["--env", "NoSuchEnv-v0"], "is not registered"),
+        (["--learning-rate", "0.01"], "learning_rate is both fixed by a train flag and in the search space"),
+        (["--", "--env", "Acrobot-v1"], "env_id is set by tune.py itself: use tune.py's --env"),
+        (["--study", "../x"], "--study must be 1 to 100 letters"),
+    ],
+)
 def test_tune_cli_bad_input_exits_2_with_one_line(tmp_path, capsys, args, expected):
-    own, after = (args[:args.index("--")], args[args.index("--"):]) if "--" in args else (args, [])
+    own, after = (args[: args.index("--")], args[args.index("--") :]) if "--" in args else (args, [])
     try:
         code = tune.main([*TINY, *own, "--out", str(tmp_path / "out"), *after])
     except SystemExit as exit_:  # argparse's own errors (one line too: configs.make_parser)
