@@ -33,7 +33,8 @@ def read_sidecar(model: Path) -> dict:
     path = model.with_name(model.name + ".json")
     if not path.is_file():
         return {}
-    data = path.read_bytes()[: MAX_SIDECAR_BYTES + 1]
+    with open(path, "rb") as handle:  # a sidecar may come from someone else: read a bounded amount
+        data = handle.read(MAX_SIDECAR_BYTES + 1)
     if len(data) > MAX_SIDECAR_BYTES:
         raise PlayerError(f"sidecar {path} is larger than {MAX_SIDECAR_BYTES:,} bytes")
     try:
@@ -43,6 +44,28 @@ def read_sidecar(model: Path) -> dict:
     if not isinstance(sidecar, dict):
         raise PlayerError(f"sidecar {path} must hold a JSON object")
     return sidecar
+
+
+def _sidecar_number(sidecar: dict, key: str, default: float, kind: type) -> float:
+    """A number from the sidecar, checked: an int for a seed (>= 0), a probability for epsilon."""
+    value = sidecar.get(key, default)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+    ok = ok and (value < 2**32 and float(value).is_integer() if kind is int else value <= 1)
+    if not ok:
+        raise PlayerError(f"the sidecar's {key} must be {'an integer >= 0' if kind is int else 'in [0, 1]'}")
+    return kind(value)
+
+
+def _observation_dtype(sidecar: dict, env: gym.Env) -> np.dtype:
+    """The dtype the model takes: the sidecar's, else the env's own (a numeric dtype or bool)."""
+    named = sidecar.get("observation_dtype") or env.observation_space.dtype or "float32"
+    try:
+        dtype = np.dtype(named)
+    except (TypeError, ValueError):
+        raise PlayerError("the sidecar's observation_dtype is not a numpy dtype") from None
+    if not (np.issubdtype(dtype, np.number) or dtype == np.bool_):
+        raise PlayerError(f"the sidecar's observation_dtype must be numeric, got {dtype}")
+    return dtype
 
 
 def load_session(model: Path) -> onnxruntime.InferenceSession:
@@ -112,17 +135,21 @@ def _play_command(args: argparse.Namespace) -> int:
     model = Path(args.model)
     sidecar = read_sidecar(model)
     env_id = args.env or sidecar.get("env_id")
-    if not isinstance(env_id, str):
+    if not isinstance(env_id, str) or not env_id:
         raise PlayerError(f"no env id: give --env (there is no sidecar {model.name}.json naming one)")
-    seed = args.seed if args.seed is not None else int(sidecar.get("eval_seed", 0))
-    epsilon = args.epsilon if args.epsilon is not None else float(sidecar.get("eval_epsilon", 0.0))
+    if args.env is None and ":" in env_id:  # gym.make would import the module it names: run its code
+        raise PlayerError(
+            f"the sidecar names env {env_id[:100]!r}, which imports a module; give --env yourself if you trust it"
+        )
+    seed = args.seed if args.seed is not None else _sidecar_number(sidecar, "eval_seed", 0, int)
+    epsilon = args.epsilon if args.epsilon is not None else _sidecar_number(sidecar, "eval_epsilon", 0.0, float)
     session = load_session(model)
     try:
         env = gym.make(env_id)
     except Exception as error:  # gymnasium raises several kinds for unknown or broken ids
-        raise PlayerError(f"cannot make env {env_id!r}: {' '.join(str(error).split())[:200]}") from None
+        raise PlayerError(f"cannot make env {env_id[:100]!r}: {' '.join(str(error).split())[:200]}") from None
     try:
-        dtype = np.dtype(sidecar.get("observation_dtype") or env.observation_space.dtype or np.float32)
+        dtype = _observation_dtype(sidecar, env)
         expected = sidecar.get("observation_shape")
         if expected is not None and list(env.observation_space.shape) != list(expected):
             raise PlayerError(
