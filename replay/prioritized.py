@@ -88,7 +88,9 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         super().add(observations, actions, rewards, next_observations, terminated, truncated, discounts)
         self.tree.update(slots, np.full(written, self.max_priority))
 
-    def sample(self, batch_size: int, beta: float) -> Batch:
+    # Not a drop-in ReplayBuffer.sample: prioritized sampling cannot go without its importance
+    # exponent, and no default beta is right for every caller (the loop anneals it).
+    def sample(self, batch_size: int, beta: float) -> Batch[np.ndarray] | Batch[torch.Tensor]:  # type: ignore[override]
         """Draw ``batch_size`` transitions in proportion to priority, with importance weights.
 
         ``beta`` in [0, 1] is the importance-correction exponent (1 corrects the bias fully).
