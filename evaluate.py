@@ -33,7 +33,7 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
         report_user_errors,
     )
     from dqn_family.configs.trust import allow_imports_from_cwd, check_run_imports
-    from dqn_family.envs import EnvOptions, make_env, observation_states
+    from dqn_family.envs import EnvOptions, action_count, make_env, observation_layout, observation_states
     from dqn_family.envs.render import record_video, require_display, require_moviepy
     from dqn_family.fileio import write_text_atomic
     from dqn_family.training.run_dir import find_run_dir
@@ -78,12 +78,13 @@ def evaluate_policy(
     numpy_greedy = numpy_greedy_policy(q_network) if numpy_acting else None
     returns, lengths = [], []
     try:
+        n_actions = action_count(env.action_space)
         observation, _ = env.reset(seed=seed)
         for _ in range(episodes):
             episode_return, length, done = 0.0, 0, False
             while not done:
                 if rng.random() < epsilon:
-                    action = int(rng.integers(env.action_space.n))
+                    action = int(rng.integers(n_actions))
                 elif numpy_greedy is not None:  # asarray: Discrete observations are Python ints
                     action = int(numpy_greedy(np.asarray(observation)[None])[0])
                 else:
@@ -115,7 +116,8 @@ def load_run(
     model_path = run_dir / MODEL_FILES[model] if model in MODEL_FILES else Path(model)
     payload = load_model(model_path)
     env = make_env(config.env_id, options=EnvOptions.of(config))
-    observation_shape, n_actions = env.observation_space.shape, int(env.action_space.n)
+    observation_shape, _ = observation_layout(env.observation_space)
+    n_actions = action_count(env.action_space)
     env.close()
     q_network = build_network(
         config, observation_shape, n_actions, observation_states=observation_states(env.observation_space)

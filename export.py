@@ -28,7 +28,7 @@ try:  # Ctrl-C during the imports: one line and the shell's code for SIGINT
     from dqn_family.deployment.policy import GreedyPolicy, ObservationSpec
     from dqn_family.deployment.sidecar import sidecar, write_sidecar
     from dqn_family.deployment.verify import collect_observations, compare
-    from dqn_family.envs import EnvOptions, make_env, observation_states
+    from dqn_family.envs import EnvOptions, action_count, make_env, observation_layout, observation_states
     from dqn_family.evaluate import EVAL_SEED_OFFSET, MODEL_FILES, load_run
     from dqn_family.fileio import atomic_write, kind_of_file
 except KeyboardInterrupt:
@@ -106,9 +106,10 @@ def _export_command(args: argparse.Namespace) -> int:
         args.run_dir, model=args.model, device=torch.device("cpu"), trust_imports=args.trust_imports
     )
     env = make_env(config.env_id, options=EnvOptions.of(config))
-    space, n_actions = env.observation_space, int(env.action_space.n)
+    space, n_actions = env.observation_space, action_count(env.action_space)
+    shape, dtype = observation_layout(space)
     env.close()
-    spec = ObservationSpec(tuple(space.shape), str(space.dtype), observation_states(space))
+    spec = ObservationSpec(tuple(shape), str(dtype), observation_states(space))
     model_bytes = EXPORTERS[args.format](GreedyPolicy(q_network), spec)
     regular = kind_of_file(out) in (None, "nothing")  # not a device or pipe the user named (/dev/stdout, a FIFO)
     atomic_write(out, lambda handle: handle.write(model_bytes), through_special=True)

@@ -64,7 +64,7 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
     from dqn_family.configs.trust import IMPORTING_FIELDS, allow_imports_from_cwd, check_run_imports
     from dqn_family.envs import AutoresetTracker, EnvOptions, learning_signal
     from dqn_family.evaluate import EVAL_SEED_OFFSET, evaluate_policy
-    from dqn_family.replay import NStepAccumulator, ReplayBuffer
+    from dqn_family.replay import NStepAccumulator, PrioritizedReplayBuffer, ReplayBuffer
     from dqn_family.training import EpisodeTracker, MetricLog, NonFiniteError, Progress
     from dqn_family.training.hooks import EvaluationCallback, StopTraining
     from dqn_family.training.run_dir import config_table, create_run_dir, find_run_dir, write_summary
@@ -169,7 +169,7 @@ def resume(
         check_run_imports(
             config_to_dict(config),
             run_dir,
-            given=[overrides.get(name) for name in IMPORTING_FIELDS],
+            given=[value for name in IMPORTING_FIELDS if (value := overrides.get(name)) is not None],
             trust_imports=trust_imports,
         )
         checkpoint_path = latest_checkpoint(run_dir)
@@ -359,7 +359,7 @@ def _learn(
             )
         )
     for _ in range(due * config.gradient_steps):
-        if config.prioritized:
+        if isinstance(buffer, PrioritizedReplayBuffer):  # config.prioritized
             beta = linear_schedule(
                 count.env_steps, start=config.priority_beta_start, end=1.0, decay_steps=config.total_steps
             )
@@ -367,7 +367,7 @@ def _learn(
         else:
             batch = buffer.sample(config.batch_size)
         metrics = agent.update(batch.to_torch(device))
-        if config.prioritized:
+        if isinstance(buffer, PrioritizedReplayBuffer):
             priorities = metrics["priorities"].cpu().numpy()  # this sync is needed anyway
             if not np.isfinite(priorities).all():
                 raise NonFiniteError(f"TD errors are NaN or infinite at env step {count.env_steps:,}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 
 from dqn_family.agents.dqn import DQNAgent
+from dqn_family.agents.networks import QNetwork
 from dqn_family.replay import Batch
 
 
@@ -56,12 +57,16 @@ def kl_divergence(target_BK: torch.Tensor, log_probs_BK: torch.Tensor) -> torch.
 class C51Agent(DQNAgent):
     """Distributional DQN over a categorical support."""
 
+    # The built-in network with a distributional head: build_network refuses a custom one for this algo.
+    q_network: QNetwork
+    target_network: QNetwork
+
     @staticmethod
     def head_options(config) -> dict:
         support = torch.linspace(config.v_min, config.v_max, config.num_atoms)
         return {**DQNAgent.head_options(config), "output": "c51", "num_outputs": config.num_atoms, "support": support}
 
-    def loss_terms(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def loss_terms(self, batch: Batch[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         support_K = self.q_network.support
         batch_range = torch.arange(len(batch.actions), device=support_K.device)
         logits_BAK = self.q_network.head_outputs(batch.observations).float()  # float32 under mixed precision

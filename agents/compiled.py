@@ -33,12 +33,14 @@ class _LossOf(nn.Module):
     """The agent's loss as a module whose only submodule is the online network, so that
     ``functional_call`` can swap in the parameters ``torch.func`` differentiates."""
 
+    agent: DQNAgent
+
     def __init__(self, agent: DQNAgent) -> None:
         super().__init__()
         self.q_network = agent.q_network
         self.__dict__["agent"] = agent  # a plain reference: the target network is not differentiated
 
-    def forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, batch: Batch[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return self.agent.loss_terms(batch)
 
 
@@ -55,12 +57,12 @@ class CompiledUpdate:
         self.agent = agent
         self.loss_of = _LossOf(agent)
         self.names = [f"q_network.{name}" for name, _ in agent.q_network.named_parameters()]
-        self.parameters = list(agent.q_network.parameters())
+        self.parameters: list[torch.Tensor] = list(agent.q_network.parameters())
         # On CUDA, "reduce-overhead" also replays the graph as a CUDA graph.
         mode = "reduce-overhead" if agent.device.type == "cuda" else None
         self.step = torch.compile(self._step, fullgraph=True, mode=mode)
 
-    def __call__(self, batch: Batch) -> dict[str, torch.Tensor]:
+    def __call__(self, batch: Batch[torch.Tensor]) -> dict[str, torch.Tensor]:
         optimizer = self.agent.optimizer
         group = optimizer.param_groups[0]
         states = [self._adam_state(parameter) for parameter in self.parameters]
@@ -82,7 +84,7 @@ class CompiledUpdate:
         )
         return {"td_loss": loss, "q_values": q_mean, "priorities": priorities_B}
 
-    def _adam_state(self, parameter: nn.Parameter) -> dict[str, torch.Tensor]:
+    def _adam_state(self, parameter: torch.Tensor) -> dict[str, torch.Tensor]:
         """Adam's per-parameter state, created the way torch.optim.Adam creates it on its first step."""
         state = self.agent.optimizer.state[parameter]
         if not state:
@@ -103,7 +105,7 @@ class CompiledUpdate:
         exp_avg_sqs: list[torch.Tensor],
         steps: list[torch.Tensor],
         hyper: torch.Tensor,
-        batch: Batch,
+        batch: Batch[torch.Tensor],
     ):
         def loss_fn(named: dict[str, torch.Tensor]):
             with autocast(
@@ -141,7 +143,9 @@ def _adam(
     for parameter, grad, exp_avg, exp_avg_sq, step in zip(parameters, grads, exp_avgs, exp_avg_sqs, steps):
         step.add_(1.0)
         exp_avg.lerp_(grad, 1.0 - beta1)
-        exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1.0 - beta2)
+        # A 0-dim tensor as ``value`` works (torch's stub says a Python number); it keeps the
+        # hyperparameters tensors, so that a learning-rate schedule does not recompile.
+        exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1.0 - beta2)  # type: ignore[arg-type]
         bias_correction1 = 1.0 - beta1**step
         bias_correction2_sqrt = (1.0 - beta2**step).sqrt()
         denominator = exp_avg_sq.sqrt() / bias_correction2_sqrt + eps

@@ -154,7 +154,7 @@ class DQNAgent:
         return q_BA.argmax(dim=1).cpu().numpy()
 
     # --- learning ----------------------------------------------------------------------------
-    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
+    def update(self, batch: Batch[torch.Tensor]) -> dict[str, torch.Tensor]:
         """One gradient step on a batch of torch tensors; returns detached metrics (no sync):
         the loss, the mean Q of the taken actions, and per-sample priorities for replay."""
         if self.noisy:
@@ -182,12 +182,12 @@ class DQNAgent:
         return {"td_loss": loss.detach(), "q_values": q_B.detach().mean(), "priorities": priorities_B.detach()}
 
     @staticmethod
-    def batch_loss(loss_B: torch.Tensor, batch: Batch) -> torch.Tensor:
+    def batch_loss(loss_B: torch.Tensor, batch: Batch[torch.Tensor]) -> torch.Tensor:
         """The mean per-sample loss; importance-sampling weights correct the bias of prioritized
         sampling (uniform replay has none)."""
         return loss_B.mean() if batch.weights is None else (loss_B * batch.weights).mean()
 
-    def loss_terms(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def loss_terms(self, batch: Batch[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(per-sample loss [B], per-sample priority [B], Q of the taken actions [B]).
 
         The priority prioritized replay gets back: here |y - Q(s, a)|, the TD error (Schaul et al.

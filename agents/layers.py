@@ -17,6 +17,10 @@ from torch import nn
 
 
 class NoisyLinear(nn.Module):
+    # Buffers (register_buffer): the current noise sample's factors.
+    eps_in: torch.Tensor  # [in_features]
+    eps_out: torch.Tensor  # [out_features]
+
     def __init__(self, in_features: int, out_features: int, *, sigma0: float = 0.5) -> None:
         super().__init__()
         self.in_features, self.out_features = in_features, out_features

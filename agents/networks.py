@@ -43,6 +43,8 @@ class QNetwork(nn.Module):
     advantage stream A [B, A, K] as V + A - mean_a A, per output (Wang et al. 2016).
     """
 
+    support: torch.Tensor  # [K] atom values, a buffer of 'c51' heads only
+
     def __init__(
         self,
         torso: nn.Module,
@@ -64,6 +66,8 @@ class QNetwork(nn.Module):
         self.advantage = linear(feature_dim, n_actions * num_outputs)
         self.value = linear(feature_dim, num_outputs) if dueling else None
         if output == "c51":
+            if support is None:
+                raise ValueError("a 'c51' head needs its support (the atom values)")
             self.register_buffer("support", support.clone())
 
     def head_outputs(self, observations: torch.Tensor) -> torch.Tensor:
@@ -115,6 +119,8 @@ def mlp_torso(
 class MLPQNetwork(QNetwork):
     """The default Q-network: an MLP torso and a linear head, one Q-value per action.
     ``observation_states``: Discrete observations with this many states, one-hot encoded."""
+
+    torso: nn.Sequential  # mlp_torso's layers (the numpy actor reads them one by one)
 
     def __init__(
         self,

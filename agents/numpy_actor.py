@@ -36,16 +36,17 @@ def numpy_greedy_policy(network: nn.Module) -> Callable[[np.ndarray], np.ndarray
     layers = list(network.torso)[1:]  # skip Flatten or OneHot
     # Column layout, x [features, B]: W [out, in] @ x needs no transposed copy of W, and for one
     # observation it is a matrix-vector product (about half the cost of x @ W.T in numpy).
-    hidden: list[tuple[np.ndarray, np.ndarray, Callable]] = []
+    hidden: list[tuple[np.ndarray, np.ndarray, Callable[[np.ndarray], np.ndarray]]] = []
     for linear, activation in zip(layers[0::2], layers[1::2]):
-        if type(linear) is not nn.Linear or type(activation) not in _ACTIVATIONS:
+        linear_arrays = _linear_arrays(linear)
+        if linear_arrays is None or type(activation) not in _ACTIVATIONS:
             return None
-        hidden.append((_view(linear.weight), _view(linear.bias)[:, None], _ACTIVATIONS[type(activation)]))
-    heads = [network.advantage] + ([network.value] if network.value is not None else [])
-    if any(type(head) is not nn.Linear for head in heads):
+        hidden.append((*linear_arrays, _ACTIVATIONS[type(activation)]))
+    advantage = _linear_arrays(network.advantage)
+    value = None if network.value is None else _linear_arrays(network.value)
+    if advantage is None or (network.value is not None and value is None):
         return None
-    advantage_w, advantage_b = _view(network.advantage.weight), _view(network.advantage.bias)[:, None]
-    value = (_view(network.value.weight), _view(network.value.bias)[:, None]) if network.value is not None else None
+    advantage_w, advantage_b = advantage
     n_actions, num_outputs, output = network.n_actions, network.num_outputs, network.output
     support = _view(network.support) if output == "c51" else None
 
@@ -77,6 +78,13 @@ def numpy_greedy_policy(network: nn.Module) -> Callable[[np.ndarray], np.ndarray
         return q_BA.argmax(axis=1)
 
     return greedy
+
+
+def _linear_arrays(layer: nn.Module) -> tuple[np.ndarray, np.ndarray] | None:
+    """(weight [out, in], bias [out, 1]) of a plain nn.Linear, as views; None for any other layer."""
+    if type(layer) is not nn.Linear:
+        return None
+    return _view(layer.weight), _view(layer.bias)[:, None]
 
 
 def _view(tensor: torch.Tensor) -> np.ndarray:

@@ -39,7 +39,7 @@ def make_grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScal
 
 def check_grad_scaler_state(state: Any) -> None:
     """ValueError unless ``state`` looks like a GradScaler.state_dict(): a dict of finite numbers."""
-    expected = {
+    expected: dict[str, type[float] | type[int]] = {
         "scale": float,
         "growth_factor": float,
         "backoff_factor": float,

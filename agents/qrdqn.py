@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from dqn_family.agents.dqn import DQNAgent
+from dqn_family.agents.networks import QNetwork
 from dqn_family.replay import Batch
 
 
@@ -34,11 +35,15 @@ def quantile_huber_loss(
 class QRAgent(DQNAgent):
     """Distributional DQN over quantiles."""
 
+    # The built-in network with a distributional head: build_network refuses a custom one for this algo.
+    q_network: QNetwork
+    target_network: QNetwork
+
     @staticmethod
     def head_options(config) -> dict:
         return {**DQNAgent.head_options(config), "output": "qr", "num_outputs": config.num_quantiles}
 
-    def loss_terms(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def loss_terms(self, batch: Batch[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         batch_range = torch.arange(len(batch.actions), device=batch.actions.device)
         quantiles_BN = self.q_network.head_outputs(batch.observations).float()[
             batch_range, batch.actions

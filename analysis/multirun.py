@@ -276,14 +276,18 @@ def run_ray(trials: list[Trial], *, workers: int, poll: Poll, address: str | Non
     else:  # a cluster: each node needs dqn-family installed; the task's working directory is the shipped checkout
         options, code_dir = {}, None
     remote_trial = ray.remote(num_cpus=1, max_retries=0, **options)(run_trial)
-    pending = {remote_trial.remote(trial, code_dir): trial for trial in trials}
+    pending: dict[ray.ObjectRef[Outcome], Trial] = {remote_trial.remote(trial, code_dir): trial for trial in trials}
     outcomes: dict[str, Outcome] = {}
+
+    def result(ref: ray.ObjectRef[Outcome]) -> Outcome:  # ray.get for one ref (partial cannot pick its overload)
+        return ray.get(ref)
+
     try:
         while pending:
             done, _ = ray.wait(list(pending), num_returns=len(pending), timeout=1.0)
             for ref in done:
                 trial = pending.pop(ref)
-                outcomes[trial.name] = _outcome_of(trial, functools.partial(ray.get, ref))
+                outcomes[trial.name] = _outcome_of(trial, functools.partial(result, ref))
             poll(outcomes)
     except BaseException:
         for ref in pending:

@@ -111,7 +111,11 @@ def plot_aggregates(summaries: list[GroupSummary], *, statistic: str = "iqm", ti
         group = [s for s in summaries if s.env_id == env_id]
         for x, summary in enumerate(group):
             value = summary.estimates[statistic]
-            error = None if value.low is None else [[value.value - value.low], [value.high - value.value]]
+            error = (
+                None
+                if value.low is None or value.high is None
+                else [[value.value - value.low], [value.high - value.value]]
+            )
             ax.bar(
                 x,
                 value.value,

@@ -67,7 +67,7 @@ def estimate(
     if any(stratum.size < 2 for stratum in strata):
         return Estimate(value, None, None)  # one score per stratum: resampling cannot vary it
 
-    def pooled(*samples: np.ndarray, axis: int) -> np.ndarray:
+    def pooled(*samples: np.ndarray, axis: int) -> np.ndarray | float:
         return statistic(np.concatenate(samples, axis=axis), axis=axis)
 
     result = stats.bootstrap(

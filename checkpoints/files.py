@@ -34,7 +34,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import torch
 
@@ -79,9 +79,11 @@ def save_checkpoint(run_dir: str | Path, state: dict[str, Any], *, env_step: int
     def write(handle: BinaryIO) -> None:
         nonlocal writer
         writer = _HashingWriter(handle, env_step)
-        torch.save(payload, writer)
+        # torch.save only writes and flushes; its annotation asks for a whole IO[bytes].
+        torch.save(payload, cast(BinaryIO, writer))
 
     atomic_write(folder / f"{stem}.pt", write)
+    assert writer is not None  # atomic_write has called write() (it raises if writing failed)
     _test_pause("state-renamed", env_step)
     manifest = {
         "format": CHECKPOINT_FORMAT,

@@ -11,7 +11,7 @@ import dataclasses
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from dqn_family.configs.errors import ConfigError
 from dqn_family.configs.schedules import SCHEDULES
@@ -73,7 +73,9 @@ def _field(
 ) -> Any:
     """A dataclass field carrying its one-line documentation (and allowed values or range; the
     range is added to the documentation, so it is stated where it is checked)."""
-    bounds = None if low is None else Bounds(low, high, open_low)
+    if (low is None) != (high is None):
+        raise TypeError("a field's range needs both low and high")  # a bug in Config, not user input
+    bounds = None if low is None or high is None else Bounds(low, high, open_low)
     if bounds is not None:
         kind = float if isinstance(low, float) else int
         help = f"{help} Must be {bounds.describe(kind)}" + (" or none." if default is None or none_allowed else ".")
@@ -351,7 +353,7 @@ def _finite(value: float) -> bool:
         return False
 
 
-def is_int(value: Any) -> bool:
+def is_int(value: Any) -> TypeGuard[int]:
     """An int that is not a bool (YAML and checkpoints give bools where ints are expected)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -380,6 +382,15 @@ def field_kind(f: dataclasses.Field) -> tuple[type, bool]:
         if annotation.startswith(name):
             return kind, optional
     raise TypeError(f"unsupported config annotation {annotation!r}")  # a bug in Config, not user input
+
+
+def field_default(f: dataclasses.Field) -> Any:
+    """A Config field's default value (from its factory, for a tuple)."""
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is dataclasses.MISSING:
+        raise TypeError(f"config field {f.name} has no default")  # a bug in Config, not user input
+    return f.default_factory()
 
 
 FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Config))

@@ -33,11 +33,12 @@ def os_error_of(error: BaseException) -> OSError | None:
     """The OSError behind ``error``: itself, or one it was raised from or while handling (torch.save
     reports a full disk as a RuntimeError raised while handling the OSError)."""
     seen: set[int] = set()
-    while error is not None and id(error) not in seen:
-        if isinstance(error, OSError) and error.errno is not None:
-            return error
-        seen.add(id(error))
-        error = error.__cause__ or error.__context__
+    link: BaseException | None = error
+    while link is not None and id(link) not in seen:
+        if isinstance(link, OSError) and link.errno is not None:
+            return link
+        seen.add(id(link))
+        link = link.__cause__ or link.__context__
     return None
 
 
@@ -45,7 +46,7 @@ def os_error_line(error: OSError) -> tuple[str, int]:
     """One line naming the path and the cause of ``error``, and the exit code: 1 for the machine
     (full disk, quota, read-only media, I/O error), 2 for a path the user gave."""
     cause = os.strerror(error.errno) if error.errno is not None else (error.strerror or type(error).__name__)
-    hint = _HINTS.get(error.errno)
+    hint = None if error.errno is None else _HINTS.get(error.errno)
     # os.replace(source, target): the target is the path the user knows.
     path = error.filename2 if error.filename2 is not None else error.filename
     where = "" if path is None else f"{_short(os.fsdecode(path))}: "

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from dqn_family.configs.config import FIELD_NAMES, Config, field_kind
+from dqn_family.configs.config import FIELD_NAMES, Config, field_default, field_kind
 from dqn_family.configs.errors import ConfigError, UserError, os_error_line, os_error_of
 from dqn_family.fileio import load_yaml, short_repr, write_text_atomic
 
@@ -241,7 +241,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, shown: dict[str, tuple
     )
     for f in dataclasses.fields(Config):
         flag = "--" + f.name.replace("_", "-")
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        default = field_default(f)
         value, source = (shown or {}).get(f.name, (default, ""))
         differs = source and _cli_text(value) != _cli_text(default)
         where = (

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from dqn_family.configs.config import Config
+from dqn_family.configs.config import Config, field_default
 
 
 def markdown_reference() -> str:
     lines = ["| flag | default | meaning |", "|---|---|---|"]
     for f in dataclasses.fields(Config):
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        default = field_default(f)
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
         flag = "--" + f.name.replace("_", "-")
         if f.type == "bool" or isinstance(default, bool):

@@ -91,6 +91,7 @@ def export_onnx(policy: GreedyPolicy, spec: ObservationSpec) -> bytes:
             )
     except Exception as error:
         raise ExportError(f"the ONNX exporter cannot translate this network: {one_line(error, 240)}") from None
+    assert onnx_program is not None  # dynamo=True returns an ONNXProgram (only the legacy exporter returns None)
     return onnx_program.model_proto.SerializeToString()
 
 

@@ -21,7 +21,7 @@ from torch import nn
 
 from dqn_family.deployment.formats import Runner
 from dqn_family.deployment.policy import GreedyPolicy
-from dqn_family.envs import EnvOptions, make_env
+from dqn_family.envs import EnvOptions, action_count, make_env
 
 ATOL, RTOL = 1e-4, 1e-4
 _CHUNK = 256
@@ -54,14 +54,15 @@ def collect_observations(
     policy = GreedyPolicy(q_network)
     env = make_env(env_id, options=options)
     rng = np.random.default_rng(seed)
-    collected = []
+    collected: list[np.ndarray] = []
     try:
+        n_actions = action_count(env.action_space)
         observation, _ = env.reset(seed=seed)
         while len(collected) < count:
             observation = np.asarray(observation)
             collected.append(observation)
             if rng.random() < epsilon:
-                action = int(rng.integers(env.action_space.n))
+                action = int(rng.integers(n_actions))
             else:
                 action = int(policy(torch.as_tensor(observation).unsqueeze(0))[0][0])
             observation, _, terminated, truncated, _ = env.step(action)

@@ -4,9 +4,11 @@ a DQN can drive them."""
 from dqn_family.envs.make import (
     AutoresetTracker,
     EnvError,
+    action_count,
     check_spaces,
     make_env,
     make_vector_env,
+    observation_layout,
     observation_states,
     resolve_env_id,
 )
@@ -18,11 +20,13 @@ __all__ = [
     "EnvError",
     "EnvOptions",
     "LeanSyncVectorEnv",
+    "action_count",
     "check_spaces",
     "env_family",
     "learning_signal",
     "make_env",
     "make_vector_env",
+    "observation_layout",
     "observation_states",
     "resolve_env_id",
 ]

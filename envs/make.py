@@ -107,6 +107,21 @@ def check_spaces(observation_space: gym.Space, action_space: gym.Space, env_spec
         )
 
 
+def action_count(action_space: gym.Space) -> int:
+    """The number of actions of a Discrete action space, the only kind ``check_spaces`` lets through."""
+    if not isinstance(action_space, gym.spaces.Discrete):
+        raise EnvError(f"action space {action_space} is not Discrete; DQN needs a Discrete action space")
+    return int(action_space.n)
+
+
+def observation_layout(observation_space: gym.Space) -> tuple[tuple[int, ...], np.dtype]:
+    """(shape, dtype) of one observation: fixed for the Box and Discrete spaces ``check_spaces`` lets through."""
+    shape, dtype = observation_space.shape, observation_space.dtype
+    if shape is None or dtype is None:
+        raise EnvError(f"observation space {observation_space} has no fixed shape and dtype")
+    return shape, dtype
+
+
 def observation_states(observation_space: gym.Space) -> int | None:
     """The number of states of a Discrete observation space (observations are the state's index,
     shape (), which the Q-network one-hot encodes); None for a Box."""

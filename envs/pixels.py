@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Protocol, TypedDict, cast
 
 import gymnasium as gym
 import numpy as np
@@ -87,7 +87,7 @@ def make_pixel_env(env_id: str, options: EnvOptions, render_mode: str | None) ->
             grayscale_obs=True,
             scale_obs=False,
         )
-        if "FIRE" in env.unwrapped.get_action_meanings():
+        if "FIRE" in action_meanings(env):
             env = FireOnReset(env)
         env = LifeLossInfo(env)
         if options.max_episode_steps is not None:  # here, outside the frame skip, it counts agent steps
@@ -99,7 +99,13 @@ def make_pixel_env(env_id: str, options: EnvOptions, render_mode: str | None) ->
     )
 
 
-def time_limit_kwargs(options: EnvOptions) -> dict[str, int]:
+class TimeLimitKwargs(TypedDict, total=False):
+    """``gym.make``'s time-limit keyword: absent to keep the env's own limit."""
+
+    max_episode_steps: int
+
+
+def time_limit_kwargs(options: EnvOptions) -> TimeLimitKwargs:
     """``gym.make``'s max_episode_steps keyword when the options set a limit (else the env's own)."""
     return {} if options.max_episode_steps is None else {"max_episode_steps": options.max_episode_steps}
 
@@ -119,6 +125,16 @@ def _register(env_id: str, module_name: str, package: str, extra: str) -> None:
         module.register_envs()
 
 
+class _NamesActions(Protocol):
+    def get_action_meanings(self) -> list[str]: ...
+
+
+def action_meanings(env: gym.Env) -> list[str]:
+    """The names of an Atari env's actions ("NOOP", "FIRE", ...)."""
+    # The ALE's AtariEnv has them; gym.Env's type does not say so, and ale_py is an optional import.
+    return cast(_NamesActions, env.unwrapped).get_action_meanings()
+
+
 class FireOnReset(gym.Wrapper):
     """Press FIRE after a reset and after each lost life, in games that wait for FIRE to (re)start
     play (Breakout, ...). Lives end episodes only for learning here (see the module docstring), so
@@ -127,7 +143,7 @@ class FireOnReset(gym.Wrapper):
 
     def __init__(self, env: gym.Env) -> None:
         super().__init__(env)
-        self.fire = env.unwrapped.get_action_meanings().index("FIRE")
+        self.fire = action_meanings(env).index("FIRE")
 
     def reset(self, **kwargs):
         observation, info = self.env.reset(**kwargs)

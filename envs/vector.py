@@ -54,7 +54,9 @@ class LeanSyncVectorEnv(VectorEnv):
         self.single_observation_space, self.single_action_space = first.observation_space, first.action_space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self.observations = create_empty_array(self.single_observation_space, n=self.num_envs, fn=np.zeros)
+        observations = create_empty_array(self.single_observation_space, n=self.num_envs, fn=np.zeros)
+        assert isinstance(observations, np.ndarray)  # a Box or Discrete space (checked above) batches into one
+        self.observations: np.ndarray = observations
         self.rewards = np.zeros(self.num_envs, dtype=np.float64)
         self.terminations = np.zeros(self.num_envs, dtype=np.bool_)
         self.truncations = np.zeros(self.num_envs, dtype=np.bool_)

@@ -17,6 +17,7 @@ batches are gathered from a copy on that device (``replay.device.DeviceMirror``)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Generic
 
 import numpy as np
 import torch
@@ -25,6 +26,7 @@ from dqn_family.replay.device import DeviceMirror
 from dqn_family.replay.frames import FrameStackStorage
 from dqn_family.replay.storage import (
     ArrayStorage,
+    ArrayT,
     ObservationStorage,
     check_all_in_range,
     check_array,
@@ -35,34 +37,48 @@ from dqn_family.replay.storage import (
 
 
 @dataclass(frozen=True)
-class Batch:
-    """A sampled minibatch. Leading dimension B everywhere; observations keep their stored dtype."""
+class Batch(Generic[ArrayT]):
+    """A sampled minibatch. Leading dimension B everywhere; observations keep their stored dtype.
 
-    observations: np.ndarray | torch.Tensor  # [B, *obs_shape]
-    actions: np.ndarray | torch.Tensor  # [B] int64
-    rewards: np.ndarray | torch.Tensor  # [B] float32
-    next_observations: np.ndarray | torch.Tensor  # [B, *obs_shape]
-    terminated: np.ndarray | torch.Tensor  # [B] float32: 1.0 where the episode truly ended
-    discounts: np.ndarray | torch.Tensor  # [B] float32: gamma^n used to bootstrap this sample
-    indices: np.ndarray | torch.Tensor  # [B] int64 positions in the buffer
-    # [B] float32 importance-sampling weights (all 1.0 for uniform sampling); None when not given
+    ``Batch[np.ndarray]`` is gathered on the host, ``Batch[torch.Tensor]`` on a device or made by
+    ``to_torch``: what an agent's update takes."""
+
+    observations: ArrayT  # [B, *obs_shape]
+    actions: ArrayT  # [B] int64
+    rewards: ArrayT  # [B] float32
+    next_observations: ArrayT  # [B, *obs_shape]
+    terminated: ArrayT  # [B] float32: 1.0 where the episode truly ended
+    discounts: ArrayT  # [B] float32: gamma^n used to bootstrap this sample
+    # [B] int64 positions in the buffer: numpy even in a batch gathered on a device (the host's
+    # priorities are updated with them); tensors after ``to_torch``
+    indices: np.ndarray | torch.Tensor
+    # [B] float32 importance-sampling weights (all 1.0 for uniform sampling); None when not given.
+    # Numpy in a device batch of prioritized replay (computed on the host); tensors after ``to_torch``.
     weights: np.ndarray | torch.Tensor | None = None
 
-    def to_torch(self, device: torch.device | str) -> Batch:
+    def to_torch(self, device: torch.device | str) -> Batch[torch.Tensor]:
         """The same batch as torch tensors on ``device`` (numpy memory is shared on the CPU).
 
         A field that is None stays None.
         """
+
+        def on_device(value: np.ndarray | torch.Tensor) -> torch.Tensor:
+            return torch.as_tensor(value, device=device)
+
         return Batch(
-            **{
-                name: None if value is None else torch.as_tensor(value, device=device)
-                for name, value in self.__dict__.items()
-            }
+            observations=on_device(self.observations),
+            actions=on_device(self.actions),
+            rewards=on_device(self.rewards),
+            next_observations=on_device(self.next_observations),
+            terminated=on_device(self.terminated),
+            discounts=on_device(self.discounts),
+            indices=on_device(self.indices),
+            weights=None if self.weights is None else on_device(self.weights),
         )
 
 
 # The per-transition arrays a ReplayBuffer holds itself, whatever its observation storage.
-FIELD_DTYPES = {
+FIELD_DTYPES: dict[str, np.dtype] = {
     "actions": np.dtype(np.int64),
     "rewards": np.dtype(np.float32),
     "terminated": np.dtype(np.bool_),
@@ -138,12 +154,18 @@ class ReplayBuffer:
     @property
     def observations(self) -> np.ndarray:
         """All observation slots [capacity, *obs_shape]; only when whole observations are stored."""
-        return self.storage.observations
+        return self._whole_observation_storage().observations
 
     @property
     def next_observations(self) -> np.ndarray:
         """All next-observation slots [capacity, *obs_shape]; only when whole observations are stored."""
-        return self.storage.next_observations
+        return self._whole_observation_storage().next_observations
+
+    def _whole_observation_storage(self) -> ArrayStorage:
+        # An AttributeError, as reading an attribute the storage lacks was before: hasattr() stays False.
+        if not isinstance(self.storage, ArrayStorage):
+            raise AttributeError(f"{type(self.storage).__name__} stores frames, not whole observations")
+        return self.storage
 
     def add(
         self,
@@ -185,18 +207,18 @@ class ReplayBuffer:
             return slice(self.position, end)
         return (self.position + np.arange(count)) % self.capacity
 
-    def sample(self, batch_size: int) -> Batch:
+    def sample(self, batch_size: int) -> Batch[np.ndarray] | Batch[torch.Tensor]:
         """Draw ``batch_size`` stored transitions uniformly, with replacement."""
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
         indices = self.rng.integers(0, self.size, size=batch_size)
         return self.gather(indices)
 
-    def gather(self, indices: np.ndarray) -> Batch:
+    def gather(self, indices: np.ndarray) -> Batch[np.ndarray] | Batch[torch.Tensor]:
         """The transitions at ``indices``, with importance weights of 1 (uniform sampling): numpy
         arrays, or tensors on the buffer's device if it has one (``indices`` stay numpy)."""
         if self.mirror is not None:
-            return self._gather_on_device(indices)
+            return self._gather_on_device(self.mirror, indices)
         observations, next_observations = self.storage.read(indices)
         return Batch(
             observations=observations,
@@ -209,10 +231,10 @@ class ReplayBuffer:
             weights=np.ones(len(indices), dtype=np.float32),
         )
 
-    def _gather_on_device(self, indices: np.ndarray) -> Batch:
-        self.mirror.sync(self.storage.take_changed_rows())
-        arrays = self.mirror.arrays
-        indices_t = torch.from_numpy(np.asarray(indices, dtype=np.int64)).to(self.mirror.device)
+    def _gather_on_device(self, mirror: DeviceMirror, indices: np.ndarray) -> Batch[torch.Tensor]:
+        mirror.sync(self.storage.take_changed_rows())
+        arrays = mirror.arrays
+        indices_t = torch.from_numpy(np.asarray(indices, dtype=np.int64)).to(mirror.device)
         observations, next_observations = self.storage.gather(arrays, indices_t)
         return Batch(
             observations=observations,
@@ -222,7 +244,7 @@ class ReplayBuffer:
             terminated=arrays["terminated"][indices_t].float(),
             discounts=arrays["discounts"][indices_t],
             indices=np.asarray(indices, dtype=np.int64),
-            weights=torch.ones(len(indices), dtype=torch.float32, device=self.mirror.device),
+            weights=torch.ones(len(indices), dtype=torch.float32, device=mirror.device),
         )
 
     # --- state -------------------------------------------------------------------------------

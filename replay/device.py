@@ -58,8 +58,8 @@ class DeviceMirror:
                 else [slice(start, self.capacity), slice(0, self.unsynced_end)]
             )
             for name, host in self.slot_host.items():
-                for rows in ranges:
-                    self.arrays[name][rows] = torch.from_numpy(host[rows]).to(self.device)
+                for slot_range in ranges:
+                    self.arrays[name][slot_range] = torch.from_numpy(host[slot_range]).to(self.device)
             self.unsynced_count = 0
         for name, rows in changed_shared_rows.items():
             if len(rows):

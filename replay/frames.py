@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import zlib
 from collections import deque
+from collections.abc import Mapping
 
 import numpy as np
 
-from dqn_family.replay.storage import check_array, check_integer, entry
+from dqn_family.replay.storage import ArrayT, check_array, check_integer, entry
 
 FRAME_NUMBER_DTYPE = np.dtype(np.int32)  # frame numbers, reference counts and the free list
 
@@ -165,7 +166,7 @@ class FrameStackStorage:
         return {"frames": rows}
 
     @staticmethod
-    def gather(arrays: dict, indices):
+    def gather(arrays: Mapping[str, ArrayT], indices: ArrayT) -> tuple[ArrayT, ArrayT]:
         """One gather per field: frames[rows of frame numbers] is [B, S, *frame_shape]."""
         frames = arrays["frames"]
         return frames[arrays["observation_frames"][indices]], frames[arrays["next_observation_frames"][indices]]
@@ -275,9 +276,9 @@ class FrameStackStorage:
             raise ValueError(f"replay frame_count is {state['frame_count']}, this buffer holds {count} frames")
         used = min(len(np.asarray(entry(state, "frames"))), count)
         frames = check_array(state, "frames", dtype=self.frames.dtype, shape=(used, *self.frame_shape))
-        rows = tuple(
-            check_array(state, key, dtype=FRAME_NUMBER_DTYPE, shape=(size, self.stack))
-            for key in ("observation_frames", "next_observation_frames")
+        rows = (
+            check_array(state, "observation_frames", dtype=FRAME_NUMBER_DTYPE, shape=(size, self.stack)),
+            check_array(state, "next_observation_frames", dtype=FRAME_NUMBER_DTYPE, shape=(size, self.stack)),
         )
         numbers = np.concatenate([row.ravel() for row in rows])
         if numbers.size and (numbers.min() < 0 or numbers.max() >= used):

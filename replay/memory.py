@@ -26,15 +26,19 @@ def replay_bytes(
 ) -> int:
     """The bytes of all arrays of a (Prioritized)ReplayBuffer built with these options: what its
     ``nbytes`` will be (Python objects such as the frame window's dict come on top, a few KB)."""
-    dimensions = {
-        "capacity": capacity,
-        "observation_shape": tuple(observation_shape),
-        "observation_dtype": np.dtype(observation_dtype),
-    }
+    observation_shape, observation_dtype = tuple(observation_shape), np.dtype(observation_dtype)
     observations = (
-        FrameStackStorage.bytes_for(**dimensions, frame_window=frame_window, spare_frames=spare_frames)
+        FrameStackStorage.bytes_for(
+            capacity=capacity,
+            observation_shape=observation_shape,
+            observation_dtype=observation_dtype,
+            frame_window=frame_window,
+            spare_frames=spare_frames,
+        )
         if stacked_frames
-        else ArrayStorage.bytes_for(**dimensions)
+        else ArrayStorage.bytes_for(
+            capacity=capacity, observation_shape=observation_shape, observation_dtype=observation_dtype
+        )
     )
     fields = capacity * sum(dtype.itemsize for dtype in FIELD_DTYPES.values())
     tree = node_count(capacity) * NODE_DTYPE.itemsize if prioritized else 0

@@ -85,7 +85,7 @@ class NStepAccumulator:
         done = real & (np.asarray(terminated, dtype=bool) | np.asarray(truncated, dtype=bool))
         if self._is_steady(real, done):
             return self._push_steady(observations, actions, rewards, next_observations)
-        self._store(observations, actions, rewards, real)
+        window_observations, window_actions = self._store(observations, actions, rewards, real)
 
         # A sub-env emits its oldest step when its window is full, or all its steps when its episode ended.
         emitting = np.flatnonzero(done | (real & (self.length == self.n_step)))
@@ -103,8 +103,8 @@ class NStepAccumulator:
         returns_EN = rewards_EN @ self.discount_matrix.T
         rows = np.repeat(np.arange(len(emitting)), counts)
         transitions = NStepTransitions(
-            observations=self.observations[envs, slots],
-            actions=self.actions[envs, slots],
+            observations=window_observations[envs, slots],
+            actions=window_actions[envs, slots],
             rewards=returns_EN[rows, ages].astype(np.float32),
             next_observations=np.asarray(next_observations)[envs],
             terminated=np.asarray(terminated, dtype=bool)[envs],
@@ -133,6 +133,8 @@ class NStepAccumulator:
     ) -> NStepTransitions:
         """push() for a steady step, in a third of its numpy calls and with the same results: each
         sub-env stores the step, emits its oldest (a full window of n rewards) and slides by one."""
+        # _is_steady, the only way here, found the windows allocated (the first push allocates both).
+        assert self.observations is not None and self.actions is not None
         envs, n = np.arange(self.num_envs), self.n_step
         newest = (self.start + n - 1) % n
         self.observations[envs, newest] = observations
@@ -153,9 +155,12 @@ class NStepAccumulator:
         self.start = (oldest + 1) % n
         return transitions
 
-    def _store(self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray, real: np.ndarray) -> None:
+    def _store(
+        self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray, real: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Store the real sub-envs' step in their windows; returns the (observations, actions) windows."""
         observations, actions = np.asarray(observations), np.asarray(actions)
-        if self.observations is None:
+        if self.observations is None or self.actions is None:  # the first push allocates both
             self.observations = np.zeros((self.num_envs, self.n_step, *observations.shape[1:]), observations.dtype)
             self.actions = np.zeros((self.num_envs, self.n_step), actions.dtype)
         envs = np.flatnonzero(real)
@@ -164,3 +169,4 @@ class NStepAccumulator:
         self.actions[envs, slots] = actions[envs]
         self.rewards[envs, slots] = np.asarray(rewards, dtype=np.float64)[envs]
         self.length[envs] += 1
+        return self.observations, self.actions

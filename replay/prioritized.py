@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from dqn_family.replay.buffer import Batch, ReplayBuffer
@@ -88,7 +89,9 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         super().add(observations, actions, rewards, next_observations, terminated, truncated, discounts)
         self.tree.update(slots, np.full(written, self.max_priority))
 
-    def sample(self, batch_size: int, beta: float) -> Batch:
+    # Not a drop-in ReplayBuffer.sample: prioritized sampling cannot go without its importance
+    # exponent, and no default beta is right for every caller (the loop anneals it).
+    def sample(self, batch_size: int, beta: float) -> Batch[np.ndarray] | Batch[torch.Tensor]:  # type: ignore[override]
         """Draw ``batch_size`` transitions in proportion to priority, with importance weights.
 
         ``beta`` in [0, 1] is the importance-correction exponent (1 corrects the bias fully).
@@ -105,9 +108,10 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         weights = (weights / weights.max()).astype(np.float32)
         return dataclasses.replace(self.gather(indices), weights=weights)
 
-    def update_priorities(self, indices: np.ndarray, td_errors: np.ndarray) -> None:
+    def update_priorities(self, indices: npt.ArrayLike, td_errors: npt.ArrayLike) -> None:
         """Set p_i = (|delta_i| + epsilon)^alpha for sampled ``indices`` (call before the next add,
-        or a slot overwritten in between would get the old transition's priority)."""
+        or a slot overwritten in between would get the old transition's priority). Any array-like
+        will do: a batch's indices, numpy or (after ``Batch.to_torch``) a CPU tensor."""
         indices = np.asarray(indices, dtype=np.int64)
         td_errors = np.asarray(td_errors, dtype=np.float64)
         if indices.shape != td_errors.shape:

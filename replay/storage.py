@@ -9,9 +9,14 @@ Also here: the checks that both storages and the buffer apply to a state before 
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
+import torch
+
+# What a batch's arrays are: numpy arrays (gathered on the host) or torch tensors (on a device).
+ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 
 
 class ObservationStorage(Protocol):
@@ -41,7 +46,7 @@ class ObservationStorage(Protocol):
         """Rows of the non-slot mirrored arrays written since the last call (name -> row numbers)."""
 
     @staticmethod
-    def gather(arrays: dict, indices):
+    def gather(arrays: Mapping[str, ArrayT], indices: ArrayT) -> tuple[ArrayT, ArrayT]:
         """(observations, next observations) at ``indices`` from the mirrored arrays, numpy or torch."""
 
 
@@ -75,7 +80,7 @@ class ArrayStorage:
         return {}
 
     @staticmethod
-    def gather(arrays: dict, indices):
+    def gather(arrays: Mapping[str, ArrayT], indices: ArrayT) -> tuple[ArrayT, ArrayT]:
         return arrays["observations"][indices], arrays["next_observations"][indices]
 
     def state_dict(self, size: int) -> dict:

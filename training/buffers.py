@@ -4,6 +4,8 @@ against what is available before anything is allocated."""
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import numpy as np
 import torch
 
@@ -19,6 +21,19 @@ from dqn_family.replay import (
 )
 
 
+class _ReplayDimensions(TypedDict):
+    capacity: int
+    observation_shape: tuple[int, ...]
+    observation_dtype: np.dtype
+
+
+class _ReplayOptions(_ReplayDimensions, total=False):
+    """The keywords that replay_bytes and both buffer classes take alike; absent ones keep their defaults."""
+
+    stacked_frames: bool
+    frame_window: int
+
+
 def build_replay(
     config: Config,
     observation_shape: tuple[int, ...],
@@ -28,15 +43,15 @@ def build_replay(
 ) -> ReplayBuffer:
     """The replay buffer the config asks for, once its memory is known to fit (ConfigError if not);
     with a ``device``, it also keeps a copy there and gathers batches from it."""
-    common = {
+    common: _ReplayOptions = {
         "capacity": config.buffer_size,
         "observation_shape": observation_shape,
         "observation_dtype": observation_dtype,
     }
     if uses_frame_replay(config, observation_shape):
-        common.update(
-            stacked_frames=True,
-            frame_window=frame_window_for(num_envs=config.num_envs, n_step=config.n_step, stack=observation_shape[0]),
+        common["stacked_frames"] = True
+        common["frame_window"] = frame_window_for(
+            num_envs=config.num_envs, n_step=config.n_step, stack=observation_shape[0]
         )
     needed = replay_bytes(**common, prioritized=config.prioritized)
     check_replay_memory(config, needed)

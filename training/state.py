@@ -34,7 +34,7 @@ from dqn_family.checkpoints import (
 )
 from dqn_family.configs import Config, config_to_dict
 from dqn_family.configs.config import is_count
-from dqn_family.envs import EnvOptions, make_vector_env, observation_states
+from dqn_family.envs import EnvOptions, action_count, make_vector_env, observation_layout, observation_states
 from dqn_family.fileio import short_repr
 from dqn_family.replay import ReplayBuffer
 from dqn_family.training.buffers import build_replay
@@ -103,11 +103,12 @@ def build_parts(
     )
     envs = make_vector_env(config.env_id, config.num_envs, mode=config.vector_mode, options=EnvOptions.of(config))
     try:
-        observation_space, action_space = envs.single_observation_space, envs.single_action_space
+        observation_space = envs.single_observation_space
+        observation_shape, observation_dtype = observation_layout(observation_space)
         agent = make_agent(
             config,
-            observation_shape=observation_space.shape,
-            n_actions=int(action_space.n),
+            observation_shape=observation_shape,
+            n_actions=action_count(envs.single_action_space),
             device=device,
             seed=agent_seed,
             network=network,
@@ -115,8 +116,8 @@ def build_parts(
         )
         buffer = build_replay(
             config,
-            observation_space.shape,
-            observation_space.dtype,
+            observation_shape,
+            observation_dtype,
             buffer_seed,
             device=device if config.device_replay and device.type != "cpu" else None,
         )
@@ -180,7 +181,9 @@ def restore(run: Run, payload: dict[str, Any]) -> Resumed:
     check_global_rng_state(rng)
     set_numpy_generator_state(run.env_seeds, _part(rng, "env_seeds"))
     run.agent.load_state_dict(_part(payload, "agent"))
-    run.buffer.load_state_dict(to_arrays(_part(payload, "replay")), n_actions=int(run.envs.single_action_space.n))
+    run.buffer.load_state_dict(
+        to_arrays(_part(payload, "replay")), n_actions=action_count(run.envs.single_action_space)
+    )
     if len(run.buffer) > counters.env_steps:
         raise ValueError(
             f"its replay holds {len(run.buffer):,} transitions, more than its {counters.env_steps:,} env steps"
@@ -255,9 +258,9 @@ def check_finite(agent: DQNAgent, log: MetricLog, step: int) -> None:
 
 
 def spaces_of(envs: gym.vector.VectorEnv) -> dict[str, Any]:
-    space = envs.single_observation_space
+    shape, dtype = observation_layout(envs.single_observation_space)
     return {
-        "observation_shape": list(space.shape),
-        "observation_dtype": str(space.dtype),
-        "n_actions": int(envs.single_action_space.n),
+        "observation_shape": list(shape),
+        "observation_dtype": str(dtype),
+        "n_actions": action_count(envs.single_action_space),
     }

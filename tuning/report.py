@@ -8,6 +8,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
@@ -46,7 +47,8 @@ def write_figures(study: optuna.Study, settings: TuneSettings, say: Callable[[st
     complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     target = (lambda trial: trial.values[0]) if settings.multi_objective else None
     name = "objective (mean return)"
-    figures: dict[str, Callable[[], object]] = {
+    # Each draws an Axes or (some Optuna plots) an array of them: read below by duck typing.
+    figures: dict[str, Callable[[], Any]] = {
         "optimization_history": lambda: optuna_plots.plot_optimization_history(study, target=target, target_name=name),
         "parallel_coordinate": lambda: optuna_plots.plot_parallel_coordinate(study, target=target, target_name=name),
     }

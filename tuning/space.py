@@ -155,6 +155,7 @@ def _tunable_kind(name: str) -> type | None:
 
 def _range(where: str, name: str, entry: dict) -> Param:
     kind, wanted = _tunable_kind(name), entry["type"]
+    assert kind is not None  # _param refuses the fields with no tunable kind before calling this
     if kind is not (float if wanted == "float" else int):
         hint = {float: "float", int: "int"}.get(kind, "categorical")
         raise ConfigError(f"{where} is a {kind.__name__} field; use type: {hint}")

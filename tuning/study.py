@@ -16,7 +16,7 @@ import socket
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import optuna
 from optuna.trial import TrialState
@@ -125,7 +125,9 @@ def open_study(
     settings: TuneSettings, storage: optuna.storages.BaseStorage, pruner: optuna.pruners.BasePruner | None = None
 ) -> optuna.Study:
     """The study named in ``settings``, created if new; UserError if it exists with other settings."""
-    directions = ["maximize", "minimize"] if settings.multi_objective else ["maximize"]
+    directions: list[Literal["maximize", "minimize"]] = (
+        ["maximize", "minimize"] if settings.multi_objective else ["maximize"]
+    )
     study = optuna.create_study(
         study_name=settings.study_name,
         storage=storage,

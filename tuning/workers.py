@@ -67,7 +67,13 @@ def run_trials(
     quiet_optuna()  # a line per trial comes from trial_line instead
     storage = open_storage(settings.storage_url)
     study = open_study(settings, storage, pruner)
-    objective, ran, failures, last = _ErrorNote(Objective(settings=settings)), 0, 0, []
+    objective, ran, failures = _ErrorNote(Objective(settings=settings)), 0, 0
+    last: list[FrozenTrial] = []  # the trial the last optimize() call ran
+
+    def note_trial(_: optuna.Study, trial: FrozenTrial) -> None:
+        last.append(trial)
+        say(trial_line(trial))
+
     while True:
         for number in fail_dead_trials(study, storage):
             say(f"trial {number}: FAIL: its worker process ended while it ran (marked now)")
@@ -82,7 +88,7 @@ def run_trials(
             objective,
             n_trials=1,
             catch=(Exception,),
-            callbacks=[lambda _, trial: (last.append(trial), say(trial_line(trial)))],
+            callbacks=[note_trial],
         )
         ran += 1
         failures = failures + 1 if last and last[0].state == TrialState.FAIL else 0
