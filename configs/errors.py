@@ -45,7 +45,8 @@ def os_error_of(error: BaseException) -> OSError | None:
 def os_error_line(error: OSError) -> tuple[str, int]:
     """One line naming the path and the cause of ``error``, and the exit code: 1 for the machine
     (full disk, quota, read-only media, I/O error), 2 for a path the user gave."""
-    cause = os.strerror(error.errno) if error.errno is not None else (error.strerror or type(error).__name__)
+    # The error's own text (fileio's refusals say what is there); the system's for a bare errno.
+    cause = error.strerror or (os.strerror(error.errno) if error.errno is not None else type(error).__name__)
     hint = None if error.errno is None else _HINTS.get(error.errno)
     # os.replace(source, target): the target is the path the user knows.
     path = error.filename2 if error.filename2 is not None else error.filename

@@ -126,3 +126,15 @@ def test_aggregate_json_to_symlink_updates_target(finished_run, tmp_path):
     process = run_command(REPO_ROOT / "aggregate.py", finished_run, "--json", link)
     assert process.returncode == 0, process.stderr[-2000:]
     assert link.is_symlink() and target.read_text().startswith("{\n")
+
+
+def test_refusing_a_special_run_file_is_one_line_naming_what_is_there(tmp_path):
+    from dqn_family.configs.errors import os_error_line
+
+    fifo = tmp_path / "meta.json"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError) as raised:
+        write_text_atomic(fifo, "{}")
+    line, code = os_error_line(raised.value)
+    assert line == f"{fifo}: is a named pipe (FIFO), not a regular file; refusing to replace it" and code == 2
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
