@@ -9,6 +9,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from dqn_family.fileio.atomic import RefusedPath
+
 # The machine's problems (exit code 1); any other OSError is a path the user gave (exit code 2).
 MACHINE_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EIO})
 _HINTS = {
@@ -45,8 +47,10 @@ def os_error_of(error: BaseException) -> OSError | None:
 def os_error_line(error: OSError) -> tuple[str, int]:
     """One line naming the path and the cause of ``error``, and the exit code: 1 for the machine
     (full disk, quota, read-only media, I/O error), 2 for a path the user gave."""
-    # The error's own text (fileio's refusals say what is there); the system's for a bare errno.
-    cause = error.strerror or (os.strerror(error.errno) if error.errno is not None else type(error).__name__)
+    if isinstance(error, RefusedPath):  # fileio's own refusal says what is there
+        cause = error.strerror
+    else:
+        cause = os.strerror(error.errno) if error.errno is not None else (error.strerror or type(error).__name__)
     hint = None if error.errno is None else _HINTS.get(error.errno)
     # os.replace(source, target): the target is the path the user knows.
     path = error.filename2 if error.filename2 is not None else error.filename

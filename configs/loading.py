@@ -166,8 +166,8 @@ def _shown(path: Path) -> str:
 
 
 def print_config(config: Config, origins: dict[str, str]) -> str:
-    """The resolved config as YAML (``train.py --config`` takes it back), each value that is not
-    Config's default followed by a comment saying where it came from."""
+    """The resolved config as YAML (``train.py --config`` takes it back), each value that a preset,
+    ``--config`` file or the noisy rule set followed by a comment saying which."""
     values = config_to_dict(config)
     # Flow style for the lists and no line wrapping: one line per field (hidden_sizes is a list, so
     # the mapping itself stays in block style).

@@ -19,16 +19,20 @@ from typing import Any, BinaryIO
 from dqn_family.fileio.reading import kind_of_file
 
 
+class RefusedPath(OSError):
+    """A path that is not replaced because of what is there; its message says what."""
+
+
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any], *, through_special: bool = False) -> None:
     """Let ``write`` fill a temporary file in the target's folder, fsync it, rename it over the
     target, then fsync the folder (so the rename itself survives a power cut)."""
     path = Path(path)
     kind = kind_of_file(path)
     if kind == "a folder":
-        raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(path))
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
     if kind not in (None, "nothing", "a symbolic link to nothing"):  # a device, FIFO or socket
         if not through_special:
-            raise OSError(errno.EINVAL, f"is {kind}, not a regular file; refusing to replace it", str(path))
+            raise RefusedPath(errno.EINVAL, f"is {kind}, not a regular file; refusing to replace it", str(path))
         with open(path, "wb") as handle:  # no O_CREAT race: it exists; the kernel follows /dev/stdout etc.
             write(handle)
             handle.flush()

@@ -17,5 +17,6 @@ def test_readme_config_reference_matches_config_fields():
 def test_readme_setup_commands_match_ci():
     text = README.read_text(encoding="utf-8")
     ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8")
-    assert 'pip install "torch==2.13.0" -e ".[dev]" && python -m pytest -q' in text
-    assert '"torch==2.13.0" -e ".[dev]"' in ci and "python -m pytest -q" in ci
+    checks = "ruff check . && ruff format --check . && python -m mypy && python -m pytest -q"
+    assert f'pip install "torch==2.13.0" -e ".[dev]" && {checks}' in text
+    assert '"torch==2.13.0" -e ".[dev]"' in ci and checks in ci

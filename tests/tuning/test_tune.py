@@ -238,14 +238,20 @@ def test_tune_continued_after_sigkill_has_the_requested_finished_trials(tmp_path
         "5000",
         *TINY[2:],
     ]  # seconds per trial: time to see one RUNNING and kill it
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = tmp_path / "first.log"
+    with open(log, "wb") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
     try:
+        # A trial's run directory is made after the trial is RUNNING in the study. Only the file
+        # system is watched here: opening the SQLite study while tune.py creates it could race.
         deadline = time.monotonic() + 120
-        while not _running_trials(out) and time.monotonic() < deadline and process.poll() is None:
+        while not list(out.glob("trial_*/config.yaml")) and time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.2)
-        assert _running_trials(out), "no trial started"
+        assert process.poll() is None, f"tune.py ended before a trial started: {log.read_text()[-2000:]}"
+        assert list(out.glob("trial_*/config.yaml")), "no trial started"
     finally:
-        os.kill(process.pid, signal.SIGKILL)
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
         process.wait()
     killed = _running_trials(out)
     assert len(killed) == 1, "the trial seen running ended just before the kill; run the test again"
