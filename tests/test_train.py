@@ -379,3 +379,28 @@ def test_train_dqn_learns_cartpole(tiny_config):
     )
     result = train.train(config)
     assert result.final_eval.mean >= 150, result.final_eval.returns
+
+
+def test_train_config_text_in_tensorboard_names_the_run_directory(tiny_config, tmp_path):
+    config = tiny_config(run_dir=None)
+    previous = Path.cwd()
+    try:  # the default run directory is made under the current folder
+        import os
+
+        os.chdir(tmp_path)
+        result = train.train(config)
+    finally:
+        os.chdir(previous)
+    assert f"|run_dir|{result.run_dir}|" in read_text(tmp_path / result.run_dir, "hyperparameters")
+
+
+def test_train_says_why_a_vector_step_passed_total_steps(tiny_config, capsys, monkeypatch):
+    from dqn_family.training import progress as progress_module
+
+    monkeypatch.setattr(progress_module, "LINE_INTERVAL_S", 3600.0)
+    result = train.train(tiny_config(num_envs=4, total_steps=302, progress=True))
+    assert result.env_steps > 302  # 4 envs move at once (autoreset steps are not counted)
+    assert (
+        f"stopped at {result.env_steps} env steps: the last step of the 4 envs together went past total_steps 302"
+        in capsys.readouterr().err
+    )
