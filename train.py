@@ -25,7 +25,6 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
     import dataclasses
     import signal
     import time
-    from dataclasses import dataclass
     from pathlib import Path
     from typing import Any
 
@@ -73,6 +72,7 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
         EvalResult,
         Resumed,
         Run,
+        TrainResult,
         build_parts,
         check_finite,
         checked,
@@ -85,19 +85,6 @@ except KeyboardInterrupt:
         f"\n{os.path.basename(sys.argv[0])}: interrupted\n"
     )  # the script run (train.py imports evaluate.py)
     raise SystemExit(130) from None
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    run_dir: Path
-    env_steps: int
-    updates: int
-    episodes: int
-    seconds: float  # training wall-clock time, over every session of a resumed run
-    final_eval: EvalResult | None
-    best_eval_mean: float | None
-    resumed_from: int | None = None  # env step of the checkpoint this session started from
-    stopped_early: str | None = None  # why an on_evaluation callback ended the run before total_steps
 
 
 class TrainingInterrupted(Exception):
@@ -332,16 +319,7 @@ def _loop(
         resumed_from=resumed_from,
         stopped_early=stopped_early,
     )
-    write_summary(
-        run.run_dir,
-        env_steps=count.env_steps,
-        updates=count.updates,
-        episodes=count.episodes,
-        seconds=count.seconds,
-        final_eval=final_eval,
-        best_eval_mean=count.best_eval_mean,
-        stopped_early=stopped_early,
-    )
+    write_summary(result)
     return result
 
 

@@ -19,7 +19,7 @@ import torch
 from dqn_family.configs import Config, ConfigError, UserError, config_to_dict, env_file_name, save_config
 from dqn_family.configs.errors import os_errors_in
 from dqn_family.fileio import write_text_atomic
-from dqn_family.training.state import EvalResult
+from dqn_family.training.state import TrainResult
 
 
 def find_run_dir(path: str | Path) -> Path:
@@ -82,31 +82,22 @@ def create_run_dir(config: Config, device: torch.device) -> Path:
     return run_dir
 
 
-def write_summary(
-    run_dir: Path,
-    *,
-    env_steps: int,
-    updates: int,
-    episodes: int,
-    seconds: float,
-    final_eval: EvalResult | None,
-    best_eval_mean: float | None,
-    stopped_early: str | None = None,
-) -> None:
+def write_summary(result: TrainResult) -> None:
     """summary.json: what a finished run reached (aggregate.py and plot.py read it); ``stopped_early``
     says why a run ended before its total_steps (e.g. a tuner pruned it), null when it did not."""
+    final_eval = result.final_eval
     summary = {
-        "env_steps": env_steps,
-        "updates": updates,
-        "episodes": episodes,
-        "seconds": round(seconds, 3),
-        "steps_per_second": round(env_steps / max(seconds, 1e-9), 1),
+        "env_steps": result.env_steps,
+        "updates": result.updates,
+        "episodes": result.episodes,
+        "seconds": round(result.seconds, 3),
+        "steps_per_second": round(result.env_steps / max(result.seconds, 1e-9), 1),
         "final_eval_mean_return": final_eval.mean if final_eval else None,
         "final_eval_std_return": final_eval.std if final_eval else None,
-        "best_eval_mean_return": best_eval_mean,
-        "stopped_early": stopped_early,
+        "best_eval_mean_return": result.best_eval_mean,
+        "stopped_early": result.stopped_early,
     }
-    write_text_atomic(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    write_text_atomic(result.run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
 
 
 def config_table(config: Config) -> str:

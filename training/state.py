@@ -59,6 +59,21 @@ class EvalResult:
         return float(np.std(self.returns))
 
 
+@dataclass(frozen=True)
+class TrainResult:
+    """What train() and resume() return; summary.json says the same (training.run_dir.write_summary)."""
+
+    run_dir: Path
+    env_steps: int
+    updates: int
+    episodes: int
+    seconds: float  # training wall-clock time, over every session of a resumed run
+    final_eval: EvalResult | None
+    best_eval_mean: float | None
+    resumed_from: int | None = None  # env step of the checkpoint this session started from
+    stopped_early: str | None = None  # why an on_evaluation callback ended the run before total_steps
+
+
 @dataclass
 class Run:
     """What the loop works on, built by train() or resume()."""
