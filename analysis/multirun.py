@@ -132,8 +132,9 @@ def run_trial(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     config_path = log_path.with_suffix(".yaml")
     config_path.write_text(trial.config_yaml, encoding="utf-8")
-    # tqdm reads TQDM_* defaults from the environment: one progress line a second is plenty for a log.
-    env = {**os.environ, "TQDM_MININTERVAL": "1", "PYTHONUNBUFFERED": "1"}
+    # The child's output is a log file, not a terminal: train.py writes a progress line every few
+    # seconds instead of a bar (training.progress), unbuffered so the progress view sees it.
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "dqn_family.train", "--config", str(config_path)],
