@@ -112,7 +112,11 @@ def _export_command(args: argparse.Namespace) -> int:
     spec = ObservationSpec(tuple(shape), str(dtype), observation_states(space))
     model_bytes = EXPORTERS[args.format](GreedyPolicy(q_network), spec)
     regular = kind_of_file(out) in (None, "nothing")  # not a device or pipe the user named (/dev/stdout, a FIFO)
-    atomic_write(out, lambda handle: handle.write(model_bytes), through_special=True)
+    if args.verify and not regular:
+        raise UserError(f"--verify reads the model back, so --out must be a regular file; {out} is not")
+    # Only a path the user named is written through (a pipe, a symlink's target); the default, in
+    # the run directory, is a run file like any other.
+    atomic_write(out, lambda handle: handle.write(model_bytes), through_special=args.out is not None)
     if regular:  # no sidecar beside a device or pipe: /dev/stdout.json would be a stray file in /dev
         write_sidecar(
             out,

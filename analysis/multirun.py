@@ -36,6 +36,7 @@ import yaml
 from dqn_family.configs import config_to_dict, env_file_name, resolve_config
 from dqn_family.configs.errors import ConfigError
 from dqn_family.envs import resolve_env_id
+from dqn_family.fileio import one_line
 
 # The checkout (the dqn_family package's folder): the children's working directory, and on their
 # PYTHONPATH so that 'module:EnvId' names from the checkout (e.g. tests.*) import there too.
@@ -119,7 +120,7 @@ def check_env_id(env_id: str) -> None:
     try:
         gym.spec(resolve_env_id(env_id))
     except gym.error.Error as error:
-        raise ConfigError(f"env {env_id!r} is not registered: {' '.join(str(error).split())}") from None
+        raise ConfigError(f"env {env_id!r} is not registered: {one_line(error)}") from None
 
 
 def run_trial(
@@ -310,5 +311,5 @@ def _outcome_of(trial: Trial, get: Callable[[], Outcome]) -> Outcome:
             name=trial.name,
             returncode=-1,
             seconds=0.0,
-            error=f"{type(error).__name__}: {' '.join(str(error).split())[:300]}",
+            error=f"{type(error).__name__}: {one_line(error)}",
         )

@@ -18,9 +18,10 @@ from pathlib import Path
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from dqn_family.configs.config import MAX_ENV_ID
 from dqn_family.configs.errors import UserError
 from dqn_family.configs.loading import MAX_CONFIG_BYTES
-from dqn_family.fileio import load_json, load_yaml, short_repr
+from dqn_family.fileio import load_json, load_yaml, one_line, require_regular_file, short_repr
 
 EVAL_TAG = "eval/mean_return"
 _SUMMARY_MAX_BYTES = 1 << 20
@@ -72,8 +73,11 @@ def read_run(run_dir: str | Path) -> Run:
         raise UserError(f"{config_path} is not a config written by train.py (it has no env_id)")
     env_id, algo, seed = config["env_id"], config.get("algo", "dqn"), config.get("seed", 0)
     for name, value in (("env_id", env_id), ("algo", algo)):
-        if not isinstance(value, str) or not value.strip():
-            raise UserError(f"{config_path}: {name} must be a non-empty string, got {short_repr(value)}")
+        if not isinstance(value, str) or not value.strip() or len(value) > MAX_ENV_ID or not value.isprintable():
+            raise UserError(
+                f"{config_path}: {name} must be a non-empty printable string of at most {MAX_ENV_ID} characters, "
+                f"got {short_repr(value)}"
+            )
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise UserError(f"{config_path}: seed must be an integer >= 0, got {short_repr(seed)}")
     return Run(run_dir=run_dir, env_id=env_id, algo=algo, seed=seed)
@@ -96,8 +100,7 @@ def read_results_file(path: Path) -> list[Run]:
         ]
     except (ValueError, KeyError, TypeError, OverflowError) as error:
         raise UserError(
-            f"{path} is not a results file of benchmarks/presets.py "
-            f"({type(error).__name__}: {' '.join(str(error).split())[:120]})"
+            f"{path} is not a results file of benchmarks/presets.py ({type(error).__name__}: {one_line(error, 120)})"
         ) from None
     if not runs:
         raise UserError(f"{path} records no runs")
@@ -136,7 +139,10 @@ def read_summary(path: Path) -> dict:
 
 
 def read_scalars(run_dir: str | Path, tag: str) -> list[tuple[int, float]]:
-    """(env step, value) pairs of one scalar tag from a run directory's event files, by step."""
+    """(env step, value) pairs of one scalar tag from a run directory's event files, by step. An
+    event file that is not a regular file (a planted FIFO or device) is refused before reading."""
+    for path in Path(run_dir).glob("*tfevents*"):
+        require_regular_file(path, what="event file", error=UserError)
     accumulator = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
     accumulator.Reload()
     if tag not in accumulator.Tags()["scalars"]:

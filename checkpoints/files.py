@@ -40,7 +40,7 @@ import torch
 
 from dqn_family.configs.config import is_int
 from dqn_family.configs.errors import UserError
-from dqn_family.fileio import atomic_write, load_json, one_line, short_repr, write_text_atomic
+from dqn_family.fileio import atomic_write, load_json, one_line, require_regular_file, short_repr, write_text_atomic
 from dqn_family.fileio.torch_files import safe_torch_load
 
 CHECKPOINT_FORMAT = "dqn-family-checkpoint"
@@ -71,6 +71,8 @@ def save_checkpoint(run_dir: str | Path, state: dict[str, Any], *, env_step: int
     """Write ``state`` as the checkpoint of ``env_step`` (see the module docstring for the
     protocol), keep the newest ``keep`` checkpoints, and return the new manifest's path."""
     folder = checkpoint_folder(run_dir)
+    if folder.is_symlink():  # a run directory from someone else must not make us write elsewhere
+        raise CheckpointError(f"{folder} is a symbolic link; checkpoints are written only into a real folder")
     folder.mkdir(exist_ok=True)
     stem = _stem(env_step)
     payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "env_step": env_step, **state}
@@ -211,6 +213,7 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
 
 
 def _verify(state_path: Path, manifest: dict[str, Any]) -> None:
+    require_regular_file(state_path, what="checkpoint", error=CheckpointError)  # never hash a FIFO or a device
     try:
         size = state_path.stat().st_size
         if size != manifest["state_bytes"]:

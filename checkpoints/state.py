@@ -32,7 +32,10 @@ def to_storable(tree: Any) -> Any:
 def to_arrays(tree: Any) -> Any:
     """The inverse for loading: every tensor in ``tree`` made a numpy array."""
     if isinstance(tree, torch.Tensor):
-        return tree.numpy()
+        try:
+            return tree.numpy()
+        except (TypeError, RuntimeError) as error:  # bf16, or a tensor that requires grad: not a stored array
+            raise ValueError(f"it holds a tensor that is not a plain array ({tree.dtype})") from error
     if isinstance(tree, dict):
         return {key: to_arrays(value) for key, value in tree.items()}
     if isinstance(tree, (list, tuple)):

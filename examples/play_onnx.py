@@ -33,8 +33,11 @@ def read_sidecar(model: Path) -> dict:
     path = model.with_name(model.name + ".json")
     if not path.is_file():
         return {}
-    with open(path, "rb") as handle:  # a sidecar may come from someone else: read a bounded amount
-        data = handle.read(MAX_SIDECAR_BYTES + 1)
+    try:
+        with open(path, "rb") as handle:  # a sidecar may come from someone else: read a bounded amount
+            data = handle.read(MAX_SIDECAR_BYTES + 1)
+    except OSError as error:
+        raise PlayerError(f"cannot read sidecar {path}: {error.strerror}") from None
     if len(data) > MAX_SIDECAR_BYTES:
         raise PlayerError(f"sidecar {path} is larger than {MAX_SIDECAR_BYTES:,} bytes")
     try:
@@ -151,12 +154,19 @@ def _play_command(args: argparse.Namespace) -> int:
     try:
         dtype = _observation_dtype(sidecar, env)
         expected = sidecar.get("observation_shape")
-        if expected is not None and list(env.observation_space.shape) != list(expected):
+        if expected is not None and not (
+            isinstance(expected, list) and len(expected) <= 8 and all(isinstance(n, int) for n in expected)
+        ):
+            raise PlayerError("the sidecar's observation_shape must be a list of at most 8 integers")
+        if expected is not None and list(env.observation_space.shape) != expected:
             raise PlayerError(
                 f"{env_id} gives observations of shape {env.observation_space.shape}, the model takes "
                 f"{tuple(expected)}: the env was preprocessed in training; play it with evaluate.py"
             )
-        returns = play(session, env, episodes=args.episodes, seed=seed, epsilon=epsilon, dtype=dtype)
+        try:
+            returns = play(session, env, episodes=args.episodes, seed=seed, epsilon=epsilon, dtype=dtype)
+        except Exception as error:  # onnxruntime's own types (a model that does not fit the env), gymnasium's
+            raise PlayerError(f"playing {env_id} failed: {' '.join(str(error).split())[:200]}") from None
     finally:
         env.close()
     mean, std = float(np.mean(returns)), float(np.std(returns))

@@ -1,10 +1,10 @@
 """Atomic writes: a reader, a kill or a crash sees the old file or the new one, never half of one.
 
-Only regular files are replaced. A symlink is followed, and the file it points to is replaced (the
-link stays a link). What is not a regular file (a device such as /dev/null, a FIFO, a socket, say
-/dev/stdout piped into another program) is never renamed over: a caller that names a user's output
-path may ask for the data to be written through to it (``through_special=True``); everywhere else
-such a path is refused with an OSError naming it.
+Only regular files are replaced. For a path the user named (``through_special=True``: evaluate.py
+--json, export.py --out, ...) a symlink is followed and the file it points to replaced (the link
+stays a link), and a device, FIFO or pipe (/dev/null, /dev/stdout piped into another program) is
+written through, never renamed over. A run directory's own files may come from someone else:
+there a symlink or special file is refused with an OSError naming it (``RefusedPath``).
 """
 
 from __future__ import annotations
@@ -25,12 +25,19 @@ class RefusedPath(OSError):
 
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any], *, through_special: bool = False) -> None:
     """Let ``write`` fill a temporary file in the target's folder, fsync it, rename it over the
-    target, then fsync the folder (so the rename itself survives a power cut)."""
+    target, then fsync the folder (so the rename itself survives a power cut).
+
+    ``through_special`` says the user named ``path`` on their command line: a symlink is followed
+    (its target replaced) and a device, FIFO or pipe is written through. Otherwise (a run
+    directory's own files, which may come from someone else) a symlink or special file there is
+    refused: a planted link must not make a run overwrite the file it points to."""
     path = Path(path)
     kind = kind_of_file(path)
     if kind == "a folder":
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
-    if kind not in (None, "nothing", "a symbolic link to nothing"):  # a device, FIFO or socket
+    if kind == "a symbolic link to nothing" or (path.is_symlink() and not through_special):
+        raise RefusedPath(errno.EINVAL, f"is {kind or 'a symbolic link'}; refusing to write through it", str(path))
+    if kind not in (None, "nothing"):  # a device, FIFO or socket
         if not through_special:
             raise RefusedPath(errno.EINVAL, f"is {kind}, not a regular file; refusing to replace it", str(path))
         with open(path, "wb") as handle:  # no O_CREAT race: it exists; the kernel follows /dev/stdout etc.
@@ -45,7 +52,7 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any], *, through_
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # as open() would create it, not mkstemp's 0600
+        os.chmod(tmp, 0o666 & ~_UMASK)  # as open() would create it, not mkstemp's 0600
         os.replace(tmp, target)
     except OSError as error:  # name the file being written, not the temporary one
         Path(tmp).unlink(missing_ok=True)
@@ -71,7 +78,10 @@ def fsync_directory(folder: Path) -> None:
         os.close(fd)
 
 
-def _umask() -> int:
-    mask = os.umask(0)  # the only way to read it; set straight back
+def _read_umask() -> int:
+    mask = os.umask(0)  # the only portable way to read it; set straight back, once, at import
     os.umask(mask)
     return mask
+
+
+_UMASK = _read_umask()

@@ -195,5 +195,9 @@ def load_yaml(path: str | Path, *, max_bytes: int, what: str, error: type[Except
         raise error(f"{what} {path} is not valid YAML{line}") from None
     except RecursionError:  # belt and braces: the depth limit should come first
         raise error(f"{what} {path} nests too deep") from None
+    except (ValueError, OverflowError):  # a value YAML parses but cannot build: 2001-02-30, a 5,000-digit int
+        raise error(
+            f"{what} {path} holds a value that cannot be read (an impossible date, a too long number)"
+        ) from None
     finally:
         loader.dispose()

@@ -35,7 +35,7 @@ from dqn_family.checkpoints import (
 from dqn_family.configs import Config, config_to_dict
 from dqn_family.configs.config import is_count
 from dqn_family.envs import EnvOptions, action_count, make_vector_env, observation_layout, observation_states
-from dqn_family.fileio import short_repr
+from dqn_family.fileio import one_line, short_repr
 from dqn_family.replay import ReplayBuffer
 from dqn_family.training.buffers import build_replay
 from dqn_family.training.metrics import MetricLog, NonFiniteError
@@ -256,7 +256,7 @@ def checked(path: Path, function: Callable[..., T], *args: Any) -> T:
     try:
         return function(*args)
     except ValueError as error:
-        reason = " ".join(str(error).split())
+        reason = one_line(error)
         raise CheckpointError(f"checkpoint {path} does not fit this run: {reason[:300]}") from None
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from dqn_family.fileio import write_text_atomic
+from dqn_family.fileio import one_line, write_text_atomic
 from dqn_family.tuning.objective import config_file_text
 from dqn_family.tuning.study import TuneSettings, shown_url
 
@@ -75,7 +75,7 @@ def write_figures(study: optuna.Study, settings: TuneSettings, say: Callable[[st
             plt.close(figure)
             written.append(folder / f"{figure_name}.png")
         except Exception as error:  # a figure is a convenience: the study and configs are what count
-            say(f"note: figure {figure_name} skipped ({type(error).__name__}: {' '.join(str(error).split())[:200]})")
+            say(f"note: figure {figure_name} skipped ({type(error).__name__}: {one_line(error, 200)})")
     return written
 
 

@@ -24,6 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from dqn_family.analysis.multirun import STOP_SECONDS, stop_processes
 from dqn_family.configs import ConfigError, UserError
+from dqn_family.fileio import one_line
 from dqn_family.tuning.objective import Objective
 from dqn_family.tuning.study import TuneSettings, count_trials, fail_dead_trials, open_storage, open_study, quiet_optuna
 
@@ -55,7 +56,7 @@ class _ErrorNote:
         except (optuna.TrialPruned, KeyboardInterrupt):
             raise
         except Exception as error:
-            trial.set_user_attr("error", f"{type(error).__name__}: {' '.join(str(error).split())[:300]}")
+            trial.set_user_attr("error", f"{type(error).__name__}: {one_line(error)}")
             raise
 
 

@@ -4,6 +4,7 @@ memory blow-up or a RecursionError; and error messages print only a short excerp
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 import torch
 
 from dqn_family.agents.model_file import ModelFileError, load_model, save_model
-from dqn_family.checkpoints import CheckpointError, latest_checkpoint, read_manifest
+from dqn_family.checkpoints import CheckpointError, latest_checkpoint, load_checkpoint, read_manifest
 from dqn_family.configs import ConfigError, read_config_file
 from dqn_family.fileio import check_depth, short_repr
 from tests.hostile.conftest import REPO_ROOT, assert_one_line_error, run_command
@@ -169,3 +170,43 @@ def test_short_repr_is_short_for_huge_values():
     assert len(short_repr(memo_bomb(200))) < 100
     assert len(short_repr("x" * 10**6)) < 100
     assert short_repr(3) == "3"
+
+
+def test_yaml_value_that_cannot_be_built_is_one_line(tmp_path):
+    path = tmp_path / "config.yaml"
+    for text in ("seed: 2001-02-30\n", "seed: " + "9" * 5000 + "\n"):
+        path.write_text(text)
+        with pytest.raises(ConfigError, match="cannot be read"):
+            read_config_file(path)
+
+
+def test_checkpoint_state_file_that_is_a_fifo_is_refused_before_hashing(run_copy):
+    import hashlib
+
+    manifest_path = latest_checkpoint(run_copy)
+    manifest = json.loads(manifest_path.read_text())
+    manifest.update(state_bytes=0, state_sha256=hashlib.sha256(b"").hexdigest())
+    manifest_path.write_text(json.dumps(manifest))
+    state = manifest_path.with_name(manifest["state_file"])
+    state.unlink()
+    os.mkfifo(state)
+    started = time.perf_counter()
+    with pytest.raises(CheckpointError, match="named pipe"):
+        load_checkpoint(manifest_path)
+    assert time.perf_counter() - started < 5
+
+
+def test_event_file_that_is_a_fifo_is_refused(run_copy):
+    from dqn_family.analysis.runs import read_scalars
+    from dqn_family.configs import UserError
+
+    os.mkfifo(run_copy / "events.out.tfevents.0.planted")
+    with pytest.raises(UserError, match="named pipe"):
+        read_scalars(run_copy, "eval/mean_return")
+
+
+def test_bf16_tensor_in_replay_state_is_a_value_error():
+    from dqn_family.checkpoints import to_arrays
+
+    with pytest.raises(ValueError, match="not a plain array"):
+        to_arrays({"rewards": torch.zeros(3, dtype=torch.bfloat16)})

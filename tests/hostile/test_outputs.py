@@ -50,7 +50,7 @@ def test_atomic_write_follows_symlink_and_keeps_it(tmp_path):
     target, link = tmp_path / "target.json", tmp_path / "link.json"
     target.write_text("old")
     link.symlink_to(target)
-    write_text_atomic(link, "new")
+    write_text_atomic(link, "new", through_special=True)  # a path the user named
     assert link.is_symlink() and target.read_text() == "new"
 
 
@@ -138,3 +138,33 @@ def test_refusing_a_special_run_file_is_one_line_naming_what_is_there(tmp_path):
     line, code = os_error_line(raised.value)
     assert line == f"{fifo}: is a named pipe (FIFO), not a regular file; refusing to replace it" and code == 2
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+def test_atomic_write_refuses_a_planted_symlink_unless_the_user_named_it(tmp_path):
+    victim, link = tmp_path / "victim.txt", tmp_path / "run" / "model_latest.pt"
+    victim.write_text("mine")
+    link.parent.mkdir()
+    link.symlink_to(victim)
+    with pytest.raises(OSError, match="symbolic link; refusing to write through it"):
+        write_text_atomic(link, "theirs")
+    assert victim.read_text() == "mine"
+
+
+def test_atomic_write_refuses_a_dangling_symlink_even_when_named(tmp_path):
+    link = tmp_path / "out.json"
+    link.symlink_to(tmp_path / "missing" / "folder" / "x.json")
+    with pytest.raises(OSError, match="symbolic link to nothing"):
+        write_text_atomic(link, "{}", through_special=True)
+    assert not (tmp_path / "missing").exists()
+
+
+def test_checkpoints_are_never_written_through_a_planted_folder_link(tmp_path):
+    from dqn_family.checkpoints import CheckpointError, save_checkpoint
+
+    elsewhere, run_dir = tmp_path / "elsewhere", tmp_path / "run"
+    elsewhere.mkdir()
+    run_dir.mkdir()
+    (run_dir / "checkpoints").symlink_to(elsewhere)
+    with pytest.raises(CheckpointError, match="symbolic link"):
+        save_checkpoint(run_dir, {"x": 1}, env_step=1, keep=2)
+    assert list(elsewhere.iterdir()) == []

@@ -55,3 +55,14 @@ def test_player_oversized_sidecar_is_one_line(exported, tmp_path):
     model = tamper(exported, tmp_path)
     (tmp_path / "policy.onnx.json").write_text(" " * (2 << 20) + "{}")
     assert_one_line_error(run_command(PLAYER, model, "--episodes", "1", cwd=tmp_path), contains="larger than")
+
+
+def test_player_sidecar_shape_of_the_wrong_kind_is_one_line(exported, tmp_path):
+    model = tamper(exported, tmp_path, observation_shape=4)
+    assert_one_line_error(run_command(PLAYER, model, "--episodes", "1", cwd=tmp_path), contains="observation_shape")
+
+
+def test_player_model_that_does_not_fit_the_env_is_one_line(exported, tmp_path):
+    model = tamper(exported, tmp_path, observation_shape=None)
+    done = run_command(PLAYER, model, "--env", "Acrobot-v1", "--episodes", "1", cwd=tmp_path)
+    assert_one_line_error(done, contains="playing Acrobot-v1 failed")
