@@ -38,10 +38,12 @@ def write_config(run_dir: Path, text: str) -> Path:
         ("env_id: CartPole-v1\nseed: null\n", "seed must be an integer >= 0, got None"),
         ("env_id: CartPole-v1\nseed: -3\n", "seed must be an integer >= 0, got -3"),
         ("env_id: CartPole-v1\nseed: true\n", "seed must be an integer >= 0, got True"),
-        ("env_id: null\n", "env_id must be a non-empty string, got None"),
-        ("env_id: [a]\n", r"env_id must be a non-empty string, got \['a'\]"),
-        ("env_id: CartPole-v1\nalgo: 7\n", "algo must be a non-empty string, got 7"),
-        (f"env_id: CartPole-v1\nalgo: {'x' * 5000}\nseed: x{'y' * 5000}\n", "seed must be an integer >= 0, got 'xyyy"),
+        ("env_id: null\n", "env_id must be a non-empty printable string of at most 256 characters, got None"),
+        ("env_id: [a]\n", r"env_id must be a non-empty printable string .*, got \['a'\]"),
+        ("env_id: CartPole-v1\nalgo: 7\n", "algo must be a non-empty printable string .*, got 7"),
+        ('env_id: "a\\x1b[2J"\n', "env_id must be a non-empty printable string"),
+        (f"env_id: {'x' * 300}\n", "env_id must be a non-empty printable string of at most 256 characters"),
+        (f"env_id: CartPole-v1\nalgo: {'x' * 200}\nseed: x{'y' * 5000}\n", "seed must be an integer >= 0, got 'xyyy"),
     ],
 )
 def test_read_run_malformed_field_is_user_error_naming_file(tmp_path, config, message):
