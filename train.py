@@ -80,6 +80,8 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
         restore,
         save_training_state,
     )
+    from dqn_family.training.tracking import check_available as check_tracker_available
+    from dqn_family.training.tracking import open_writer
 except KeyboardInterrupt:
     sys.stderr.write(
         f"\n{os.path.basename(sys.argv[0])}: interrupted\n"
@@ -120,6 +122,7 @@ def train(
     if network is not None and config.network is None and (spec := factory_spec(network)) is not None:
         config = dataclasses.replace(config, network=spec)  # recorded so evaluate.py can rebuild it
     device = resolve_device(config.device)
+    check_tracker_available(config.track)
     envs, agent, buffer, env_seeds = build_parts(config, device, network)
     try:
         with stop_on_signals(handle_signals):  # the loop goes on with this request (a signal now stops at step 0)
@@ -131,7 +134,7 @@ def train(
                     file=sys.stderr,
                 )
             run = Run(config, run_dir, device, envs, agent, buffer, env_seeds)
-            with os_errors_in(run_dir), lock_run_dir(run_dir), SummaryWriter(log_dir=str(run_dir)) as writer:
+            with os_errors_in(run_dir), lock_run_dir(run_dir), open_writer(config, run_dir) as writer:
                 writer.add_text("hyperparameters", config_table(dataclasses.replace(config, run_dir=str(run_dir))))
                 return _loop(run, writer, None, handle_signals, on_evaluation)
     finally:
@@ -175,6 +178,7 @@ def resume(
                 resumed_from=counters.env_steps,
             )
         device = resolve_device(config.device)
+        check_tracker_available(config.track)
         envs, agent, buffer, env_seeds = build_parts(config, device)
         try:
             run = Run(config, run_dir, device, envs, agent, buffer, env_seeds)
@@ -182,7 +186,7 @@ def resume(
             record_resume(run_dir, env_step=payload["env_step"], device=str(device))
             wait_for_later_event_file_name(run_dir)
             # Steps after the checkpoint, logged by the stopped process, are hidden from TensorBoard.
-            with SummaryWriter(log_dir=str(run_dir), purge_step=payload["env_step"] + 1) as writer:
+            with open_writer(config, run_dir, purge_step=payload["env_step"] + 1) as writer:
                 return _loop(run, writer, resumed, handle_signals)
         finally:
             envs.close()

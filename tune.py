@@ -128,6 +128,7 @@ def _stoppable(args: argparse.Namespace, train_flags: list[str], argv: list[str]
 def settings_from_args(args: argparse.Namespace, train_flags: list[str]):
     """The validated TuneSettings of tune.py's arguments; UserError for anything wrong."""
     from dqn_family.analysis.multirun import check_env_id
+    from dqn_family.training.tracking import check_available as check_tracker_available
     from dqn_family.tuning.space import load_space, shipped_space_path
     from dqn_family.tuning.study import TuneSettings
 
@@ -148,6 +149,7 @@ def settings_from_args(args: argparse.Namespace, train_flags: list[str]):
     if not _STUDY_NAME.match(study):
         raise UserError(f"--study must be 1 to 100 letters, digits, '_', '-' or '.', got {study!r}")
     _check_base_config(args.env_id, args.algo, overrides, config_file)
+    check_tracker_available(overrides.get("track", "none"))
     check_env_id(args.env_id)
     space_path = args.space or shipped_space_path(args.env_id, args.algo)
     if args.space is None and not Path(space_path).is_file():
@@ -201,6 +203,7 @@ def _tune_command(args: argparse.Namespace, train_flags: list[str], argv: list[s
     if args.worker:
         run_trials(settings)
         return 0
+    from dqn_family.training.tracking import prepare_store as prepare_tracking_store
     from dqn_family.tuning.report import summary_lines, write_best, write_figures
     from dqn_family.tuning.study import (
         count_trials,
@@ -212,6 +215,7 @@ def _tune_command(args: argparse.Namespace, train_flags: list[str], argv: list[s
     )
 
     quiet_optuna()
+    prepare_tracking_store(settings.overrides.get("track", "none"))  # before workers that would race to create it
     storage = open_storage(settings.storage_url)
     study = open_study(settings, storage)  # created here, before any worker, so that workers only load it
     for number in fail_dead_trials(study, storage):

@@ -31,6 +31,7 @@ from dqn_family.fileio import load_json, short_repr, write_text_atomic
 HARMLESS_ON_RESUME = (
     "device",
     "progress",
+    "track",
     "torch_threads",
     "numpy_acting",
     "vector_mode",

@@ -24,6 +24,7 @@ LOSSES = {"huber": "smooth_l1_loss", "mse": "mse_loss"}
 VECTOR_MODES = ("sync", "async")
 TORSOS = ("auto", "mlp", "nature_cnn", "minatar_cnn")
 FRAME_REPLAY = ("auto", "on", "off")
+TRACKERS = ("none", "wandb", "mlflow")  # training.tracking; each but none is the package it needs
 PRECISIONS = ("fp32", "bf16", "fp16")  # agents.precision.AUTOCAST_DTYPES maps each to its dtype
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")  # agents.device.resolve_device checks it too
 
@@ -268,6 +269,13 @@ class Config:
     eval_epsilon: float = _field(0.0, "Epsilon used during evaluation.", low=0.0, high=1.0)
     log_frequency: int = _field(1_000, "Env steps between loss/sps logs to TensorBoard.", low=1, high=STEPS_MAX)
     progress: bool = _field(True, "Show a progress bar.")
+    track: str = _field(
+        "none",
+        "Also send the TensorBoard scalars and the config to an experiment tracker: 'wandb' (offline unless "
+        "WANDB_MODE says otherwise; files in RUN_DIR/wandb) or 'mlflow' (MLFLOW_TRACKING_URI, else "
+        "./mlruns/mlflow.db); needs the 'track' extra. A resume continues the same tracked run.",
+        TRACKERS,
+    )
     checkpoint_every: int = _field(
         50_000,
         "Env steps between full training checkpoints in RUN_DIR/checkpoints (for --resume); "

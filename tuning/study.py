@@ -58,7 +58,11 @@ class TuneSettings:
         """What must stay the same for a study to be continued (stored as a study user attribute)."""
         from dqn_family.tuning.space import space_to_dict
 
-        fixed = {key: list(value) if isinstance(value, tuple) else value for key, value in self.overrides.items()}
+        fixed = {
+            key: list(value) if isinstance(value, tuple) else value
+            for key, value in self.overrides.items()
+            if key != "track"  # where the scalars are also sent does not change a trial's result
+        }
         return {
             "env_id": self.env_id,
             "algo": self.algo,

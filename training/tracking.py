@@ -1,0 +1,250 @@
+"""Experiment tracking (``--track wandb|mlflow``): what TensorBoard gets, also sent to Weights & Biases
+or MLflow.
+
+The loop writes through one ``SummaryWriter``; with tracking on it is a :class:`TrackingWriter`, which
+passes every ``add_scalar`` and ``add_text`` on to the tracker as well, so the two records hold the same
+scalars at the same env steps. The config goes to the tracker as its run config (W&B) or parameters
+(MLflow), and the run directory's TensorBoard text as a text file.
+
+- W&B runs offline unless ``WANDB_MODE`` says otherwise (no account or network needed; ``wandb sync
+  RUN_DIR/wandb/offline-run-*`` uploads later); its files live in ``RUN_DIR/wandb/``; the project is
+  ``WANDB_PROJECT`` or ``dqn-family``, the run named after the run directory and grouped by its parent
+  (``runs``, or a tuning study's folder). Scalars are plotted against the ``env_step`` metric.
+- MLflow logs to ``MLFLOW_TRACKING_URI`` if set, else to an SQLite file ``mlruns/mlflow.db`` under the
+  current directory, artifacts beside it (MLflow 3 refuses its plain-folder store unless
+  ``MLFLOW_ALLOW_FILE_STORE=true``); the experiment is the env id.
+
+The tracker's run id is kept in ``RUN_DIR/tracking.json``, so ``--resume`` continues the same tracked run.
+Tracking never stops training: if the tracker fails mid-run, one warning says so and TensorBoard goes on.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import re
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from torch.utils.tensorboard import SummaryWriter
+
+from dqn_family.configs import Config, ConfigError, config_to_dict
+from dqn_family.fileio import load_json, one_line, short_repr, write_text_atomic
+
+TRACKING_FILE = "tracking.json"
+_TRACKING_FILE_MAX_BYTES = 4096
+_RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # W&B's and MLflow's run ids both fit
+_METRICS_PER_BATCH = 500  # MLflow's log_batch takes at most 1,000 metrics
+
+
+def check_available(track: str) -> None:
+    """ConfigError naming the extra to install when the tracker's package is missing (checked before
+    the run directory is created, so a missing package leaves nothing behind)."""
+    if track != "none" and track not in sys.modules and importlib.util.find_spec(track) is None:
+        raise ConfigError(
+            f"--track {track} needs the {track} package, which is not installed: "
+            f"pip install 'dqn-family[track]' (or pip install {track})"
+        )
+
+
+class Tracker(Protocol):
+    run_id: str
+
+    def scalar(self, tag: str, value: float, step: int) -> None: ...
+
+    def text(self, tag: str, text: str) -> None: ...
+
+    def close(self, status: str) -> None:
+        """``status``: finished, failed or killed."""
+
+
+class WandbTracker:
+    """One W&B run; scalars logged at the same env step are sent as one row."""
+
+    def __init__(self, config: dict[str, Any], run_dir: Path, run_id: str | None) -> None:
+        import wandb
+
+        self.run_id = run_id or uuid.uuid4().hex[:12]
+        self.run = wandb.init(
+            mode=os.environ.get("WANDB_MODE", "offline"),  # type: ignore[arg-type]
+            project=os.environ.get("WANDB_PROJECT", "dqn-family"),
+            dir=str(run_dir),
+            name=run_dir.name,
+            group=run_dir.resolve().parent.name,
+            id=self.run_id,
+            resume="allow",
+            config=config,
+            settings=wandb.Settings(silent=True, console="off", disable_git=True),
+        )
+        self.run.define_metric("env_step")
+        self.run.define_metric("*", step_metric="env_step")
+        self._row: dict[str, Any] = {}
+
+    def scalar(self, tag: str, value: float, step: int) -> None:
+        if self._row and self._row["env_step"] != step:
+            self._send()
+        self._row.setdefault("env_step", step)
+        self._row[tag] = value
+
+    def text(self, tag: str, text: str) -> None:
+        self.run.summary[tag] = text
+
+    def close(self, status: str) -> None:
+        self._send()
+        self.run.finish(exit_code=0 if status == "finished" else 1)
+
+    def _send(self) -> None:
+        if self._row:
+            self.run.log(self._row)
+            self._row = {}
+
+
+class MlflowTracker:
+    """One MLflow run, through MlflowClient (no global active run); metrics sent in batches."""
+
+    def __init__(self, config: dict[str, Any], run_dir: Path, run_id: str | None) -> None:
+        from mlflow.entities import Param
+        from mlflow.tracking import MlflowClient
+
+        _quiet_mlflow()
+        self.client = MlflowClient(tracking_uri=mlflow_uri())
+        if run_id is not None and self._exists(run_id):
+            self.run_id = run_id
+            self.client.update_run(run_id, status="RUNNING")
+        else:
+            experiment = str(config["env_id"])
+            found = self.client.get_experiment_by_name(experiment)
+            experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
+            tags = {"run_dir": str(run_dir.resolve()), "group": run_dir.resolve().parent.name}
+            self.run_id = self.client.create_run(experiment_id, run_name=run_dir.name, tags=tags).info.run_id
+            params = [Param(name, str(value)) for name, value in config.items()]
+            for start in range(0, len(params), 100):  # log_batch takes at most 100 parameters
+                self.client.log_batch(self.run_id, params=params[start : start + 100])
+        self._metrics: list[Any] = []
+
+    def _exists(self, run_id: str) -> bool:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.get_run(run_id)
+        except MlflowException:
+            return False
+        return True
+
+    def scalar(self, tag: str, value: float, step: int) -> None:
+        from mlflow.entities import Metric
+
+        self._metrics.append(Metric(tag, float(value), int(time.time() * 1000), step))
+        if len(self._metrics) >= _METRICS_PER_BATCH:
+            self._send()
+
+    def text(self, tag: str, text: str) -> None:
+        self.client.log_text(self.run_id, text, f"{tag}.md")
+
+    def close(self, status: str) -> None:
+        self._send()
+        self.client.set_terminated(
+            self.run_id, status={"finished": "FINISHED", "killed": "KILLED"}.get(status, "FAILED")
+        )
+
+    def _send(self) -> None:
+        if self._metrics:
+            self.client.log_batch(self.run_id, metrics=self._metrics)
+            self._metrics = []
+
+
+def mlflow_uri() -> str:
+    """MLFLOW_TRACKING_URI, or the SQLite file mlruns/mlflow.db under the current directory."""
+    if uri := os.environ.get("MLFLOW_TRACKING_URI"):
+        return uri
+    folder = Path.cwd() / "mlruns"
+    folder.mkdir(exist_ok=True)
+    return f"sqlite:///{folder / 'mlflow.db'}"
+
+
+def prepare_store(track: str) -> None:
+    """Create MLflow's default SQLite store now, so that processes started next (tune.py's workers)
+    find its tables made instead of racing to make them."""
+    if track == "mlflow":
+        from mlflow.tracking import MlflowClient
+
+        _quiet_mlflow()
+        MlflowClient(tracking_uri=mlflow_uri()).search_experiments(max_results=1)
+
+
+def _quiet_mlflow() -> None:
+    """MLflow's INFO lines (creating and updating its database tables) off; warnings stay."""
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+
+
+_TRACKER_CLASSES: dict[str, Callable[[dict[str, Any], Path, str | None], Tracker]] = {
+    "wandb": WandbTracker,
+    "mlflow": MlflowTracker,
+}
+
+
+class TrackingWriter(SummaryWriter):
+    """A SummaryWriter that also sends its scalars and texts to a tracker. Leaving its ``with`` block
+    closes the tracked run as finished, killed (KeyboardInterrupt, or a signal's exception) or failed."""
+
+    def __init__(self, tracker: Tracker, **summary_writer_args: Any) -> None:
+        super().__init__(**summary_writer_args)
+        self.tracker: Tracker | None = tracker
+
+    def add_scalar(self, tag: str, scalar_value: Any, global_step: Any = None, *args: Any, **kwargs: Any) -> None:
+        super().add_scalar(tag, scalar_value, global_step, *args, **kwargs)
+        self._forward(lambda tracker: tracker.scalar(tag, float(scalar_value), int(global_step or 0)))
+
+    def add_text(self, tag: str, text_string: str, global_step: Any = None, *args: Any, **kwargs: Any) -> None:
+        super().add_text(tag, text_string, global_step, *args, **kwargs)
+        self._forward(lambda tracker: tracker.text(tag, text_string))
+
+    def __exit__(self, kind: Any, error: Any, traceback: Any) -> None:
+        if kind is None:
+            status = "finished"
+        else:
+            status = "killed" if issubclass(kind, KeyboardInterrupt) or hasattr(error, "exit_code") else "failed"
+        self._forward(lambda tracker: tracker.close(status))
+        self.tracker = None
+        super().__exit__(kind, error, traceback)
+
+    def _forward(self, call: Any) -> None:
+        if self.tracker is None:
+            return
+        try:
+            call(self.tracker)
+        except Exception as error:  # a tracker's failure (network, database) must not end training
+            print(f"warning: experiment tracking stopped ({one_line(error)}); TensorBoard goes on", file=sys.stderr)
+            self.tracker = None
+
+
+def open_writer(config: Config, run_dir: Path, purge_step: int | None = None) -> SummaryWriter:
+    """The run's TensorBoard writer, tracking to ``config.track`` as well when it is set."""
+    if config.track == "none":
+        return SummaryWriter(log_dir=str(run_dir), purge_step=purge_step)
+    check_available(config.track)
+    run_id = _recorded_run_id(run_dir, config.track)
+    tracker = _TRACKER_CLASSES[config.track](config_to_dict(config) | {"run_dir": str(run_dir)}, run_dir, run_id)
+    if tracker.run_id != run_id:
+        write_text_atomic(run_dir / TRACKING_FILE, json.dumps({"track": config.track, "run_id": tracker.run_id}) + "\n")
+    return TrackingWriter(tracker, log_dir=str(run_dir), purge_step=purge_step)
+
+
+def _recorded_run_id(run_dir: Path, track: str) -> str | None:
+    """The tracked run this run directory logged to before (a resume), if it was the same tracker."""
+    path = run_dir / TRACKING_FILE
+    if not path.exists():
+        return None
+    recorded = load_json(path, max_bytes=_TRACKING_FILE_MAX_BYTES, what="tracking file", error=ConfigError)
+    if not isinstance(recorded, dict) or recorded.get("track") != track:
+        return None
+    run_id = recorded.get("run_id")
+    if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
+        raise ConfigError(f"{path}: run_id must be 1-64 letters, digits, '_' or '-', got {short_repr(run_id)}")
+    return run_id
