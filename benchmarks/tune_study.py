@@ -154,6 +154,11 @@ def main() -> None:
     )
     parser.add_argument("--no-unpruned", action="store_true", help="Skip the study without pruning.")
     parser.add_argument(
+        "--no-preset",
+        action="store_true",
+        help="Train only the best config on the seeds (compare with the preset's recorded figures).",
+    )
+    parser.add_argument(
         "--only-unpruned", action="store_true", help="Run only the study without pruning (no seed runs)."
     )
     parser.add_argument(
@@ -183,7 +188,8 @@ def main() -> None:
         seed_root = out / f"seeds_{time.strftime('%Y%m%d-%H%M%S')}"  # fresh folders: a run directory is never reused
         if best_yaml.is_file():
             runs["best"] = run_seeds(str(best_yaml), env, target, args.seeds, seed_root, args.workers, seed_steps)
-        runs["preset"] = run_seeds(None, env, target, args.seeds, seed_root, args.workers, seed_steps)
+        if not args.no_preset:
+            runs["preset"] = run_seeds(None, env, target, args.seeds, seed_root, args.workers, seed_steps)
 
     print(f"\nstudies on {env} (TPE, objective {target.objective}, {steps:,} env steps a trial):")
     print_table(
