@@ -23,7 +23,6 @@ import sys
 
 try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell's code for SIGINT, not a traceback
     import dataclasses
-    import signal
     import time
     from pathlib import Path
     from typing import Any
@@ -35,6 +34,7 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
     from dqn_family.agents import NetworkFactory, factory_spec, resolve_device, save_model
     from dqn_family.checkpoints import (
         HARMLESS_ON_RESUME,
+        TrainingInterrupted,
         check_same_run,
         latest_checkpoint,
         load_checkpoint,
@@ -86,17 +86,6 @@ except KeyboardInterrupt:
     raise SystemExit(130) from None
 
 
-class TrainingInterrupted(Exception):
-    """SIGINT or SIGTERM stopped training, after a checkpoint of the step reached was saved."""
-
-    def __init__(self, signal_number: int, run_dir: Path, env_steps: int) -> None:
-        self.exit_code = 128 + signal_number  # the shell's convention for "ended by this signal"
-        super().__init__(
-            f"stopped by {signal.Signals(signal_number).name} at env step {env_steps:,}; "
-            f"checkpoint saved. Resume with: python train.py --resume {run_dir}"
-        )
-
-
 def train(
     config: Config,
     *,
@@ -112,6 +101,12 @@ def train(
     StopTraining there ends the run cleanly (training.hooks)."""
     if network is not None and config.network is None and (spec := factory_spec(network)) is not None:
         config = dataclasses.replace(config, network=spec)  # recorded so evaluate.py can rebuild it
+    if config.actors:  # distributed: Ape-X on Ray (distributed/), the same run directory
+        if network is not None and config.network is None:
+            raise ConfigError("--actors needs a network that actors can import: give it as --network module:Factory")
+        from dqn_family.distributed.run import train_distributed
+
+        return train_distributed(config, handle_signals=handle_signals, on_evaluation=on_evaluation)
     device = resolve_device(config.device)
     envs, agent, buffer, env_seeds = build_parts(config, device, network)
     try:
@@ -167,6 +162,10 @@ def resume(
                 counters.best_eval_mean,
                 resumed_from=counters.env_steps,
             )
+        if config.actors:  # a distributed run (distributed/)
+            from dqn_family.distributed.run import resume_distributed
+
+            return resume_distributed(run_dir, config, checkpoint_path, payload, handle_signals=handle_signals)
         device = resolve_device(config.device)
         envs, agent, buffer, env_seeds = build_parts(config, device)
         try:
