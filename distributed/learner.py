@@ -214,9 +214,14 @@ def learner_loop(
                 polled = workers.poll(0.0 if can_update else POLL_SECONDS)
                 before = count.env_steps
                 stored = _count(polled, count, log, fleet, progress, stored, config)
+                finished = count.env_steps >= config.total_steps
+                if finished:  # what is on its way into the replay counts too: nothing stored goes uncounted
+                    stored = _count(workers.drain(), count, log, fleet, progress, stored, config)
 
-                due = min(flow.updates_allowed(count.env_steps, stored) - count.updates, UPDATES_PER_PASS)
-                for _ in range(due):
+                # At the end the learner catches up with the replay ratio, so a run makes its updates
+                # however far the actors were allowed to run ahead.
+                due = flow.updates_allowed(count.env_steps, stored) - count.updates
+                for _ in range(due if finished else min(due, UPDATES_PER_PASS)):
                     _learn(config, agent, workers, log, count)
                     if count.updates % config.weight_publish_updates == 0:
                         workers.publish(weights_of(agent, count.updates))
@@ -225,9 +230,6 @@ def learner_loop(
                 ):
                     agent.sync_target(config.tau)
 
-                finished = count.env_steps >= config.total_steps
-                if finished:  # what is on its way into the replay counts too: nothing stored goes uncounted
-                    stored = _count(workers.drain(), count, log, fleet, progress, stored, config)
                 if crossed(before, count.env_steps, config.log_frequency):
                     epsilon = float(np.mean([actor_epsilon(config, i, count.env_steps) for i in range(config.actors)]))
                     status = log.flush(count.env_steps, epsilon)
