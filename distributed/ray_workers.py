@@ -106,6 +106,7 @@ class RayWorkers:
         self.adds: dict[Any, BatchInfo] = {}  # replay.add ref -> what the send said
         self.per_actor = [0] * config.actors
         self.priority_updates: list[Any] = []
+        self.next_sample: Any = None
         self.box: list[Any] = []
         self.version = -1
         self.send = send_size(config)
@@ -184,7 +185,11 @@ class RayWorkers:
         return polled
 
     def sample(self, batch_size: int, beta: float) -> Sampled:
-        sampled = replay_call(self.replay_handle.sample.remote(batch_size, beta))
+        # One batch sampled ahead: the replay draws the next while the learner updates on this one
+        # (its priorities are one update staler, as in Ape-X's learner), instead of a round trip per update.
+        ref = self.next_sample if self.next_sample is not None else self.replay_handle.sample.remote(batch_size, beta)
+        self.next_sample = self.replay_handle.sample.remote(batch_size, beta)
+        sampled = replay_call(ref)
         # Writable copies of the read-only arrays Ray hands over (torch warns about, and cannot own, those).
         return Sampled(_writable_batch(sampled.batch), sampled.generations)
 
