@@ -19,8 +19,17 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
     import numpy as np
     import torch
     from torch import nn
+    from torch.utils.tensorboard import SummaryWriter
 
-    from dqn_family.agents import build_network, load_model, numpy_greedy_policy, resolve_device, set_torch_threads
+    from dqn_family.agents import (
+        DQNAgent,
+        build_network,
+        load_model,
+        numpy_greedy_policy,
+        resolve_device,
+        save_model,
+        set_torch_threads,
+    )
     from dqn_family.agents.state_checks import check_module_state
     from dqn_family.configs import (
         Config,
@@ -37,7 +46,7 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
     from dqn_family.envs.render import record_video, require_display, require_moviepy
     from dqn_family.fileio import write_text_atomic
     from dqn_family.training.run_dir import find_run_dir
-    from dqn_family.training.state import EvalResult
+    from dqn_family.training.state import Counters, EvalResult
 except KeyboardInterrupt:
     sys.stderr.write(
         f"\n{os.path.basename(sys.argv[0])}: interrupted\n"
@@ -101,6 +110,32 @@ def evaluate_policy(
         env.close()
         q_network.train(was_training)
     return EvalResult(returns=returns, lengths=lengths)
+
+
+def evaluate_and_save(
+    config: Config, agent: DQNAgent, writer: SummaryWriter, run_dir: Path, count: Counters, device: torch.device
+) -> EvalResult:
+    """A periodic evaluation of training (train.py, distributed/): greedy on a separate env, seeded
+    as ``evaluate.py RUN_DIR`` seeds it; logged, and the model saved as latest, and as best if it is."""
+    step = count.env_steps
+    result = evaluate_policy(
+        agent.q_network,
+        config.env_id,
+        episodes=config.eval_episodes,
+        seed=config.seed + EVAL_SEED_OFFSET,
+        epsilon=config.eval_epsilon,
+        device=device,
+        env_options=EnvOptions.of(config),
+        numpy_acting=config.numpy_acting,
+    )
+    writer.add_scalar("eval/mean_return", result.mean, step)
+    writer.add_scalar("eval/std_return", result.std, step)
+    writer.add_scalar("eval/mean_length", float(np.mean(result.lengths)), step)
+    save_model(run_dir / "model_latest.pt", agent.q_network.state_dict(), env_step=step, eval_mean_return=result.mean)
+    if count.best_eval_mean is None or result.mean > count.best_eval_mean:
+        count.best_eval_mean = result.mean
+        save_model(run_dir / "model_best.pt", agent.q_network.state_dict(), env_step=step, eval_mean_return=result.mean)
+    return result
 
 
 def load_run(

@@ -23,7 +23,6 @@ import sys
 
 try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell's code for SIGINT, not a traceback
     import dataclasses
-    import signal
     import time
     from pathlib import Path
     from typing import Any
@@ -35,6 +34,7 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
     from dqn_family.agents import NetworkFactory, factory_spec, resolve_device, save_model
     from dqn_family.checkpoints import (
         HARMLESS_ON_RESUME,
+        TrainingInterrupted,
         check_same_run,
         latest_checkpoint,
         load_checkpoint,
@@ -59,17 +59,16 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
     )
     from dqn_family.configs.config import FIELD_NAMES
     from dqn_family.configs.errors import os_errors_in
-    from dqn_family.configs.schedules import SCHEDULES, linear_schedule
+    from dqn_family.configs.schedules import SCHEDULES, crossed, linear_schedule
     from dqn_family.configs.trust import IMPORTING_FIELDS, allow_imports_from_cwd, check_run_imports
-    from dqn_family.envs import AutoresetTracker, EnvOptions, learning_signal
-    from dqn_family.evaluate import EVAL_SEED_OFFSET, evaluate_policy
+    from dqn_family.envs import AutoresetTracker, learning_signal
+    from dqn_family.evaluate import evaluate_and_save
     from dqn_family.replay import NStepAccumulator, PrioritizedReplayBuffer, ReplayBuffer
     from dqn_family.training import EpisodeTracker, MetricLog, NonFiniteError, Progress
     from dqn_family.training.hooks import EvaluationCallback, StopTraining
     from dqn_family.training.run_dir import config_table, create_run_dir, find_run_dir, write_summary
     from dqn_family.training.state import (
         Counters,
-        EvalResult,
         Resumed,
         Run,
         TrainResult,
@@ -89,23 +88,6 @@ except KeyboardInterrupt:
     raise SystemExit(130) from None
 
 
-class TrainingInterrupted(Exception):
-    """SIGINT or SIGTERM stopped training, after a checkpoint of the step reached was saved."""
-
-    def __init__(self, signal_number: int, run_dir: Path, env_steps: int) -> None:
-        self.exit_code = 128 + signal_number  # the shell's convention for "ended by this signal"
-        super().__init__(
-            f"stopped by {signal.Signals(signal_number).name} at env step {env_steps:,}; "
-            f"checkpoint saved. Resume with: python train.py --resume {run_dir}"
-        )
-
-
-def crossed(before: int, after: int, interval: int) -> int:
-    """How many multiples of ``interval`` lie in (before, after]: how often an every-N-steps
-    event fires when a vector step moves the env-step counter from ``before`` to ``after``."""
-    return after // interval - before // interval
-
-
 def train(
     config: Config,
     *,
@@ -121,6 +103,12 @@ def train(
     StopTraining there ends the run cleanly (training.hooks)."""
     if network is not None and config.network is None and (spec := factory_spec(network)) is not None:
         config = dataclasses.replace(config, network=spec)  # recorded so evaluate.py can rebuild it
+    if config.actors:  # distributed: Ape-X on Ray (distributed/), the same run directory
+        if network is not None and config.network is None:
+            raise ConfigError("--actors needs a network that actors can import: give it as --network module:Factory")
+        from dqn_family.distributed.run import train_distributed
+
+        return train_distributed(config, handle_signals=handle_signals, on_evaluation=on_evaluation)
     device = resolve_device(config.device)
     check_tracker_available(config.track)
     envs, agent, buffer, env_seeds = build_parts(config, device, network)
@@ -177,6 +165,10 @@ def resume(
                 counters.best_eval_mean,
                 resumed_from=counters.env_steps,
             )
+        if config.actors:  # a distributed run (distributed/)
+            from dqn_family.distributed.run import resume_distributed
+
+            return resume_distributed(run_dir, config, checkpoint_path, payload, handle_signals=handle_signals)
         device = resolve_device(config.device)
         check_tracker_available(config.track)
         envs, agent, buffer, env_seeds = build_parts(config, device)
@@ -273,7 +265,7 @@ def _loop(
                 finished = count.env_steps >= config.total_steps
                 if config.eval_frequency and (crossed(before, count.env_steps, config.eval_frequency) or finished):
                     check_finite(agent, log, count.env_steps)
-                    final_eval = _evaluate_and_save(config, agent, writer, run.run_dir, count, run.device)
+                    final_eval = evaluate_and_save(config, agent, writer, run.run_dir, count, run.device)
                     progress.set_status(eval=f"{final_eval.mean:.1f}")
                     writer.add_scalar("eval/elapsed_seconds", time.perf_counter() - started, count.env_steps)
                     if on_evaluation is not None:
@@ -356,31 +348,6 @@ def _learn(
             buffer.update_priorities(batch.indices, priorities)
         log.add_update(metrics)
         count.updates += 1
-
-
-def _evaluate_and_save(
-    config: Config, agent, writer: SummaryWriter, run_dir: Path, count: Counters, device: torch.device
-) -> EvalResult:
-    """Greedy evaluation on a separate env; save the model as latest, and as best if it is."""
-    step = count.env_steps
-    result = evaluate_policy(
-        agent.q_network,
-        config.env_id,
-        episodes=config.eval_episodes,
-        seed=config.seed + EVAL_SEED_OFFSET,
-        epsilon=config.eval_epsilon,
-        device=device,
-        env_options=EnvOptions.of(config),
-        numpy_acting=config.numpy_acting,
-    )
-    writer.add_scalar("eval/mean_return", result.mean, step)
-    writer.add_scalar("eval/std_return", result.std, step)
-    writer.add_scalar("eval/mean_length", float(np.mean(result.lengths)), step)
-    save_model(run_dir / "model_latest.pt", agent.q_network.state_dict(), env_step=step, eval_mean_return=result.mean)
-    if count.best_eval_mean is None or result.mean > count.best_eval_mean:
-        count.best_eval_mean = result.mean
-        save_model(run_dir / "model_best.pt", agent.q_network.state_dict(), env_step=step, eval_mean_return=result.mean)
-    return result
 
 
 # --- command line -------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from dqn_family.checkpoints.resume import (
     resume_config,
     wait_for_later_event_file_name,
 )
-from dqn_family.checkpoints.signals import StopRequest, stop_on_signals
+from dqn_family.checkpoints.signals import StopRequest, TrainingInterrupted, stop_on_signals
 from dqn_family.checkpoints.state import (
     check_global_rng_state,
     global_rng_state,
@@ -57,5 +57,6 @@ __all__ = [
     "stop_on_signals",
     "to_arrays",
     "to_storable",
+    "TrainingInterrupted",
     "wait_for_later_event_file_name",
 ]

@@ -27,7 +27,8 @@ from dqn_family.fileio import load_json, short_repr, write_text_atomic
 
 # compile: the compiled update keeps Adam's state where torch.optim.Adam does (tested both ways);
 # device_replay: a device copy of replay gathers the same batches; precision: the weights and Adam's state are
-# float32 under every precision, and an fp16 gradient scaler missing from the checkpoint starts afresh.
+# float32 under every precision, and an fp16 gradient scaler missing from the checkpoint starts afresh;
+# ray_address: where a distributed run's processes run, not what they compute.
 HARMLESS_ON_RESUME = (
     "device",
     "progress",
@@ -40,6 +41,7 @@ HARMLESS_ON_RESUME = (
     "compile",
     "device_replay",
     "precision",
+    "ray_address",
 )
 _DEFAULTS = config_to_dict(Config())
 _META_MAX_BYTES = 1 << 20  # meta.json gains a short entry per resume

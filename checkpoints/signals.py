@@ -8,7 +8,19 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+
+
+class TrainingInterrupted(Exception):
+    """SIGINT or SIGTERM stopped training, after a checkpoint of the step reached was saved."""
+
+    def __init__(self, signal_number: int, run_dir: Path, env_steps: int) -> None:
+        self.exit_code = 128 + signal_number  # the shell's convention for "ended by this signal"
+        super().__init__(
+            f"stopped by {signal.Signals(signal_number).name} at env step {env_steps:,}; "
+            f"checkpoint saved. Resume with: python train.py --resume {run_dir}"
+        )
 
 
 class StopRequest:

@@ -27,6 +27,7 @@ FRAME_REPLAY = ("auto", "on", "off")
 TRACKERS = ("none", "wandb", "mlflow")  # training.tracking; each but none is the package it needs
 PRECISIONS = ("fp32", "bf16", "fp16")  # agents.precision.AUTOCAST_DTYPES maps each to its dtype
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")  # agents.device.resolve_device checks it too
+ACTOR_EXPLORATION = ("apex", "schedule")  # distributed.actor.actor_epsilon implements each
 
 
 MAX_LAYERS, MAX_WIDTH = 64, 16_384  # hidden_sizes
@@ -290,6 +291,63 @@ class Config:
         high=1_000,
     )
 
+    # --- distributed training: Ape-X on Ray (distributed/) ------------------------------------
+    actors: int = _field(
+        0,
+        "Ray actor processes that step envs (each its own num_envs) and feed one prioritized (or uniform) "
+        "replay, which one learner samples (Ape-X, Horgan et al. 2018; needs the ray extra). 0 runs the "
+        "single-process loop.",
+        low=0,
+        high=1_024,
+    )
+    ray_address: str | None = _field(
+        None,
+        "With actors: the Ray cluster to join ('auto', or 'ray://host:port'); 'none' starts a local Ray "
+        "instance with a CPU for each actor and one for the replay.",
+    )
+    actor_exploration: str = _field(
+        "apex",
+        "With actors: 'apex' anneals actor i's epsilon from epsilon_start to its own final rate "
+        "0.4^(1 + 7i/(actors - 1)) (Ape-X's spread; 0.4 for one actor) over epsilon_decay_steps; "
+        "'schedule' gives every actor the single-process schedule (to epsilon_end). With noisy, "
+        "both use the schedule (0 unless set).",
+        ACTOR_EXPLORATION,
+    )
+    replay_ratio: float | None = _field(
+        None,
+        "With actors: transitions replayed per env step (updates x batch_size / env steps after "
+        "learning_starts); the learner waits for env steps when ahead, and actors wait when the learner "
+        "is behind by more than max_steps_in_flight, so results do not depend on the machine's speed. "
+        "'none' is the single-process run's ratio, batch_size x gradient_steps / train_frequency.",
+        low=0.0,
+        high=1e6,
+        open_low=True,
+    )
+    send_steps: int = _field(
+        50,
+        "With actors: env steps an actor collects (each real step makes one transition) before sending "
+        "them to the replay in one batch, with their initial priorities (Ape-X: 50).",
+        low=1,
+        high=100_000,
+    )
+    max_steps_in_flight: int = _field(
+        1_000,
+        "With actors: env steps collected or being collected but not yet acknowledged by the replay, over "
+        "all actors (each actor has at least one send in flight); actors wait while it is reached, so "
+        "memory stays flat when the replay falls behind. At least send_steps.",
+        low=1,
+        high=10**8,
+    )
+    weight_publish_updates: int = _field(
+        50, "With actors: learner updates between publications of its weights to the actors.", low=1, high=10**8
+    )
+    weight_sync_steps: int = _field(
+        400,
+        "With actors: env steps of an actor between fetches of the latest published weights (Ape-X: 400 frames).",
+        low=1,
+        high=STEPS_MAX,
+    )
+
     def __post_init__(self) -> None:
         _check_types(self)
         for problem in _problems(self):
@@ -327,6 +385,13 @@ def _problems(c: Config):
         )
     if not DEVICE_PATTERN.match(c.device):
         yield f"device must be auto, cpu, cuda, cuda:N or mps, got {short_repr(c.device)}"
+    if c.max_steps_in_flight < c.send_steps:
+        yield (
+            f"max_steps_in_flight ({c.max_steps_in_flight:,}) must be at least send_steps ({c.send_steps:,}): "
+            "an actor's send must fit in flight"
+        )
+    if c.ray_address is not None and not c.ray_address.strip():
+        yield "ray_address must be 'auto', 'ray://host:port' or none, got an empty string"
     if c.network is not None and ":" not in c.network:
         yield f"network must look like 'module:Factory', got {short_repr(c.network)}"
     for f in dataclasses.fields(c):

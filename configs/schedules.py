@@ -1,6 +1,7 @@
 """Schedules: a value (epsilon, the learning rate, the importance-sampling exponent) as a pure
 function of the env step. ``SCHEDULES`` is the registry the config's ``exploration_schedule``
-choices are read from."""
+choices are read from. ``crossed`` says how often an every-N-steps event fires when the env-step
+counter jumps."""
 
 from __future__ import annotations
 
@@ -26,6 +27,12 @@ def exponential_schedule(step: int, *, start: float, end: float, decay_steps: in
     if decay_steps <= 0:
         return end
     return end + (start - end) * math.exp(-step / decay_steps)
+
+
+def crossed(before: int, after: int, interval: int) -> int:
+    """How many multiples of ``interval`` lie in (before, after]: how often an every-N-steps
+    event fires when a vector step moves the env-step counter from ``before`` to ``after``."""
+    return after // interval - before // interval
 
 
 SCHEDULES = {"linear": linear_schedule, "exponential": exponential_schedule}

@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import gymnasium as gym
 import numpy as np
@@ -86,6 +86,38 @@ class Run:
     buffer: ReplayBuffer
     env_seeds: np.random.Generator  # seeds the envs' fresh episodes when the run resumes
 
+    @property
+    def spaces(self) -> dict[str, Any]:
+        return spaces_of(self.envs)
+
+
+class ReplayState(Protocol):
+    """What a checkpoint needs of a replay: a ReplayBuffer, or a proxy of one in another process."""
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict, *, n_actions: int | None = None) -> None: ...
+
+    def __len__(self) -> int: ...
+
+
+class CheckpointedRun(Protocol):
+    """What a checkpoint is assembled from and restored into: a Run, or a distributed run
+    (distributed.run), whose replay lives in another process."""
+
+    @property
+    def config(self) -> Config: ...
+    @property
+    def run_dir(self) -> Path: ...
+    @property
+    def agent(self) -> DQNAgent: ...
+    @property
+    def buffer(self) -> ReplayState: ...
+    @property
+    def env_seeds(self) -> np.random.Generator: ...
+    @property
+    def spaces(self) -> dict[str, Any]: ...
+
 
 @dataclass
 class Counters:
@@ -113,9 +145,7 @@ def build_parts(
     """Seed, then make the envs, the agent, the replay buffer and the env-seed generator."""
     set_torch_threads(config.torch_threads)
     torch.manual_seed(config.seed)
-    agent_seed, buffer_seed, env_seed = (
-        int(s.generate_state(1)[0]) for s in np.random.SeedSequence(config.seed).spawn(3)
-    )
+    agent_seed, buffer_seed, env_seed = part_seeds(config)
     envs = make_vector_env(config.env_id, config.num_envs, mode=config.vector_mode, options=EnvOptions.of(config))
     try:
         observation_space = envs.single_observation_space
@@ -142,8 +172,16 @@ def build_parts(
     return envs, agent, buffer, np.random.default_rng(env_seed)
 
 
+def part_seeds(config: Config) -> tuple[int, int, int]:
+    """The agent's, the replay's and the env-seed generator's seeds, all from ``config.seed``."""
+    agent_seed, buffer_seed, env_seed = (
+        int(s.generate_state(1)[0]) for s in np.random.SeedSequence(config.seed).spawn(3)
+    )
+    return agent_seed, buffer_seed, env_seed
+
+
 def save_training_state(
-    run: Run, writer: SummaryWriter, count: Counters, log: MetricLog, final_eval: EvalResult | None
+    run: CheckpointedRun, writer: SummaryWriter, count: Counters, log: MetricLog, final_eval: EvalResult | None
 ) -> int:
     """Save the full training state at this env step, once it is known to be finite."""
     check_finite(run.agent, log, count.env_steps)
@@ -161,11 +199,13 @@ def save_training_state(
 # --- run directory ------------------------------------------------------------------------------
 
 
-def training_state(run: Run, count: Counters, log: MetricLog, final_eval: EvalResult | None) -> dict[str, Any]:
+def training_state(
+    run: CheckpointedRun, count: Counters, log: MetricLog, final_eval: EvalResult | None
+) -> dict[str, Any]:
     """Everything a resumed run needs, as tensors, numbers, strings, lists, tuples and dicts."""
     return {
         "config": config_to_dict(run.config),
-        "spaces": spaces_of(run.envs),
+        "spaces": run.spaces,
         "counters": dataclasses.asdict(count),
         "agent": run.agent.state_dict(),
         "replay": to_storable(run.buffer.state_dict()),
@@ -175,15 +215,14 @@ def training_state(run: Run, count: Counters, log: MetricLog, final_eval: EvalRe
     }
 
 
-def restore(run: Run, payload: dict[str, Any]) -> Resumed:
+def restore(run: CheckpointedRun, payload: dict[str, Any]) -> Resumed:
     """Put a checkpoint's state into freshly built parts, each checked against this run's config
     and spaces before it is loaded (a misfit is a ValueError, see checked). The process-wide
     generators are set last, once every part has passed; the caller records the resume only then."""
     spaces = _part(payload, "spaces")
-    if spaces != spaces_of(run.envs):
+    if spaces != run.spaces:
         raise ValueError(
-            f"it was written for an env with {short_repr(spaces, 200)}, but {run.config.env_id} has "
-            f"{spaces_of(run.envs)}"
+            f"it was written for an env with {short_repr(spaces, 200)}, but {run.config.env_id} has {run.spaces}"
         )
     counters, final_eval = progress_from(payload)
     metrics = MetricLog.check_state(_part(payload, "metrics"))
@@ -196,9 +235,7 @@ def restore(run: Run, payload: dict[str, Any]) -> Resumed:
     check_global_rng_state(rng)
     set_numpy_generator_state(run.env_seeds, _part(rng, "env_seeds"))
     run.agent.load_state_dict(_part(payload, "agent"))
-    run.buffer.load_state_dict(
-        to_arrays(_part(payload, "replay")), n_actions=action_count(run.envs.single_action_space)
-    )
+    run.buffer.load_state_dict(to_arrays(_part(payload, "replay")), n_actions=run.spaces["n_actions"])
     if len(run.buffer) > counters.env_steps:
         raise ValueError(
             f"its replay holds {len(run.buffer):,} transitions, more than its {counters.env_steps:,} env steps"

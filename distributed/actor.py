@@ -1,0 +1,192 @@
+"""An Ape-X actor's work, as plain Python (no Ray here; ``distributed.ray_workers`` wraps it in a Ray
+actor): step its own vector envs with its own exploration rate, turn the steps into n-step
+transitions exactly as the single-process loop does (the same ``AutoresetTracker``,
+``learning_signal`` and ``NStepAccumulator``), give them initial priorities from its copy of the
+network, and hand them over in batches of about ``send_steps`` env steps.
+
+Ape-X (Horgan et al. 2018, "Distributed Prioritized Experience Replay", ICLR), section 3 and
+appendix: actor i of N explores with epsilon_i = 0.4^(1 + 7 i / (N - 1)); actors compute the
+priorities of their transitions themselves, so new data need not wait for the learner to be
+prioritized; they copy the learner's weights every 400 frames.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from dqn_family.agents import DQNAgent, make_agent, set_torch_threads
+from dqn_family.configs import Config
+from dqn_family.configs.schedules import SCHEDULES
+from dqn_family.envs import (
+    AutoresetTracker,
+    EnvOptions,
+    action_count,
+    learning_signal,
+    make_vector_env,
+    observation_layout,
+    observation_states,
+)
+from dqn_family.replay import Batch, NStepAccumulator, NStepTransitions
+from dqn_family.training.metrics import EpisodeTracker
+
+# The learner's networks as plain tensors, tagged with the number of updates that made them.
+Weights = dict[str, Any]  # {"version": int, "q_network": state_dict, "target_network": state_dict}
+
+
+def apex_epsilon(index: int, actors: int) -> float:
+    """Ape-X's final exploration rate of actor ``index`` of ``actors``: 0.4^(1 + 7 i / (N - 1)),
+    from 0.4 (actor 0) down to 0.4^8 ~ 0.00066 (the last); 0.4 for a single actor."""
+    if actors <= 1:
+        return 0.4
+    return 0.4 ** (1 + 7 * index / (actors - 1))
+
+
+def actor_epsilon(config: Config, index: int, env_step: int) -> float:
+    """Actor ``index``'s epsilon at global env step ``env_step`` (config.actor_exploration says how)."""
+    end = config.epsilon_end
+    if config.actor_exploration == "apex" and not config.noisy:
+        end = apex_epsilon(index, config.actors)
+    return SCHEDULES[config.exploration_schedule](
+        env_step, start=config.epsilon_start, end=end, decay_steps=config.epsilon_decay_steps
+    )
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    """What a send says about itself; the learner counts it once the replay acknowledges the data."""
+
+    actor: int
+    pid: int  # the actor process's id: a new one means Ray restarted the actor
+    env_steps: int  # real env steps taken for this send (its transitions, whatever their n-step lag)
+    transitions: int
+    episodes: list[tuple[float, int]]  # (return, length) of the episodes that ended in it
+    weights_version: int  # learner updates behind the weights that acted (-1: the initial network)
+    epsilon: float
+    seconds: float  # wall-clock time the actor spent on it
+
+
+@dataclass(frozen=True)
+class TransitionData:
+    """The transitions of one send (ReplayBuffer.add's fields) and their initial priorities
+    (|TD error| or the algo's per-sample loss; None when replay is uniform)."""
+
+    transitions: dict[str, np.ndarray]
+    priorities: np.ndarray | None
+
+
+class ActorCore:
+    """One actor's envs, network copy, n-step windows and episode bookkeeping."""
+
+    def __init__(self, config: Config, index: int, *, env_seed: int) -> None:
+        self.config, self.index = config, index
+        set_torch_threads(config.torch_threads)
+        torch.manual_seed(env_seed)
+        self.envs = make_vector_env(
+            config.env_id, config.num_envs, mode=config.vector_mode, options=EnvOptions.of(config)
+        )
+        space = self.envs.single_observation_space
+        observation_shape, _ = observation_layout(space)
+        # The actor only acts and computes priorities: on the CPU, in float32, never compiled.
+        acting = dataclasses.replace(config, device="cpu", compile=False, fused_adam=False, precision="fp32")
+        self.agent: DQNAgent = make_agent(
+            acting,
+            observation_shape=observation_shape,
+            n_actions=action_count(self.envs.single_action_space),
+            device=torch.device("cpu"),
+            seed=env_seed,
+            observation_states=observation_states(space),
+        )
+        self.autoreset = AutoresetTracker(config.num_envs)
+        self.n_step = NStepAccumulator(config.num_envs, config.n_step, config.gamma)
+        self.episodes = EpisodeTracker(config.num_envs)
+        self.observations, _ = self.envs.reset(seed=env_seed)
+        self.weights_version = -1
+        self.steps_since_sync = 0
+
+    def close(self) -> None:
+        self.envs.close()
+
+    def load_weights(self, weights: Weights) -> None:
+        self.agent.q_network.load_state_dict(weights["q_network"])
+        self.agent.target_network.load_state_dict(weights["target_network"])
+        self.weights_version = int(weights["version"])
+        self.steps_since_sync = 0
+
+    def collect(
+        self, env_step: int, latest_version: int, fetch_weights: Callable[[], Weights]
+    ) -> tuple[BatchInfo, TransitionData]:
+        """Step until ``send_steps`` env steps are taken; ``env_step`` (the run's acknowledged env
+        steps) sets epsilon. The latest published weights (``latest_version``) are fetched first
+        when ``weight_sync_steps`` have passed since the last fetch, or when none was fetched yet."""
+        started = time.perf_counter()
+        if latest_version > self.weights_version and (
+            self.weights_version < 0 or self.steps_since_sync >= self.config.weight_sync_steps
+        ):
+            self.load_weights(fetch_weights())
+        epsilon = actor_epsilon(self.config, self.index, env_step)
+        steps, parts, episodes = 0, [], []
+        while steps < self.config.send_steps:
+            taken, transitions, ended = self.step(epsilon)
+            steps += taken
+            parts.append(transitions)
+            episodes.extend(ended)
+        self.steps_since_sync += steps
+        transitions = _concatenate(parts)
+        priorities = self.priorities(transitions) if self.config.prioritized else None
+        info = BatchInfo(
+            actor=self.index,
+            pid=os.getpid(),
+            env_steps=steps,
+            transitions=len(transitions),
+            episodes=episodes,
+            weights_version=self.weights_version,
+            epsilon=epsilon,
+            seconds=time.perf_counter() - started,
+        )
+        return info, TransitionData(transitions.as_dict(), priorities)
+
+    def step(self, epsilon: float) -> tuple[int, NStepTransitions, list[tuple[float, int]]]:
+        """One vector step, as train.py's loop takes it: (real env steps, completed transitions,
+        episodes that ended)."""
+        actions = self.agent.act(self.observations, epsilon)
+        next_observations, rewards, terminated, truncated, infos = self.envs.step(actions)
+        # The step after an episode's end only resets that sub-env (NEXT_STEP autoreset): no transition.
+        real = self.autoreset.real_steps(terminated, truncated)
+        learn_rewards, learn_terminated = learning_signal(self.config, rewards, terminated, infos)
+        transitions = self.n_step.push(
+            self.observations, actions, learn_rewards, next_observations, learn_terminated, truncated, real
+        )
+        self.observations = next_observations
+        taken = self.config.num_envs if self.autoreset.all_real else int(real.sum())
+        return taken, transitions, self.episodes.step(rewards, real, self.autoreset)
+
+    @torch.no_grad()
+    def priorities(self, transitions: NStepTransitions) -> np.ndarray:
+        """Initial priorities from this actor's network copy: the per-sample priority the learner's
+        update would give them (agent.loss_terms), so that sampling treats both alike."""
+        if len(transitions) == 0:
+            return np.zeros(0, dtype=np.float32)
+        batch = Batch(
+            observations=torch.as_tensor(transitions.observations),
+            actions=torch.as_tensor(transitions.actions),
+            rewards=torch.as_tensor(transitions.rewards),
+            next_observations=torch.as_tensor(transitions.next_observations),
+            terminated=torch.as_tensor(transitions.terminated, dtype=torch.float32),
+            discounts=torch.as_tensor(transitions.discounts),
+            indices=torch.zeros(len(transitions), dtype=torch.int64),
+        )
+        _, priorities_B, _ = self.agent.loss_terms(batch)
+        return priorities_B.float().numpy()
+
+
+def _concatenate(parts: list[NStepTransitions]) -> NStepTransitions:
+    fields = [f.name for f in dataclasses.fields(NStepTransitions)]
+    return NStepTransitions(**{name: np.concatenate([getattr(p, name) for p in parts]) for name in fields})

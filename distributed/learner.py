@@ -1,0 +1,458 @@
+"""The learner of a distributed run (Ape-X, Horgan et al. 2018): the single-process loop's update,
+evaluation, logging and checkpoints, fed by actors through a replay in other processes.
+
+``learner_loop`` is a plain function of a ``Workers`` handle (the actors and the replay): Ray's in
+``distributed.ray_workers``, or ``InlineWorkers`` here, which runs the same actor and replay code in
+this process, one send at a time, for tests. Per pass it decides *when*, as train.py does:
+{hand actors their next sends, within the flow limits; count what the replay acknowledged; update
+as far as the replay ratio allows; publish weights every ``weight_publish_updates``; at env-step
+intervals sync the target, log, evaluate, checkpoint}. Every env-step count is of steps the replay
+acknowledged, so a send lost with a dying actor is neither counted nor stored.
+
+Flow control (``Flow``): the learner may make update u + 1 once the acknowledged env steps E give
+(u + 1) x batch_size <= replay_ratio x (E - learning_starts) + batch_size; an actor is given a send
+only while the steps in flight stay under ``max_steps_in_flight`` and E plus those steps stays
+within ``max_steps_in_flight`` of what the learner's updates have consumed. So the learner waits for
+data when it is ahead, the actors wait for the learner (and for a slow replay) when they are, and
+memory stays flat.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch.utils.tensorboard import SummaryWriter
+
+from dqn_family.agents import DQNAgent, save_model
+from dqn_family.checkpoints import TrainingInterrupted, stop_on_signals
+from dqn_family.configs import Config, UserError
+from dqn_family.configs.schedules import crossed, linear_schedule
+from dqn_family.distributed.actor import ActorCore, BatchInfo, Weights, actor_epsilon
+from dqn_family.distributed.replay_server import ReplayServer, Sampled
+from dqn_family.evaluate import evaluate_and_save
+from dqn_family.training import MetricLog, NonFiniteError, Progress
+from dqn_family.training.hooks import EvaluationCallback, StopTraining
+from dqn_family.training.run_dir import write_summary
+from dqn_family.training.state import (
+    Counters,
+    ReplayState,
+    Resumed,
+    TrainResult,
+    check_finite,
+    save_training_state,
+)
+
+PIPELINE = 2  # sends queued per actor: one being collected, the next waiting, so an actor never idles
+UPDATES_PER_PASS = 8  # updates between looks at the actors' sends, so that they keep flowing
+POLL_SECONDS = 0.02  # how long the learner waits for sends when it may not update
+MAX_ACTOR_DEATHS = 20  # deaths of one actor after which the run stops (an env that kills its process)
+
+
+class DistributedError(UserError):
+    """A distributed run cannot go on: the replay died, or an actor keeps dying."""
+
+
+@dataclass(frozen=True)
+class Ack:
+    """A send the replay stored: what the actor said about it, and how many transitions were stored."""
+
+    info: BatchInfo
+    stored: int
+
+
+@dataclass
+class Polled:
+    acks: list[Ack] = field(default_factory=list)
+    deaths: list[tuple[int, str]] = field(default_factory=list)  # (actor, why), one per send lost
+
+
+class Workers(Protocol):
+    """The actors and the replay, as the learner drives them."""
+
+    @property
+    def actors(self) -> int: ...
+    @property
+    def replay(self) -> ReplayState: ...
+
+    def publish(self, weights: Weights) -> None:
+        """Make these weights the ones actors fetch at their next sync."""
+
+    def submit(self, actor: int, env_step: int) -> None:
+        """Ask ``actor`` for its next send; ``env_step`` (acknowledged so far) sets its epsilon."""
+
+    def pending(self, actor: int) -> int:
+        """Sends asked of ``actor`` and not yet acknowledged (or lost)."""
+
+    def steps_in_flight(self) -> int: ...
+
+    def poll(self, timeout: float) -> Polled:
+        """Forward finished sends to the replay; return the acknowledgements (waits up to ``timeout``
+        for a first event)."""
+
+    def drain(self) -> Polled:
+        """Wait until every send collected is acknowledged (nothing on its way into the replay)."""
+
+    def sample(self, batch_size: int, beta: float) -> Sampled: ...
+
+    def update_priorities(self, indices: np.ndarray, generations: np.ndarray, priorities: np.ndarray) -> None: ...
+
+    def replay_stats(self) -> dict[str, int]: ...
+
+
+@dataclass(frozen=True)
+class Flow:
+    """The replay-ratio limit and the bound on steps in flight (module docstring), as arithmetic."""
+
+    learning_starts: int
+    batch_size: int
+    replay_ratio: float
+    max_steps_in_flight: int
+
+    @classmethod
+    def of(cls, config: Config) -> Flow:
+        return cls(config.learning_starts, config.batch_size, replay_ratio(config), config.max_steps_in_flight)
+
+    def updates_allowed(self, env_steps: int, stored: int) -> int:
+        """Updates the learner may have made by ``env_steps`` acknowledged steps."""
+        if env_steps < self.learning_starts or stored < self.batch_size:
+            return 0
+        return math.floor((env_steps - self.learning_starts) * self.replay_ratio / self.batch_size) + 1
+
+    def may_send(self, env_steps: int, in_flight: int, send: int, updates: int, stored: int) -> bool:
+        """Whether one more send of ``send`` steps may start."""
+        if in_flight + send > self.max_steps_in_flight:
+            return False
+        projected = env_steps + in_flight + send
+        if projected <= self.learning_starts or stored < self.batch_size:
+            return True  # the learner is not consuming yet
+        consumed = self.learning_starts + updates * self.batch_size / self.replay_ratio
+        return projected <= consumed + self.max_steps_in_flight
+
+
+def replay_ratio(config: Config) -> float:
+    """The config's replay ratio, or the single-process run's: batch_size x gradient_steps / train_frequency."""
+    if config.replay_ratio is not None:
+        return config.replay_ratio
+    return config.batch_size * config.gradient_steps / config.train_frequency
+
+
+def send_size(config: Config) -> int:
+    """Env steps in one send: send_steps rounded up to whole vector steps."""
+    return math.ceil(config.send_steps / config.num_envs) * config.num_envs
+
+
+def weights_of(agent: DQNAgent, version: int) -> Weights:
+    """A snapshot of the learner's networks on the CPU, for the actors."""
+
+    def cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {name: tensor.detach().to("cpu", copy=True) for name, tensor in state.items()}
+
+    return {
+        "version": version,
+        "q_network": cpu(agent.q_network.state_dict()),
+        "target_network": cpu(agent.target_network.state_dict()),
+    }
+
+
+@dataclass
+class DistributedRun:
+    """What the learner loop works on: a Run whose replay lives with the workers (training.state.CheckpointedRun)."""
+
+    config: Config
+    run_dir: Path
+    device: torch.device
+    agent: DQNAgent
+    workers: Workers
+    env_seeds: np.random.Generator
+    spaces: dict[str, Any]
+
+    @property
+    def buffer(self) -> ReplayState:
+        return self.workers.replay
+
+
+# --- the loop --------------------------------------------------------------------------------------
+
+
+def learner_loop(
+    run: DistributedRun,
+    writer: SummaryWriter,
+    resumed: Resumed | None,
+    handle_signals: bool,
+    on_evaluation: EvaluationCallback | None = None,
+) -> TrainResult:
+    config, agent, workers = run.config, run.agent, run.workers
+    flow, send = Flow.of(config), send_size(config)
+    count, log, final_eval, saved_step = Counters(), MetricLog(writer, run.device), None, None
+    stored = 0
+    if resumed is not None:
+        count, final_eval, saved_step = resumed.counters, resumed.final_eval, resumed.counters.env_steps
+        log.load_state_dict(resumed.metrics)
+        stored = len(workers.replay)
+    fleet = FleetLog(writer, config, count.updates, count.env_steps)
+    resumed_from, stopped_early = saved_step, None
+    started = time.perf_counter() - count.seconds
+    progress = Progress(total=config.total_steps, initial=count.env_steps, enabled=config.progress)
+    workers.publish(weights_of(agent, count.updates))
+    with stop_on_signals(handle_signals) as stop:
+        try:
+            while count.env_steps < config.total_steps and stop.signal is None and stopped_early is None:
+                # Hand out sends while the flow limits allow (module docstring).
+                for actor in range(workers.actors):
+                    while workers.pending(actor) < PIPELINE and flow.may_send(
+                        count.env_steps, workers.steps_in_flight(), send, count.updates, stored
+                    ):
+                        workers.submit(actor, count.env_steps)
+                can_update = flow.updates_allowed(count.env_steps, stored) > count.updates
+                polled = workers.poll(0.0 if can_update else POLL_SECONDS)
+                before = count.env_steps
+                stored = _count(polled, count, log, fleet, progress, stored, config)
+                finished = count.env_steps >= config.total_steps
+                if finished:  # what is on its way into the replay counts too: nothing stored goes uncounted
+                    stored = _count(workers.drain(), count, log, fleet, progress, stored, config)
+
+                # At the end the learner catches up with the replay ratio, so a run makes its updates
+                # however far the actors were allowed to run ahead.
+                due = flow.updates_allowed(count.env_steps, stored) - count.updates
+                for _ in range(due if finished else min(due, UPDATES_PER_PASS)):
+                    _learn(config, agent, workers, log, count)
+                    if count.updates % config.weight_publish_updates == 0:
+                        workers.publish(weights_of(agent, count.updates))
+                if count.env_steps >= config.learning_starts and crossed(
+                    before, count.env_steps, config.target_update_interval
+                ):
+                    agent.sync_target(config.tau)
+
+                if crossed(before, count.env_steps, config.log_frequency):
+                    epsilon = float(np.mean([actor_epsilon(config, i, count.env_steps) for i in range(config.actors)]))
+                    status = log.flush(count.env_steps, epsilon)
+                    status.update(fleet.flush(count, workers.steps_in_flight(), stored))
+                    progress.set_status(**status)
+                if config.eval_frequency and (crossed(before, count.env_steps, config.eval_frequency) or finished):
+                    check_finite(agent, log, count.env_steps)
+                    final_eval = evaluate_and_save(config, agent, writer, run.run_dir, count, run.device)
+                    progress.set_status(eval=f"{final_eval.mean:.1f}")
+                    writer.add_scalar("eval/elapsed_seconds", time.perf_counter() - started, count.env_steps)
+                    if on_evaluation is not None:
+                        try:
+                            on_evaluation(count.env_steps, final_eval.mean)
+                        except StopTraining as request:
+                            stopped_early = request.reason
+                if config.checkpoint_every and crossed(before, count.env_steps, config.checkpoint_every):
+                    stored = _count(workers.drain(), count, log, fleet, progress, stored, config)
+                    count.seconds = time.perf_counter() - started
+                    saved_step = save_training_state(run, writer, count, log, final_eval)
+            stored = _count(workers.drain(), count, log, fleet, progress, stored, config)
+            if count.env_steps > config.total_steps:
+                progress.note(
+                    f"stopped at {count.env_steps:,} env steps: the sends in flight when total_steps "
+                    f"{config.total_steps:,} was reached were stored and counted too"
+                )
+            progress.close()
+            count.seconds = time.perf_counter() - started
+            if saved_step != count.env_steps:
+                saved_step = save_training_state(run, writer, count, log, final_eval)
+        except (NonFiniteError, DistributedError) as error:
+            kept = (
+                "no checkpoint was written yet"
+                if saved_step is None
+                else f"the last checkpoint (env step {saved_step:,}) is kept in {run.run_dir / 'checkpoints'}"
+            )
+            raise type(error)(f"{error}; training stopped, {kept}") from None
+        finally:
+            progress.close()
+            log.write_episodes()
+            fleet.close()
+
+    if not config.eval_frequency:
+        save_model(run.run_dir / "model_latest.pt", agent.q_network.state_dict(), env_step=count.env_steps)
+    if stop.signal is not None and count.env_steps < config.total_steps:
+        raise TrainingInterrupted(stop.signal, run.run_dir, count.env_steps)
+    result = TrainResult(
+        run_dir=run.run_dir,
+        env_steps=count.env_steps,
+        updates=count.updates,
+        episodes=count.episodes,
+        seconds=count.seconds,
+        final_eval=final_eval,
+        best_eval_mean=count.best_eval_mean,
+        resumed_from=resumed_from,
+        stopped_early=stopped_early,
+    )
+    write_summary(result)
+    return result
+
+
+def _count(
+    polled: Polled, count: Counters, log: MetricLog, fleet: FleetLog, progress: Progress, stored: int, config: Config
+) -> int:
+    """Count the acknowledged sends (env steps, episodes) and note lost ones; returns the transitions stored."""
+    for actor, why in polled.deaths:
+        if fleet.died(actor, why, progress) > MAX_ACTOR_DEATHS:
+            raise DistributedError(f"actor {actor} died {MAX_ACTOR_DEATHS + 1} times (last: {why})")
+    for ack in polled.acks:
+        before = count.env_steps
+        count.env_steps += ack.info.env_steps
+        for episode_return, length in ack.info.episodes:
+            log.add_episode(episode_return, length, count.env_steps)
+            count.episodes += 1
+        fleet.record(ack, count.updates, progress)
+        progress.update(count.env_steps - before)
+        stored = min(stored + ack.stored, config.buffer_size)
+    return stored
+
+
+def _learn(config: Config, agent: DQNAgent, workers: Workers, log: MetricLog, count: Counters) -> None:
+    """One gradient step, as train.py's _learn takes it, on a batch sampled from the replay; the
+    new priorities go back to it (without waiting for the reply)."""
+    if config.learning_rate_end is not None:
+        agent.set_learning_rate(
+            linear_schedule(
+                count.env_steps,
+                start=config.learning_rate,
+                end=config.learning_rate_end,
+                decay_steps=config.total_steps,
+            )
+        )
+    beta = linear_schedule(count.env_steps, start=config.priority_beta_start, end=1.0, decay_steps=config.total_steps)
+    sampled = workers.sample(config.batch_size, beta)
+    metrics = agent.update(sampled.batch.to_torch(agent.device))
+    if config.prioritized:
+        priorities = metrics["priorities"].float().cpu().numpy()
+        if not np.isfinite(priorities).all():
+            raise NonFiniteError(f"TD errors are NaN or infinite at env step {count.env_steps:,}")
+        indices = sampled.batch.indices
+        assert isinstance(indices, np.ndarray)
+        workers.update_priorities(indices, sampled.generations, priorities)
+    log.add_update(metrics)
+    count.updates += 1
+
+
+class FleetLog:
+    """The distributed/ TensorBoard tags and progress fields: env steps/s in all and per actor,
+    learner updates/s, replay ratio, weight lag, steps in flight, actor restarts."""
+
+    def __init__(self, writer: SummaryWriter, config: Config, updates: int, env_steps: int) -> None:
+        self.writer, self.actors, self.batch_size = writer, config.actors, config.batch_size
+        actors = config.actors
+        self.pids: list[int | None] = [None] * actors
+        self.restarts, self.deaths = 0, [0] * actors
+        self.actor_steps = [0] * actors  # since the last flush
+        self.lags: list[int] = []  # weight lag of each send since the last flush
+        self.last_time, self.last_updates, self.last_steps = time.perf_counter(), updates, env_steps
+
+    def record(self, ack: Ack, updates: int, progress: Progress) -> None:
+        info = ack.info
+        previous = self.pids[info.actor]
+        if previous is not None and previous != info.pid:
+            self.restarts += 1
+            progress.note(
+                f"actor {info.actor} was restarted by Ray (pid {previous} -> {info.pid}); restarts: {self.restarts}"
+            )
+        self.pids[info.actor] = info.pid
+        self.actor_steps[info.actor] += info.env_steps
+        self.lags.append(updates - max(info.weights_version, 0))
+
+    def died(self, actor: int, why: str, progress: Progress) -> int:
+        self.deaths[actor] += 1
+        progress.note(f"actor {actor} lost a send: {why}")
+        return self.deaths[actor]
+
+    def flush(self, count: Counters, in_flight: int, stored: int) -> dict[str, str]:
+        now = time.perf_counter()
+        seconds = max(now - self.last_time, 1e-9)
+        steps, updates = count.env_steps - self.last_steps, count.updates - self.last_updates
+        scalars = {
+            "distributed/env_steps_per_second": steps / seconds,
+            "distributed/learner_updates_per_second": updates / seconds,
+            "distributed/replay_ratio": updates * self.batch_size / max(steps, 1),
+            "distributed/weight_lag": float(np.mean(self.lags)) if self.lags else 0.0,
+            "distributed/steps_in_flight": float(in_flight),
+            "distributed/actor_restarts": float(self.restarts),
+            "distributed/replay_size": float(stored),
+        }
+        for tag, value in scalars.items():
+            self.writer.add_scalar(tag, value, count.env_steps)
+        for actor, actor_steps in enumerate(self.actor_steps):
+            self.writer.add_scalar(
+                f"distributed/actor_{actor}/env_steps_per_second", actor_steps / seconds, count.env_steps
+            )
+        self.actor_steps = [0] * self.actors
+        self.lags.clear()
+        self.last_time, self.last_updates, self.last_steps = now, count.updates, count.env_steps
+        return {
+            "ups": f"{scalars['distributed/learner_updates_per_second']:.0f}",
+            "rr": f"{scalars['distributed/replay_ratio']:.1f}",
+            "lag": f"{scalars['distributed/weight_lag']:.0f}",
+            "inflight": str(in_flight),
+            "restarts": str(self.restarts),
+        }
+
+    def close(self) -> None:
+        self.writer.flush()
+
+
+# --- in-process workers, for tests ----------------------------------------------------------------
+
+
+class InlineWorkers:
+    """The actors and the replay in this process: each send is collected and stored when polled,
+    in submission order. The same code as under Ray, without Ray (tests, debugging)."""
+
+    def __init__(self, cores: list[ActorCore], server: ReplayServer) -> None:
+        self.cores, self.server = cores, server
+        self.queue: list[tuple[int, int]] = []
+        self.weights: Weights | None = None
+        self.send = send_size(cores[0].config)
+
+    @property
+    def actors(self) -> int:
+        return len(self.cores)
+
+    @property
+    def replay(self) -> ReplayState:
+        return self.server
+
+    def publish(self, weights: Weights) -> None:
+        self.weights = copy.deepcopy(weights)
+
+    def published(self) -> Weights:
+        assert self.weights is not None
+        return self.weights
+
+    def submit(self, actor: int, env_step: int) -> None:
+        self.queue.append((actor, env_step))
+
+    def pending(self, actor: int) -> int:
+        return sum(1 for queued, _ in self.queue if queued == actor)
+
+    def steps_in_flight(self) -> int:
+        return len(self.queue) * self.send
+
+    def poll(self, timeout: float) -> Polled:
+        polled = Polled()
+        queue, self.queue = self.queue, []
+        for actor, env_step in queue:
+            assert self.weights is not None  # the learner publishes before its first submit
+            info, data = self.cores[actor].collect(env_step, self.weights["version"], self.published)
+            polled.acks.append(Ack(info, self.server.add(data)))
+        return polled
+
+    def drain(self) -> Polled:
+        return Polled()  # poll stores every send it collects: nothing is ever on its way
+
+    def sample(self, batch_size: int, beta: float) -> Sampled:
+        return self.server.sample(batch_size, beta)
+
+    def update_priorities(self, indices: np.ndarray, generations: np.ndarray, priorities: np.ndarray) -> None:
+        self.server.update_priorities(indices, generations, priorities)
+
+    def replay_stats(self) -> dict[str, int]:
+        return self.server.stats()

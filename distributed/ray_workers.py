@@ -1,0 +1,233 @@
+"""The actors and the replay of a distributed run as Ray actors, driven by the learner loop
+(``distributed.learner.Workers``). Ray's public API only: ``ray.remote`` with ``max_restarts`` /
+``max_task_retries``, ``ray.put`` / ``ray.get`` / ``ray.wait``.
+
+A send travels actor -> replay without passing through the learner: ``collect`` returns two
+objects, a small ``BatchInfo`` the learner reads and the transitions it hands on, by reference, to
+the replay's ``add``; the send counts once that ``add`` has returned. An actor that dies (SIGKILL,
+out of memory) loses the sends it had not finished; Ray restarts it (``max_restarts``) with fresh
+episodes, and the learner counts the restart when the new process's first send arrives (its pid
+differs). The replay is never restarted: it holds the run's only copy of its transitions, so its
+death ends the run (DistributedError), the last checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import Any
+
+import numpy as np
+import ray
+from ray.exceptions import RayActorError
+
+from dqn_family.configs import Config
+from dqn_family.distributed.actor import ActorCore, BatchInfo, TransitionData, Weights
+from dqn_family.distributed.learner import MAX_ACTOR_DEATHS, Ack, DistributedError, Polled, send_size
+from dqn_family.distributed.replay_server import ReplayServer, Sampled
+from dqn_family.fileio import one_line
+from dqn_family.replay import Batch
+
+MAX_PRIORITY_UPDATES_IN_FLIGHT = 64  # the learner waits for the replay beyond this many
+
+
+class RayActorCore:
+    """An ActorCore in a Ray actor process; a restarted process starts from other env seeds."""
+
+    def __init__(self, config: Config, index: int, env_seed: int) -> None:
+        if ray.get_runtime_context().was_current_actor_reconstructed:
+            env_seed = (env_seed + 7919 * os.getpid()) % 2**31
+        self.core = ActorCore(config, index, env_seed=env_seed)
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    @ray.method(num_returns=2)
+    def collect(self, env_step: int, version: int, box: list[Any]) -> tuple[BatchInfo, TransitionData]:
+        # ``box`` holds the weights' reference in a list, so that Ray does not fetch them for every send.
+        return self.core.collect(env_step, version, lambda: ray.get(box[0]))
+
+
+class RemoteReplay:
+    """The replay actor as a checkpoint sees a buffer (training.state.ReplayState)."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+
+    def state_dict(self) -> dict:
+        return _writable(replay_call(self.handle.state_dict.remote()))
+
+    def load_state_dict(self, state: dict, *, n_actions: int | None = None) -> None:
+        try:
+            replay_call(self.handle.load_state_dict.remote(state, n_actions=n_actions))
+        except ray.exceptions.RayTaskError as error:  # the buffer's own check: the checkpoint does not fit
+            cause = error.as_instanceof_cause()
+            if isinstance(cause, ValueError):
+                raise ValueError(one_line(cause)) from None
+            raise
+
+    def __len__(self) -> int:
+        return int(replay_call(self.handle.size.remote()))
+
+
+def replay_call(ref: Any) -> Any:
+    """``ray.get`` of a replay call; the replay's death is a DistributedError naming it."""
+    try:
+        return ray.get(ref)
+    except RayActorError as error:
+        raise DistributedError(f"the replay actor died ({one_line(error)[:200]})") from None
+
+
+def _writable(tree: Any) -> Any:
+    """Objects from Ray's store are read-only views; a checkpoint writes tensors that share memory."""
+    if isinstance(tree, np.ndarray):
+        return tree.copy()
+    if isinstance(tree, dict):
+        return {key: _writable(value) for key, value in tree.items()}
+    return tree
+
+
+def _writable_batch(batch: Batch[np.ndarray]) -> Batch[np.ndarray]:
+    return Batch(**{f.name: _writable(getattr(batch, f.name)) for f in dataclasses.fields(Batch)})
+
+
+class RayWorkers:
+    """distributed.learner.Workers on Ray: ``actors`` actor processes and one replay actor."""
+
+    def __init__(self, config: Config, replay_handle: Any, actor_options: dict[str, Any]) -> None:
+        self.config, self.replay_handle = config, replay_handle
+        self.replay = RemoteReplay(replay_handle)
+        self.actor_class = ray.remote(num_cpus=1, max_restarts=MAX_ACTOR_DEATHS, max_task_retries=0, **actor_options)(
+            RayActorCore
+        )
+        self.handles: list[Any] = []
+        self.collects: dict[Any, tuple[int, Any]] = {}  # BatchInfo ref -> (actor, TransitionData ref)
+        self.adds: dict[Any, BatchInfo] = {}  # replay.add ref -> what the send said
+        self.per_actor = [0] * config.actors
+        self.priority_updates: list[Any] = []
+        self.next_sample: Any = None
+        self.box: list[Any] = []
+        self.version = -1
+        self.send = send_size(config)
+
+    @property
+    def actors(self) -> int:
+        return self.config.actors
+
+    def start_actors(self, env_seed: int) -> None:
+        """Start the actors (actor i's envs seeded env_seed + i x num_envs) and wait until each is up."""
+        self.handles = [
+            self.actor_class.remote(self.config, i, env_seed + i * self.config.num_envs) for i in range(self.actors)
+        ]
+        for i, handle in enumerate(self.handles):
+            try:
+                ray.get(handle.pid.remote())
+            except RayActorError as error:
+                raise DistributedError(f"actor {i} could not start: {one_line(error)[:300]}") from None
+
+    def actor_pids(self) -> list[int]:
+        return [int(ray.get(handle.pid.remote())) for handle in self.handles]
+
+    def publish(self, weights: Weights) -> None:
+        self.box = [ray.put(weights)]
+        self.version = int(weights["version"])
+
+    def submit(self, actor: int, env_step: int) -> None:
+        info_ref, data_ref = self.handles[actor].collect.remote(env_step, self.version, self.box)
+        self.collects[info_ref] = (actor, data_ref)
+        self.per_actor[actor] += 1
+
+    def pending(self, actor: int) -> int:
+        return self.per_actor[actor]
+
+    def steps_in_flight(self) -> int:
+        return (len(self.collects) + len(self.adds)) * self.send
+
+    def poll(self, timeout: float) -> Polled:
+        polled = Polled()
+        refs = [*self.collects, *self.adds]
+        if not refs:
+            time.sleep(timeout)
+            return polled
+        ready, _ = ray.wait(refs, num_returns=1, timeout=timeout, fetch_local=False)
+        if ready:
+            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0, fetch_local=False)
+        for ref in ready:
+            if ref in self.collects:
+                self._forward(ref, polled)
+            else:
+                self._acknowledge(ref, polled)
+        self._check_priority_updates(wait=False)
+        return polled
+
+    def _forward(self, info_ref: Any, polled: Polled) -> None:
+        actor, data_ref = self.collects.pop(info_ref)
+        try:
+            info = ray.get(info_ref)
+        except RayActorError as error:  # the actor died with this send unfinished: nothing of it was stored
+            self.per_actor[actor] -= 1
+            polled.deaths.append((actor, one_line(error)[:200]))
+            return
+        self.adds[self.replay_handle.add.remote(data_ref)] = info
+
+    def _acknowledge(self, add_ref: Any, polled: Polled) -> None:
+        info = self.adds.pop(add_ref)
+        stored = replay_call(add_ref)
+        self.per_actor[info.actor] -= 1
+        polled.acks.append(Ack(info, int(stored)))
+
+    def drain(self) -> Polled:
+        polled = Polled()
+        for ref in list(self.adds):
+            self._acknowledge(ref, polled)
+        self._check_priority_updates(wait=True)
+        return polled
+
+    def sample(self, batch_size: int, beta: float) -> Sampled:
+        # One batch sampled ahead: the replay draws the next while the learner updates on this one
+        # (its priorities are one update staler, as in Ape-X's learner), instead of a round trip per update.
+        ref = self.next_sample if self.next_sample is not None else self.replay_handle.sample.remote(batch_size, beta)
+        self.next_sample = self.replay_handle.sample.remote(batch_size, beta)
+        sampled = replay_call(ref)
+        # Writable copies of the read-only arrays Ray hands over (torch warns about, and cannot own, those).
+        return Sampled(_writable_batch(sampled.batch), sampled.generations)
+
+    def update_priorities(self, indices: np.ndarray, generations: np.ndarray, priorities: np.ndarray) -> None:
+        self.priority_updates.append(self.replay_handle.update_priorities.remote(indices, generations, priorities))
+        if len(self.priority_updates) > MAX_PRIORITY_UPDATES_IN_FLIGHT:
+            replay_call(self.priority_updates.pop(0))
+
+    def _check_priority_updates(self, *, wait: bool) -> None:
+        """Collect the replies to priority updates (an error there, e.g. the replay's death, is raised)."""
+        if not self.priority_updates:
+            return
+        refs = self.priority_updates
+        done, self.priority_updates = (
+            (refs, []) if wait else ray.wait(refs, num_returns=len(refs), timeout=0, fetch_local=True)
+        )
+        for ref in done:
+            replay_call(ref)
+
+    def replay_stats(self) -> dict[str, int]:
+        return replay_call(self.replay_handle.stats.remote())
+
+    def close(self) -> None:
+        for handle in self.handles:
+            ray.kill(handle)
+        ray.kill(self.replay_handle)
+
+
+def start_replay(
+    config: Config, *, observation_shape: tuple[int, ...], observation_dtype: np.dtype, seed: int, options: dict
+) -> Any:
+    """The replay actor, once its buffer is allocated (a ConfigError there, e.g. too little memory, is raised here)."""
+    replay_class: Any = ray.remote(num_cpus=1, max_restarts=0, **options)(ReplayServer)
+    handle = replay_class.remote(
+        config, observation_shape=observation_shape, observation_dtype=observation_dtype, seed=seed
+    )
+    try:
+        ray.get(handle.pid.remote())
+    except RayActorError as error:
+        raise DistributedError(f"the replay actor could not start: {one_line(error)[:300]}") from None
+    return handle

@@ -1,0 +1,105 @@
+"""The replay of a distributed run, as plain Python (``distributed.ray_workers`` runs it as a Ray
+actor): the same buffer a single-process run builds (``training.buffers.build_replay``: prioritized
+when ``prioritized`` is on, as in Ape-X, otherwise uniform), fed by the actors' sends and sampled
+by the learner. It is the only holder of transitions: a send counts once ``add`` has returned.
+
+Priorities come back from the learner a little later than in the single-process loop, and actors
+may have overwritten a sampled slot in between (the ring evicts the oldest, FIFO); each slot
+therefore remembers which transition it holds (its generation, the count of transitions added
+before it), and a priority for a transition that is gone is dropped instead of landing on its
+successor.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from dqn_family.configs import Config, ConfigError
+from dqn_family.distributed.actor import TransitionData
+from dqn_family.replay import Batch, PrioritizedReplayBuffer, ReplayBuffer
+from dqn_family.training.buffers import build_replay, uses_frame_replay
+
+
+@dataclass(frozen=True)
+class Sampled:
+    """A sampled batch (numpy, on the host) and the generations of its slots, for update_priorities."""
+
+    batch: Batch[np.ndarray]
+    generations: np.ndarray  # [B] int64
+
+
+class ReplayServer:
+    """The run's one replay buffer, with counts of what it received."""
+
+    def __init__(
+        self, config: Config, *, observation_shape: tuple[int, ...], observation_dtype: np.dtype, seed: int
+    ) -> None:
+        if uses_frame_replay(config, observation_shape):
+            raise ConfigError(
+                "distributed runs store whole observations (frames of several actors' envs cannot share "
+                "storage); add --frame-replay off"
+            )
+        self.buffer: ReplayBuffer = build_replay(config, observation_shape, observation_dtype, seed)
+        self.generations = np.zeros(self.buffer.capacity, dtype=np.int64)
+        self.added = 0  # transitions added since this server started (its checkpointed contents not counted)
+        self.sends = 0
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def __len__(self) -> int:
+        return len(self.buffer)
+
+    def size(self) -> int:
+        return len(self.buffer)
+
+    def stats(self) -> dict[str, int]:
+        return {"size": len(self.buffer), "added": self.added, "sends": self.sends, "bytes": self.buffer.nbytes}
+
+    def add(self, data: TransitionData) -> int:
+        """Store one send; returns the number of transitions stored (the acknowledgement)."""
+        transitions = data.transitions
+        count = len(transitions["actions"])
+        if count:
+            written = min(count, self.buffer.capacity)  # the buffer keeps only the newest `capacity`
+            slots = self.buffer.slots_for(written)
+            self.buffer.add(**transitions)
+            self.generations[slots] = self.added + count - written + np.arange(written)
+            if data.priorities is not None and isinstance(self.buffer, PrioritizedReplayBuffer):
+                indices = np.arange(self.buffer.capacity)[slots]
+                self.buffer.update_priorities(indices, data.priorities[count - written :])
+        self.added += count
+        self.sends += 1
+        return count
+
+    def sample(self, batch_size: int, beta: float) -> Sampled:
+        """A batch as the single-process loop samples it (prioritized with importance weights, or uniform)."""
+        if isinstance(self.buffer, PrioritizedReplayBuffer):
+            batch = self.buffer.sample(batch_size, beta)
+        else:
+            batch = self.buffer.sample(batch_size)
+        assert isinstance(batch.indices, np.ndarray)  # a host buffer: numpy batches
+        return Sampled(batch, self.generations[batch.indices])  # type: ignore[arg-type]
+
+    def update_priorities(self, indices: np.ndarray, generations: np.ndarray, priorities: np.ndarray) -> int:
+        """The learner's new priorities for the sampled transitions still stored; returns how many applied."""
+        if not isinstance(self.buffer, PrioritizedReplayBuffer):
+            return 0
+        current = self.generations[indices] == generations
+        self.buffer.update_priorities(indices[current], priorities[current])
+        return int(current.sum())
+
+    def state_dict(self) -> dict:
+        """The buffer's state, as a single-process run checkpoints it (copies: it leaves this process)."""
+        return self.buffer.state_dict()
+
+    def load_state_dict(self, state: dict, *, n_actions: int | None = None) -> None:
+        self.buffer.load_state_dict(state, n_actions=n_actions)
+        # The restored transitions count as one generation each, in slot order: any will do, as
+        # long as they differ from those that later adds give.
+        self.generations[:] = np.arange(self.buffer.capacity)
+        self.added = 0
+        self.generations -= self.buffer.capacity

@@ -1,0 +1,237 @@
+"""distributed/ without Ray: the actor's stepping, the replay server and the learner's flow limits
+against hand-worked numbers, and the learner loop run in-process (InlineWorkers)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from dqn_family.agents import make_agent
+from dqn_family.distributed.actor import ActorCore, TransitionData, actor_epsilon, apex_epsilon
+from dqn_family.distributed.learner import DistributedRun, Flow, InlineWorkers, learner_loop, replay_ratio
+from dqn_family.distributed.replay_server import ReplayServer
+from dqn_family.training.run_dir import create_run_dir
+from dqn_family.training.state import part_seeds
+from tests.run_logs import read_scalars
+from tests.scripted_envs import EPISODE_LENGTH, TERMINATE_SPEC
+
+
+@pytest.mark.parametrize(
+    "index, actors, expected",
+    [(0, 1, 0.4), (0, 8, 0.4), (7, 8, 0.4**8), (1, 3, 0.4**4.5), (2, 3, 0.4**8)],
+)
+def test_apex_epsilon_is_the_papers_spread(index, actors, expected):
+    assert apex_epsilon(index, actors) == pytest.approx(expected)
+
+
+def test_actor_epsilon_anneals_to_each_actors_own_rate(tiny_config):
+    config = tiny_config(actors=3, epsilon_start=1.0, epsilon_end=0.05, epsilon_decay_steps=100)
+    assert actor_epsilon(config, 2, 0) == 1.0
+    assert actor_epsilon(config, 2, 50) == pytest.approx(0.5 + 0.5 * 0.4**8)
+    assert actor_epsilon(config, 1, 100) == pytest.approx(0.4**4.5)
+    schedule = tiny_config(actors=3, actor_exploration="schedule", epsilon_decay_steps=100)
+    assert actor_epsilon(schedule, 2, 100) == pytest.approx(0.05)
+
+
+def test_actor_core_collect_skips_autoreset_steps_and_counts_real_ones(tiny_config):
+    # 2 envs of 3-step episodes: per env the vector steps go t=1,2,3(end),reset,1,2,3,reset,...
+    config = tiny_config(env_id=TERMINATE_SPEC, num_envs=2, send_steps=12)
+    core = ActorCore(config, 0, env_seed=0)
+    info, data = core.collect(0, -1, lambda: pytest.fail("no weights were published"))
+    # 8 vector steps hold 6 real steps per env (two of the 8 are autoresets): 12 env steps, 4 episodes.
+    assert (info.env_steps, info.transitions, len(info.episodes)) == (12, 12, 4)
+    assert info.episodes == [(float(EPISODE_LENGTH), EPISODE_LENGTH)] * 4
+    observations, next_observations = data.transitions["observations"], data.transitions["next_observations"]
+    np.testing.assert_array_equal(next_observations[:, 0], observations[:, 0] + 1)  # never across a reset
+    assert data.priorities is None  # uniform replay: no initial priorities computed
+
+
+def test_actor_core_priorities_are_the_learners_td_errors(tiny_config):
+    config = tiny_config(prioritized=True, send_steps=20)
+    core = ActorCore(config, 0, env_seed=1)
+    _, data = core.collect(0, -1, lambda: {})
+    t = {name: torch.as_tensor(value) for name, value in data.transitions.items()}
+    with torch.no_grad():
+        q = core.agent.q_network(t["observations"]).gather(1, t["actions"][:, None]).squeeze(1)
+        next_q = core.agent.target_network(t["next_observations"]).max(dim=1).values
+    target = t["rewards"] + t["discounts"] * (1.0 - t["terminated"].float()) * next_q
+    np.testing.assert_allclose(data.priorities, (target - q).abs().numpy(), rtol=1e-5)
+
+
+def test_actor_core_fetches_weights_first_then_every_weight_sync_steps(tiny_config):
+    config = tiny_config(send_steps=10, weight_sync_steps=25)
+    core = ActorCore(config, 0, env_seed=0)
+    weights = {
+        "version": 7,
+        "q_network": core.agent.q_network.state_dict(),
+        "target_network": core.agent.target_network.state_dict(),
+    }
+    fetched = []
+
+    def fetch():
+        fetched.append(weights["version"])
+        return weights
+
+    versions = []
+    for version in (7, 8, 9, 10, 11):
+        weights["version"] = version
+        versions.append(core.collect(0, version, fetch)[0].weights_version)
+    # fetched at once (none yet), then after 30 >= 25 steps since: sends 1 and 4 act with new weights
+    assert versions == [7, 7, 7, 10, 10]
+
+
+def _transitions(start: int, count: int) -> dict[str, np.ndarray]:
+    observations = np.arange(start, start + count, dtype=np.float32)[:, None].repeat(4, axis=1)
+    return {
+        "observations": observations,
+        "actions": np.zeros(count, dtype=np.int64),
+        "rewards": np.ones(count, dtype=np.float32),
+        "next_observations": observations + 1,
+        "terminated": np.zeros(count, dtype=bool),
+        "truncated": np.zeros(count, dtype=bool),
+        "discounts": np.full(count, 0.99, dtype=np.float32),
+    }
+
+
+def _server(tiny_config, **overrides) -> ReplayServer:
+    config = tiny_config(prioritized=True, priority_alpha=1.0, priority_epsilon=1e-6, **overrides)
+    return ReplayServer(config, observation_shape=(4,), observation_dtype=np.dtype(np.float32), seed=0)
+
+
+def test_replay_server_gives_actor_priorities_and_acknowledges(tiny_config):
+    server = _server(tiny_config, buffer_size=8, batch_size=2)
+    assert server.add(TransitionData(_transitions(0, 3), np.array([1.0, 2.0, 3.0]))) == 3
+    leaves = server.buffer.tree.get(np.arange(3))
+    np.testing.assert_allclose(leaves, [1.0 + 1e-6, 2.0 + 1e-6, 3.0 + 1e-6])
+    assert server.stats()["added"] == 3
+
+
+def test_replay_server_drops_priorities_of_overwritten_slots(tiny_config):
+    server = _server(tiny_config, buffer_size=4, batch_size=2)
+    server.add(TransitionData(_transitions(0, 3), np.ones(3)))
+    generations = server.generations[[0, 2]].copy()
+    server.add(TransitionData(_transitions(3, 2), np.ones(2)))  # slots 3 and 0: slot 0's transition is gone
+    applied = server.update_priorities(np.array([0, 2]), generations, np.array([5.0, 7.0]))
+    assert applied == 1
+    np.testing.assert_allclose(server.buffer.tree.get(np.array([0, 2])), [1.0 + 1e-6, 7.0 + 1e-6])
+
+
+def test_flow_updates_allowed_follow_the_replay_ratio():
+    flow = Flow(learning_starts=100, batch_size=32, replay_ratio=8.0, max_steps_in_flight=200)
+    # after learning_starts, one update per batch_size / replay_ratio = 4 env steps, the first at once
+    assert [flow.updates_allowed(e, 1_000) for e in (99, 100, 103, 104, 140)] == [0, 1, 1, 2, 11]
+    assert flow.updates_allowed(140, 31) == 0  # not a batch stored yet
+
+
+def test_flow_may_send_within_flight_and_ratio_limits():
+    flow = Flow(learning_starts=100, batch_size=32, replay_ratio=8.0, max_steps_in_flight=200)
+    assert flow.may_send(env_steps=0, in_flight=150, send=50, updates=0, stored=0)
+    assert not flow.may_send(env_steps=0, in_flight=160, send=50, updates=0, stored=0)  # 210 in flight
+    # 10 updates consumed 100 + 10 x 4 = 140 steps; sends may reach 140 + 200 = 340 env steps
+    assert flow.may_send(env_steps=240, in_flight=50, send=50, updates=10, stored=240)
+    assert not flow.may_send(env_steps=250, in_flight=50, send=50, updates=10, stored=250)
+
+
+def test_replay_ratio_defaults_to_the_single_process_ratio(tiny_config):
+    assert replay_ratio(tiny_config(batch_size=32, gradient_steps=2, train_frequency=4)) == 16.0
+    assert replay_ratio(tiny_config(replay_ratio=3.5)) == 3.5
+
+
+def _inline_run(config) -> DistributedRun:
+    agent_seed, buffer_seed, _ = part_seeds(config)
+    cores = [ActorCore(config, i, env_seed=config.seed + i) for i in range(config.actors)]
+    space = cores[0].envs.single_observation_space
+    agent = make_agent(config, observation_shape=space.shape, n_actions=2, device=torch.device("cpu"), seed=agent_seed)
+    server = ReplayServer(config, observation_shape=space.shape, observation_dtype=space.dtype, seed=buffer_seed)
+    return DistributedRun(
+        config=config,
+        run_dir=create_run_dir(config, torch.device("cpu")),
+        device=torch.device("cpu"),
+        agent=agent,
+        workers=InlineWorkers(cores, server),
+        env_seeds=np.random.default_rng(0),
+        spaces={"observation_shape": [4], "observation_dtype": "float32", "n_actions": 2},
+    )
+
+
+def test_learner_loop_inline_writes_a_run_directory_at_the_replay_ratio(tiny_config):
+    from torch.utils.tensorboard import SummaryWriter
+
+    config = tiny_config(
+        actors=2, total_steps=600, prioritized=True, eval_frequency=300, checkpoint_every=300, log_frequency=100
+    )
+    run = _inline_run(config)
+    with SummaryWriter(log_dir=str(run.run_dir)) as writer:
+        result = learner_loop(run, writer, None, handle_signals=False)
+    # 2 actors x 50-step sends: exactly 600 env steps; every stored transition was acknowledged
+    assert result.env_steps == 600 and run.workers.replay_stats()["added"] == 600
+    # ratio 8 x 1 / 4 = 2: (600 - 50) x 2 / 8 + 1 updates, less those the last sends' steps had not allowed yet
+    assert 120 <= result.updates <= 138
+    names = {p.name for p in run.run_dir.iterdir()}
+    assert {"config.yaml", "meta.json", "model_latest.pt", "model_best.pt", "summary.json", "checkpoints"} <= names
+    assert json.loads((run.run_dir / "summary.json").read_text())["env_steps"] == 600
+    scalars = read_scalars(run.run_dir)
+    for tag in (
+        "distributed/env_steps_per_second",
+        "distributed/replay_ratio",
+        "distributed/weight_lag",
+        "distributed/actor_0/env_steps_per_second",
+        "distributed/actor_restarts",
+        "eval/mean_return",
+    ):
+        assert tag in scalars, tag
+
+
+# --- bad input: one line, exit 2 ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "flag, message",
+    [("--actors=-1", "actors must be >= 0"), ("--actors=1.5", "argument --actors: expected int, got '1.5'")],
+)
+def test_train_refuses_bad_actors_in_one_line(capsys, flag, message):
+    from dqn_family import train
+
+    try:
+        code = train.main(["--env", "CartPole-v1", flag, "--total-steps", "10"])
+    except SystemExit as exit:  # argparse's own errors exit from the parser
+        code = exit.code
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+
+
+def test_train_without_ray_names_the_extra(monkeypatch, tiny_config, capsys):
+    import sys
+
+    from dqn_family import train
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ModuleNotFoundError
+    assert train.main(["--env", "CartPole-v1", "--actors", "2", "--total-steps", "10", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "pip install -e '.[ray]'" in err and "\n" not in err
+
+
+def test_unreachable_ray_address_is_a_config_error(monkeypatch, tiny_config):
+    from dqn_family.configs import ConfigError
+    from dqn_family.distributed import run
+
+    class FakeRay:
+        def init(self, **options):
+            raise ConnectionError("Could not find any running Ray instance.")
+
+    with pytest.raises(ConfigError, match="cannot join the Ray cluster at --ray-address auto: Could not find"):
+        run._init(FakeRay(), tiny_config(actors=1, ray_address="auto"))
+
+
+def test_more_actors_than_cpus_warns_with_the_numbers(monkeypatch, tiny_config, capsys):
+    from dqn_family.distributed import run
+
+    monkeypatch.setattr(run.os, "cpu_count", lambda: 2)
+    run._check_cpus(object(), tiny_config(actors=3))
+    assert "warning: 3 actors on 2 CPUs" in capsys.readouterr().err
+    run._check_cpus(object(), tiny_config(actors=2))
+    assert capsys.readouterr().err == ""
