@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from torch.utils.tensorboard import SummaryWriter
 
 from dqn_family.agents import make_agent, resolve_device, set_torch_threads
 from dqn_family.checkpoints import lock_run_dir, record_resume, stop_on_signals, wait_for_later_event_file_name
@@ -33,6 +32,8 @@ from dqn_family.fileio import one_line
 from dqn_family.training.hooks import EvaluationCallback
 from dqn_family.training.run_dir import config_table, create_run_dir
 from dqn_family.training.state import TrainResult, checked, part_seeds, restore
+from dqn_family.training.tracking import check_available as check_tracker_available
+from dqn_family.training.tracking import open_writer
 
 if TYPE_CHECKING:
     from dqn_family.distributed.ray_workers import RayWorkers
@@ -44,13 +45,14 @@ def train_distributed(
     config: Config, *, handle_signals: bool = False, on_evaluation: EvaluationCallback | None = None
 ) -> TrainResult:
     """Train from ``config`` with ``config.actors`` Ray actors (see train.train for the arguments)."""
+    check_tracker_available(config.track)
     with ray_session(config) as workers_options:
         run, workers = _build(config, workers_options)
         try:
             with stop_on_signals(handle_signals):
                 run_dir = create_run_dir(config, run.device)
                 run = dataclasses.replace(run, run_dir=run_dir)
-                with os_errors_in(run_dir), lock_run_dir(run_dir), SummaryWriter(log_dir=str(run_dir)) as writer:
+                with os_errors_in(run_dir), lock_run_dir(run_dir), open_writer(config, run_dir) as writer:
                     writer.add_text("hyperparameters", config_table(dataclasses.replace(config, run_dir=str(run_dir))))
                     workers.start_actors(config.seed)  # actor 0's envs are seeded as a single-process run's
                     return learner_loop(run, writer, None, handle_signals, on_evaluation)
@@ -64,6 +66,7 @@ def resume_distributed(
     """Continue a distributed run from a loaded checkpoint (train.resume has checked that it is this
     run's and holds its lock): the replay's contents go back into the replay actor; the actors start
     fresh episodes, seeded from the checkpoint's env-seed generator, as a single-process resume does."""
+    check_tracker_available(config.track)
     with ray_session(config) as workers_options:
         run, workers = _build(config, workers_options, run_dir=run_dir)
         try:
@@ -71,7 +74,7 @@ def resume_distributed(
             record_resume(run_dir, env_step=payload["env_step"], device=str(run.device))
             wait_for_later_event_file_name(run_dir)
             workers.start_actors(int(run.env_seeds.integers(2**31)))
-            with SummaryWriter(log_dir=str(run_dir), purge_step=payload["env_step"] + 1) as writer:
+            with open_writer(config, run_dir, purge_step=payload["env_step"] + 1) as writer:
                 return learner_loop(run, writer, resumed, handle_signals)
         finally:
             workers.close()
