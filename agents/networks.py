@@ -80,7 +80,11 @@ class QNetwork(nn.Module):
         return value_B1K + out_BAK - out_BAK.mean(dim=1, keepdim=True)
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
-        out_BAK = self.head_outputs(observations).float()  # float32 Q-values under autocast too (a no-op otherwise)
+        return self.q_values(self.head_outputs(observations))
+
+    def q_values(self, out_BAK: torch.Tensor) -> torch.Tensor:
+        """Q-values [B, A] from raw head outputs [B, A, K] (what ``forward`` returns)."""
+        out_BAK = out_BAK.float()  # float32 Q-values under autocast too (a no-op otherwise)
         if self.output == "c51":
             return (out_BAK.softmax(dim=2) * self.support).sum(dim=2)
         if self.output == "qr":
