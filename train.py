@@ -195,6 +195,10 @@ def _loop(
     handle_signals: bool,
     on_evaluation: EvaluationCallback | None = None,
 ) -> TrainResult:
+    if run.config.recurrent != "off":  # R2D2: the recurrent loop, from the same parts (recurrent.py)
+        from dqn_family.recurrent import recurrent_loop
+
+        return recurrent_loop(run, writer, resumed, handle_signals, on_evaluation)
     config, agent, buffer, envs = run.config, run.agent, run.buffer, run.envs
     num_envs = config.num_envs
     epsilon_at = SCHEDULES[config.exploration_schedule]
@@ -453,4 +457,6 @@ def _resume_overrides(args) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
+    # Run as a script, this module is also dqn_family.train for recurrent.py, which imports from it.
+    sys.modules.setdefault("dqn_family.train", sys.modules[__name__])
     sys.exit(main())

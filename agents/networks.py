@@ -198,10 +198,11 @@ def build_q_network(
     network: str | NetworkFactory | None = None,
     torso: str = "auto",
     observation_states: int | None = None,
+    recurrent: bool = False,
     **head_options,
 ) -> nn.Module:
     """The MLP or convolutional network (``torso``, see agents.torsos) with the requested head,
-    or a user's network (checked to return [B, n_actions]). ``observation_states``: the
+    or a user's network (checked to return [B, n_actions], unless ``recurrent``). ``observation_states``: the
     observations are Discrete state indices (shape ()), which only the MLP takes, one-hot."""
     if observation_states is not None:
         if network is not None:
@@ -246,7 +247,8 @@ def build_q_network(
         ) from None
     if not isinstance(module, nn.Module):
         raise NetworkError(f"network {name} returned {type(module).__name__}, not a torch.nn.Module")
-    check_output_shape(module, observation_shape, n_actions, name)
+    if not recurrent:  # a recurrent one is checked against its own interface (agents.recurrent)
+        check_output_shape(module, observation_shape, n_actions, name)
     return module
 
 
