@@ -67,6 +67,11 @@ class RecurrentQNetwork(nn.Module):
         self.state_size = hidden_size * (2 if core == "lstm" else 1)
         self.float_input = float_input  # Box observations become float here; frames and state indices are the torso's
 
+    @property
+    def support(self) -> torch.Tensor:
+        """The C51 head's atom values [K] (what C51Agent's maths reads from its network)."""
+        return self.head.support
+
     def initial_state(self, batch_size: int) -> torch.Tensor:
         return torch.zeros((batch_size, self.state_size), device=next(self.parameters()).device)
 
