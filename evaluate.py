@@ -21,6 +21,7 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
     from torch import nn
 
     from dqn_family.agents import (
+        as_recurrent,
         build_network,
         is_recurrent,
         load_model,
@@ -91,12 +92,12 @@ def evaluate_policy(
         observation, _ = env.reset(seed=seed)
         for _ in range(episodes):
             episode_return, length, done = 0.0, 0, False
-            state = q_network.initial_state(1) if recurrent else None
+            state = as_recurrent(q_network).initial_state(1) if recurrent else torch.zeros(0)
             while not done:
                 explore = rng.random() < epsilon
                 if recurrent:  # the network steps even when exploring: its state follows the episode
                     obs_1 = torch.as_tensor(np.asarray(observation), device=device).unsqueeze(0)
-                    q_1A, state = q_network.step(obs_1, state)
+                    q_1A, state = as_recurrent(q_network).step(obs_1, state)
                     action = int(rng.integers(n_actions)) if explore else int(q_1A.argmax(dim=1).item())
                 elif explore:
                     action = int(rng.integers(n_actions))

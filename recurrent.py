@@ -71,7 +71,14 @@ def recurrent_loop(
                 learn_rewards, learn_terminated = learning_signal(config, rewards, terminated, infos)
                 buffer.add(
                     sequences.push(
-                        observations, actions, learn_rewards, next_observations, learn_terminated, truncated, states, real
+                        observations,
+                        actions,
+                        learn_rewards,
+                        next_observations,
+                        learn_terminated,
+                        truncated,
+                        states,
+                        real,
                     )
                 )
                 # Under NEXT_STEP autoreset a step that was not real reset its sub-env: the observation it
@@ -117,7 +124,11 @@ def recurrent_loop(
             if saved_step != count.env_steps:  # at exit: finished, or stopped by a signal
                 saved_step = save_training_state(run, writer, count, log, final_eval)
         except NonFiniteError as error:
-            kept = "no checkpoint was written yet" if saved_step is None else f"the checkpoint of step {saved_step:,} is kept"
+            kept = (
+                "no checkpoint was written yet"
+                if saved_step is None
+                else f"the checkpoint of step {saved_step:,} is kept"
+            )
             raise NonFiniteError(f"{error}; training stopped, {kept} (a lower --learning-rate may help)") from None
         finally:
             progress.close()
@@ -151,17 +162,22 @@ def _learn_sequences(
     if config.learning_rate_end is not None:
         agent.set_learning_rate(
             linear_schedule(
-                count.env_steps, start=config.learning_rate, end=config.learning_rate_end, decay_steps=config.total_steps
+                count.env_steps,
+                start=config.learning_rate,
+                end=config.learning_rate_end,
+                decay_steps=config.total_steps,
             )
         )
     for _ in range(due * config.gradient_steps):
-        beta = linear_schedule(count.env_steps, start=config.priority_beta_start, end=1.0, decay_steps=config.total_steps)
+        beta = linear_schedule(
+            count.env_steps, start=config.priority_beta_start, end=1.0, decay_steps=config.total_steps
+        )
         batch = buffer.sample(config.batch_size, beta)
         metrics = agent.update(batch.to_torch(run.device))
         if config.prioritized:
             priorities = metrics["priorities"].cpu().numpy()
             if not np.isfinite(priorities).all():
                 raise NonFiniteError(f"TD errors are NaN or infinite at env step {count.env_steps:,}")
-            buffer.update_priorities(batch.indices, priorities)
+            buffer.update_priorities(np.asarray(batch.indices), priorities)
         log.add_update(metrics)
         count.updates += 1

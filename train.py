@@ -32,7 +32,7 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
     import torch
     from torch.utils.tensorboard import SummaryWriter
 
-    from dqn_family.agents import NetworkFactory, factory_spec, resolve_device, save_model
+    from dqn_family.agents import DQNAgent, NetworkFactory, factory_spec, resolve_device, save_model
     from dqn_family.checkpoints import (
         HARMLESS_ON_RESUME,
         check_same_run,
@@ -200,6 +200,7 @@ def _loop(
 
         return recurrent_loop(run, writer, resumed, handle_signals, on_evaluation)
     config, agent, buffer, envs = run.config, run.agent, run.buffer, run.envs
+    assert isinstance(agent, DQNAgent) and isinstance(buffer, ReplayBuffer)  # feed-forward parts (build_parts)
     num_envs = config.num_envs
     epsilon_at = SCHEDULES[config.exploration_schedule]
     autoreset = AutoresetTracker(num_envs)

@@ -25,7 +25,9 @@ from dqn_family.agents.numpy_actor import numpy_greedy_policy
 from dqn_family.agents.qrdqn import QRAgent, quantile_huber_loss, quantile_midpoints
 from dqn_family.agents.recurrent import (
     RecurrentAgent,
+    RecurrentNetwork,
     RecurrentQNetwork,
+    as_recurrent,
     build_recurrent_network,
     check_recurrent_network,
     is_recurrent,
@@ -57,7 +59,9 @@ def build_network(
     if custom is not None and (config.algo != "dqn" or config.dueling or config.noisy):
         raise ConfigError("a custom network works only with algo dqn and without --dueling/--noisy")
     if config.recurrent == "custom" and custom is None:
-        raise ConfigError("--recurrent custom needs your recurrent network as --network module:Factory (see the README)")
+        raise ConfigError(
+            "--recurrent custom needs your recurrent network as --network module:Factory (see the README)"
+        )
     if config.recurrent in ("lstm", "gru"):
         if custom is not None:
             raise ConfigError(
@@ -104,7 +108,9 @@ def make_agent(
 ) -> DQNAgent | RecurrentAgent:
     """The learner named by ``config.algo`` with its Q-network (the config's, or ``network``)."""
     q_network = build_network(config, observation_shape, n_actions, network, observation_states=observation_states)
-    learner = learner_class(config).from_config(config, q_network=q_network, n_actions=n_actions, device=device, seed=seed)
+    learner = learner_class(config).from_config(
+        config, q_network=q_network, n_actions=n_actions, device=device, seed=seed
+    )
     if config.recurrent == "off":
         return learner
     return RecurrentAgent(
@@ -120,6 +126,8 @@ __all__ = [
     "QNetwork",
     "QRAgent",
     "RecurrentAgent",
+    "RecurrentNetwork",
+    "as_recurrent",
     "RecurrentQNetwork",
     "build_recurrent_network",
     "is_recurrent",

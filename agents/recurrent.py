@@ -23,7 +23,7 @@ Shapes: T = time, B = batch, A = actions, K = outputs per action, S = state, N =
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol, cast
 
 import numpy as np
 import torch
@@ -36,6 +36,25 @@ from dqn_family.agents.torsos import check_torso, choose_torso, conv_torso
 from dqn_family.replay.sequence import SequenceBatch
 
 RECURRENT_INTERFACE = ("state_size", "initial_state", "step", "unroll")
+
+
+class RecurrentNetwork(Protocol):
+    """The interface of a recurrent Q-network (module docstring)."""
+
+    state_size: int
+
+    def initial_state(self, batch_size: int) -> torch.Tensor: ...
+
+    def step(self, observations: torch.Tensor, state_BS: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    def unroll(
+        self, observations: torch.Tensor, state_BS: torch.Tensor, resets_TB: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+def as_recurrent(network: nn.Module) -> RecurrentNetwork:
+    """``network`` seen through its recurrent interface (checked by is_recurrent when it was built)."""
+    return cast(RecurrentNetwork, network)
 
 
 def is_recurrent(network: nn.Module) -> bool:
@@ -184,9 +203,10 @@ def check_recurrent_network(module: nn.Module, observation_shape: tuple[int, ...
     try:
         with torch.no_grad():
             module.eval()
-            state = module.initial_state(2)
-            q_BA, next_state = module.step(torch.zeros((2, *observation_shape)), state)
-            q_TBA, _ = module.unroll(
+            network = as_recurrent(module)
+            state = network.initial_state(2)
+            q_BA, next_state = network.step(torch.zeros((2, *observation_shape)), state)
+            q_TBA, _ = network.unroll(
                 torch.zeros((3, 2, *observation_shape)), state, torch.zeros((3, 2), dtype=torch.bool)
             )
     except Exception as error:
@@ -237,7 +257,7 @@ class RecurrentAgent:
 
     def initial_state(self, count: int) -> np.ndarray:
         """Zero states [count, S] as float32 numpy (how the loop keeps them, and replay stores them)."""
-        return self.q_network.initial_state(count).detach().cpu().numpy().astype(np.float32)
+        return as_recurrent(self.q_network).initial_state(count).detach().cpu().numpy().astype(np.float32)
 
     # --- acting ------------------------------------------------------------------------------
     def act(self, observations: np.ndarray, states: np.ndarray, epsilon: float) -> tuple[np.ndarray, np.ndarray]:
@@ -253,7 +273,7 @@ class RecurrentAgent:
         self.q_network.train(learner.noisy)  # as DQNAgent.greedy_actions: eval mode, except noise
         try:
             with torch.no_grad():
-                q_BA, next_BS = self.q_network.step(
+                q_BA, next_BS = as_recurrent(self.q_network).step(
                     torch.as_tensor(observations, device=self.device), torch.as_tensor(states, device=self.device)
                 )
         finally:
@@ -264,9 +284,9 @@ class RecurrentAgent:
     # --- learning ----------------------------------------------------------------------------
     def _outputs(self, network: nn.Module, observations_TB: torch.Tensor, state_BS: torch.Tensor) -> torch.Tensor:
         """What the learner's td_terms takes: raw head outputs [T, B, A, K] or Q-values [T, B, A]."""
-        if self.learner.uses_head_outputs:
-            return network.unroll_outputs(observations_TB, state_BS)[0].float()
-        return network.unroll(observations_TB, state_BS)[0].float()
+        if self.learner.uses_head_outputs:  # C51 and QR-DQN: the built-in network (build_network refuses others)
+            return cast(RecurrentQNetwork, network).unroll_outputs(observations_TB, state_BS)[0].float()
+        return as_recurrent(network).unroll(observations_TB, state_BS)[0].float()
 
     def loss_terms(self, batch: SequenceBatch[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(loss [T', B], priority [T', B], Q of the taken actions [T', B]) for the T' = L - burn_in
@@ -274,11 +294,11 @@ class RecurrentAgent:
         burn, learner = self.burn_in, self.learner
         observations_TB = batch.observations.transpose(0, 1)  # [L + 1, B, *obs]
         steps, size = batch.actions.shape[1] - burn, batch.actions.shape[0]
-        state_BS = batch.states if self.stored_state else self.q_network.initial_state(size)
+        state_BS = batch.states if self.stored_state else as_recurrent(self.q_network).initial_state(size)
         online_state_BS = state_BS
         if burn:
             with torch.no_grad():
-                _, online_state_BS = self.q_network.unroll(observations_TB[:burn], state_BS)
+                _, online_state_BS = as_recurrent(self.q_network).unroll(observations_TB[:burn], state_BS)
         online_TB = self._outputs(self.q_network, observations_TB[burn:], online_state_BS)  # positions burn..L
         with torch.no_grad():
             target_TB = self._outputs(self.target_network, observations_TB, state_BS)  # positions 0..L
@@ -287,7 +307,11 @@ class RecurrentAgent:
             next_target_TB = target_TB[bootstrap_TB, batch_range_TB]
             next_online_q_TB = None
             if learner.double:
-                online_q_TB = self.q_network.q_values(online_TB) if learner.uses_head_outputs else online_TB
+                online_q_TB = (
+                    cast(RecurrentQNetwork, self.q_network).q_values(online_TB)
+                    if learner.uses_head_outputs
+                    else online_TB
+                )
                 next_online_q_TB = online_q_TB.detach()[bootstrap_TB - burn, batch_range_TB]
 
         def flat(values_BL: torch.Tensor) -> torch.Tensor:
@@ -314,7 +338,8 @@ class RecurrentAgent:
             reset_noise(self.target_network)
         loss_TB, priorities_TB, q_TB = self.loss_terms(batch)
         mask_TB = batch.mask[:, self.burn_in :].transpose(0, 1)
-        loss = masked_sequence_loss(loss_TB, mask_TB, None if batch.weights is None else batch.weights)
+        weights_B = batch.weights if isinstance(batch.weights, torch.Tensor) else None
+        loss = masked_sequence_loss(loss_TB, mask_TB, weights_B)
         self.learner.apply_gradients(loss)
         valid = mask_TB.sum().clamp(min=1.0)
         return {
@@ -335,4 +360,3 @@ class RecurrentAgent:
 
     def load_state_dict(self, state: dict) -> None:
         self.learner.load_state_dict(state)
-

@@ -258,8 +258,7 @@ class Config:
     )
     priority_eta: float = _field(
         0.9,
-        "Recurrent prioritized replay: a sequence's priority is eta * max + (1 - eta) * mean of its steps' "
-        "priorities.",
+        "Recurrent prioritized replay: a sequence's priority is eta * max + (1 - eta) * mean of its steps' priorities.",
         low=0.0,
         high=1.0,
     )
@@ -370,7 +369,7 @@ def _recurrent_problems(c: Config):
     if c.recurrent == "off":
         return
     if c.burn_in >= c.sequence_length:
-        yield f"burn_in ({c.burn_in}) must be below sequence_length ({c.sequence_length}): the loss needs steps after it"
+        yield f"burn_in ({c.burn_in}) must be below sequence_length ({c.sequence_length}): the loss needs steps"
     if c.sequence_overlap >= c.sequence_length:
         yield f"sequence_overlap ({c.sequence_overlap}) must be below sequence_length ({c.sequence_length})"
     if c.buffer_size < c.sequence_length:

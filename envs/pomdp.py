@@ -51,7 +51,7 @@ def register_envs() -> None:
             full = gym.spec(full_id)
             gym.register(
                 id=env_id,
-                entry_point=make_hidden_velocity,
+                entry_point="dqn_family.envs.pomdp:make_hidden_velocity",
                 kwargs={"full_id": full_id, "kept": kept},
                 max_episode_steps=full.max_episode_steps,
                 reward_threshold=full.reward_threshold,

@@ -48,7 +48,7 @@ def register_envs() -> None:
             if env_id not in gym.registry:
                 gym.register(
                     id=env_id,
-                    entry_point=make_popgym,
+                    entry_point="dqn_family.envs.popgym_tasks:make_popgym",
                     kwargs={"popgym_id": f"popgym-{popgym_task}{difficulty}-v0", "flatten": flatten},
                 )
 

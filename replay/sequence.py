@@ -21,7 +21,6 @@ Shapes: B = batch, L = sequence length, S = recurrent state.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Generic
 
@@ -188,11 +187,21 @@ class SequenceBatch(Generic[ArrayT]):
     weights: np.ndarray | torch.Tensor | None = None  # [B] float32 importance weights
 
     def to_torch(self, device: torch.device | str) -> SequenceBatch[torch.Tensor]:
-        values = {
-            f.name: None if getattr(self, f.name) is None else torch.as_tensor(getattr(self, f.name), device=device)
-            for f in dataclasses.fields(self)
-        }
-        return SequenceBatch(**values)
+        def on_device(value: np.ndarray | torch.Tensor) -> torch.Tensor:
+            return torch.as_tensor(value, device=device)
+
+        return SequenceBatch(
+            observations=on_device(self.observations),
+            actions=on_device(self.actions),
+            rewards=on_device(self.rewards),
+            discounts=on_device(self.discounts),
+            terminated=on_device(self.terminated),
+            bootstrap=on_device(self.bootstrap),
+            mask=on_device(self.mask),
+            states=on_device(self.states),
+            indices=on_device(self.indices),
+            weights=None if self.weights is None else on_device(self.weights),
+        )
 
 
 # The per-sequence arrays a SequenceReplayBuffer holds itself (shapes after the sequence axis: L or S).
@@ -242,8 +251,14 @@ class SequenceReplayBuffer:
             if stacked_frames
             else ArrayStorage(capacity=slots, observation_shape=observation_shape, observation_dtype=observation_dtype)
         )
-        shapes = {"actions": (sequence_length,), "rewards": (sequence_length,), "terminated": (sequence_length,)}
-        shapes.update(lengths=(), states=(state_size,))
+        steps = (sequence_length,)
+        shapes: dict[str, tuple[int, ...]] = {
+            "actions": steps,
+            "rewards": steps,
+            "terminated": steps,
+            "lengths": (),
+            "states": (state_size,),
+        }
         self.arrays = {name: np.zeros((capacity, *shapes[name]), dtype) for name, dtype in SEQUENCE_DTYPES.items()}
         self.position, self.size = 0, 0
         self.rng = np.random.default_rng(seed)

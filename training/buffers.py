@@ -14,8 +14,8 @@ from dqn_family.configs.loading import env_family
 from dqn_family.replay import (
     PrioritizedReplayBuffer,
     ReplayBuffer,
-    available_device_memory_bytes,
     SequenceReplayBuffer,
+    available_device_memory_bytes,
     available_memory,
     frame_window_for,
     replay_bytes,
@@ -89,35 +89,32 @@ def build_sequence_replay(
     """Sequence replay (replay.sequence) holding buffer_size // sequence_length sequences: buffer_size
     env steps of sequences, overlapping steps counted in each sequence they are in."""
     stacked = uses_frame_replay(config, observation_shape)
-    options = {
-        "capacity": config.buffer_size // config.sequence_length,
-        "sequence_length": config.sequence_length,
-        "state_size": state_size,
-        "observation_shape": observation_shape,
-        "observation_dtype": observation_dtype,
-        "seed": seed,
-        "n_step": config.n_step,
-        "gamma": config.gamma,
-        "prioritized": config.prioritized,
-        "alpha": config.priority_alpha,
-        "epsilon": config.priority_epsilon,
-        "stacked_frames": stacked,
-    }
+    capacity = config.buffer_size // config.sequence_length
     window = frame_window_for(num_envs=1, n_step=1, stack=observation_shape[0]) if stacked else 64
-    if stacked:
-        options["frame_window"] = window
-    check_replay_memory(
-        config,
-        replay_bytes(
-            capacity=options["capacity"] * config.sequence_length,
-            observation_shape=observation_shape,
-            observation_dtype=observation_dtype,
-            stacked_frames=stacked,
-            frame_window=window,
-            spare_frames=options["capacity"] * (observation_shape[0] + 2) if stacked else None,
-        ),
+    needed = replay_bytes(
+        capacity=capacity * config.sequence_length,
+        observation_shape=observation_shape,
+        observation_dtype=observation_dtype,
+        stacked_frames=stacked,
+        frame_window=window,
+        spare_frames=capacity * (observation_shape[0] + 2) if stacked else None,
     )
-    return SequenceReplayBuffer(**options)  # type: ignore[arg-type]
+    check_replay_memory(config, needed)
+    return SequenceReplayBuffer(
+        capacity=capacity,
+        sequence_length=config.sequence_length,
+        state_size=state_size,
+        observation_shape=observation_shape,
+        observation_dtype=observation_dtype,
+        seed=seed,
+        n_step=config.n_step,
+        gamma=config.gamma,
+        prioritized=config.prioritized,
+        alpha=config.priority_alpha,
+        epsilon=config.priority_epsilon,
+        stacked_frames=stacked,
+        frame_window=window,
+    )
 
 
 def uses_frame_replay(config: Config, observation_shape: tuple[int, ...]) -> bool:

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
-from dqn_family.agents import DQNAgent, NetworkFactory, RecurrentAgent, make_agent, set_torch_threads
+from dqn_family.agents import DQNAgent, NetworkFactory, RecurrentAgent, as_recurrent, make_agent, set_torch_threads
 from dqn_family.checkpoints import (
     CheckpointError,
     check_global_rng_state,
@@ -135,7 +135,7 @@ def build_parts(
             observation_dtype,
             buffer_seed,
             device=device if config.device_replay and device.type != "cpu" else None,
-            state_size=agent.q_network.state_size if isinstance(agent, RecurrentAgent) else None,
+            state_size=as_recurrent(agent.q_network).state_size if isinstance(agent, RecurrentAgent) else None,
         )
     except BaseException:
         envs.close()

@@ -20,7 +20,15 @@ L, B, OBS = 6, 3, (2,)
 
 
 def agent_for(**overrides) -> RecurrentAgent:
-    values = dict(recurrent="lstm", recurrent_size=8, hidden_sizes=(8,), sequence_length=L, sequence_overlap=2, burn_in=2, n_step=2)
+    values = dict(
+        recurrent="lstm",
+        recurrent_size=8,
+        hidden_sizes=(8,),
+        sequence_length=L,
+        sequence_overlap=2,
+        burn_in=2,
+        n_step=2,
+    )
     config = Config(**{**values, **overrides})
     agent = make_agent(config, observation_shape=OBS, n_actions=3, device=torch.device("cpu"), seed=0)
     assert isinstance(agent, RecurrentAgent)

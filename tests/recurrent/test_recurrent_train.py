@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from dqn_family import evaluate, export, train
 from dqn_family.checkpoints import latest_checkpoint, load_checkpoint
@@ -45,7 +44,9 @@ def recurrent_run(tmp_path_factory) -> Path:
 def test_recurrent_smoke_run_writes_run_directory_and_evaluates(recurrent_run, capsys):
     summary = json.loads((recurrent_run / "summary.json").read_text())
     assert summary["env_steps"] == 600 and summary["updates"] == 251
-    assert {"config.yaml", "model_latest.pt", "model_best.pt", "summary.json"} <= {p.name for p in recurrent_run.iterdir()}
+    assert {"config.yaml", "model_latest.pt", "model_best.pt", "summary.json"} <= {
+        p.name for p in recurrent_run.iterdir()
+    }
     scalars = read_scalars(recurrent_run)
     assert len(scalars["losses/td_loss"]) >= 5 and [s for s, _ in scalars["eval/mean_return"]] == [300, 600]
     # evaluate.py rebuilds the recurrent network from the run and reproduces the last evaluation
@@ -100,7 +101,7 @@ def test_state_resets_exactly_at_episode_starts_in_acting_and_replay(tmp_path, m
         checkpoint_every=0,
     )
     train.train(config)
-    # The first call is build_network's probe of the interface; then the loop's [vector steps, 2]; then the evaluation's.
+    # First build_network's probe of the interface, then the loop's [vector steps, 2], then the evaluation's.
     assert CountingNet.steps_seen[0] == [0.0, 0.0]
     training = np.array(CountingNet.steps_seen[1 : 1 + len(real_masks)])
     expected = np.zeros_like(training)
@@ -110,8 +111,9 @@ def test_state_resets_exactly_at_episode_starts_in_acting_and_replay(tmp_path, m
     assert (training == 0).sum() >= 10  # several episodes in each sub-env
     evaluation = CountingNet.steps_seen[1 + len(real_masks) :]
     episode_starts = [k for k, states in enumerate(evaluation) if states == [0.0]]
-    assert len(episode_starts) == 3 and all(evaluation[k][0] == k - max(s for s in episode_starts if s <= k)
-                                            for k in range(len(evaluation)))
+    assert len(episode_starts) == 3 and all(
+        evaluation[k][0] == k - max(s for s in episode_starts if s <= k) for k in range(len(evaluation))
+    )
     replay = load_checkpoint(latest_checkpoint(config.run_dir))["replay"]
     states = replay["states"][:, 0]
     assert set(np.unique(states)) <= {0.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0}  # starts every 8 - 3 steps
@@ -122,7 +124,10 @@ def test_state_resets_exactly_at_episode_starts_in_acting_and_replay(tmp_path, m
     "args, expected",
     [
         (["--burn-in", "8", "--sequence-length", "8"], "burn_in (8) must be below sequence_length (8)"),
-        (["--buffer-size", "10", "--batch-size", "4", "--sequence-length", "20", "--burn-in", "2"], "must hold at least one sequence"),
+        (
+            ["--buffer-size", "10", "--batch-size", "4", "--sequence-length", "20", "--burn-in", "2"],
+            "must hold at least one sequence",
+        ),
         (["--network", "tests.custom_nets:PlainQNet"], "a custom --network cannot take it"),
         (["--torso", "nature_cnn"], "--recurrent lstm: torso nature_cnn needs 3-D observations"),
         (["--recurrent", "custom", "--network", "tests.recurrent.spy_nets:NotRecurrent"], "is not recurrent"),
@@ -141,8 +146,9 @@ def test_export_refuses_a_recurrent_run_in_one_line(recurrent_run, capsys, tmp_p
     assert "recurrent Q-network" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("env_id", [f"envs.pomdp:{name}" for name in HIDDEN_VELOCITY] + [
-    "dqn_family.envs.pomdp:CartPoleNoVelocity-v1"])
+@pytest.mark.parametrize(
+    "env_id", [f"envs.pomdp:{name}" for name in HIDDEN_VELOCITY] + ["dqn_family.envs.pomdp:CartPoleNoVelocity-v1"]
+)
 def test_pomdp_env_ids_hide_the_velocities(env_id):
     from dqn_family.envs import make_env
 
@@ -168,5 +174,3 @@ def test_popgym_tasks_are_reachable_by_id():
         env = make_env(f"envs.popgym_tasks:POPGym-{task}-v0")
         assert env.observation_space.shape == shape
         env.close()
-
-
