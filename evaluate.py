@@ -23,7 +23,10 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
 
     from dqn_family.agents import (
         DQNAgent,
+        RecurrentAgent,
+        as_recurrent,
         build_network,
+        is_recurrent,
         load_model,
         numpy_greedy_policy,
         resolve_device,
@@ -83,16 +86,24 @@ def evaluate_policy(
     rng = np.random.default_rng(seed)
     was_training = q_network.training
     q_network.eval()
+    # A recurrent network (agents.recurrent) carries its state through each episode, from its initial state.
+    recurrent = is_recurrent(q_network)
     # The same greedy actions as the torch forward, ~10x cheaper for an MLP on the CPU.
-    numpy_greedy = numpy_greedy_policy(q_network) if numpy_acting else None
+    numpy_greedy = numpy_greedy_policy(q_network) if numpy_acting and not recurrent else None
     returns, lengths = [], []
     try:
         n_actions = action_count(env.action_space)
         observation, _ = env.reset(seed=seed)
         for _ in range(episodes):
             episode_return, length, done = 0.0, 0, False
+            state = as_recurrent(q_network).initial_state(1) if recurrent else torch.zeros(0)
             while not done:
-                if rng.random() < epsilon:
+                explore = rng.random() < epsilon
+                if recurrent:  # the network steps even when exploring: its state follows the episode
+                    obs_1 = torch.as_tensor(np.asarray(observation), device=device).unsqueeze(0)
+                    q_1A, state = as_recurrent(q_network).step(obs_1, state)
+                    action = int(rng.integers(n_actions)) if explore else int(q_1A.argmax(dim=1).item())
+                elif explore:
                     action = int(rng.integers(n_actions))
                 elif numpy_greedy is not None:  # asarray: Discrete observations are Python ints
                     action = int(numpy_greedy(np.asarray(observation)[None])[0])
@@ -113,7 +124,12 @@ def evaluate_policy(
 
 
 def evaluate_and_save(
-    config: Config, agent: DQNAgent, writer: SummaryWriter, run_dir: Path, count: Counters, device: torch.device
+    config: Config,
+    agent: DQNAgent | RecurrentAgent,
+    writer: SummaryWriter,
+    run_dir: Path,
+    count: Counters,
+    device: torch.device,
 ) -> EvalResult:
     """A periodic evaluation of training (train.py, distributed/): greedy on a separate env, seeded
     as ``evaluate.py RUN_DIR`` seeds it; logged, and the model saved as latest, and as best if it is."""

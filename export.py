@@ -105,6 +105,11 @@ def _export_command(args: argparse.Namespace) -> int:
     config, q_network = load_run(
         args.run_dir, model=args.model, device=torch.device("cpu"), trust_imports=args.trust_imports
     )
+    if config.recurrent != "off":
+        raise UserError(
+            f"{args.run_dir} has a recurrent Q-network (--recurrent {config.recurrent}); export takes feed-forward "
+            "networks only, for now: evaluate it with evaluate.py"
+        )
     env = make_env(config.env_id, options=EnvOptions.of(config))
     space, n_actions = env.observation_space, action_count(env.action_space)
     shape, dtype = observation_layout(space)

@@ -31,7 +31,7 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
     import torch
     from torch.utils.tensorboard import SummaryWriter
 
-    from dqn_family.agents import NetworkFactory, factory_spec, resolve_device, save_model
+    from dqn_family.agents import DQNAgent, NetworkFactory, factory_spec, resolve_device, save_model
     from dqn_family.checkpoints import (
         HARMLESS_ON_RESUME,
         TrainingInterrupted,
@@ -191,7 +191,12 @@ def _loop(
     handle_signals: bool,
     on_evaluation: EvaluationCallback | None = None,
 ) -> TrainResult:
+    if run.config.recurrent != "off":  # R2D2: the recurrent loop, from the same parts (recurrent.py)
+        from dqn_family.recurrent import recurrent_loop
+
+        return recurrent_loop(run, writer, resumed, handle_signals, on_evaluation)
     config, agent, buffer, envs = run.config, run.agent, run.buffer, run.envs
+    assert isinstance(agent, DQNAgent) and isinstance(buffer, ReplayBuffer)  # feed-forward parts (build_parts)
     num_envs = config.num_envs
     epsilon_at = SCHEDULES[config.exploration_schedule]
     autoreset = AutoresetTracker(num_envs)

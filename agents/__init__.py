@@ -23,6 +23,15 @@ from dqn_family.agents.networks import (
 )
 from dqn_family.agents.numpy_actor import numpy_greedy_policy
 from dqn_family.agents.qrdqn import QRAgent, quantile_huber_loss, quantile_midpoints
+from dqn_family.agents.recurrent import (
+    RecurrentAgent,
+    RecurrentNetwork,
+    RecurrentQNetwork,
+    as_recurrent,
+    build_recurrent_network,
+    check_recurrent_network,
+    is_recurrent,
+)
 from dqn_family.configs import Config, ConfigError
 
 # Learners by --algo name. Rainbow is C51 with every extension switched on by its config
@@ -49,8 +58,29 @@ def build_network(
     custom = network or config.network
     if custom is not None and (config.algo != "dqn" or config.dueling or config.noisy):
         raise ConfigError("a custom network works only with algo dqn and without --dueling/--noisy")
+    if config.recurrent == "custom" and custom is None:
+        raise ConfigError(
+            "--recurrent custom needs your recurrent network as --network module:Factory (see the README)"
+        )
+    if config.recurrent in ("lstm", "gru"):
+        if custom is not None:
+            raise ConfigError(
+                f"--recurrent {config.recurrent} goes between the built-in torso and head; a custom --network "
+                "cannot take it: make your network recurrent itself and use --recurrent custom"
+            )
+        return build_recurrent_network(
+            observation_shape,
+            n_actions,
+            core=config.recurrent,
+            hidden_size=config.recurrent_size,
+            hidden_sizes=config.hidden_sizes,
+            activation=config.activation,
+            torso=config.torso,
+            observation_states=observation_states,
+            **learner_class(config).head_options(config),
+        )
     head_options = {} if custom is not None else learner_class(config).head_options(config)
-    return build_q_network(
+    module = build_q_network(
         observation_shape,
         n_actions,
         hidden_sizes=config.hidden_sizes,
@@ -58,8 +88,12 @@ def build_network(
         network=custom,
         torso=config.torso,
         observation_states=observation_states,
+        recurrent=config.recurrent == "custom",
         **head_options,
     )
+    if config.recurrent == "custom":
+        check_recurrent_network(module, observation_shape, n_actions, str(custom))
+    return module
 
 
 def make_agent(
@@ -71,10 +105,17 @@ def make_agent(
     seed: int,
     network: NetworkFactory | None = None,
     observation_states: int | None = None,
-) -> DQNAgent:
+) -> DQNAgent | RecurrentAgent:
     """The learner named by ``config.algo`` with its Q-network (the config's, or ``network``)."""
     q_network = build_network(config, observation_shape, n_actions, network, observation_states=observation_states)
-    return learner_class(config).from_config(config, q_network=q_network, n_actions=n_actions, device=device, seed=seed)
+    learner = learner_class(config).from_config(
+        config, q_network=q_network, n_actions=n_actions, device=device, seed=seed
+    )
+    if config.recurrent == "off":
+        return learner
+    return RecurrentAgent(
+        learner, burn_in=config.burn_in, stored_state=config.stored_state, priority_eta=config.priority_eta
+    )
 
 
 __all__ = [
@@ -84,6 +125,12 @@ __all__ = [
     "NoisyLinear",
     "QNetwork",
     "QRAgent",
+    "RecurrentAgent",
+    "RecurrentNetwork",
+    "as_recurrent",
+    "RecurrentQNetwork",
+    "build_recurrent_network",
+    "is_recurrent",
     "build_network",
     "categorical_projection",
     "kl_divergence",

@@ -66,21 +66,43 @@ class C51Agent(DQNAgent):
         support = torch.linspace(config.v_min, config.v_max, config.num_atoms)
         return {**DQNAgent.head_options(config), "output": "c51", "num_outputs": config.num_atoms, "support": support}
 
+    uses_head_outputs = True
+
     def loss_terms(self, batch: Batch[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        support_K = self.q_network.support
-        batch_range = torch.arange(len(batch.actions), device=support_K.device)
         logits_BAK = self.q_network.head_outputs(batch.observations).float()  # float32 under mixed precision
-        log_probs_BK = logits_BAK[batch_range, batch.actions].log_softmax(dim=1)
         with torch.no_grad():
-            next_probs_BAK = self.target_network.head_outputs(batch.next_observations).float().softmax(dim=2)
-            if self.double:
-                next_q_BA = self.q_network(batch.next_observations).float()
-            else:
-                next_q_BA = (next_probs_BAK * support_K).sum(dim=2)
+            next_logits_BAK = self.target_network.head_outputs(batch.next_observations).float()
+            next_q_online_BA = self.q_network(batch.next_observations).float() if self.double else None
+        return self.td_terms(
+            logits_BAK,
+            batch.actions,
+            batch.rewards,
+            batch.discounts,
+            batch.terminated,
+            next_logits_BAK,
+            next_q_online_BA,
+        )
+
+    def td_terms(
+        self,
+        out_BAK: torch.Tensor,
+        actions_B: torch.Tensor,
+        rewards_B: torch.Tensor,
+        discounts_B: torch.Tensor,
+        terminated_B: torch.Tensor,
+        next_target_BAK: torch.Tensor,
+        next_online_q_BA: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The cross-entropy to the projected target (loss), its KL divergence (priority) and the
+        expected value of the taken action, from logits already computed (see DQNAgent.td_terms)."""
+        support_K = self.q_network.support
+        batch_range = torch.arange(len(actions_B), device=support_K.device)
+        log_probs_BK = out_BAK[batch_range, actions_B].log_softmax(dim=1)
+        with torch.no_grad():
+            next_probs_BAK = next_target_BAK.softmax(dim=2)
+            next_q_BA = next_online_q_BA if next_online_q_BA is not None else (next_probs_BAK * support_K).sum(dim=2)
             next_probs_BK = next_probs_BAK[batch_range, next_q_BA.argmax(dim=1)]
-            target_BK = categorical_projection(
-                batch.rewards, batch.discounts, batch.terminated, next_probs_BK, support_K
-            )
+            target_BK = categorical_projection(rewards_B, discounts_B, terminated_B, next_probs_BK, support_K)
         loss_B = -(target_BK * log_probs_BK).sum(dim=1)
         q_B = (log_probs_BK.detach().exp() * support_K).sum(dim=1)
         return loss_B, kl_divergence(target_BK, log_probs_BK.detach()), q_B

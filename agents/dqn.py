@@ -165,6 +165,11 @@ class DQNAgent:
         with autocast(self.device, self.precision):
             loss_B, priorities_B, q_B = self.loss_terms(batch)
             loss = self.batch_loss(loss_B, batch)
+        self.apply_gradients(loss)
+        return {"td_loss": loss.detach(), "q_values": q_B.detach().mean(), "priorities": priorities_B.detach()}
+
+    def apply_gradients(self, loss: torch.Tensor) -> None:
+        """One optimizer step on ``loss``: backward (scaled under fp16), gradient clipping, Adam."""
         self.optimizer.zero_grad(set_to_none=True)
         scaler = self.grad_scaler
         if scaler is None:
@@ -179,7 +184,6 @@ class DQNAgent:
         else:  # skips the step if a gradient is inf or NaN, and adapts the scale
             scaler.step(self.optimizer)
             scaler.update()
-        return {"td_loss": loss.detach(), "q_values": q_B.detach().mean(), "priorities": priorities_B.detach()}
 
     @staticmethod
     def batch_loss(loss_B: torch.Tensor, batch: Batch[torch.Tensor]) -> torch.Tensor:
@@ -195,19 +199,37 @@ class DQNAgent:
         distributions (agents/c51.py), QR-DQN its quantile loss (agents/qrdqn.py).
         Under mixed precision the networks' outputs are cast to float32 first: targets and loss in full precision."""
         q_BA = self.q_network(batch.observations).float()
-        q_B = q_BA.gather(1, batch.actions.unsqueeze(1)).squeeze(1)
         with torch.no_grad():
             next_q_target_BA = self.target_network(batch.next_observations).float()
-            if self.double:
-                target_B = double_dqn_target(
-                    batch.rewards,
-                    batch.discounts,
-                    batch.terminated,
-                    next_q_target_BA,
-                    self.q_network(batch.next_observations).float(),
-                )
+            next_q_online_BA = self.q_network(batch.next_observations).float() if self.double else None
+        return self.td_terms(
+            q_BA, batch.actions, batch.rewards, batch.discounts, batch.terminated, next_q_target_BA, next_q_online_BA
+        )
+
+    # Whether ``td_terms`` takes the network's raw head outputs [B, A, K] (C51, QR-DQN) rather
+    # than Q-values [B, A]: what a recurrent unroll must give it (agents/recurrent.py).
+    uses_head_outputs = False
+
+    def td_terms(
+        self,
+        out_BA: torch.Tensor,
+        actions_B: torch.Tensor,
+        rewards_B: torch.Tensor,
+        discounts_B: torch.Tensor,
+        terminated_B: torch.Tensor,
+        next_target_BA: torch.Tensor,
+        next_online_q_BA: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``loss_terms`` from network outputs already computed: the online network's for the
+        observations, the target network's for the next observations, and (Double DQN only) the
+        online network's Q-values for the next observations. A recurrent learner unrolls the
+        networks over sequences and hands every time step in here as one batch."""
+        q_B = out_BA.gather(1, actions_B.unsqueeze(1)).squeeze(1)
+        with torch.no_grad():
+            if next_online_q_BA is not None:
+                target_B = double_dqn_target(rewards_B, discounts_B, terminated_B, next_target_BA, next_online_q_BA)
             else:
-                target_B = dqn_target(batch.rewards, batch.discounts, batch.terminated, next_q_target_BA)
+                target_B = dqn_target(rewards_B, discounts_B, terminated_B, next_target_BA)
         loss_B = self.loss_fn(q_B, target_B, reduction="none")
         return loss_B, (target_B - q_B).abs().detach(), q_B
 

@@ -80,7 +80,11 @@ class QNetwork(nn.Module):
         return value_B1K + out_BAK - out_BAK.mean(dim=1, keepdim=True)
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
-        out_BAK = self.head_outputs(observations).float()  # float32 Q-values under autocast too (a no-op otherwise)
+        return self.q_values(self.head_outputs(observations))
+
+    def q_values(self, out_BAK: torch.Tensor) -> torch.Tensor:
+        """Q-values [B, A] from raw head outputs [B, A, K] (what ``forward`` returns)."""
+        out_BAK = out_BAK.float()  # float32 Q-values under autocast too (a no-op otherwise)
         if self.output == "c51":
             return (out_BAK.softmax(dim=2) * self.support).sum(dim=2)
         if self.output == "qr":
@@ -194,10 +198,11 @@ def build_q_network(
     network: str | NetworkFactory | None = None,
     torso: str = "auto",
     observation_states: int | None = None,
+    recurrent: bool = False,
     **head_options,
 ) -> nn.Module:
     """The MLP or convolutional network (``torso``, see agents.torsos) with the requested head,
-    or a user's network (checked to return [B, n_actions]). ``observation_states``: the
+    or a user's network (checked to return [B, n_actions], unless ``recurrent``). ``observation_states``: the
     observations are Discrete state indices (shape ()), which only the MLP takes, one-hot."""
     if observation_states is not None:
         if network is not None:
@@ -242,7 +247,8 @@ def build_q_network(
         ) from None
     if not isinstance(module, nn.Module):
         raise NetworkError(f"network {name} returned {type(module).__name__}, not a torch.nn.Module")
-    check_output_shape(module, observation_shape, n_actions, name)
+    if not recurrent:  # a recurrent one is checked against its own interface (agents.recurrent)
+        check_output_shape(module, observation_shape, n_actions, name)
     return module
 
 

@@ -43,19 +43,42 @@ class QRAgent(DQNAgent):
     def head_options(config) -> dict:
         return {**DQNAgent.head_options(config), "output": "qr", "num_outputs": config.num_quantiles}
 
+    uses_head_outputs = True
+
     def loss_terms(self, batch: Batch[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        batch_range = torch.arange(len(batch.actions), device=batch.actions.device)
-        quantiles_BN = self.q_network.head_outputs(batch.observations).float()[
-            batch_range, batch.actions
-        ]  # float32 under mixed precision
+        quantiles_BAN = self.q_network.head_outputs(batch.observations).float()  # float32 under mixed precision
         with torch.no_grad():
             next_quantiles_BAN = self.target_network.head_outputs(batch.next_observations).float()
-            next_q_BA = (
-                self.q_network(batch.next_observations).float() if self.double else next_quantiles_BAN.mean(dim=2)
-            )
-            next_quantiles_BN = next_quantiles_BAN[batch_range, next_q_BA.argmax(dim=1)]
-            bootstrap_B1 = (batch.discounts * (1.0 - batch.terminated)).unsqueeze(1)
-            targets_BN = batch.rewards.unsqueeze(1) + bootstrap_B1 * next_quantiles_BN
+            next_q_online_BA = self.q_network(batch.next_observations).float() if self.double else None
+        return self.td_terms(
+            quantiles_BAN,
+            batch.actions,
+            batch.rewards,
+            batch.discounts,
+            batch.terminated,
+            next_quantiles_BAN,
+            next_q_online_BA,
+        )
+
+    def td_terms(
+        self,
+        out_BAN: torch.Tensor,
+        actions_B: torch.Tensor,
+        rewards_B: torch.Tensor,
+        discounts_B: torch.Tensor,
+        terminated_B: torch.Tensor,
+        next_target_BAN: torch.Tensor,
+        next_online_q_BA: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The quantile Huber loss (also the priority) and the mean quantile of the taken action,
+        from quantiles already computed (see DQNAgent.td_terms)."""
+        batch_range = torch.arange(len(actions_B), device=actions_B.device)
+        quantiles_BN = out_BAN[batch_range, actions_B]
+        with torch.no_grad():
+            next_q_BA = next_online_q_BA if next_online_q_BA is not None else next_target_BAN.mean(dim=2)
+            next_quantiles_BN = next_target_BAN[batch_range, next_q_BA.argmax(dim=1)]
+            bootstrap_B1 = (discounts_B * (1.0 - terminated_B)).unsqueeze(1)
+            targets_BN = rewards_B.unsqueeze(1) + bootstrap_B1 * next_quantiles_BN
         taus_N = quantile_midpoints(quantiles_BN.shape[1], device=quantiles_BN.device)
         loss_B = quantile_huber_loss(quantiles_BN, targets_BN, taus_N)
         # Replay priority: the quantile Huber loss itself. QR-DQN (Dabney et al. 2018) has no

@@ -25,6 +25,7 @@ VECTOR_MODES = ("sync", "async")
 TORSOS = ("auto", "mlp", "nature_cnn", "minatar_cnn")
 FRAME_REPLAY = ("auto", "on", "off")
 TRACKERS = ("none", "wandb", "mlflow")  # training.tracking; each but none is the package it needs
+RECURRENT_CORES = ("off", "lstm", "gru", "custom")  # agents.recurrent builds lstm and gru; custom is --network
 PRECISIONS = ("fp32", "bf16", "fp16")  # agents.precision.AUTOCAST_DTYPES maps each to its dtype
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")  # agents.device.resolve_device checks it too
 ACTOR_EXPLORATION = ("apex", "schedule")  # distributed.actor.actor_epsilon implements each
@@ -227,6 +228,42 @@ class Config:
         "hidden_sizes are the layers after the convolutions.",
         TORSOS,
     )
+    # --- recurrent Q-networks (R2D2: Kapturowski et al. 2019) ------------------------------
+    recurrent: str = _field(
+        "off",
+        "Recurrent core between the torso and the head: 'lstm' or 'gru' (any head: plain, dueling, C51, QR, "
+        "noisy), 'custom' (your own recurrent --network, see the README), 'off' (feed-forward). A recurrent "
+        "run replays sequences; batch_size then counts sequences.",
+        RECURRENT_CORES,
+    )
+    recurrent_size: int = _field(128, "Recurrent: width of the LSTM or GRU state.", low=1, high=MAX_WIDTH)
+    sequence_length: int = _field(
+        40,
+        "Recurrent: env steps per replayed sequence, burn-in included; buffer_size must hold at least one.",
+        low=1,
+        high=10_000,
+    )
+    sequence_overlap: int = _field(
+        20, "Recurrent: steps shared by consecutive sequences of an episode; below sequence_length.", low=0, high=10_000
+    )
+    burn_in: int = _field(
+        10,
+        "Recurrent: first steps of each replayed sequence, only unrolled to refresh the state and left out "
+        "of the loss; below sequence_length.",
+        low=0,
+        high=10_000,
+    )
+    stored_state: bool = _field(
+        True,
+        "Recurrent: start each replayed sequence from the recurrent state stored with it (R2D2); off starts "
+        "from zeros.",
+    )
+    priority_eta: float = _field(
+        0.9,
+        "Recurrent prioritized replay: a sequence's priority is eta * max + (1 - eta) * mean of its steps' priorities.",
+        low=0.0,
+        high=1.0,
+    )
     # --- pixels: Atari (ALE/...) and MinAtar (MinAtar/...) --------------------------------
     frame_skip: int = _field(
         4, "Atari: each agent step repeats the action on this many frames (max over the last two).", low=1, high=64
@@ -383,6 +420,7 @@ def _problems(c: Config):
             f"hidden_sizes must be one or more widths >= 1 and <= {MAX_WIDTH:,} (at most {MAX_LAYERS} layers), "
             f"got {short_repr(list(c.hidden_sizes))}"
         )
+    yield from _recurrent_problems(c)
     if not DEVICE_PATTERN.match(c.device):
         yield f"device must be auto, cpu, cuda, cuda:N or mps, got {short_repr(c.device)}"
     if c.max_steps_in_flight < c.send_steps:
@@ -398,6 +436,27 @@ def _problems(c: Config):
         choices = f.metadata.get("choices")
         if choices and getattr(c, f.name) not in choices:
             yield f"{f.name} must be one of {', '.join(choices)}; got {short_repr(getattr(c, f.name))}"
+
+
+def _recurrent_problems(c: Config):
+    if c.recurrent == "off":
+        return
+    if c.actors:
+        yield (
+            f"--recurrent {c.recurrent} does not run distributed yet (--actors {c.actors}): recurrent networks "
+            "train with --actors 0"
+        )
+    if c.burn_in >= c.sequence_length:
+        yield f"burn_in ({c.burn_in}) must be below sequence_length ({c.sequence_length}): the loss needs steps"
+    if c.sequence_overlap >= c.sequence_length:
+        yield f"sequence_overlap ({c.sequence_overlap}) must be below sequence_length ({c.sequence_length})"
+    if c.buffer_size < c.sequence_length:
+        yield (
+            f"buffer_size ({c.buffer_size}) must hold at least one sequence of sequence_length "
+            f"({c.sequence_length}) steps with --recurrent {c.recurrent}"
+        )
+    if c.compile or c.precision != "fp32":
+        yield f"--recurrent {c.recurrent} trains in fp32 without --compile; drop --compile and use --precision fp32"
 
 
 def _check_types(c: Config) -> None:

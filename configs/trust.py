@@ -30,6 +30,14 @@ from dqn_family.configs.errors import UserError
 from dqn_family.fileio import short_repr
 
 IMPORTING_FIELDS = ("env_id", "network")
+# The project's own env modules, by each name an env id may give them (``envs.pomdp:CartPoleNoVelocity-v1``
+# as the README writes it, or the full ``dqn_family.envs.pomdp:...``): always imported from this package,
+# never from the user's folders, and so trusted in a run's config like a plain Gymnasium id.
+PROJECT_ENV_MODULES = {
+    name: f"dqn_family.{module}"
+    for module in ("envs.pomdp", "envs.popgym_tasks")
+    for name in (module, f"dqn_family.{module}")
+}
 IMPORT_HINT = (
     "a module is importable from the folder you run the command in, from the folder of the script, "
     "or from a folder on PYTHONPATH (e.g. PYTHONPATH=path/to/folder)"
@@ -55,7 +63,9 @@ def imported_modules(values: dict[str, Any]) -> dict[str, str]:
     for field in IMPORTING_FIELDS:
         value = values.get(field)
         if isinstance(value, str) and ":" in value:
-            found[field] = value.split(":", 1)[0]
+            module = value.split(":", 1)[0]
+            if not (field == "env_id" and module in PROJECT_ENV_MODULES):
+                found[field] = module
     return found
 
 

@@ -96,7 +96,7 @@ class ActorCore:
         observation_shape, _ = observation_layout(space)
         # The actor only acts and computes priorities: on the CPU, in float32, never compiled.
         acting = dataclasses.replace(config, device="cpu", compile=False, fused_adam=False, precision="fp32")
-        self.agent: DQNAgent = make_agent(
+        agent = make_agent(
             acting,
             observation_shape=observation_shape,
             n_actions=action_count(self.envs.single_action_space),
@@ -104,6 +104,8 @@ class ActorCore:
             seed=env_seed,
             observation_states=observation_states(space),
         )
+        assert isinstance(agent, DQNAgent)  # Config refuses recurrent networks with actors
+        self.agent = agent
         self.autoreset = AutoresetTracker(config.num_envs)
         self.n_step = NStepAccumulator(config.num_envs, config.n_step, config.gamma)
         self.episodes = EpisodeTracker(config.num_envs)

@@ -42,7 +42,9 @@ class ReplayServer:
                 "distributed runs store whole observations (frames of several actors' envs cannot share "
                 "storage); add --frame-replay off"
             )
-        self.buffer: ReplayBuffer = build_replay(config, observation_shape, observation_dtype, seed)
+        buffer = build_replay(config, observation_shape, observation_dtype, seed)
+        assert isinstance(buffer, ReplayBuffer)  # Config refuses recurrent networks (sequence replay) with actors
+        self.buffer = buffer
         self.generations = np.zeros(self.buffer.capacity, dtype=np.int64)
         self.added = 0  # transitions added since this server started (its checkpointed contents not counted)
         self.sends = 0

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from dqn_family.agents import make_agent, resolve_device, set_torch_threads
+from dqn_family.agents import DQNAgent, make_agent, resolve_device, set_torch_threads
 from dqn_family.checkpoints import lock_run_dir, record_resume, stop_on_signals, wait_for_later_event_file_name
 from dqn_family.configs import Config, ConfigError
 from dqn_family.configs.errors import os_errors_in
@@ -118,6 +118,7 @@ def _build(
         "n_actions": n_actions,
     }
     workers = RayWorkers(config, replay, workers_options)
+    assert isinstance(agent, DQNAgent)  # Config refuses recurrent networks with actors
     run = DistributedRun(
         config=config,
         run_dir=run_dir if run_dir is not None else Path("."),  # the run directory is made once all is built

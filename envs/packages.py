@@ -17,6 +17,7 @@ REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "atari": ("ale-py>=0.9", "opencv-python-headless>=4.8"),
     "minatar": ("minatar>=1.0.15",),
     "video": ("moviepy>=1.0",),
+    "popgym": ("popgym>=1.0",),
 }
 
 

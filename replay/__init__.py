@@ -6,7 +6,7 @@ Parts that compose: ``ReplayBuffer`` (uniform ring storage) or ``PrioritizedRepl
 whole (``ArrayStorage``) or, for stacked pixel frames, each distinct frame once
 (``FrameStackStorage``, ``stacked_frames=True``); ``replay_bytes`` tells the memory a buffer needs.
 With ``device=`` a buffer also keeps a copy on the training device and gathers batches there
-(``replay.device``).
+(``replay.device``). Recurrent Q-networks replay sequences instead (``replay.sequence``, R2D2).
 """
 
 from dqn_family.replay.buffer import Batch, ReplayBuffer
@@ -19,6 +19,7 @@ from dqn_family.replay.memory import (
 )
 from dqn_family.replay.nstep import NStepAccumulator, NStepTransitions
 from dqn_family.replay.prioritized import PrioritizedReplayBuffer
+from dqn_family.replay.sequence import Sequence, SequenceAccumulator, SequenceBatch, SequenceReplayBuffer
 from dqn_family.replay.storage import ArrayStorage
 from dqn_family.replay.sum_tree import SumTree
 
@@ -30,6 +31,10 @@ __all__ = [
     "NStepTransitions",
     "PrioritizedReplayBuffer",
     "ReplayBuffer",
+    "Sequence",
+    "SequenceAccumulator",
+    "SequenceBatch",
+    "SequenceReplayBuffer",
     "SumTree",
     "available_device_memory_bytes",
     "available_memory",

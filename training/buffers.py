@@ -14,6 +14,7 @@ from dqn_family.configs.loading import env_family
 from dqn_family.replay import (
     PrioritizedReplayBuffer,
     ReplayBuffer,
+    SequenceReplayBuffer,
     available_device_memory_bytes,
     available_memory,
     frame_window_for,
@@ -40,9 +41,16 @@ def build_replay(
     observation_dtype: np.dtype,
     seed: int,
     device: torch.device | None = None,
-) -> ReplayBuffer:
+    *,
+    state_size: int | None = None,
+) -> ReplayBuffer | SequenceReplayBuffer:
     """The replay buffer the config asks for, once its memory is known to fit (ConfigError if not);
-    with a ``device``, it also keeps a copy there and gathers batches from it."""
+    with a ``device``, it also keeps a copy there and gathers batches from it. A recurrent config
+    (``state_size``: the width of its network's states) gets sequence replay, gathered on the host."""
+    if config.recurrent != "off":
+        if state_size is None:
+            raise ValueError("sequence replay needs the recurrent state's size")  # a bug, not user input
+        return build_sequence_replay(config, observation_shape, observation_dtype, seed, state_size)
     common: _ReplayOptions = {
         "capacity": config.buffer_size,
         "observation_shape": observation_shape,
@@ -69,6 +77,44 @@ def build_replay(
             f"buffer_size {config.buffer_size:,} needs {needed / 1e9:.2f} GB of replay memory, which "
             f"could not be allocated {where}; lower --buffer-size"
         ) from None
+
+
+def build_sequence_replay(
+    config: Config,
+    observation_shape: tuple[int, ...],
+    observation_dtype: np.dtype,
+    seed: int,
+    state_size: int,
+) -> SequenceReplayBuffer:
+    """Sequence replay (replay.sequence) holding buffer_size // sequence_length sequences: buffer_size
+    env steps of sequences, overlapping steps counted in each sequence they are in."""
+    stacked = uses_frame_replay(config, observation_shape)
+    capacity = config.buffer_size // config.sequence_length
+    window = frame_window_for(num_envs=1, n_step=1, stack=observation_shape[0]) if stacked else 64
+    needed = replay_bytes(
+        capacity=capacity * config.sequence_length,
+        observation_shape=observation_shape,
+        observation_dtype=observation_dtype,
+        stacked_frames=stacked,
+        frame_window=window,
+        spare_frames=capacity * (observation_shape[0] + 2) if stacked else None,
+    )
+    check_replay_memory(config, needed)
+    return SequenceReplayBuffer(
+        capacity=capacity,
+        sequence_length=config.sequence_length,
+        state_size=state_size,
+        observation_shape=observation_shape,
+        observation_dtype=observation_dtype,
+        seed=seed,
+        n_step=config.n_step,
+        gamma=config.gamma,
+        prioritized=config.prioritized,
+        alpha=config.priority_alpha,
+        epsilon=config.priority_epsilon,
+        stacked_frames=stacked,
+        frame_window=window,
+    )
 
 
 def uses_frame_replay(config: Config, observation_shape: tuple[int, ...]) -> bool:

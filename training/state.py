@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
-from dqn_family.agents import DQNAgent, NetworkFactory, make_agent, set_torch_threads
+from dqn_family.agents import DQNAgent, NetworkFactory, RecurrentAgent, as_recurrent, make_agent, set_torch_threads
 from dqn_family.checkpoints import (
     CheckpointError,
     check_global_rng_state,
@@ -36,7 +36,7 @@ from dqn_family.configs import Config, config_to_dict
 from dqn_family.configs.config import is_count
 from dqn_family.envs import EnvOptions, action_count, make_vector_env, observation_layout, observation_states
 from dqn_family.fileio import one_line, short_repr
-from dqn_family.replay import ReplayBuffer
+from dqn_family.replay import ReplayBuffer, SequenceReplayBuffer
 from dqn_family.training.buffers import build_replay
 from dqn_family.training.metrics import MetricLog, NonFiniteError
 
@@ -82,8 +82,8 @@ class Run:
     run_dir: Path
     device: torch.device
     envs: gym.vector.VectorEnv
-    agent: DQNAgent
-    buffer: ReplayBuffer
+    agent: DQNAgent | RecurrentAgent  # recurrent: config.recurrent (recurrent.py runs the loop)
+    buffer: ReplayBuffer | SequenceReplayBuffer
     env_seeds: np.random.Generator  # seeds the envs' fresh episodes when the run resumes
 
     @property
@@ -110,7 +110,7 @@ class CheckpointedRun(Protocol):
     @property
     def run_dir(self) -> Path: ...
     @property
-    def agent(self) -> DQNAgent: ...
+    def agent(self) -> DQNAgent | RecurrentAgent: ...
     @property
     def buffer(self) -> ReplayState: ...
     @property
@@ -141,7 +141,7 @@ class Resumed:
 
 def build_parts(
     config: Config, device: torch.device, network: NetworkFactory | None = None
-) -> tuple[gym.vector.VectorEnv, DQNAgent, ReplayBuffer, np.random.Generator]:
+) -> tuple[gym.vector.VectorEnv, DQNAgent | RecurrentAgent, ReplayBuffer | SequenceReplayBuffer, np.random.Generator]:
     """Seed, then make the envs, the agent, the replay buffer and the env-seed generator."""
     set_torch_threads(config.torch_threads)
     torch.manual_seed(config.seed)
@@ -165,6 +165,7 @@ def build_parts(
             observation_dtype,
             buffer_seed,
             device=device if config.device_replay and device.type != "cpu" else None,
+            state_size=as_recurrent(agent.q_network).state_size if isinstance(agent, RecurrentAgent) else None,
         )
     except BaseException:
         envs.close()
@@ -297,7 +298,7 @@ def checked(path: Path, function: Callable[..., T], *args: Any) -> T:
         raise CheckpointError(f"checkpoint {path} does not fit this run: {reason[:300]}") from None
 
 
-def check_finite(agent: DQNAgent, log: MetricLog, step: int) -> None:
+def check_finite(agent: DQNAgent | RecurrentAgent, log: MetricLog, step: int) -> None:
     """NonFiniteError if a loss sum not yet logged or a weight is NaN or infinite (one device sync)."""
     named = [
         *log.sums.items(),

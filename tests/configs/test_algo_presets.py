@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dqn_family import configs
-from dqn_family.agents import AGENTS, build_network, learner_class
+from dqn_family.agents import AGENTS, build_network, is_recurrent, learner_class
 from dqn_family.configs import Config, read_config_file, resolve_config
 
 FAMILIES = set(configs.loading.ENV_FAMILIES.values())
@@ -21,7 +21,13 @@ FAMILY_ENVS = {
     "minatar": ("MinAtar/Breakout-v1", torch.zeros(2, 10, 10, 4, dtype=torch.bool), 3),
 }
 # Observation size and action count of each shipped env, so networks build without making the env.
-ENV_SHAPES = {"Acrobot-v1": (6, 3), "CartPole-v1": (4, 2), "LunarLander-v3": (8, 4), "MountainCar-v0": (2, 3)}
+ENV_SHAPES = {
+    "Acrobot-v1": (6, 3),
+    "CartPole-v1": (4, 2),
+    "CartPoleNoVelocity-v1": (2, 2),
+    "LunarLander-v3": (8, 4),
+    "MountainCar-v0": (2, 3),
+}
 SUPPORT_PRESETS = sorted(
     path
     for algo in ("c51", "rainbow")
@@ -105,7 +111,11 @@ def test_resolve_config_every_algo_and_env_preset_is_a_valid_config(algo, env_id
 def test_build_network_for_every_algo_and_env_preset_gives_one_q_per_action(algo, env_id):
     observation_size, n_actions = ENV_SHAPES[env_id]
     network = build_network(resolve_config({"algo": algo, "env_id": env_id}), (observation_size,), n_actions)
-    assert network(torch.zeros(2, observation_size)).shape == (2, n_actions)
+    if is_recurrent(network):  # a recurrent preset: one step from the initial state
+        q_values, _ = network.step(torch.zeros(2, observation_size), network.initial_state(2))
+        assert q_values.shape == (2, n_actions)
+    else:
+        assert network(torch.zeros(2, observation_size)).shape == (2, n_actions)
 
 
 def test_env_shapes_cover_every_env_preset():

@@ -1,0 +1,133 @@
+"""Recurrent Q-networks (R2D2-style) on partially observed envs: what issue 15's targets ask for.
+
+    python benchmarks/recurrent.py                      # every part, seeds 1-5, one worker
+    python benchmarks/recurrent.py --parts ablation --seeds 1 2 --workers 2
+    python benchmarks/recurrent.py --smoke              # a few thousand steps each: checks the script
+
+Parts (each writes benchmarks/results/recurrent_<part>.json and prints a table):
+
+- ``presets``: the recurrent preset (configs/dqn/CartPoleNoVelocity-v1.yaml) against the
+  feed-forward DQN preset of CartPole-v1 (configs/dqn/CartPole-v1.yaml, no frame stacking) on
+  envs.pomdp:CartPoleNoVelocity-v1, both for 300,000 env steps;
+- ``ablation``: the recurrent preset with stored state + burn-in against R2D2's "zero start
+  state" strategy (stored_state off, burn_in 0), same budget;
+- ``popgym``: the recurrent preset's learner on POPGym's RepeatPreviousEasy (Morad et al. 2023,
+  "POPGym: Benchmarking Partially Observable Reinforcement Learning", ICLR), at ``--popgym-steps``.
+
+Per seed: env steps to the first periodic greedy evaluation >= the threshold (475 for CartPole),
+the final and best evaluation, wall seconds and steps/s. Seeds run in ``--workers`` processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import machine_info, median_iqr, print_table, write_json  # noqa: E402
+from dqn_family.analysis.runs import read_scalars  # noqa: E402
+from dqn_family.configs import resolve_config  # noqa: E402
+from dqn_family.configs.loading import CONFIG_DIR, read_config_file  # noqa: E402
+
+ENV = "envs.pomdp:CartPoleNoVelocity-v1"
+POPGYM_ENV = "envs.popgym_tasks:POPGym-RepeatPreviousEasy-v0"
+RESULTS = Path(__file__).resolve().parent / "results"
+STEPS = 300_000
+
+
+def variants(popgym_steps: int) -> dict[str, dict[str, dict]]:
+    """part -> variant name -> config overrides (over the env presets)."""
+    feed_forward = {**read_config_file(CONFIG_DIR / "dqn" / "CartPole-v1.yaml"), "recurrent": "off"}
+    return {
+        "presets": {
+            "recurrent_lstm": {"env_id": ENV},
+            "feed_forward_dqn": {**feed_forward, "env_id": ENV, "total_steps": STEPS, "learning_rate_end": 1e-4},
+        },
+        "ablation": {
+            "stored_state_burn_in": {"env_id": ENV},
+            "zero_state_no_burn_in": {"env_id": ENV, "stored_state": False, "burn_in": 0},
+        },
+        "popgym": {
+            "recurrent_lstm": {
+                **read_config_file(CONFIG_DIR / "dqn" / "CartPoleNoVelocity-v1.yaml"),
+                "env_id": POPGYM_ENV,
+                "total_steps": popgym_steps,
+                "eval_frequency": max(popgym_steps // 20, 1),
+            },
+        },
+    }
+
+
+def run_seed(job: tuple[dict, str, float | None]) -> dict:
+    overrides, run_dir, threshold = job
+    from dqn_family import train  # imported in the worker process
+
+    config = resolve_config({**overrides, "run_dir": run_dir, "progress": False})
+    result = train.train(config)
+    evals = read_scalars(run_dir, "eval/mean_return")
+    reached = [step for step, value in evals if threshold is not None and value >= threshold]
+    return {
+        "seed": config.seed,
+        "run_dir": run_dir,
+        "total_steps": config.total_steps,
+        "steps_to_threshold": reached[0] if reached else None,
+        "final_eval": result.final_eval.mean if result.final_eval else None,
+        "best_eval": result.best_eval_mean,
+        "train_seconds": result.seconds,
+        "steps_per_second": result.env_steps / max(result.seconds, 1e-9),
+        "evals": evals,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--parts", nargs="+", choices=["presets", "ablation", "popgym"], default=None)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3, 4, 5])
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--popgym-steps", type=int, default=1_000_000)
+    parser.add_argument("--runs", default="runs/bench_recurrent", help="Folder for the runs' directories.")
+    parser.add_argument("--smoke", action="store_true", help="3,000 steps per run: checks the script, not the targets.")
+    args = parser.parse_args(argv)
+    parts = args.parts or ["presets", "ablation", "popgym"]
+    for part in parts:
+        threshold = None if part == "popgym" else 475.0
+        rows, results = [], {}
+        for name, overrides in variants(args.popgym_steps)[part].items():
+            if args.smoke:
+                overrides = {**overrides, "total_steps": 3_000, "learning_starts": 500, "eval_frequency": 1_500}
+                overrides["eval_episodes"] = 2
+            jobs = [
+                ({**overrides, "seed": seed}, f"{args.runs}/{part}/{name}/s{seed}", threshold) for seed in args.seeds
+            ]
+            if args.workers > 1:
+                with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
+                    seeds = pool.map(run_seed, jobs)
+            else:
+                seeds = [run_seed(job) for job in jobs]
+            results[name] = seeds
+            solved = sum(s["steps_to_threshold"] is not None for s in seeds)
+            rows.append(
+                [
+                    name,
+                    f"{solved}/{len(seeds)}" if threshold else "-",
+                    median_iqr([s["steps_to_threshold"] for s in seeds if s["steps_to_threshold"] is not None]),
+                    median_iqr([s["final_eval"] for s in seeds]),
+                    median_iqr([s["best_eval"] for s in seeds]),
+                    median_iqr([s["steps_per_second"] for s in seeds]),
+                ]
+            )
+        print(f"\n{part} ({ENV if part != 'popgym' else POPGYM_ENV}), seeds {args.seeds}")
+        print_table(["variant", ">= 475", "steps to 475", "final eval", "best eval", "steps/s"], rows)
+        suffix = "_smoke" if args.smoke else ""
+        write_json(
+            RESULTS / f"recurrent_{part}{suffix}.json",
+            {"part": part, "seeds": args.seeds, "results": results, "machine": machine_info()},
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
