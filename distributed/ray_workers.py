@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from collections import deque
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,7 @@ from dqn_family.fileio import one_line
 from dqn_family.replay import Batch
 
 MAX_PRIORITY_UPDATES_IN_FLIGHT = 64  # the learner waits for the replay beyond this many
+SAMPLES_PER_CALL = 16  # batches the learner fetches from the replay in one round trip
 
 
 class RayActorCore:
@@ -106,7 +108,8 @@ class RayWorkers:
         self.adds: dict[Any, BatchInfo] = {}  # replay.add ref -> what the send said
         self.per_actor = [0] * config.actors
         self.priority_updates: list[Any] = []
-        self.next_sample: Any = None
+        self.next_samples: Any = None  # a sample_many call on its way
+        self.samples: deque[Sampled] = deque()  # batches fetched, not yet used
         self.box: list[Any] = []
         self.version = -1
         self.send = send_size(config)
@@ -153,27 +156,34 @@ class RayWorkers:
         ready, _ = ray.wait(refs, num_returns=1, timeout=timeout, fetch_local=False)
         if ready:
             ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0, fetch_local=False)
-        for ref in ready:
-            if ref in self.collects:
-                self._forward(ref, polled)
-            else:
-                self._acknowledge(ref, polled)
+        # One ray.get for all the ready sends and one for all the acknowledgements: a get costs
+        # milliseconds on a busy machine, more than the learner's update of a small network.
+        collected = [ref for ref in ready if ref in self.collects]
+        try:
+            infos = ray.get(collected)
+        except RayActorError:  # an actor died with its send unfinished: each on its own, to find which
+            infos = [None] * len(collected)
+        for ref, info in zip(collected, infos):
+            self._forward(ref, polled, info)
+        acknowledged = [ref for ref in ready if ref in self.adds]
+        for ref, stored in zip(acknowledged, replay_call(acknowledged)):
+            self._acknowledge(ref, polled, stored)
         self._check_priority_updates(wait=False)
         return polled
 
-    def _forward(self, info_ref: Any, polled: Polled) -> None:
+    def _forward(self, info_ref: Any, polled: Polled, info: BatchInfo | None = None) -> None:
         actor, data_ref = self.collects.pop(info_ref)
         try:
-            info = ray.get(info_ref)
+            info = info if info is not None else ray.get(info_ref)
         except RayActorError as error:  # the actor died with this send unfinished: nothing of it was stored
             self.per_actor[actor] -= 1
             polled.deaths.append((actor, one_line(error)[:200]))
             return
         self.adds[self.replay_handle.add.remote(data_ref)] = info
 
-    def _acknowledge(self, add_ref: Any, polled: Polled) -> None:
+    def _acknowledge(self, add_ref: Any, polled: Polled, stored: int | None = None) -> None:
         info = self.adds.pop(add_ref)
-        stored = replay_call(add_ref)
+        stored = stored if stored is not None else replay_call(add_ref)
         self.per_actor[info.actor] -= 1
         polled.acks.append(Ack(info, int(stored)))
 
@@ -185,11 +195,16 @@ class RayWorkers:
         return polled
 
     def sample(self, batch_size: int, beta: float) -> Sampled:
-        # One batch sampled ahead: the replay draws the next while the learner updates on this one
-        # (its priorities are one update staler, as in Ape-X's learner), instead of a round trip per update.
-        ref = self.next_sample if self.next_sample is not None else self.replay_handle.sample.remote(batch_size, beta)
-        self.next_sample = self.replay_handle.sample.remote(batch_size, beta)
-        sampled = replay_call(ref)
+        # Batches come SAMPLES_PER_CALL at a time, and the next lot is drawn while the learner updates on
+        # this one, as Ape-X's learner prefetches: a round trip to the replay costs more than an update
+        # of a small network, so one per update would bound the learner by Ray's latency. The price:
+        # prioritized batches are drawn with priorities up to 2 x SAMPLES_PER_CALL updates old.
+        if self.next_samples is None:
+            self.next_samples = self.replay_handle.sample_many.remote(batch_size, beta, SAMPLES_PER_CALL)
+        if not self.samples:
+            self.samples.extend(replay_call(self.next_samples))
+            self.next_samples = self.replay_handle.sample_many.remote(batch_size, beta, SAMPLES_PER_CALL)
+        sampled = self.samples.popleft()
         # Writable copies of the read-only arrays Ray hands over (torch warns about, and cannot own, those).
         return Sampled(_writable_batch(sampled.batch), sampled.generations)
 

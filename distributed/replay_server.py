@@ -86,6 +86,10 @@ class ReplayServer:
         assert isinstance(batch.indices, np.ndarray)  # a host buffer: numpy batches
         return Sampled(batch, self.generations[batch.indices])  # type: ignore[arg-type]
 
+    def sample_many(self, batch_size: int, beta: float, count: int) -> list[Sampled]:
+        """``count`` batches drawn one after another: the learner's next updates, in one round trip."""
+        return [self.sample(batch_size, beta) for _ in range(count)]
+
     def update_priorities(self, indices: np.ndarray, generations: np.ndarray, priorities: np.ndarray) -> int:
         """The learner's new priorities for the sampled transitions still stored; returns how many applied."""
         if not isinstance(self.buffer, PrioritizedReplayBuffer):

@@ -62,8 +62,8 @@ def workers(monkeypatch) -> list[RayWorkers]:
         original_init(self, *args, **kwargs)
         made.append(self)
 
-    def acknowledge(self, ref, polled):
-        original_ack(self, ref, polled)
+    def acknowledge(self, ref, polled, stored=None):
+        original_ack(self, ref, polled, stored)
         acknowledged.append(polled.acks[-1].stored)
 
     def close(self):
