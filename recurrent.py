@@ -18,15 +18,15 @@ import time
 import numpy as np
 from torch.utils.tensorboard import SummaryWriter
 
-from dqn_family.agents import RecurrentAgent, save_model
-from dqn_family.checkpoints import TrainingInterrupted, stop_on_signals
+from dqn_family.agents import RecurrentAgent
+from dqn_family.checkpoints import stop_on_signals
 from dqn_family.configs.schedules import SCHEDULES, crossed, linear_schedule
 from dqn_family.envs import AutoresetTracker, learning_signal
 from dqn_family.evaluate import evaluate_and_save
 from dqn_family.replay import SequenceAccumulator, SequenceReplayBuffer
 from dqn_family.training import EpisodeTracker, MetricLog, NonFiniteError, Progress
-from dqn_family.training.hooks import EvaluationCallback, StopTraining
-from dqn_family.training.run_dir import write_summary
+from dqn_family.training.hooks import EvaluationCallback, stop_requested
+from dqn_family.training.run_dir import finish_run
 from dqn_family.training.state import Counters, Resumed, Run, TrainResult, check_finite, save_training_state
 
 
@@ -110,11 +110,7 @@ def recurrent_loop(
                     final_eval = evaluate_and_save(config, agent, writer, run.run_dir, count, run.device)
                     progress.set_status(eval=f"{final_eval.mean:.1f}")
                     writer.add_scalar("eval/elapsed_seconds", time.perf_counter() - started, count.env_steps)
-                    if on_evaluation is not None:
-                        try:
-                            on_evaluation(count.env_steps, final_eval.mean)
-                        except StopTraining as request:
-                            stopped_early = request.reason
+                    stopped_early = stop_requested(on_evaluation, count.env_steps, final_eval.mean)
 
                 if config.checkpoint_every and crossed(before, count.env_steps, config.checkpoint_every):
                     count.seconds = time.perf_counter() - started
@@ -134,23 +130,9 @@ def recurrent_loop(
             progress.close()
             log.write_episodes()
 
-    if not config.eval_frequency:
-        save_model(run.run_dir / "model_latest.pt", agent.q_network.state_dict(), env_step=count.env_steps)
-    if stop.signal is not None and count.env_steps < config.total_steps:
-        raise TrainingInterrupted(stop.signal, run.run_dir, count.env_steps)
-    result = TrainResult(
-        run_dir=run.run_dir,
-        env_steps=count.env_steps,
-        updates=count.updates,
-        episodes=count.episodes,
-        seconds=count.seconds,
-        final_eval=final_eval,
-        best_eval_mean=count.best_eval_mean,
-        resumed_from=resumed_from,
-        stopped_early=stopped_early,
+    return finish_run(
+        run, count, final_eval, resumed_from=resumed_from, stopped_early=stopped_early, stop_signal=stop.signal
     )
-    write_summary(result)
-    return result
 
 
 def _learn_sequences(

@@ -18,3 +18,14 @@ class StopTraining(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+def stop_requested(on_evaluation: EvaluationCallback | None, env_step: int, mean_return: float) -> str | None:
+    """Pass an evaluation to the callback; the reason it gave if it asked to stop (StopTraining)."""
+    if on_evaluation is None:
+        return None
+    try:
+        on_evaluation(env_step, mean_return)
+    except StopTraining as request:
+        return request.reason
+    return None

@@ -16,10 +16,12 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from dqn_family.agents import save_model
+from dqn_family.checkpoints import TrainingInterrupted
 from dqn_family.configs import Config, ConfigError, UserError, config_to_dict, env_file_name, save_config
 from dqn_family.configs.errors import os_errors_in
 from dqn_family.fileio import write_text_atomic
-from dqn_family.training.state import TrainResult
+from dqn_family.training.state import CheckpointedRun, Counters, EvalResult, TrainResult
 
 
 def find_run_dir(path: str | Path) -> Path:
@@ -105,3 +107,34 @@ def config_table(config: Config) -> str:
     values = config_to_dict(config)
     rows = "\n".join(f"|{key}|{value}|" for key, value in values.items())
     return f"|param|value|\n|-|-|\n{rows}"
+
+
+def finish_run(
+    run: CheckpointedRun,
+    count: Counters,
+    final_eval: EvalResult | None,
+    *,
+    resumed_from: int | None,
+    stopped_early: str | None,
+    stop_signal: int | None,
+) -> TrainResult:
+    """The end of a training loop (train.py's, recurrent.py's, the distributed learner's): the model
+    file of a run without periodic evaluations; TrainingInterrupted when a signal stopped it before
+    total_steps; otherwise summary.json, and the result."""
+    if not run.config.eval_frequency:
+        save_model(run.run_dir / "model_latest.pt", run.agent.q_network.state_dict(), env_step=count.env_steps)
+    if stop_signal is not None and count.env_steps < run.config.total_steps:
+        raise TrainingInterrupted(stop_signal, run.run_dir, count.env_steps)
+    result = TrainResult(
+        run_dir=run.run_dir,
+        env_steps=count.env_steps,
+        updates=count.updates,
+        episodes=count.episodes,
+        seconds=count.seconds,
+        final_eval=final_eval,
+        best_eval_mean=count.best_eval_mean,
+        resumed_from=resumed_from,
+        stopped_early=stopped_early,
+    )
+    write_summary(result)
+    return result
