@@ -89,7 +89,7 @@ def test_train_disk_full_at_start_exits_1_and_leaves_no_run_dir(tmp_path, capsys
 
 
 def test_train_disk_full_at_an_evaluation_exits_1_naming_the_run_dir(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(train, "save_model", disk_full)
+    monkeypatch.setattr(evaluate, "save_model", disk_full)  # evaluate_and_save writes the models
     code, err = run_train(capsys, "--run-dir", str(tmp_path / "run"), "--eval-frequency", "150", "--eval-episodes", "1")
     assert code == 1 and f"{tmp_path / 'run'}: No space left on device" in error_line(err, "train.py")
 
