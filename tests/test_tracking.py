@@ -182,3 +182,11 @@ def test_tune_trials_are_tracked_and_track_does_not_change_the_study(tmp_path, f
     groups = sorted((kwargs["group"], kwargs["name"]) for kwargs, _ in fake_wandb.runs)
     assert groups == [("study", "trial_0"), ("study", "trial_1")]
     assert tune.main(["--trials", "3", "--out", str(out), *TINY]) == 0  # continued without --track
+
+
+def test_tracker_that_cannot_start_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("mlflow")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "bogus-scheme://nowhere")
+    code = train.main(["--track", "mlflow", "--total-steps", "100", "--run-dir", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err and "--track mlflow could not start" in err

@@ -230,7 +230,10 @@ def open_writer(config: Config, run_dir: Path, purge_step: int | None = None) ->
         return SummaryWriter(log_dir=str(run_dir), purge_step=purge_step)
     check_available(config.track)
     run_id = _recorded_run_id(run_dir, config.track)
-    tracker = _TRACKER_CLASSES[config.track](config_to_dict(config) | {"run_dir": str(run_dir)}, run_dir, run_id)
+    try:
+        tracker = _TRACKER_CLASSES[config.track](config_to_dict(config) | {"run_dir": str(run_dir)}, run_dir, run_id)
+    except Exception as error:  # the tracker's own setup (a bad URI, an unwritable store): one line, not a traceback
+        raise ConfigError(f"--track {config.track} could not start: {one_line(error)}") from None
     if tracker.run_id != run_id:
         write_text_atomic(run_dir / TRACKING_FILE, json.dumps({"track": config.track, "run_id": tracker.run_id}) + "\n")
     return TrackingWriter(tracker, log_dir=str(run_dir), purge_step=purge_step)
