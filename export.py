@@ -4,10 +4,12 @@
 The exported graph takes a batch of raw observations (the env's dtype; frames are scaled and state
 indices one-hot encoded inside) and returns the greedy actions and the Q-values (expected values
 for C51 and QR-DQN), with a dynamic batch axis; noisy layers are exported in evaluation mode (mean
-weights). A JSON sidecar goes beside it (deployment/sidecar.py). ``--verify`` runs the exported file
-(ONNX Runtime, or torch.export.load) and the torch network on observations collected from the env
-and fails (exit 1, one line) unless every greedy action is identical and every Q-value within the
-tolerance in deployment/verify.py.
+weights). A recurrent network is exported as one acting step, (observations, state) -> (actions,
+Q-values, next state), its initial state in the sidecar. A JSON sidecar goes beside it
+(deployment/sidecar.py). ``--verify`` runs the exported file (ONNX Runtime, or torch.export.load)
+and the torch network on observations collected from the env and fails (exit 1, one line) unless
+every greedy action is identical and every Q-value within the tolerance in deployment/verify.py
+(a recurrent network: step by step through whole episodes, each model carrying its own state).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ try:  # Ctrl-C during the imports: one line and the shell's code for SIGINT
     from dqn_family.configs import UserError, make_parser, report_user_errors
     from dqn_family.configs.trust import allow_imports_from_cwd
     from dqn_family.deployment.formats import EXPORTERS, RUNNERS, SUFFIXES, require_onnx
-    from dqn_family.deployment.policy import GreedyPolicy, ObservationSpec
+    from dqn_family.deployment.policy import greedy_policy, initial_state, observation_spec
     from dqn_family.deployment.sidecar import sidecar, write_sidecar
     from dqn_family.deployment.verify import collect_observations, compare
     from dqn_family.envs import EnvOptions, action_count, make_env, observation_layout, observation_states
@@ -105,17 +107,12 @@ def _export_command(args: argparse.Namespace) -> int:
     config, q_network = load_run(
         args.run_dir, model=args.model, device=torch.device("cpu"), trust_imports=args.trust_imports
     )
-    if config.recurrent != "off":
-        raise UserError(
-            f"{args.run_dir} has a recurrent Q-network (--recurrent {config.recurrent}); export takes feed-forward "
-            "networks only, for now: evaluate it with evaluate.py"
-        )
     env = make_env(config.env_id, options=EnvOptions.of(config))
     space, n_actions = env.observation_space, action_count(env.action_space)
     shape, dtype = observation_layout(space)
     env.close()
-    spec = ObservationSpec(tuple(shape), str(dtype), observation_states(space))
-    model_bytes = EXPORTERS[args.format](GreedyPolicy(q_network), spec)
+    spec = observation_spec(q_network, tuple(shape), str(dtype), observation_states(space))
+    model_bytes = EXPORTERS[args.format](greedy_policy(q_network), spec)
     regular = kind_of_file(out) in (None, "nothing")  # not a device or pipe the user named (/dev/stdout, a FIFO)
     if args.verify and not regular:
         raise UserError(f"--verify reads the model back, so --out must be a regular file; {out} is not")
@@ -133,6 +130,7 @@ def _export_command(args: argparse.Namespace) -> int:
                 spec=spec,
                 n_actions=n_actions,
                 output=getattr(q_network, "output", "q"),
+                initial_state=initial_state(q_network),
                 eval_seed=config.seed + EVAL_SEED_OFFSET,
                 source=f"{args.run_dir} ({args.model})",
             ),
@@ -143,14 +141,14 @@ def _export_command(args: argparse.Namespace) -> int:
         file=sys.stderr if not regular else sys.stdout,
     )
     if args.verify:
-        observations = collect_observations(
+        observations, starts = collect_observations(
             q_network,
             config.env_id,
             EnvOptions.of(config),
             count=args.verify_observations,
             seed=config.seed + EVAL_SEED_OFFSET,
         )
-        agreement = compare(q_network, RUNNERS[args.format](out), observations)
+        agreement = compare(q_network, RUNNERS[args.format](out), observations, starts)
         if not agreement.ok:
             raise VerificationFailed(agreement.describe())
         print(f"verified: {agreement.describe()}")

@@ -51,7 +51,7 @@ TORSOS = {
 def observations_for(torso: str, network: torch.nn.Module, count: int, rng: np.random.Generator) -> np.ndarray:
     spec = TORSOS[torso][0]
     if torso == "mlp":  # CartPole-v1's own observations, played epsilon-greedily by this network
-        return collect_observations(network, "CartPole-v1", EnvOptions(), count=count, seed=0, epsilon=0.5)
+        return collect_observations(network, "CartPole-v1", EnvOptions(), count=count, seed=0, epsilon=0.5)[0]
     if torso == "mlp_onehot":  # state indices of a 500-state env (Taxi's size)
         return rng.integers(0, spec.states, size=count)
     if spec.dtype == "bool":

@@ -1,12 +1,13 @@
-"""Exporting a GreedyPolicy to a file and running an exported file, by format name.
+"""Exporting a policy module (deployment.policy) to a file and running an exported file, by format name.
 
 - 'onnx': torch's current exporter (``torch.onnx.export(..., dynamo=True)``, which traces with
   torch.export), opset ``ONNX_OPSET``; run with ONNX Runtime on the CPU.
 - 'pt2': ``torch.export.export`` saved with ``torch.export.save``; run with ``torch.export.load``.
 
-Both have a dynamic batch axis. An exporter returns the file's bytes, so that the caller writes them
-atomically and hashes exactly what it wrote. A network torch cannot trace (data-dependent control
-flow in ``forward``, say) raises ExportError with one line saying why.
+Both have a dynamic batch axis (on the state too, for a recurrent network's step). An exporter
+returns the file's bytes, so that the caller writes them atomically and hashes exactly what it wrote.
+A network torch cannot trace (data-dependent control flow in ``forward``, say) raises ExportError
+with one line saying why.
 """
 
 from __future__ import annotations
@@ -21,14 +22,25 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from dqn_family.configs.errors import UserError
-from dqn_family.deployment.policy import GreedyPolicy, ObservationSpec
+from dqn_family.deployment.policy import ObservationSpec
 from dqn_family.fileio import one_line
 
 ONNX_OPSET = 18
 INPUT_NAME, OUTPUT_NAMES = "observations", ("actions", "q_values")
-Runner = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # observations -> (actions, Q-values)
+STATE_INPUT, STATE_OUTPUT = "state", "next_state"  # a recurrent network's step also takes and returns its state
+# (observations[, state]) -> (actions, Q-values[, next state])
+Runner = Callable[..., tuple[np.ndarray, ...]]
+
+
+def input_names(spec: ObservationSpec) -> list[str]:
+    return [INPUT_NAME] if spec.state_size is None else [INPUT_NAME, STATE_INPUT]
+
+
+def output_names(spec: ObservationSpec) -> list[str]:
+    return list(OUTPUT_NAMES) if spec.state_size is None else [*OUTPUT_NAMES, STATE_OUTPUT]
 
 
 class ExportError(UserError):
@@ -67,26 +79,27 @@ def _quiet() -> Iterator[None]:
             logger.setLevel(level)
 
 
-def _exported_program(policy: GreedyPolicy, spec: ObservationSpec) -> torch.export.ExportedProgram:
+def _exported_program(policy: nn.Module, spec: ObservationSpec) -> torch.export.ExportedProgram:
     batch = torch.export.Dim("batch", min=1, max=1 << 20)
+    inputs = spec.example_inputs()
     try:
         with _quiet():
-            return torch.export.export(policy, (spec.example(),), dynamic_shapes=({0: batch},))
+            return torch.export.export(policy, inputs, dynamic_shapes=tuple({0: batch} for _ in inputs))
     except Exception as error:  # torch raises many kinds (UserError, GuardOnDataDependentSymNode, ...)
         raise ExportError(f"torch.export cannot trace this network: {one_line(error, 240)}") from None
 
 
-def export_onnx(policy: GreedyPolicy, spec: ObservationSpec) -> bytes:
+def export_onnx(policy: nn.Module, spec: ObservationSpec) -> bytes:
     program = _exported_program(policy, spec)  # traced once, so that a failure says torch.export's reason
     try:
         with _quiet():
             onnx_program = torch.onnx.export(
                 program,
-                (spec.example(),),
+                spec.example_inputs(),
                 dynamo=True,
                 opset_version=ONNX_OPSET,
-                input_names=[INPUT_NAME],
-                output_names=list(OUTPUT_NAMES),
+                input_names=input_names(spec),
+                output_names=output_names(spec),
                 verbose=False,
             )
     except Exception as error:
@@ -95,7 +108,7 @@ def export_onnx(policy: GreedyPolicy, spec: ObservationSpec) -> bytes:
     return onnx_program.model_proto.SerializeToString()
 
 
-def export_pt2(policy: GreedyPolicy, spec: ObservationSpec) -> bytes:
+def export_pt2(policy: nn.Module, spec: ObservationSpec) -> bytes:
     buffer = io.BytesIO()
     torch.export.save(_exported_program(policy, spec), buffer)
     return buffer.getvalue()
@@ -107,21 +120,22 @@ def onnx_runner(path: Path) -> Runner:
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1
     session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    return lambda observations: tuple(session.run(list(OUTPUT_NAMES), {INPUT_NAME: observations}))
+    names = [graph_input.name for graph_input in session.get_inputs()]
+    return lambda *inputs: tuple(session.run(None, dict(zip(names, inputs))))
 
 
 def pt2_runner(path: Path) -> Runner:
     module = torch.export.load(str(path)).module()
 
-    def run(observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def run(*inputs: np.ndarray) -> tuple[np.ndarray, ...]:
         with torch.no_grad():
-            actions, q_values = module(torch.from_numpy(np.ascontiguousarray(observations)))
-        return actions.numpy(), q_values.numpy()
+            outputs = module(*(torch.from_numpy(np.ascontiguousarray(array)) for array in inputs))
+        return tuple(output.numpy() for output in outputs)
 
     return run
 
 
-EXPORTERS: dict[str, Callable[[GreedyPolicy, ObservationSpec], bytes]] = {"onnx": export_onnx, "pt2": export_pt2}
+EXPORTERS: dict[str, Callable[[nn.Module, ObservationSpec], bytes]] = {"onnx": export_onnx, "pt2": export_pt2}
 RUNNERS: dict[str, Callable[[Path], Runner]] = {"onnx": onnx_runner, "pt2": pt2_runner}
 SUFFIXES = {"onnx": ".onnx", "pt2": ".pt2"}
 

@@ -4,7 +4,10 @@ The Q-network itself converts raw observations (uint8 frames scaled to [0, 1], M
 grids, Discrete state indices one-hot encoded), so the exported graph takes exactly what the env
 gives. Evaluation mode makes noisy layers use their mean weights (agents/layers.py: no noise) and
 freezes anything like BatchNorm; C51 and QR-DQN heads return their expected values (the network's
-``forward``).
+``forward``). A recurrent Q-network (agents.recurrent) is exported as one acting step: the
+observations and the recurrent state go in, the greedy actions, the Q-values and the next state
+come out; a player starts each episode from the network's initial state (written in the sidecar)
+and feeds each next state back.
 """
 
 from __future__ import annotations
@@ -16,19 +19,29 @@ import numpy as np
 import torch
 from torch import nn
 
+from dqn_family.agents.recurrent import as_recurrent, is_recurrent
+
 
 @dataclass(frozen=True)
 class ObservationSpec:
     """What the exported graph takes: a batch [B, *shape] of ``dtype`` (the env's own), and for
-    Discrete observations the number of states (the indices are int64 of shape [B])."""
+    Discrete observations the number of states (the indices are int64 of shape [B]); for a
+    recurrent network also its state, float32 [B, state_size]."""
 
     shape: tuple[int, ...]
     dtype: str
     states: int | None = None
+    state_size: int | None = None
 
     def example(self, batch: int = 2) -> torch.Tensor:
         """A batch of valid observations (zeros) to trace the graph with."""
         return torch.zeros((batch, *self.shape), dtype=torch.from_numpy(np.zeros(0, self.dtype)).dtype)
+
+    def example_inputs(self, batch: int = 2) -> tuple[torch.Tensor, ...]:
+        """Every input of the graph: the observations, and the recurrent state (zeros) if there is one."""
+        if self.state_size is None:
+            return (self.example(batch),)
+        return self.example(batch), torch.zeros((batch, self.state_size))
 
 
 class GreedyPolicy(nn.Module):
@@ -41,3 +54,36 @@ class GreedyPolicy(nn.Module):
     def forward(self, observations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         q_BA = self.q_network(observations).float()
         return q_BA.argmax(dim=1), q_BA
+
+
+class RecurrentGreedyPolicy(nn.Module):
+    """(observations [B, *obs_shape], state float32 [B, S]) -> (greedy actions int64 [B], Q-values
+    float32 [B, A], next state float32 [B, S]): one step of a recurrent Q-network."""
+
+    def __init__(self, q_network: nn.Module) -> None:
+        super().__init__()
+        self.q_network = copy.deepcopy(q_network).cpu().eval().requires_grad_(False)
+
+    def forward(self, observations: torch.Tensor, state_BS: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        q_BA, next_BS = as_recurrent(self.q_network).step(observations, state_BS)
+        q_BA = q_BA.float()
+        return q_BA.argmax(dim=1), q_BA, next_BS.float()
+
+
+def greedy_policy(q_network: nn.Module) -> nn.Module:
+    """The module that is exported for ``q_network``: one step if it is recurrent, else a batch."""
+    return RecurrentGreedyPolicy(q_network) if is_recurrent(q_network) else GreedyPolicy(q_network)
+
+
+def observation_spec(q_network: nn.Module, shape: tuple[int, ...], dtype: str, states: int | None) -> ObservationSpec:
+    """The exported graph's inputs for ``q_network`` on an env with these observations."""
+    state_size = as_recurrent(q_network).state_size if is_recurrent(q_network) else None
+    return ObservationSpec(shape, dtype, states, state_size)
+
+
+def initial_state(q_network: nn.Module) -> list[float] | None:
+    """A recurrent network's state at an episode's start (one row, as floats), else None."""
+    if not is_recurrent(q_network):
+        return None
+    with torch.no_grad():
+        return [float(value) for value in as_recurrent(q_network).initial_state(1)[0].cpu()]

@@ -1,7 +1,8 @@
 """The JSON written beside an exported model (``<model file>.json``): what a player needs to feed it
 (observation shape and dtype, Discrete states, number of actions, the env id and the evaluation
-seed) and where it came from (algo, run directory, model file, project and torch versions), with
-the model file's SHA-256 so that a player can tell the two belong together."""
+seed; a recurrent network's state size and initial state) and where it came from (algo, run
+directory, model file, project and torch versions), with the model file's SHA-256 so that a player
+can tell the two belong together."""
 
 from __future__ import annotations
 
@@ -50,7 +51,15 @@ def sidecar(
     output: str,
     eval_seed: int,
     source: str,
+    initial_state: list[float] | None = None,
 ) -> dict[str, Any]:
+    inputs = {"observations": "[batch, *observation_shape] in observation_dtype"}
+    outputs = {"actions": "int64 [batch], greedy", "q_values": f"float32 [batch, n_actions] ({output})"}
+    recurrent = {}
+    if initial_state is not None:  # one acting step: the player carries the state through each episode
+        inputs["state"] = "float32 [batch, state_size]: initial_state at an episode's start, else the last next_state"
+        outputs["next_state"] = "float32 [batch, state_size]"
+        recurrent = {"state_size": len(initial_state), "initial_state": initial_state}
     return {
         "format": SIDECAR_FORMAT,
         "version": 1,
@@ -63,8 +72,9 @@ def sidecar(
         "observation_dtype": spec.dtype,
         "observation_states": spec.states,
         "n_actions": n_actions,
-        "inputs": {"observations": "[batch, *observation_shape] in observation_dtype"},
-        "outputs": {"actions": "int64 [batch], greedy", "q_values": f"float32 [batch, n_actions] ({output})"},
+        "inputs": inputs,
+        "outputs": outputs,
+        **recurrent,
         "eval_seed": eval_seed,
         "eval_epsilon": config.eval_epsilon,
         "source": source,

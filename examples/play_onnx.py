@@ -7,7 +7,10 @@ only these three packages to act. The sidecar ``model.onnx.json`` written beside
 id, the observation dtype and the default seed (the run's evaluation seed, as evaluate.py uses),
 so ``--env`` is optional when it is there. The env is made with ``gymnasium.make`` as it is: envs
 whose observations training preprocessed (Atari's frame stacks) need evaluate.py, and the player
-says so when the shapes do not match. Prints the summary line evaluate.py prints.
+says so when the shapes do not match. A recurrent policy (a model with a ``state`` input) is
+played as evaluate.py plays it: its state starts each episode at the sidecar's ``initial_state``
+(zeros without a sidecar) and the model runs at every step, exploring or not, so that the state
+follows the episode. Prints the summary line evaluate.py prints.
 """
 
 from __future__ import annotations
@@ -82,23 +85,49 @@ def load_session(model: Path) -> onnxruntime.InferenceSession:
         raise PlayerError(f"ONNX Runtime cannot load {model}: {' '.join(str(error).split())[:200]}") from None
 
 
+def initial_state(session: onnxruntime.InferenceSession, sidecar: dict) -> np.ndarray | None:
+    """A recurrent model's state at an episode's start, [1, S] float32; None for a feed-forward model."""
+    inputs = session.get_inputs()
+    if len(inputs) < 2:
+        return None
+    size = inputs[1].shape[1]
+    values = sidecar.get("initial_state", [0.0] * size if isinstance(size, int) else None)
+    ok = isinstance(values, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    if not ok or (isinstance(size, int) and len(values) != size):
+        raise PlayerError(f"the sidecar's initial_state must be a list of {size} numbers (the model's state size)")
+    return np.asarray(values, dtype=np.float32)[None]
+
+
 def play(
-    session: onnxruntime.InferenceSession, env: gym.Env, *, episodes: int, seed: int, epsilon: float, dtype: np.dtype
+    session: onnxruntime.InferenceSession,
+    env: gym.Env,
+    *,
+    episodes: int,
+    seed: int,
+    epsilon: float,
+    dtype: np.dtype,
+    start_state: np.ndarray | None = None,
 ) -> list[float]:
     """Returns of ``episodes`` episodes; the first reset is seeded with ``seed``, exploration draws
-    from a generator seeded the same way (as evaluate.py does)."""
-    input_name = session.get_inputs()[0].name
+    from a generator seeded the same way (as evaluate.py does). ``start_state``: a recurrent model's
+    initial state, fed with each episode's first observation; each next state is fed back."""
+    names = [graph_input.name for graph_input in session.get_inputs()]
     rng = np.random.default_rng(seed)
     returns = []
     observation, _ = env.reset(seed=seed)
     for _ in range(episodes):
-        episode_return, done = 0.0, False
+        episode_return, done, state = 0.0, False, start_state
         while not done:
-            if rng.random() < epsilon:
+            explore = rng.random() < epsilon
+            if state is not None:  # recurrent: the model steps even when exploring
+                batch = np.asarray(observation, dtype=dtype)[None]
+                actions, _, state = session.run(["actions", "q_values", "next_state"], dict(zip(names, (batch, state))))
+                action = int(rng.integers(env.action_space.n)) if explore else int(actions[0])
+            elif explore:
                 action = int(rng.integers(env.action_space.n))
             else:
                 batch = np.asarray(observation, dtype=dtype)[None]
-                action = int(session.run(["actions"], {input_name: batch})[0][0])
+                action = int(session.run(["actions"], {names[0]: batch})[0][0])
             observation, reward, terminated, truncated, _ = env.step(action)
             episode_return += float(reward)
             done = terminated or truncated
@@ -163,8 +192,11 @@ def _play_command(args: argparse.Namespace) -> int:
                 f"{env_id} gives observations of shape {env.observation_space.shape}, the model takes "
                 f"{tuple(expected)}: the env was preprocessed in training; play it with evaluate.py"
             )
+        start_state = initial_state(session, sidecar)
         try:
-            returns = play(session, env, episodes=args.episodes, seed=seed, epsilon=epsilon, dtype=dtype)
+            returns = play(
+                session, env, episodes=args.episodes, seed=seed, epsilon=epsilon, dtype=dtype, start_state=start_state
+            )
         except Exception as error:  # onnxruntime's own types (a model that does not fit the env), gymnasium's
             raise PlayerError(f"playing {env_id} failed: {' '.join(str(error).split())[:200]}") from None
     finally:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dqn_family import evaluate, export, train
+from dqn_family import evaluate, train
 from dqn_family.checkpoints import latest_checkpoint, load_checkpoint
 from dqn_family.configs import load_config
 from dqn_family.envs.pomdp import HIDDEN_VELOCITY
@@ -139,11 +139,6 @@ def test_recurrent_bad_input_exits_2_with_one_line(tmp_path, capsys, args, expec
     code = train.main([*argv, "--run-dir", str(tmp_path / "run"), "--no-progress", *args])
     err = capsys.readouterr().err.strip()
     assert code == 2 and expected in err and len(err.splitlines()) == 1, err
-
-
-def test_export_refuses_a_recurrent_run_in_one_line(recurrent_run, capsys, tmp_path):
-    assert export.main([str(recurrent_run), "--format", "pt2", "--out", str(tmp_path / "m.pt2")]) == 2
-    assert "recurrent Q-network" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
