@@ -13,16 +13,13 @@ trials as Ray tasks (the ``ray`` extra): on a local Ray instance, or on a cluste
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import difflib
 import signal
 import sys
 import threading
 import time
 from pathlib import Path
 
-from dqn_family.configs import UserError, add_config_arguments, make_parser, report_user_errors
-from dqn_family.configs.config import FIELD_NAMES, Config, field_kind
+from dqn_family.configs import UserError, make_parser, report_user_errors, train_overrides
 
 
 class Stopped(KeyboardInterrupt):
@@ -115,33 +112,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--dry-run", action="store_true", help="List the trials and their configs; train nothing.")
     return parser
-
-
-def train_overrides(settings: list[str], train_flags: list[str]) -> tuple[dict, str | None]:
-    """Config overrides from ``--set KEY=VALUE`` and the train.py flags after ``--``, both parsed
-    by train.py's own flag parser (so '1e-3', 'none' and '64,64' mean what they mean there)."""
-    flags = []
-    kinds = {f.name: field_kind(f)[0] for f in dataclasses.fields(Config)}
-    for setting in settings:
-        key, equals, value = setting.partition("=")
-        key = key.strip().replace("-", "_")
-        if not equals:
-            raise UserError(f"--set takes KEY=VALUE, got {setting!r}")
-        if key not in FIELD_NAMES:
-            close = difflib.get_close_matches(key, FIELD_NAMES, n=1)
-            raise UserError(f"unknown config key {key!r} in --set" + (f"; did you mean {close[0]!r}?" if close else ""))
-        flag = "--" + key.replace("_", "-")
-        if kinds[key] is bool:
-            if value.lower() not in ("true", "false", "yes", "no", "1", "0"):
-                raise UserError(f"--set {key} takes true or false, got {value!r}")
-            flags.append(flag if value.lower() in ("true", "yes", "1") else "--no-" + key.replace("_", "-"))
-        else:
-            flags.append(f"{flag}={value}")
-    train_parser = make_parser("multirun.py (train.py flags)", "Flags passed to every train.py.")
-    add_config_arguments(train_parser)
-    namespace = vars(train_parser.parse_args(flags + train_flags))
-    config_file = namespace.pop("config", None)
-    return {key: value for key, value in namespace.items() if key in FIELD_NAMES}, config_file
 
 
 def _multirun_command(args: argparse.Namespace, train_flags: list[str]) -> int:

@@ -23,8 +23,16 @@ import sys
 import threading
 from pathlib import Path
 
-from dqn_family.configs import ConfigError, UserError, env_file_name, make_parser, report_user_errors, resolve_config
-from dqn_family.multirun import Stopped, train_overrides
+from dqn_family.configs import (
+    ConfigError,
+    UserError,
+    env_file_name,
+    make_parser,
+    report_user_errors,
+    resolve_config,
+    train_overrides,
+)
+from dqn_family.multirun import Stopped
 
 # Train flags that tune.py sets itself (its own --env and --algo; a directory per trial).
 _OWN_FIELDS = {"env_id": "--env", "algo": "--algo", "run_dir": "--out"}

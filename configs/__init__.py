@@ -16,6 +16,7 @@ from dqn_family.configs.loading import (
     report_user_errors,
     resolve_config,
     save_config,
+    train_overrides,
     values_for_help,
 )
 
@@ -35,6 +36,7 @@ __all__ = [
     "read_config_file",
     "resolve_config",
     "save_config",
+    "train_overrides",
     "UserError",
     "values_for_help",
 ]

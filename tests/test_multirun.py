@@ -8,6 +8,7 @@ import json
 import pytest
 
 from dqn_family import multirun
+from dqn_family.configs import train_overrides
 from tests.analysis.crashing_env import CRASHING_SPEC
 
 TINY = [
@@ -78,7 +79,7 @@ def test_multirun_set_with_unknown_key_is_one_line_error(tmp_path, capsys):
 
 
 def test_multirun_set_parses_values_like_train_flags(tmp_path):
-    overrides, config_file = multirun.train_overrides(
+    overrides, config_file = train_overrides(
         ["learning_rate=1e-3", "double=false", "hidden_sizes=64,64", "max_grad_norm=none"], ["--config", "my.yaml"]
     )
     assert overrides == {"learning_rate": 1e-3, "double": False, "hidden_sizes": (64, 64), "max_grad_norm": None}
