@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 
 
-def median_iqr(values: list[float]) -> str:
-    """'median [q25, q75]' of the finite values, or '-' when there are none."""
+def median_iqr(values: list[float], digits: int = 0) -> str:
+    """'median [q25, q75]' of the finite values (``digits`` decimals), or '-' when there are none."""
     finite = [v for v in values if v is not None and np.isfinite(v)]
     if not finite:
         return "-"
     q25, median, q75 = np.percentile(finite, [25, 50, 75])
-    return f"{median:,.0f} [{q25:,.0f}, {q75:,.0f}]"
+    return f"{median:,.{digits}f} [{q25:,.{digits}f}, {q75:,.{digits}f}]"
 
 
 def print_table(header: list[str], rows: list[list[str]]) -> None:
