@@ -124,3 +124,16 @@ def test_play_onnx_plays_a_recurrent_policy_as_evaluate_does(recurrent_run, tmp_
         f"{ENV}: mean return {result.mean:.2f} ± {result.std:.2f} over 3 episodes "
         f"(min {min(result.returns):.2f}, max {max(result.returns):.2f}; seed {seed}, epsilon 0.2)\n"
     )
+
+
+@pytest.mark.parametrize("initial", ["abc", [0.0] * 3, [True] * 16])
+def test_play_onnx_malformed_initial_state_is_one_line(recurrent_run, tmp_path, initial):
+    from tests.hostile.conftest import assert_one_line_error, run_command
+
+    model = tmp_path / "policy.onnx"
+    assert export.main([str(recurrent_run), "--out", str(model)]) == 0
+    sidecar = json.loads(Path(f"{model}.json").read_text())
+    Path(f"{model}.json").write_text(json.dumps({**sidecar, "initial_state": initial}))
+    player = Path(__file__).resolve().parents[2] / "examples" / "play_onnx.py"
+    done = run_command(player, model, "--env", ENV, "--episodes", "1", cwd=tmp_path)
+    assert_one_line_error(done, contains="the sidecar's initial_state must be a list of 16 numbers")
