@@ -33,6 +33,7 @@ from dqn_family.replay.storage import (
     check_generator_state,
     check_integer,
     entry,
+    fields_on_device,
 )
 
 
@@ -61,20 +62,7 @@ class Batch(Generic[ArrayT]):
 
         A field that is None stays None.
         """
-
-        def on_device(value: np.ndarray | torch.Tensor) -> torch.Tensor:
-            return torch.as_tensor(value, device=device)
-
-        return Batch(
-            observations=on_device(self.observations),
-            actions=on_device(self.actions),
-            rewards=on_device(self.rewards),
-            next_observations=on_device(self.next_observations),
-            terminated=on_device(self.terminated),
-            discounts=on_device(self.discounts),
-            indices=on_device(self.indices),
-            weights=None if self.weights is None else on_device(self.weights),
-        )
+        return Batch(**fields_on_device(self, device))
 
 
 # The per-transition arrays a ReplayBuffer holds itself, whatever its observation storage.

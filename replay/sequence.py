@@ -37,6 +37,7 @@ from dqn_family.replay.storage import (
     check_generator_state,
     check_integer,
     entry,
+    fields_on_device,
 )
 from dqn_family.replay.sum_tree import SumTree
 
@@ -187,21 +188,7 @@ class SequenceBatch(Generic[ArrayT]):
     weights: np.ndarray | torch.Tensor | None = None  # [B] float32 importance weights
 
     def to_torch(self, device: torch.device | str) -> SequenceBatch[torch.Tensor]:
-        def on_device(value: np.ndarray | torch.Tensor) -> torch.Tensor:
-            return torch.as_tensor(value, device=device)
-
-        return SequenceBatch(
-            observations=on_device(self.observations),
-            actions=on_device(self.actions),
-            rewards=on_device(self.rewards),
-            discounts=on_device(self.discounts),
-            terminated=on_device(self.terminated),
-            bootstrap=on_device(self.bootstrap),
-            mask=on_device(self.mask),
-            states=on_device(self.states),
-            indices=on_device(self.indices),
-            weights=None if self.weights is None else on_device(self.weights),
-        )
+        return SequenceBatch(**fields_on_device(self, device))
 
 
 # The per-sequence arrays a SequenceReplayBuffer holds itself (shapes after the sequence axis: L or S).

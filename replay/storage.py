@@ -9,6 +9,7 @@ Also here: the checks that both storages and the buffer apply to a state before 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any, Protocol, TypeVar
 
@@ -100,6 +101,15 @@ class ArrayStorage:
             check_all_in_range(next_observations, -np.inf, np.inf, "next_observations")
         self.observations[:size] = observations  # slots past `size` are never read
         self.next_observations[:size] = next_observations
+
+
+def fields_on_device(batch: Any, device: torch.device | str) -> dict[str, Any]:
+    """A batch dataclass's fields as torch tensors on ``device`` (numpy memory is shared on the CPU);
+    a field that is None stays None. What Batch.to_torch and SequenceBatch.to_torch build from."""
+    return {
+        field.name: None if (value := getattr(batch, field.name)) is None else torch.as_tensor(value, device=device)
+        for field in dataclasses.fields(batch)
+    }
 
 
 def entry(state: Any, key: str) -> Any:
