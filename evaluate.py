@@ -14,16 +14,14 @@ import sys
 try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell's code for SIGINT, not a traceback
     import argparse
     import json
+    import time
     from pathlib import Path
 
     import numpy as np
     import torch
     from torch import nn
-    from torch.utils.tensorboard import SummaryWriter
 
     from dqn_family.agents import (
-        DQNAgent,
-        RecurrentAgent,
         as_recurrent,
         build_network,
         is_recurrent,
@@ -48,8 +46,10 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
     from dqn_family.envs import EnvOptions, action_count, make_env, observation_layout, observation_states
     from dqn_family.envs.render import record_video, require_display, require_moviepy
     from dqn_family.fileio import write_text_atomic
+    from dqn_family.training import MetricLog, Progress
+    from dqn_family.training.hooks import EvaluationCallback, stop_requested
     from dqn_family.training.run_dir import find_run_dir
-    from dqn_family.training.state import Counters, EvalResult
+    from dqn_family.training.state import CheckpointedRun, Counters, EvalResult, check_finite
 except KeyboardInterrupt:
     sys.stderr.write(
         f"\n{os.path.basename(sys.argv[0])}: interrupted\n"
@@ -124,34 +124,41 @@ def evaluate_policy(
 
 
 def evaluate_and_save(
-    config: Config,
-    agent: DQNAgent | RecurrentAgent,
-    writer: SummaryWriter,
-    run_dir: Path,
+    run: CheckpointedRun,
+    log: MetricLog,
     count: Counters,
-    device: torch.device,
-) -> EvalResult:
-    """A periodic evaluation of training (train.py, distributed/): greedy on a separate env, seeded
-    as ``evaluate.py RUN_DIR`` seeds it; logged, and the model saved as latest, and as best if it is."""
-    step = count.env_steps
+    progress: Progress,
+    started: float,
+    on_evaluation: EvaluationCallback | None,
+) -> tuple[EvalResult, str | None]:
+    """A periodic evaluation of training (the loops of train.py, recurrent.py and distributed/): the
+    networks checked finite, then greedy play on a separate env, seeded as ``evaluate.py RUN_DIR``
+    seeds it; logged (with the wall time since ``started``), shown in the progress line, the model
+    saved as latest, and as best if it is, and the result passed to ``on_evaluation``. Returns the
+    result and the callback's reason to stop, if it gave one."""
+    config, agent, writer, step = run.config, run.agent, log.writer, count.env_steps
+    check_finite(agent, log, step)
     result = evaluate_policy(
         agent.q_network,
         config.env_id,
         episodes=config.eval_episodes,
         seed=config.seed + EVAL_SEED_OFFSET,
         epsilon=config.eval_epsilon,
-        device=device,
+        device=run.device,
         env_options=EnvOptions.of(config),
         numpy_acting=config.numpy_acting,
     )
     writer.add_scalar("eval/mean_return", result.mean, step)
     writer.add_scalar("eval/std_return", result.std, step)
     writer.add_scalar("eval/mean_length", float(np.mean(result.lengths)), step)
-    save_model(run_dir / "model_latest.pt", agent.q_network.state_dict(), env_step=step, eval_mean_return=result.mean)
+    q_network_state = agent.q_network.state_dict()
+    save_model(run.run_dir / "model_latest.pt", q_network_state, env_step=step, eval_mean_return=result.mean)
     if count.best_eval_mean is None or result.mean > count.best_eval_mean:
         count.best_eval_mean = result.mean
-        save_model(run_dir / "model_best.pt", agent.q_network.state_dict(), env_step=step, eval_mean_return=result.mean)
-    return result
+        save_model(run.run_dir / "model_best.pt", q_network_state, env_step=step, eval_mean_return=result.mean)
+    progress.set_status(eval=f"{result.mean:.1f}")
+    writer.add_scalar("eval/elapsed_seconds", time.perf_counter() - started, step)
+    return result, stop_requested(on_evaluation, step, result.mean)
 
 
 def load_run(

@@ -25,9 +25,9 @@ from dqn_family.envs import AutoresetTracker, learning_signal
 from dqn_family.evaluate import evaluate_and_save
 from dqn_family.replay import SequenceAccumulator, SequenceReplayBuffer
 from dqn_family.training import EpisodeTracker, MetricLog, NonFiniteError, Progress
-from dqn_family.training.hooks import EvaluationCallback, stop_requested
+from dqn_family.training.hooks import EvaluationCallback
 from dqn_family.training.run_dir import finish_run
-from dqn_family.training.state import Counters, Resumed, Run, TrainResult, check_finite, save_training_state
+from dqn_family.training.state import Counters, Resumed, Run, TrainResult, save_training_state
 
 
 def recurrent_loop(
@@ -106,11 +106,7 @@ def recurrent_loop(
 
                 finished = count.env_steps >= config.total_steps
                 if config.eval_frequency and (crossed(before, count.env_steps, config.eval_frequency) or finished):
-                    check_finite(agent, log, count.env_steps)
-                    final_eval = evaluate_and_save(config, agent, writer, run.run_dir, count, run.device)
-                    progress.set_status(eval=f"{final_eval.mean:.1f}")
-                    writer.add_scalar("eval/elapsed_seconds", time.perf_counter() - started, count.env_steps)
-                    stopped_early = stop_requested(on_evaluation, count.env_steps, final_eval.mean)
+                    final_eval, stopped_early = evaluate_and_save(run, log, count, progress, started, on_evaluation)
 
                 if config.checkpoint_every and crossed(before, count.env_steps, config.checkpoint_every):
                     count.seconds = time.perf_counter() - started

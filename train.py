@@ -65,7 +65,7 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
     from dqn_family.evaluate import evaluate_and_save
     from dqn_family.replay import NStepAccumulator, PrioritizedReplayBuffer, ReplayBuffer
     from dqn_family.training import EpisodeTracker, MetricLog, NonFiniteError, Progress
-    from dqn_family.training.hooks import EvaluationCallback, stop_requested
+    from dqn_family.training.hooks import EvaluationCallback
     from dqn_family.training.run_dir import config_table, create_run_dir, find_run_dir, finish_run
     from dqn_family.training.state import (
         Counters,
@@ -73,7 +73,6 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
         Run,
         TrainResult,
         build_parts,
-        check_finite,
         checked,
         progress_from,
         restore,
@@ -269,11 +268,7 @@ def _loop(
 
                 finished = count.env_steps >= config.total_steps
                 if config.eval_frequency and (crossed(before, count.env_steps, config.eval_frequency) or finished):
-                    check_finite(agent, log, count.env_steps)
-                    final_eval = evaluate_and_save(config, agent, writer, run.run_dir, count, run.device)
-                    progress.set_status(eval=f"{final_eval.mean:.1f}")
-                    writer.add_scalar("eval/elapsed_seconds", time.perf_counter() - started, count.env_steps)
-                    stopped_early = stop_requested(on_evaluation, count.env_steps, final_eval.mean)
+                    final_eval, stopped_early = evaluate_and_save(run, log, count, progress, started, on_evaluation)
 
                 if config.checkpoint_every and crossed(before, count.env_steps, config.checkpoint_every):
                     count.seconds = time.perf_counter() - started

@@ -38,14 +38,13 @@ from dqn_family.distributed.actor import ActorCore, BatchInfo, Weights, actor_ep
 from dqn_family.distributed.replay_server import ReplayServer, Sampled
 from dqn_family.evaluate import evaluate_and_save
 from dqn_family.training import MetricLog, NonFiniteError, Progress
-from dqn_family.training.hooks import EvaluationCallback, stop_requested
+from dqn_family.training.hooks import EvaluationCallback
 from dqn_family.training.run_dir import finish_run
 from dqn_family.training.state import (
     Counters,
     ReplayState,
     Resumed,
     TrainResult,
-    check_finite,
     save_training_state,
 )
 
@@ -236,11 +235,7 @@ def learner_loop(
                     status.update(fleet.flush(count, workers.steps_in_flight(), stored))
                     progress.set_status(**status)
                 if config.eval_frequency and (crossed(before, count.env_steps, config.eval_frequency) or finished):
-                    check_finite(agent, log, count.env_steps)
-                    final_eval = evaluate_and_save(config, agent, writer, run.run_dir, count, run.device)
-                    progress.set_status(eval=f"{final_eval.mean:.1f}")
-                    writer.add_scalar("eval/elapsed_seconds", time.perf_counter() - started, count.env_steps)
-                    stopped_early = stop_requested(on_evaluation, count.env_steps, final_eval.mean)
+                    final_eval, stopped_early = evaluate_and_save(run, log, count, progress, started, on_evaluation)
                 if config.checkpoint_every and crossed(before, count.env_steps, config.checkpoint_every):
                     stored = _count(workers.drain(), count, log, fleet, progress, stored, config)
                     count.seconds = time.perf_counter() - started
