@@ -20,12 +20,13 @@ from torch.utils.tensorboard import SummaryWriter
 
 from dqn_family.agents import RecurrentAgent
 from dqn_family.checkpoints import stop_on_signals
-from dqn_family.configs.schedules import SCHEDULES, crossed, linear_schedule
+from dqn_family.configs.schedules import SCHEDULES, crossed, learning_rate_at, priority_beta_at
 from dqn_family.envs import AutoresetTracker, learning_signal
 from dqn_family.evaluate import evaluate_and_save
 from dqn_family.replay import SequenceAccumulator, SequenceReplayBuffer
 from dqn_family.training import EpisodeTracker, MetricLog, NonFiniteError, Progress
 from dqn_family.training.hooks import EvaluationCallback
+from dqn_family.training.metrics import checked_priorities
 from dqn_family.training.run_dir import finish_run
 from dqn_family.training.state import Counters, Resumed, Run, TrainResult, save_training_state
 
@@ -138,24 +139,11 @@ def _learn_sequences(
     priority per sequence back."""
     config = run.config
     if config.learning_rate_end is not None:
-        agent.set_learning_rate(
-            linear_schedule(
-                count.env_steps,
-                start=config.learning_rate,
-                end=config.learning_rate_end,
-                decay_steps=config.total_steps,
-            )
-        )
+        agent.set_learning_rate(learning_rate_at(config, count.env_steps))
     for _ in range(due * config.gradient_steps):
-        beta = linear_schedule(
-            count.env_steps, start=config.priority_beta_start, end=1.0, decay_steps=config.total_steps
-        )
-        batch = buffer.sample(config.batch_size, beta)
+        batch = buffer.sample(config.batch_size, priority_beta_at(config, count.env_steps))
         metrics = agent.update(batch.to_torch(run.device))
         if config.prioritized:
-            priorities = metrics["priorities"].cpu().numpy()
-            if not np.isfinite(priorities).all():
-                raise NonFiniteError(f"TD errors are NaN or infinite at env step {count.env_steps:,}")
-            buffer.update_priorities(np.asarray(batch.indices), priorities)
+            buffer.update_priorities(np.asarray(batch.indices), checked_priorities(metrics, count.env_steps))
         log.add_update(metrics)
         count.updates += 1

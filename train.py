@@ -27,7 +27,6 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
     from pathlib import Path
     from typing import Any
 
-    import numpy as np
     import torch
     from torch.utils.tensorboard import SummaryWriter
 
@@ -59,13 +58,14 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
     )
     from dqn_family.configs.config import FIELD_NAMES
     from dqn_family.configs.errors import os_errors_in
-    from dqn_family.configs.schedules import SCHEDULES, crossed, linear_schedule
+    from dqn_family.configs.schedules import SCHEDULES, crossed, learning_rate_at, priority_beta_at
     from dqn_family.configs.trust import IMPORTING_FIELDS, allow_imports_from_cwd, check_run_imports
     from dqn_family.envs import AutoresetTracker, learning_signal
     from dqn_family.evaluate import evaluate_and_save
     from dqn_family.replay import NStepAccumulator, PrioritizedReplayBuffer, ReplayBuffer
     from dqn_family.training import EpisodeTracker, MetricLog, NonFiniteError, Progress
     from dqn_family.training.hooks import EvaluationCallback
+    from dqn_family.training.metrics import checked_priorities
     from dqn_family.training.run_dir import config_table, create_run_dir, find_run_dir, finish_run
     from dqn_family.training.state import (
         Counters,
@@ -306,28 +306,15 @@ def _learn(
 ) -> None:
     """Run the gradient steps that are due; prioritized replay gets its new priorities back."""
     if config.learning_rate_end is not None:
-        agent.set_learning_rate(
-            linear_schedule(
-                count.env_steps,
-                start=config.learning_rate,
-                end=config.learning_rate_end,
-                decay_steps=config.total_steps,
-            )
-        )
+        agent.set_learning_rate(learning_rate_at(config, count.env_steps))
     for _ in range(due * config.gradient_steps):
         if isinstance(buffer, PrioritizedReplayBuffer):  # config.prioritized
-            beta = linear_schedule(
-                count.env_steps, start=config.priority_beta_start, end=1.0, decay_steps=config.total_steps
-            )
-            batch = buffer.sample(config.batch_size, beta)
+            batch = buffer.sample(config.batch_size, priority_beta_at(config, count.env_steps))
         else:
             batch = buffer.sample(config.batch_size)
         metrics = agent.update(batch.to_torch(device))
         if isinstance(buffer, PrioritizedReplayBuffer):
-            priorities = metrics["priorities"].cpu().numpy()  # this sync is needed anyway
-            if not np.isfinite(priorities).all():
-                raise NonFiniteError(f"TD errors are NaN or infinite at env step {count.env_steps:,}")
-            buffer.update_priorities(batch.indices, priorities)
+            buffer.update_priorities(batch.indices, checked_priorities(metrics, count.env_steps))
         log.add_update(metrics)
         count.updates += 1
 

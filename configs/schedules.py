@@ -6,6 +6,10 @@ counter jumps."""
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dqn_family.configs.config import Config
 
 
 def linear_schedule(step: int, *, start: float, end: float, decay_steps: int) -> float:
@@ -27,6 +31,22 @@ def exponential_schedule(step: int, *, start: float, end: float, decay_steps: in
     if decay_steps <= 0:
         return end
     return end + (start - end) * math.exp(-step / decay_steps)
+
+
+def learning_rate_at(config: Config, env_step: int) -> float:
+    """The learning rate at ``env_step``: ``learning_rate``, decaying linearly to ``learning_rate_end``
+    at ``total_steps`` when that is set."""
+    if config.learning_rate_end is None:
+        return config.learning_rate
+    return linear_schedule(
+        env_step, start=config.learning_rate, end=config.learning_rate_end, decay_steps=config.total_steps
+    )
+
+
+def priority_beta_at(config: Config, env_step: int) -> float:
+    """Prioritized replay's importance-sampling exponent at ``env_step``: ``priority_beta_start``
+    annealed linearly to 1 at ``total_steps``."""
+    return linear_schedule(env_step, start=config.priority_beta_start, end=1.0, decay_steps=config.total_steps)
 
 
 def crossed(before: int, after: int, interval: int) -> int:

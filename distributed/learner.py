@@ -33,12 +33,13 @@ from torch.utils.tensorboard import SummaryWriter
 from dqn_family.agents import DQNAgent
 from dqn_family.checkpoints import stop_on_signals
 from dqn_family.configs import Config, UserError
-from dqn_family.configs.schedules import crossed, linear_schedule
+from dqn_family.configs.schedules import crossed, learning_rate_at, priority_beta_at
 from dqn_family.distributed.actor import ActorCore, BatchInfo, Weights, actor_epsilon
 from dqn_family.distributed.replay_server import ReplayServer, Sampled
 from dqn_family.evaluate import evaluate_and_save
 from dqn_family.training import MetricLog, NonFiniteError, Progress
 from dqn_family.training.hooks import EvaluationCallback
+from dqn_family.training.metrics import checked_priorities
 from dqn_family.training.run_dir import finish_run
 from dqn_family.training.state import (
     Counters,
@@ -290,24 +291,13 @@ def _learn(config: Config, agent: DQNAgent, workers: Workers, log: MetricLog, co
     """One gradient step, as train.py's _learn takes it, on a batch sampled from the replay; the
     new priorities go back to it (without waiting for the reply)."""
     if config.learning_rate_end is not None:
-        agent.set_learning_rate(
-            linear_schedule(
-                count.env_steps,
-                start=config.learning_rate,
-                end=config.learning_rate_end,
-                decay_steps=config.total_steps,
-            )
-        )
-    beta = linear_schedule(count.env_steps, start=config.priority_beta_start, end=1.0, decay_steps=config.total_steps)
-    sampled = workers.sample(config.batch_size, beta)
+        agent.set_learning_rate(learning_rate_at(config, count.env_steps))
+    sampled = workers.sample(config.batch_size, priority_beta_at(config, count.env_steps))
     metrics = agent.update(sampled.batch.to_torch(agent.device))
     if config.prioritized:
-        priorities = metrics["priorities"].float().cpu().numpy()
-        if not np.isfinite(priorities).all():
-            raise NonFiniteError(f"TD errors are NaN or infinite at env step {count.env_steps:,}")
         indices = sampled.batch.indices
         assert isinstance(indices, np.ndarray)
-        workers.update_priorities(indices, sampled.generations, priorities)
+        workers.update_priorities(indices, sampled.generations, checked_priorities(metrics, count.env_steps))
     log.add_update(metrics)
     count.updates += 1
 

@@ -22,6 +22,15 @@ class NonFiniteError(UserError):
     """A loss, Q-value or weight became NaN or infinite: training stops without saving it."""
 
 
+def checked_priorities(metrics: dict[str, torch.Tensor], env_step: int) -> np.ndarray:
+    """An update's new replay priorities as float32 numpy (one device sync, needed anyway);
+    NonFiniteError if any is NaN or infinite."""
+    priorities = metrics["priorities"].float().cpu().numpy()
+    if not np.isfinite(priorities).all():
+        raise NonFiniteError(f"TD errors are NaN or infinite at env step {env_step:,}")
+    return priorities
+
+
 RECENT_RETURNS = 20  # episodes in the progress bar's mean return
 
 
