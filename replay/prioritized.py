@@ -31,6 +31,32 @@ from dqn_family.replay.storage import check_integer, entry
 from dqn_family.replay.sum_tree import SumTree
 
 
+def proportional_sample(
+    tree: SumTree, size: int, batch_size: int, beta: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified draw of ``batch_size`` leaves in proportion to their priority, and their
+    importance weights (size * P(i))^-beta / max as float32 (module docstring). ``size``: the items
+    stored (N)."""
+    total = tree.total
+    values = (np.arange(batch_size) + rng.random(batch_size)) * (total / batch_size)
+    indices = tree.find_prefix_sum(values)
+    weights = (size * (tree.get(indices) / total)) ** -beta
+    return indices, (weights / weights.max()).astype(np.float32)
+
+
+def check_sum_tree(tree: SumTree, nodes: np.ndarray, size: int, items: str) -> None:
+    """ValueError unless ``nodes`` can stand for ``tree``'s with ``size`` ``items`` stored: the leaves
+    > 0 for the stored items (each stays reachable), 0 past them (sampling never returns an empty
+    slot); every inner node the exact sum of its children, as updates leave it (a forged sum would
+    steer the search)."""
+    leaves = nodes[tree.first_leaf :]
+    if not (np.all(leaves[:size] > 0) and np.all(leaves[size:] == 0)):
+        raise ValueError(f"sum tree leaves must be > 0 for the {size} stored {items} and 0 past them")
+    inner = np.arange(1, tree.first_leaf)
+    if not np.array_equal(nodes[inner], nodes[2 * inner] + nodes[2 * inner + 1]):
+        raise ValueError("sum tree inner nodes must be the sums of their children")
+
+
 class PrioritizedReplayBuffer(ReplayBuffer):
     """A ReplayBuffer that samples in proportion to priority and returns importance weights."""
 
@@ -100,12 +126,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
             raise ValueError("cannot sample from an empty replay buffer")
         if beta < 0:
             raise ValueError(f"beta must be >= 0, got {beta}")
-        total = self.tree.total
-        values = (np.arange(batch_size) + self.rng.random(batch_size)) * (total / batch_size)
-        indices = self.tree.find_prefix_sum(values)
-        probabilities = self.tree.get(indices) / total
-        weights = (self.size * probabilities) ** -beta
-        weights = (weights / weights.max()).astype(np.float32)
+        indices, weights = proportional_sample(self.tree, self.size, batch_size, beta, self.rng)
         return dataclasses.replace(self.gather(indices), weights=weights)
 
     def update_priorities(self, indices: npt.ArrayLike, td_errors: npt.ArrayLike) -> None:
@@ -142,7 +163,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         if not np.all(np.isfinite(nodes)) or np.any(nodes < 0):
             raise ValueError("sum tree priorities must be finite and >= 0")
         if 0 <= (size := check_integer(state, "size")) <= self.capacity:  # else the base class says what is wrong
-            self._check_tree(nodes, size)
+            check_sum_tree(self.tree, nodes, size, "transitions")
         if (
             isinstance(max_priority, bool)
             or not isinstance(max_priority, (int, float))
@@ -152,14 +173,3 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         super().load_state_dict(state, n_actions=n_actions)
         self.tree.nodes[:] = nodes
         self.max_priority = float(max_priority)
-
-    def _check_tree(self, nodes: np.ndarray, size: int) -> None:
-        """The leaves: > 0 for the stored transitions (each stays reachable), 0 past them (sampling
-        never returns an empty slot); every inner node the exact sum of its children, as updates
-        leave it (a forged sum would steer the search)."""
-        leaves = nodes[self.tree.first_leaf :]
-        if not (np.all(leaves[:size] > 0) and np.all(leaves[size:] == 0)):
-            raise ValueError(f"sum tree leaves must be > 0 for the {size} stored transitions and 0 past them")
-        inner = np.arange(1, self.tree.first_leaf)
-        if not np.array_equal(nodes[inner], nodes[2 * inner] + nodes[2 * inner + 1]):
-            raise ValueError("sum tree inner nodes must be the sums of their children")

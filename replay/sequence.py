@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from dqn_family.replay.frames import FrameStackStorage
+from dqn_family.replay.prioritized import check_sum_tree, proportional_sample
 from dqn_family.replay.storage import (
     ArrayStorage,
     ArrayT,
@@ -286,11 +287,7 @@ class SequenceReplayBuffer:
         if self.tree is None:
             indices = self.rng.integers(0, self.size, size=batch_size)
             return self.gather(indices, np.ones(batch_size, dtype=np.float32))
-        total = self.tree.total
-        values = (np.arange(batch_size) + self.rng.random(batch_size)) * (total / batch_size)
-        indices = self.tree.find_prefix_sum(values)
-        weights = (self.size * self.tree.get(indices) / total) ** -beta
-        return self.gather(indices, (weights / weights.max()).astype(np.float32))
+        return self.gather(*proportional_sample(self.tree, self.size, batch_size, beta, self.rng))
 
     def gather(self, indices: np.ndarray, weights: np.ndarray | None = None) -> SequenceBatch[np.ndarray]:
         """The sequences at ``indices`` with their n-step targets' parts."""
@@ -384,15 +381,9 @@ class SequenceReplayBuffer:
         if self.tree is None:
             return None
         nodes = check_array(state, "sum_tree", dtype=self.tree.nodes.dtype, shape=self.tree.nodes.shape)
-        leaves = nodes[self.tree.first_leaf :]
-        inner = np.arange(1, self.tree.first_leaf)
-        if not (
-            np.all(np.isfinite(nodes))
-            and np.all(leaves[:size] > 0)
-            and np.all(leaves[size:] == 0)
-            and np.array_equal(nodes[inner], nodes[2 * inner] + nodes[2 * inner + 1])
-        ):
-            raise ValueError("replay sum tree must have positive leaves for the stored sequences and exact sums")
+        if not np.all(np.isfinite(nodes)):
+            raise ValueError("sum tree priorities must be finite")
+        check_sum_tree(self.tree, nodes, size, "sequences")
         max_priority = entry(state, "max_priority")
         if isinstance(max_priority, bool) or not isinstance(max_priority, (int, float)) or not 0 < max_priority < 1e300:
             raise ValueError(f"max_priority must be a finite number > 0, got {max_priority!r}")

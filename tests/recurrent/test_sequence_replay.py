@@ -206,3 +206,23 @@ def test_buffer_load_refuses_a_misfit_and_stays_unchanged():
     assert len(other) == 0
     with pytest.raises(ValueError, match="sequences"):
         buffer(capacity=4).load_state_dict(state)
+
+
+@pytest.mark.parametrize(
+    "forge, message",
+    [
+        (lambda nodes: nodes.__setitem__(1, np.nan), "sum tree priorities must be finite"),
+        (lambda nodes: nodes.__setitem__(1, nodes[1] + 1.0), "inner nodes must be the sums of their children"),
+        (lambda nodes: nodes.__setitem__(len(nodes) // 2 + 3, 1.0), "leaves must be > 0 for the 2 stored sequences"),
+    ],
+)
+def test_prioritized_buffer_load_refuses_a_forged_sum_tree(forge, message):
+    replay = buffer(capacity=4, prioritized=True)
+    replay.add([make_sequence(0), make_sequence(1)])
+    state = replay.state_dict()
+    state["sum_tree"] = state["sum_tree"].copy()
+    forge(state["sum_tree"])
+    other = buffer(capacity=4, prioritized=True)
+    with pytest.raises(ValueError, match=message):
+        other.load_state_dict(state)
+    assert len(other) == 0
