@@ -225,10 +225,10 @@ class TrackingWriter(SummaryWriter):
 
 
 def open_writer(config: Config, run_dir: Path, purge_step: int | None = None) -> SummaryWriter:
-    """The run's TensorBoard writer, tracking to ``config.track`` as well when it is set."""
+    """The run's TensorBoard writer, tracking to ``config.track`` as well when it is set (the caller
+    checked the package with ``check_available`` before making the run directory)."""
     if config.track == "none":
         return SummaryWriter(log_dir=str(run_dir), purge_step=purge_step)
-    check_available(config.track)
     run_id = _recorded_run_id(run_dir, config.track)
     try:
         tracker = _TRACKER_CLASSES[config.track](config_to_dict(config) | {"run_dir": str(run_dir)}, run_dir, run_id)
