@@ -92,9 +92,13 @@ def initial_state(session: onnxruntime.InferenceSession, sidecar: dict) -> np.nd
         return None
     size = inputs[1].shape[1]
     values = sidecar.get("initial_state", [0.0] * size if isinstance(size, int) else None)
-    ok = isinstance(values, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    ok = isinstance(values, list) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in values
+    )
     if not ok or (isinstance(size, int) and len(values) != size):
-        raise PlayerError(f"the sidecar's initial_state must be a list of {size} numbers (the model's state size)")
+        raise PlayerError(
+            f"the sidecar's initial_state must be a list of {size} finite numbers (the model's state size)"
+        )
     return np.asarray(values, dtype=np.float32)[None]
 
 

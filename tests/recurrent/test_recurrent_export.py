@@ -126,7 +126,7 @@ def test_play_onnx_plays_a_recurrent_policy_as_evaluate_does(recurrent_run, tmp_
     )
 
 
-@pytest.mark.parametrize("initial", ["abc", [0.0] * 3, [True] * 16])
+@pytest.mark.parametrize("initial", ["abc", [0.0] * 3, [True] * 16, [float("nan")] * 16, [[0.0]] * 16])
 def test_play_onnx_malformed_initial_state_is_one_line(recurrent_run, tmp_path, initial):
     from tests.hostile.conftest import assert_one_line_error, run_command
 
@@ -136,4 +136,4 @@ def test_play_onnx_malformed_initial_state_is_one_line(recurrent_run, tmp_path, 
     Path(f"{model}.json").write_text(json.dumps({**sidecar, "initial_state": initial}))
     player = Path(__file__).resolve().parents[2] / "examples" / "play_onnx.py"
     done = run_command(player, model, "--env", ENV, "--episodes", "1", cwd=tmp_path)
-    assert_one_line_error(done, contains="the sidecar's initial_state must be a list of 16 numbers")
+    assert_one_line_error(done, contains="the sidecar's initial_state must be a list of 16 finite numbers")
