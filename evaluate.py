@@ -42,7 +42,7 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
         make_parser,
         report_user_errors,
     )
-    from dqn_family.configs.trust import allow_imports_from_cwd, check_run_imports
+    from dqn_family.configs.trust import check_run_imports, settle_import_path
     from dqn_family.envs import EnvOptions, action_count, make_env, observation_layout, observation_states
     from dqn_family.envs.render import record_video, require_display, require_moviepy
     from dqn_family.fileio import write_text_atomic
@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     watch.add_argument("--render", action="store_true", help="Show the episodes in a window (needs a display).")
     args = parser.parse_args(argv)
-    allow_imports_from_cwd()
+    settle_import_path({})  # a run directory's names: never from the current directory
     return report_user_errors("evaluate.py", args, lambda: _evaluate_command(args))
 
 

@@ -25,7 +25,7 @@ try:  # Ctrl-C during the imports: one line and the shell's code for SIGINT
 
     from dqn_family.agents import set_torch_threads
     from dqn_family.configs import UserError, make_parser, report_user_errors
-    from dqn_family.configs.trust import allow_imports_from_cwd
+    from dqn_family.configs.trust import settle_import_path
     from dqn_family.deployment.formats import EXPORTERS, RUNNERS, SUFFIXES, require_onnx
     from dqn_family.deployment.policy import greedy_policy, initial_state, observation_spec
     from dqn_family.deployment.sidecar import sidecar, write_sidecar
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         "their code; without it such a run is refused. Never from inside the run directory.",
     )
     args = parser.parse_args(argv)
-    allow_imports_from_cwd()
+    settle_import_path({})  # a run directory's names: never from the current directory
     try:
         return report_user_errors("export.py", args, lambda: _export_command(args))
     except VerificationFailed as failure:

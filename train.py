@@ -59,7 +59,7 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
     from dqn_family.configs.config import FIELD_NAMES
     from dqn_family.configs.errors import os_errors_in
     from dqn_family.configs.schedules import SCHEDULES, crossed, learning_rate_at, priority_beta_at
-    from dqn_family.configs.trust import IMPORTING_FIELDS, allow_imports_from_cwd, check_run_imports
+    from dqn_family.configs.trust import IMPORTING_FIELDS, check_run_imports, settle_import_path
     from dqn_family.envs import AutoresetTracker, learning_signal
     from dqn_family.evaluate import evaluate_and_save
     from dqn_family.replay import NStepAccumulator, PrioritizedReplayBuffer, ReplayBuffer
@@ -353,7 +353,6 @@ def main(argv: list[str] | None = None) -> int:
         "Never from inside the run directory.",
     )
     args = parser.parse_args(argv)
-    allow_imports_from_cwd()
     return report_user_errors("train.py", args, lambda: _train_command(args))
 
 
@@ -365,9 +364,13 @@ def _train_command(args) -> int:
         return 0
     try:
         if args.resume is not None:
-            result = resume(args.resume, _resume_overrides(args), handle_signals=True, trust_imports=args.trust_imports)
+            overrides = _resume_overrides(args)
+            settle_import_path(overrides)  # only names given again here come from the current directory
+            result = resume(args.resume, overrides, handle_signals=True, trust_imports=args.trust_imports)
         else:
-            result = train(config_from_args(args), handle_signals=True)
+            config = config_from_args(args)
+            settle_import_path(config_to_dict(config))  # the user's own flags and --config file
+            result = train(config, handle_signals=True)
     except TrainingInterrupted as stop:
         print(f"train.py: {stop}", file=sys.stderr)
         return stop.exit_code

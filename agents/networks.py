@@ -22,7 +22,7 @@ from dqn_family.agents.layers import NoisyLinear
 from dqn_family.agents.torsos import check_torso, choose_torso, conv_torso
 from dqn_family.configs.config import ACTIVATIONS
 from dqn_family.configs.errors import UserError
-from dqn_family.configs.trust import IMPORT_HINT
+from dqn_family.configs.trust import IMPORT_HINT, SpecError, split_network_spec
 
 # The activation registry's torch classes (configs.config.ACTIVATIONS names each one).
 ACTIVATION_MODULES: dict[str, Callable[[], nn.Module]] = {name: getattr(nn, cls) for name, cls in ACTIVATIONS.items()}
@@ -165,7 +165,10 @@ class ConvQNetwork(QNetwork):
 
 def import_factory(spec: str) -> NetworkFactory:
     """The object named by ``'module:Name'`` (``Name`` may be dotted), imported from sys.path."""
-    module_name, _, attribute = spec.partition(":")
+    try:
+        module_name, attribute = split_network_spec(spec)
+    except SpecError as error:
+        raise NetworkError(str(error)) from None
     try:
         target = importlib.import_module(module_name)
         for part in attribute.split("."):

@@ -10,11 +10,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
 from dqn_family.configs.errors import ConfigError
 from dqn_family.configs.schedules import SCHEDULES
+from dqn_family.configs.trust import SpecError, split_env_spec, split_network_spec
 from dqn_family.fileio import short_repr
 
 # Registries: each name a config may choose, with the torch.nn class (activations) or
@@ -402,6 +404,7 @@ def _problems(c: Config):
         yield "env_id must not be empty"
     if len(c.env_id) > MAX_ENV_ID:
         yield f"env_id must be at most {MAX_ENV_ID} characters, got {len(c.env_id):,}"
+    yield from _spec_problems(split_env_spec, c.env_id)
     if c.learning_rate_end is not None and not 0.0 <= c.learning_rate_end <= c.learning_rate:
         yield f"learning_rate_end must be in [0, learning_rate], got {short_repr(c.learning_rate_end)}"
     if not c.v_min < c.v_max:
@@ -430,12 +433,20 @@ def _problems(c: Config):
         )
     if c.ray_address is not None and not c.ray_address.strip():
         yield "ray_address must be 'auto', 'ray://host:port' or none, got an empty string"
-    if c.network is not None and ":" not in c.network:
-        yield f"network must look like 'module:Factory', got {short_repr(c.network)}"
+    if c.network is not None:
+        yield from _spec_problems(split_network_spec, c.network)
     for f in dataclasses.fields(c):
         choices = f.metadata.get("choices")
         if choices and getattr(c, f.name) not in choices:
             yield f"{f.name} must be one of {', '.join(choices)}; got {short_repr(getattr(c, f.name))}"
+
+
+def _spec_problems(split: Callable[[str], object], spec: str) -> Iterator[str]:
+    """The grammar problem of an env id or network (configs.trust), as a message."""
+    try:
+        split(spec)
+    except SpecError as error:
+        yield str(error)
 
 
 def _recurrent_problems(c: Config):

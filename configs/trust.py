@@ -4,9 +4,14 @@ Two config fields name code: ``env_id`` (``module:EnvId`` imports the module so 
 its envs) and ``network`` (``module:Factory``). Importing a module runs it, so a run directory or
 model someone else wrote must never choose what is imported (house style 24). The rule:
 
+- an env id has one grammar (:func:`split_env_spec`): ``EnvId`` or ``module:EnvId``, with no second
+  colon (Gymnasium's ``make`` would import the module named before it), so the module checked here is
+  the only one an env id can import; a network is ``module:Factory`` (:func:`split_network_spec`);
 - a name the user gives on their own command line (or in their own ``--config`` file, or from
   Python) is imported as they asked; the current directory is importable for it, as ``python -m``
-  would make it (:func:`allow_imports_from_cwd`);
+  would make it, and only then: a command that names no module of the user's, or reads its names
+  from a run directory, has the current directory off its import path (:func:`settle_import_path`),
+  so a file planted there (``ale_py.py``, ``minatar.py``) is never what an import finds;
 - a name read back from a run's ``config.yaml`` (``evaluate.py``, ``train.py --resume``) is
   imported only if the user gave the same value on the command line or passed ``--trust-imports``;
   nothing is imported before that is settled (:func:`check_run_imports`);
@@ -21,6 +26,7 @@ from __future__ import annotations
 import importlib.machinery
 import importlib.util
 import os
+import re
 import sys
 from collections.abc import Collection
 from pathlib import Path
@@ -39,8 +45,8 @@ PROJECT_ENV_MODULES = {
     for name in (module, f"dqn_family.{module}")
 }
 IMPORT_HINT = (
-    "a module is importable from the folder you run the command in, from the folder of the script, "
-    "or from a folder on PYTHONPATH (e.g. PYTHONPATH=path/to/folder)"
+    "a module is importable from a folder on PYTHONPATH (e.g. PYTHONPATH=path/to/folder), from the folder "
+    "of the script, or, for a name you give on the command line, from the folder you run the command in"
 )
 
 
@@ -48,24 +54,70 @@ class UntrustedImportError(UserError):
     """A run names a module to import that the user did not name or trust."""
 
 
-def allow_imports_from_cwd() -> None:
-    """Make the current directory importable for ``module:Name`` values the user gives, as
-    ``python -m`` would (a script's own folder is on sys.path, the user's folder is not).
-    Appended, so it never shadows an installed module."""
-    cwd = os.getcwd()
-    if cwd not in sys.path and "" not in sys.path:
+# A module path as Python spells it: dotted identifiers (ASCII, so nothing looks like what it is not).
+_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+ENV_ID_FORMS = "'EnvId' (a registered Gymnasium id) or 'module:EnvId' (a Python module that registers EnvId)"
+
+
+class SpecError(UserError):
+    """An env id or network that does not follow its grammar."""
+
+
+def split_env_spec(env_spec: str) -> tuple[str | None, str]:
+    """(module or None, registered id) of an env id: ``EnvId`` or ``module:EnvId``. The id may not
+    hold another colon (``gymnasium.make`` would import the module named before it), and the module
+    is a dotted Python name; anything else is a SpecError."""
+    module, colon, env_id = env_spec.rpartition(":")
+    if not colon:
+        return None, env_spec
+    if ":" in module or not _MODULE.fullmatch(module) or not env_id:
+        raise SpecError(f"env id {short_repr(env_spec)} is not {ENV_ID_FORMS}")
+    return module, env_id
+
+
+def split_network_spec(spec: str) -> tuple[str, str]:
+    """(module, dotted attribute) of a network ``module:Factory``; anything else is a SpecError."""
+    module, colon, attribute = spec.partition(":")
+    if not colon or not _MODULE.fullmatch(module) or not _MODULE.fullmatch(attribute):
+        raise SpecError(f"network must look like 'module:Factory' (Python names), got {short_repr(spec)}")
+    return module, attribute
+
+
+def settle_import_path(typed: dict[str, Any]) -> None:
+    """Decide, before anything a config names is imported, whether the current directory is on the
+    import path: only if ``typed`` (the env id and network the user gave on the command line or in
+    their own ``--config`` file, by field name) names a module of their own. Else the current
+    directory (which ``python -m`` and ``python -c`` put first) is taken off, so that nothing a run
+    directory names, nor a package imported later (``ale_py``, ``minatar``), is found there; the
+    script's own folder stays. When on, it is appended, so it never shadows an installed module."""
+    cwd = os.path.realpath(os.getcwd())
+    chosen = [os.environ.get("PYTHONPATH", "")]  # the user's own folders (PYTHONPATH) stay, cwd or not
+    if sys.argv and os.path.isfile(sys.argv[0]):
+        chosen.append(os.path.dirname(sys.argv[0]))  # the script's own folder
+    kept = {os.path.realpath(folder) for entry in chosen for folder in entry.split(os.pathsep) if folder}
+    sys.path[:] = [entry for entry in sys.path if entry != "" and (os.path.realpath(entry) != cwd or cwd in kept)]
+    if imported_modules(typed) and cwd not in sys.path:
         sys.path.append(cwd)
 
 
+def cwd_importable() -> bool:
+    """Whether the current directory is on the import path (processes started for a run, Ray's workers,
+    get it only then)."""
+    cwd = os.path.realpath(os.getcwd())
+    return any(entry == "" or os.path.realpath(entry) == cwd for entry in sys.path)
+
+
 def imported_modules(values: dict[str, Any]) -> dict[str, str]:
-    """field -> the module its value would import, for the config fields that name code."""
+    """field -> the module its value would import, for the config fields that name code (the one
+    place that reads an importing field's module: an env id through :func:`split_env_spec`)."""
     found = {}
-    for field in IMPORTING_FIELDS:
-        value = values.get(field)
-        if isinstance(value, str) and ":" in value:
-            module = value.split(":", 1)[0]
-            if not (field == "env_id" and module in PROJECT_ENV_MODULES):
-                found[field] = module
+    env_id, network = values.get("env_id"), values.get("network")
+    if isinstance(env_id, str):
+        module, _ = split_env_spec(env_id)
+        if module is not None and module not in PROJECT_ENV_MODULES:
+            found["env_id"] = module
+    if isinstance(network, str):
+        found["network"] = split_network_spec(network)[0]
     return found
 
 

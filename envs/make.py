@@ -15,7 +15,7 @@ import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, VectorEnv
 
 from dqn_family.configs.errors import UserError
-from dqn_family.configs.trust import IMPORT_HINT, PROJECT_ENV_MODULES
+from dqn_family.configs.trust import IMPORT_HINT, PROJECT_ENV_MODULES, SpecError, split_env_spec
 from dqn_family.envs.pixels import EnvOptions, env_family, make_pixel_env, time_limit_kwargs
 from dqn_family.envs.vector import LeanSyncVectorEnv
 from dqn_family.fileio import one_line
@@ -28,14 +28,17 @@ class EnvError(UserError):
 def resolve_env_id(env_spec: str) -> str:
     """Import the module of a ``module:EnvId`` spec (so it can register its envs); return EnvId.
     The project's own env modules (``envs.pomdp``) are imported from this package."""
-    if ":" not in env_spec:
-        return env_spec
-    module_name, env_id = env_spec.split(":", 1)
+    try:
+        module_name, env_id = split_env_spec(env_spec)
+    except SpecError as error:
+        raise EnvError(str(error)) from None
+    if module_name is None:
+        return env_id
     try:
         importlib.import_module(PROJECT_ENV_MODULES.get(module_name, module_name))
     except ModuleNotFoundError as error:
         raise EnvError(f"cannot import module {module_name!r} for env {env_spec!r}: {error}; {IMPORT_HINT}") from None
-    except (ImportError, ValueError, TypeError) as error:  # empty or relative names raise the last two
+    except ImportError as error:
         raise EnvError(f"cannot import module {module_name!r} for env {env_spec!r}: {error}") from None
     return env_id
 

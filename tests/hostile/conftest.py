@@ -4,6 +4,7 @@ seconds; a small tmpfs to fill up or make read-only (skipped where mounting is r
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -92,11 +93,15 @@ def run_copy(finished_run, tmp_path) -> Path:
     return copy
 
 
-def run_command(*args: str | Path, cwd: Path = REPO_ROOT, timeout: float = 60) -> subprocess.CompletedProcess:
-    """``python ARGS...`` as a user would type it, output captured as text."""
+def run_command(
+    *args: str | Path, cwd: Path = REPO_ROOT, timeout: float = 60, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """``python ARGS...`` as a user would type it (``env``: variables added to this process's),
+    output captured as text."""
     return subprocess.run(
         [sys.executable, *map(str, args)],
         cwd=cwd,
+        env=None if env is None else {**os.environ, **env},
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -42,7 +42,16 @@ def test_evaluate_refuses_env_module_named_by_run_and_imports_nothing(evil_run):
 
 def test_evaluate_refuses_module_inside_run_dir_even_when_trusted(evil_run):
     workdir, run_dir = evil_run
-    process = run_command(REPO_ROOT / "evaluate.py", "runs/evil", "--episodes", "1", "--trust-imports", cwd=workdir)
+    # Trusted names come from the Python path (never the current directory): put the folder there.
+    process = run_command(
+        REPO_ROOT / "evaluate.py",
+        "runs/evil",
+        "--episodes",
+        "1",
+        "--trust-imports",
+        cwd=workdir,
+        env={"PYTHONPATH": str(workdir)},
+    )
     assert_one_line_error(process, contains="inside the run directory")
     assert not (run_dir / "PWNED").exists()
 
@@ -119,6 +128,60 @@ def test_train_imports_network_module_from_the_current_directory(tmp_path):
         cwd=tmp_path,
     )
     assert trained.returncode == 0, trained.stderr[-2000:]
+    # A run's names are imported, when trusted, from the Python path: never from the current directory.
     evaluated = run_command(REPO_ROOT / "evaluate.py", run_dir, "--episodes", "1", "--trust-imports", cwd=tmp_path)
+    assert_one_line_error(evaluated, contains="PYTHONPATH")
+    evaluated = run_command(
+        REPO_ROOT / "evaluate.py",
+        run_dir,
+        "--episodes",
+        "1",
+        "--trust-imports",
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(tmp_path)},
+    )
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     assert "mean return" in evaluated.stdout
+
+
+@pytest.mark.parametrize("trusted_prefix", ["envs.pomdp", "dqn_family.envs.popgym_tasks"])
+@pytest.mark.parametrize("command", ["evaluate", "export", "resume"])
+def test_trusted_env_module_cannot_carry_a_second_import(run_copy, trusted_prefix, command):
+    """The issue's attack: '<trusted module>:payload:Id' passed the check and gymnasium.make imported
+    'payload' from the current directory (the run directory). The env id's grammar has one colon."""
+    plant_payload(run_copy, "env_id", f"{trusted_prefix}:payload:CartPole-v1")
+    args = {
+        "evaluate": [REPO_ROOT / "evaluate.py", ".", "--episodes", "1"],
+        "export": [REPO_ROOT / "export.py", ".", "--format", "pt2"],
+        "resume": [REPO_ROOT / "train.py", "--resume", "."],
+    }[command]
+    before = sorted(path.name for path in run_copy.iterdir())
+    process = run_command(*args, cwd=run_copy)
+    assert_one_line_error(process, contains="is not 'EnvId'")
+    assert not (run_copy / "PWNED").exists()
+    assert sorted(path.name for path in run_copy.iterdir()) == before
+
+
+def test_package_imported_for_a_run_is_never_found_in_the_current_directory(run_copy):
+    """``python -m`` puts the current directory first on the import path: a run directory holding
+    ``minatar.py`` would be what a MinAtar env id imports. Reading a run, the current directory is
+    off the path, so the installed package (or none) is imported."""
+    pytest.importorskip("minatar")
+    (run_copy / "minatar.py").write_text(PAYLOAD)
+    config = yaml.safe_load((run_copy / "config.yaml").read_text())
+    config["env_id"] = "MinAtar/Breakout-v1"
+    (run_copy / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    process = run_command("-m", "dqn_family.evaluate", ".", "--episodes", "1", cwd=run_copy)
+    assert_one_line_error(process, contains="does not fit the network")  # a CartPole model, a MinAtar env
+    assert not (run_copy / "PWNED").exists()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("env_id", "a:b:CartPole-v1"), ("env_id", "../x:CartPole-v1"), ("env_id", ":CartPole-v1"), ("network", "m:a:b")],
+)
+def test_config_refuses_specs_outside_the_grammar(field, value):
+    from dqn_family.configs import Config, ConfigError
+
+    with pytest.raises(ConfigError, match="module"):
+        Config(**{field: value})
