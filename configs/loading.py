@@ -23,7 +23,7 @@ import yaml
 
 from dqn_family.configs.config import FIELD_NAMES, Config, field_default, field_kind
 from dqn_family.configs.errors import ConfigError, UserError, os_error_line, os_error_of
-from dqn_family.fileio import load_yaml, short_repr, write_text_atomic
+from dqn_family.fileio import load_yaml, redact_credentials, short_repr, write_text_atomic
 
 CONFIG_DIR = Path(__file__).resolve().parent
 MAX_CONFIG_BYTES = 1 << 20  # a config is a few kilobytes; anything bigger is not one
@@ -201,7 +201,7 @@ class _OneLineParser(argparse.ArgumentParser):
     """argparse, but a mistake prints one line (not the whole usage) and exits with code 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
+        sys.stderr.write(f"{self.prog}: error: {redact_credentials(message)} (see --help)\n")
         raise SystemExit(2)
 
 
@@ -333,14 +333,14 @@ def report_user_errors(prog: str, args: argparse.Namespace, command: Callable[[]
     except UserError as error:
         if debug:
             raise
-        print(f"{prog}: error: {error}", file=sys.stderr)
+        print(f"{prog}: error: {redact_credentials(str(error))}", file=sys.stderr)  # a URL's password never shown
         return 2
     except (OSError, RuntimeError) as error:  # torch.save reports a full disk as a RuntimeError
         cause = os_error_of(error)
         if cause is None or debug:
             raise
         line, code = os_error_line(cause)
-        print(f"{prog}: error: {line}", file=sys.stderr)
+        print(f"{prog}: error: {redact_credentials(line)}", file=sys.stderr)
         return code
     except KeyboardInterrupt:
         if debug:

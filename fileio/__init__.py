@@ -7,7 +7,15 @@ Imports nothing from the project: every reader takes the exception type its call
 (a ConfigError, a CheckpointError, ...), so a problem is one line in the caller's own terms.
 """
 
-from dqn_family.fileio.atomic import atomic_write, fsync_directory, write_text_atomic
+from dqn_family.fileio.atomic import (
+    atomic_write,
+    fsync_directory,
+    open_for_writing,
+    require_real_folder,
+    require_writable_file,
+    write_figure,
+    write_text_atomic,
+)
 from dqn_family.fileio.reading import (
     MAX_DEPTH,
     check_depth,
@@ -16,6 +24,7 @@ from dqn_family.fileio.reading import (
     load_yaml,
     one_line,
     read_regular_file,
+    redact_credentials,
     require_regular_file,
     short_repr,
 )
@@ -30,8 +39,13 @@ __all__ = [
     "load_json",
     "load_yaml",
     "one_line",
+    "open_for_writing",
     "read_regular_file",
+    "redact_credentials",
+    "require_real_folder",
     "require_regular_file",
+    "require_writable_file",
     "short_repr",
+    "write_figure",
     "write_text_atomic",
 ]

@@ -201,3 +201,17 @@ def load_yaml(path: str | Path, *, max_bytes: int, what: str, error: type[Except
         ) from None
     finally:
         loader.dispose()
+
+
+# scheme://user:password@host (the password up to the last '@' of the word, as SQLAlchemy reads it)
+# and a password=... query parameter (psycopg, ODBC, MLflow's URIs).
+_URL_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@]*:)[^\s]*@")
+_QUERY_PASSWORD = re.compile(r"(?P<head>[?&;](?:password|passwd|pwd)=)[^&;\s'\"]*", re.IGNORECASE)
+
+
+def redact_credentials(text: str) -> str:
+    """``text`` with each password in it replaced by ``***``: in ``scheme://user:password@host``
+    and in a ``password=`` (``passwd=``, ``pwd=``) query parameter. Everything that records or
+    prints a command line, a URL or an error message that may quote one passes it through this."""
+    text = _URL_PASSWORD.sub(lambda match: f"{match['head']}***@", text)
+    return _QUERY_PASSWORD.sub(lambda match: f"{match['head']}***", text)

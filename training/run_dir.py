@@ -20,8 +20,10 @@ from dqn_family.agents import save_model
 from dqn_family.checkpoints import TrainingInterrupted
 from dqn_family.configs import Config, ConfigError, UserError, config_to_dict, env_file_name, save_config
 from dqn_family.configs.errors import os_errors_in
-from dqn_family.fileio import write_text_atomic
+from dqn_family.fileio import redact_credentials, write_text_atomic
 from dqn_family.training.state import CheckpointedRun, Counters, EvalResult, TrainResult
+
+RUN_START_FILES = ("meta.json", "config.yaml")  # what create_run_dir writes before step 0
 
 
 def find_run_dir(path: str | Path) -> Path:
@@ -65,7 +67,7 @@ def create_run_dir(config: Config, device: torch.device) -> Path:
         with os_errors_in(run_dir):
             save_config(dataclasses.replace(config, run_dir=str(run_dir)), run_dir / "config.yaml")
             meta = {
-                "command": sys.argv,
+                "command": [redact_credentials(word) for word in sys.argv],  # no password in a run directory
                 "device": str(device),
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "python": platform.python_version(),
@@ -76,7 +78,7 @@ def create_run_dir(config: Config, device: torch.device) -> Path:
             }
             write_text_atomic(run_dir / "meta.json", json.dumps(meta, indent=2) + "\n")
     except BaseException:
-        for name in ("meta.json", "config.yaml"):
+        for name in RUN_START_FILES:
             (run_dir / name).unlink(missing_ok=True)
         if made:
             run_dir.rmdir()
