@@ -17,6 +17,7 @@ tuning.workers, tuning.report.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import signal
 import sys
@@ -32,6 +33,7 @@ from dqn_family.configs import (
     resolve_config,
     train_overrides,
 )
+from dqn_family.fileio import short_repr
 from dqn_family.multirun import Stopped
 
 # Train flags that tune.py sets itself (its own --env and --algo; a directory per trial).
@@ -137,8 +139,9 @@ def settings_from_args(args: argparse.Namespace, train_flags: list[str]):
     """The validated TuneSettings of tune.py's arguments; UserError for anything wrong."""
     from dqn_family.analysis.multirun import check_env_id
     from dqn_family.training.tracking import check_available as check_tracker_available
+    from dqn_family.tuning.report import check_study_folder
     from dqn_family.tuning.space import load_space, shipped_space_path
-    from dqn_family.tuning.study import TuneSettings
+    from dqn_family.tuning.study import STORAGE_ENV, TuneSettings, check_sqlite_file
 
     if args.trials < 1:
         raise UserError(f"--trials must be >= 1, got {args.trials}")
@@ -154,8 +157,10 @@ def settings_from_args(args: argparse.Namespace, train_flags: list[str]):
         if name in overrides:
             raise UserError(f"{name} is set by tune.py itself: use tune.py's {flag}")
     study = args.study or f"{env_file_name(args.env_id)}__{args.algo}"
-    if not _STUDY_NAME.match(study):
-        raise UserError(f"--study must be 1 to 100 letters, digits, '_', '-' or '.', got {study!r}")
+    if not _STUDY_NAME.match(study) or study in (".", ".."):
+        raise UserError(
+            f"--study must be 1 to 100 letters, digits, '_', '-' or '.' (not '.' or '..'), got {short_repr(study)}"
+        )
     _check_base_config(args.env_id, args.algo, overrides, config_file)
     check_tracker_available(overrides.get("track", "none"))
     check_env_id(args.env_id)
@@ -171,7 +176,11 @@ def settings_from_args(args: argparse.Namespace, train_flags: list[str]):
     out = Path(args.out or Path("runs") / "tune" / study).resolve()
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file, not a folder")
-    storage = args.storage or f"sqlite:///{out / 'study.db'}"
+    in_folder = f"sqlite:///{out / 'study.db'}"
+    # A worker gets the URL from its parent in the environment, never on its command line (ps shows that).
+    storage = (os.environ.get(STORAGE_ENV) if args.worker else args.storage) or in_folder
+    check_sqlite_file(storage, in_study_folder=storage == in_folder)
+    check_study_folder(out)
     pruner = args.pruner or ("none" if args.sampler == "nsga2" else "median")
     return TuneSettings(
         env_id=args.env_id,
@@ -212,6 +221,7 @@ def _tune_command(args: argparse.Namespace, train_flags: list[str], argv: list[s
         run_trials(settings)
         return 0
     from dqn_family.training.tracking import prepare_store as prepare_tracking_store
+    from dqn_family.tuning.objective import too_few_evaluations
     from dqn_family.tuning.report import summary_lines, write_best, write_figures
     from dqn_family.tuning.study import (
         count_trials,
@@ -240,10 +250,13 @@ def _tune_command(args: argparse.Namespace, train_flags: list[str], argv: list[s
         f"{runner}; trials in {settings.out}",
         flush=True,
     )
+    warning = too_few_evaluations(settings)
+    if warning:
+        print(f"tune.py: warning: {warning}", file=sys.stderr, flush=True)
     if args.backend == "ray":
-        codes = run_ray_workers(argv, args.workers)
+        codes = run_ray_workers(argv, args.workers, settings.storage_url)
     elif args.workers > 1:
-        codes = run_local_workers(argv, args.workers)
+        codes = run_local_workers(argv, args.workers, settings.storage_url)
     else:
         run_trials(settings)
         codes = [0]

@@ -24,7 +24,7 @@ from dqn_family.configs.loading import Layer, config_layers, merge_layers
 from dqn_family.fileio import write_text_atomic
 from dqn_family.training.hooks import StopTraining
 from dqn_family.tuning.space import config_value
-from dqn_family.tuning.study import TuneSettings, this_worker
+from dqn_family.tuning.study import TuneSettings, check_own_path, this_worker
 
 LAST_EVALUATIONS = 3
 
@@ -35,6 +35,21 @@ def objective_value(kind: str, evaluation_means: list[float]) -> float:
         raise ConfigError("the trial made no periodic evaluation; set --eval-frequency below --total-steps")
     chosen = evaluation_means[-LAST_EVALUATIONS:] if kind == "mean-last" else evaluation_means
     return float(np.mean(chosen))
+
+
+def too_few_evaluations(settings: TuneSettings) -> str | None:
+    """A warning when the budget gives a trial fewer periodic evaluations than ``mean-last``
+    averages (the objective is then the mean of fewer, and noisier); None when it does not."""
+    config, _ = tuned_config(settings, {}, "fixed settings")
+    evaluations = config.total_steps // config.eval_frequency
+    if settings.objective != "mean-last" or evaluations >= LAST_EVALUATIONS:
+        return None
+    return (
+        f"--total-steps {config.total_steps:,} with --eval-frequency {config.eval_frequency:,} gives each trial "
+        f"{evaluations} periodic evaluation(s), and the objective mean-last is the mean of the last "
+        f"{LAST_EVALUATIONS}: here it is the mean of {evaluations}; for {LAST_EVALUATIONS}, set --eval-frequency "
+        f"to {config.total_steps // LAST_EVALUATIONS:,} or less"
+    )
 
 
 def tuned_layers(settings: TuneSettings, params: dict[str, Any], source: str) -> list[Layer]:
@@ -72,6 +87,7 @@ class Objective:
         trial.set_user_attr("worker", this_worker())
         params = {name: param.suggest(trial) for name, param in settings.space.items()}
         run_dir = settings.out / f"trial_{trial.number}"
+        check_own_path(run_dir, folder=True)  # a link planted there would take the run elsewhere
         config, _ = tuned_config(settings, params, f"trial {trial.number}")
         # No progress bar in trials: tune.py prints a line per trial instead (--progress turns it on).
         config = dataclasses.replace(

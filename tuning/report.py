@@ -5,17 +5,21 @@ trial's as ``best_<number>.yaml``), figures drawn with optuna.visualization.matp
 
 from __future__ import annotations
 
+import importlib.util
+import io
+import re
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import optuna
 from optuna.trial import TrialState
 
-from dqn_family.fileio import one_line, write_text_atomic
+from dqn_family.configs import ConfigError
+from dqn_family.fileio import atomic_write, one_line, short_repr, write_text_atomic
 from dqn_family.tuning.objective import config_file_text
-from dqn_family.tuning.study import TuneSettings, shown_url
+from dqn_family.tuning.study import TuneSettings, check_own_path, shown_url
 
 
 def write_best(study: optuna.Study, settings: TuneSettings) -> list[Path]:
@@ -27,9 +31,35 @@ def write_best(study: optuna.Study, settings: TuneSettings) -> list[Path]:
         chosen = [(trial, settings.out / f"best_{trial.number}.yaml") for trial in study.best_trials]
     else:
         chosen = [(study.best_trial, settings.out / "best.yaml")]
-    for trial, path in chosen:
-        write_text_atomic(path, config_file_text(settings, trial.params, trial.number))
-    return [path for _, path in chosen]
+    texts = []
+    for trial, path in chosen:  # every config checked before any file is written
+        try:
+            texts.append((path, config_file_text(settings, trial.params, trial.number)))
+        except ConfigError as error:  # stored parameters are untrusted input (tuning.study.check_stored_trials)
+            raise ConfigError(
+                f"study {settings.study_name!r}: trial {trial.number}'s parameters do not make a valid config: {error}"
+            ) from None
+    for path, text in texts:
+        write_text_atomic(path, text)  # a link or special file planted there is refused
+    return [path for path, _ in texts]
+
+
+def check_study_folder(out: Path) -> None:
+    """Refuse (RefusedPath, before any trial runs) a study folder where a name tune.py writes is a
+    symlink or special file: best.yaml, best_<n>.yaml, figures/ and its PNGs, trial_<n>/. The
+    folder may come from someone else; a planted link must not make the study write through it,
+    and a FIFO must not hang it. (The writes refuse them too; this says so before hours of trials.)"""
+    if not out.is_dir():
+        return
+    for path in out.iterdir():
+        if path.name == "figures" or re.fullmatch(r"trial_\d+", path.name):
+            check_own_path(path, folder=True)
+        elif re.fullmatch(r"best(_\d+)?\.yaml", path.name):
+            check_own_path(path, folder=False)
+    figures = out / "figures"
+    if figures.is_dir() and not figures.is_symlink():
+        for path in figures.glob("*.png"):
+            check_own_path(path, folder=False)
 
 
 def write_figures(study: optuna.Study, settings: TuneSettings, say: Callable[[str], None] = print) -> list[Path]:
@@ -63,6 +93,7 @@ def write_figures(study: optuna.Study, settings: TuneSettings, say: Callable[[st
             study, target_names=["objective (mean return)", "training seconds"]
         )
     folder = settings.out / "figures"
+    check_own_path(folder, folder=True)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for figure_name, draw in figures.items():
@@ -71,12 +102,19 @@ def write_figures(study: optuna.Study, settings: TuneSettings, say: Callable[[st
                 warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
                 axes = draw()
             figure = getattr(axes, "figure", None) or axes.flat[0].figure  # one Axes, or an array of them
-            figure.savefig(folder / f"{figure_name}.png", dpi=100, bbox_inches="tight")
+            buffer = io.BytesIO()  # drawn in memory, then written as every file of the study folder is
+            figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
             plt.close(figure)
-            written.append(folder / f"{figure_name}.png")
         except Exception as error:  # a figure is a convenience: the study and configs are what count
             say(f"note: figure {figure_name} skipped ({type(error).__name__}: {one_line(error, 200)})")
+            continue
+        atomic_write(folder / f"{figure_name}.png", _writer(buffer.getvalue()))  # refuses a planted link
+        written.append(folder / f"{figure_name}.png")
     return written
+
+
+def _writer(data: bytes) -> Callable[[BinaryIO], object]:
+    return lambda handle: handle.write(data)
 
 
 def summary_lines(study: optuna.Study, settings: TuneSettings, best_files: list[Path]) -> list[str]:
@@ -94,11 +132,22 @@ def summary_lines(study: optuna.Study, settings: TuneSettings, best_files: list[
         )
     elif best_files:
         best = study.best_trial
+        run_dir = best.user_attrs.get("run_dir")  # as the trial recorded it: untrusted, so bounded and escaped
         lines.append(
-            f"best: trial {best.number}, value {best.value:.1f}, run directory {best.user_attrs.get('run_dir')}; "
+            f"best: trial {best.number}, value {best.value:.1f}, run directory {short_repr(run_dir, 200)}; "
             f"config: {best_files[0]} (python train.py --config {best_files[0]})"
         )
     else:
         lines.append("no trial completed: no best config was written")
-    lines.append(f"dashboard: optuna-dashboard {shown_url(settings.storage_url)}")
+    lines.append(dashboard_line(settings.storage_url))
     return lines
+
+
+def dashboard_line(storage_url: str) -> str:
+    """How to browse the study: the optuna-dashboard command, or how to install it first."""
+    command = f"optuna-dashboard {shown_url(storage_url)}"
+    if importlib.util.find_spec("optuna_dashboard") is None:
+        return (
+            f"dashboard: optuna-dashboard is not installed; install it (pip install optuna-dashboard), then: {command}"
+        )
+    return f"dashboard: {command}"

@@ -32,31 +32,59 @@ from dqn_family.fileio import load_yaml, short_repr
 SPACE_DIR = CONFIG_DIR / "tune"
 MAX_SPACE_BYTES = 1 << 16  # a space is a few hundred bytes
 MAX_CHOICES = 1_000
-# Fields that define the problem or the bookkeeping, not how the agent learns: a study that varied
-# them would compare different problems (seed, budget, evaluation) or different machines.
-NOT_TUNABLE = frozenset(
+# The fields a study may vary: how the agent learns (optimiser, targets, replay, exploration,
+# distributional and recurrent settings, the acting-side tricks of Ape-X) and the network's shape.
+# Everything else is the problem (env, seed, budget, evaluation, Atari protocol), the machine
+# (device, precision, compile, threads, actors, Ray) or the bookkeeping (run directory, logging,
+# tracking, checkpoints): a study that varied those would compare different problems or machines,
+# or let a space file choose where a run reports to. A new field is not tunable until it is listed.
+TUNABLE = frozenset(
     {
-        "env_id",
-        "algo",
-        "seed",
-        "total_steps",
-        "num_envs",
-        "vector_mode",
-        "device",
-        "device_replay",
-        "numpy_acting",
-        "torch_threads",
-        "run_dir",
-        "compile",
-        "fused_adam",
-        "network",
-        "eval_frequency",
-        "eval_episodes",
-        "eval_epsilon",
-        "log_frequency",
-        "progress",
-        "checkpoint_every",
-        "keep_checkpoints",
+        "learning_rate",
+        "learning_rate_end",
+        "adam_eps",
+        "gamma",
+        "batch_size",
+        "buffer_size",
+        "learning_starts",
+        "train_frequency",
+        "gradient_steps",
+        "target_update_interval",
+        "tau",
+        "loss",
+        "max_grad_norm",
+        "double",
+        "dueling",
+        "noisy",
+        "noisy_sigma0",
+        "n_step",
+        "prioritized",
+        "priority_alpha",
+        "priority_beta_start",
+        "priority_epsilon",
+        "priority_eta",
+        "num_atoms",
+        "v_min",
+        "v_max",
+        "num_quantiles",
+        "exploration_schedule",
+        "epsilon_start",
+        "epsilon_end",
+        "epsilon_decay_steps",
+        "hidden_sizes",
+        "activation",
+        "torso",
+        "recurrent",
+        "recurrent_size",
+        "sequence_length",
+        "sequence_overlap",
+        "burn_in",
+        "stored_state",
+        "frame_stack",
+        "clip_rewards",
+        "terminal_on_life_loss",
+        "actor_exploration",
+        "replay_ratio",
     }
 )
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}
@@ -77,6 +105,14 @@ class FloatRange:
     def suggest(self, trial: Any) -> float:
         return trial.suggest_float(self.name, self.low, self.high, log=self.log)
 
+    def distribution(self) -> Any:
+        from optuna.distributions import FloatDistribution  # optuna: the tune extra
+
+        return FloatDistribution(self.low, self.high, log=self.log)
+
+    def contains(self, value: Any) -> bool:
+        return _is_number(value) and math.isfinite(value) and self.low <= value <= self.high
+
 
 @dataclass(frozen=True)
 class IntRange:
@@ -88,6 +124,14 @@ class IntRange:
 
     def suggest(self, trial: Any) -> int:
         return trial.suggest_int(self.name, self.low, self.high, step=self.step, log=self.log)
+
+    def distribution(self) -> Any:
+        from optuna.distributions import IntDistribution  # optuna: the tune extra
+
+        return IntDistribution(self.low, self.high, log=self.log, step=self.step)
+
+    def contains(self, value: Any) -> bool:
+        return is_int(value) and self.low <= value <= self.high and (value - self.low) % self.step == 0
 
 
 @dataclass(frozen=True)
@@ -101,9 +145,36 @@ class Choice:
     def suggest(self, trial: Any) -> Any:
         return trial.suggest_categorical(self.name, list(self.choices))
 
+    def distribution(self) -> Any:
+        from optuna.distributions import CategoricalDistribution  # optuna: the tune extra
+
+        return CategoricalDistribution(self.choices)
+
+    def contains(self, value: Any) -> bool:
+        return any(type(value) is type(choice) and value == choice for choice in self.choices)  # True is not 1
+
 
 Param = FloatRange | IntRange | Choice
 SearchSpace = dict[str, Param]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def stored_params_problem(space: SearchSpace, params: dict[str, Any], distributions: dict[str, Any]) -> str | None:
+    """What is wrong with a stored trial's parameters (a study's database may come from someone
+    else), or None when each is one that ``space`` can sample: a name it tunes, from the same
+    distribution, a value inside it. A trial that started may hold only some of the names."""
+    for name, value in params.items():
+        param = space.get(name)
+        if param is None:
+            return f"has the parameter {short_repr(name)}, which the search space does not tune"
+        if distributions.get(name) != param.distribution():
+            return f"samples {name} from another range than the search space"
+        if not param.contains(value):
+            return f"has {name} = {short_repr(value)}, outside the search space"
+    return None
 
 
 def shipped_space_path(env_id: str, algo: str) -> Path:
@@ -128,10 +199,10 @@ def _param(path: str, name: Any, entry: Any) -> Param:
     if name not in FIELD_NAMES:
         close = difflib.get_close_matches(str(name), FIELD_NAMES, n=1)
         raise ConfigError(f"{where} is not a config field" + (f"; did you mean {close[0]!r}?" if close else ""))
-    if name in NOT_TUNABLE or _tunable_kind(name) is None:
+    if name not in TUNABLE or _tunable_kind(name) is None:
         raise ConfigError(
-            f"{where} cannot be tuned (it is part of the problem or the bookkeeping, or has no range); "
-            "set it with a train.py flag instead"
+            f"{where} cannot be tuned (it is part of the problem, the machine or the bookkeeping); set it with a "
+            f"train.py flag instead; tunable: {', '.join(sorted(TUNABLE))}"
         )
     if not isinstance(entry, dict) or entry.get("type") not in _KEYS:
         raise ConfigError(f"{where} must be a mapping with type: float, int or categorical")

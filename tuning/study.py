@@ -10,6 +10,7 @@ the trial starts, checked at once on the same host) and Optuna's heartbeat (ever
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import socket
@@ -22,7 +23,8 @@ import optuna
 from optuna.trial import TrialState
 
 from dqn_family.configs import UserError
-from dqn_family.fileio import one_line
+from dqn_family.fileio import kind_of_file, one_line, redact_credentials
+from dqn_family.fileio.atomic import RefusedPath
 
 SAMPLERS = ("tpe", "cmaes", "nsga2", "random")
 PRUNERS = ("median", "hyperband", "none")
@@ -31,6 +33,9 @@ HEARTBEAT_SECONDS = 10
 GRACE_SECONDS = 60
 SQLITE_TIMEOUT_SECONDS = 60  # workers sharing one SQLite file wait this long for its lock
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+# The storage URL of tune.py's worker processes: in their environment, which other users cannot
+# read, not on their command line, which ps shows to everyone (a URL may hold a password).
+STORAGE_ENV = "DQN_TUNE_STORAGE"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,12 +88,49 @@ def quiet_optuna() -> None:
 
 def shown_url(url: str) -> str:
     """A storage URL with its password hidden (it is printed and written to logs)."""
+    return redact_credentials(url)
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a ``sqlite:///PATH`` URL; None for another database or an in-memory one."""
+    if not url.startswith("sqlite"):
+        return None
     try:
         from sqlalchemy.engine import make_url
 
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a URL at all: nothing to hide that the user did not see already
-        return url
+        database = make_url(url).database
+    except Exception:  # open_storage says the URL cannot be opened
+        return None
+    return Path(database) if database and database != ":memory:" else None
+
+
+def check_own_path(path: Path, *, folder: bool) -> None:
+    """RefusedPath unless ``path`` is nothing yet or, not through a symlink, a ``folder`` (else a
+    regular file): a name the study writes in its folder, which may come from someone else. A
+    planted link must not make the study write into what it points to, nor a FIFO hang it."""
+    if path.is_symlink():
+        raise RefusedPath(errno.EINVAL, "is a symbolic link; refusing to write through it", str(path))
+    kind = kind_of_file(path)
+    if kind not in ("nothing", "a folder" if folder else None):
+        wanted = "a folder" if folder else "a regular file"
+        raise RefusedPath(errno.EINVAL, f"is {kind or 'a file'}, not {wanted}; refusing to write there", str(path))
+
+
+def check_sqlite_file(url: str, *, in_study_folder: bool) -> None:
+    """Refuse a SQLite database (or its journal) that is not a regular file, before SQLAlchemy opens
+    it: a FIFO would hang and a device be written to. In the study's own folder (the default
+    ``<out>/study.db``) a symlink is refused too (check_own_path); a path the user named in
+    ``--storage`` may be a link."""
+    path = sqlite_file(url)
+    if path is None:
+        return
+    for each in (path, *(path.with_name(path.name + suffix) for suffix in ("-journal", "-wal", "-shm"))):
+        if in_study_folder:
+            check_own_path(each, folder=False)
+        elif kind_of_file(each) not in (None, "nothing"):
+            raise RefusedPath(
+                errno.EINVAL, f"is {kind_of_file(each)}, not a regular file; refusing to open it", str(each)
+            )
 
 
 def open_storage(url: str) -> optuna.storages.RDBStorage:
@@ -99,7 +141,9 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
             url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS
         )
     except Exception as error:  # SQLAlchemy's ArgumentError, OperationalError, a missing driver module, ...
-        raise UserError(f"storage {shown_url(url)} cannot be opened: {one_line(error, 200)}") from None
+        raise UserError(
+            f"storage {shown_url(url)} cannot be opened: {redact_credentials(one_line(error, 200))}"
+        ) from None
 
 
 def make_sampler(name: str) -> optuna.samplers.BaseSampler:
@@ -154,7 +198,23 @@ def open_study(
             f"study {settings.study_name!r} was made with other settings ({differ} differ); continue it "
             "with the same env, algo, objective, search space and train flags, or choose another --study"
         )
+    check_stored_trials(study, settings)
     return study
+
+
+def check_stored_trials(study: optuna.Study, settings: TuneSettings) -> None:
+    """UserError naming the first trial whose parameters the study's search space cannot have
+    sampled (another name, e.g. ``network``; another range; a value outside it). Stored trials are
+    untrusted input: they become best.yaml, the config tune.py tells the user to train."""
+    from dqn_family.tuning.space import stored_params_problem
+
+    for trial in study.get_trials(deepcopy=False):
+        problem = stored_params_problem(settings.space, trial.params, trial.distributions)
+        if problem:
+            raise UserError(
+                f"study {settings.study_name!r}: trial {trial.number} {problem}; tune.py makes no such trial with "
+                "this search space (the study may come from someone else): choose another --study or --out"
+            )
 
 
 def count_trials(study: optuna.Study) -> tuple[int, int]:

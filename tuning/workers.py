@@ -24,31 +24,59 @@ from optuna.trial import FrozenTrial, TrialState
 
 from dqn_family.analysis.multirun import STOP_SECONDS, stop_processes
 from dqn_family.configs import ConfigError, UserError
-from dqn_family.fileio import one_line
+from dqn_family.fileio import one_line, short_repr
+from dqn_family.fileio.atomic import RefusedPath
 from dqn_family.tuning.objective import Objective
-from dqn_family.tuning.study import TuneSettings, count_trials, fail_dead_trials, open_storage, open_study, quiet_optuna
+from dqn_family.tuning.study import (
+    STORAGE_ENV,
+    TuneSettings,
+    count_trials,
+    fail_dead_trials,
+    open_storage,
+    open_study,
+    quiet_optuna,
+)
 
 WAIT_SECONDS = 2.0  # between counts while other workers' trials finish the study
 MAX_FAILURES_IN_A_ROW = 5
 
 
 def trial_line(trial: FrozenTrial) -> str:
-    """One line about a trial that ended."""
+    """One line about a trial that ended: its number, how it ended (COMPLETE, PRUNED at a step,
+    FAIL and why), its value, how long it took, its parameters (each value bounded)."""
     params = ", ".join(
-        f"{name}={value:.3g}" if isinstance(value, float) else f"{name}={value}" for name, value in trial.params.items()
+        f"{name}={value:.3g}" if isinstance(value, float) else f"{name}={_printable(value, 40)}"
+        for name, value in trial.params.items()
     )
+    took = f", {trial.duration.total_seconds():.1f} s" if trial.duration is not None else ""
     if trial.state == TrialState.FAIL:
-        return f"trial {trial.number}: FAIL: {trial.user_attrs.get('error', 'see the log above')} ({params})"
+        error = trial.user_attrs.get("error", "see the log above")
+        return f"trial {trial.number}: FAIL{took}: {_printable(error, 300)} ({params})"
     values = ", ".join(f"{value:.1f}" for value in trial.values or [])
     at = f" at env step {trial.last_step:,}" if trial.state == TrialState.PRUNED and trial.last_step else ""
-    return f"trial {trial.number}: {trial.state.name}{at}, value {values} ({params})"
+    return f"trial {trial.number}: {trial.state.name}{at}, value {values}{took} ({params})"
+
+
+def _printable(value: object, limit: int) -> str:
+    """A stored value as text, bounded, with control characters (terminal escapes) escaped."""
+    if not isinstance(value, str):
+        return short_repr(value, limit)
+    text = "".join(char if char.isprintable() else repr(char)[1:-1] for char in value[: limit + 1])
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)  # a worker's stdout may be a pipe or a file: each line as it happens
 
 
 class _ErrorNote:
-    """Records a failing trial's error in its user attributes (a one-line reason for trial_line)."""
+    """Records a failing trial's error in its user attributes (a one-line reason for trial_line);
+    keeps a refused path (a planted link or FIFO where the trial's run directory goes), which
+    ends the study instead of failing trial after trial."""
 
     def __init__(self, objective: Objective) -> None:
         self.objective = objective
+        self.refused: RefusedPath | None = None
 
     def __call__(self, trial: optuna.Trial):
         try:
@@ -56,12 +84,14 @@ class _ErrorNote:
         except (optuna.TrialPruned, KeyboardInterrupt):
             raise
         except Exception as error:
+            if isinstance(error, RefusedPath):
+                self.refused = error
             trial.set_user_attr("error", f"{type(error).__name__}: {one_line(error)}")
             raise
 
 
 def run_trials(
-    settings: TuneSettings, *, say: Callable[[str], None] = print, pruner: optuna.pruners.BasePruner | None = None
+    settings: TuneSettings, *, say: Callable[[str], None] = _say, pruner: optuna.pruners.BasePruner | None = None
 ) -> int:
     """Run trials until the study holds ``settings.trials`` finished ones; return how many ran here.
     ``pruner`` replaces the one ``settings`` names (from Python, e.g. a test's)."""
@@ -92,6 +122,8 @@ def run_trials(
             callbacks=[note_trial],
         )
         ran += 1
+        if objective.refused is not None:
+            raise objective.refused
         failures = failures + 1 if last and last[0].state == TrialState.FAIL else 0
         if failures >= MAX_FAILURES_IN_A_ROW:
             raise UserError(
@@ -101,25 +133,59 @@ def run_trials(
 
 
 def worker_command(argv: list[str]) -> list[str]:
-    """The command of one worker process: tune.py's own arguments, run as a worker."""
-    return [sys.executable, "-m", "dqn_family.tune", "--worker", *argv]  # before any lone "--"
+    """The command of one worker process: tune.py's own arguments, run as a worker, without
+    ``--storage`` (the worker reads the URL from ``STORAGE_ENV``: a command line is public)."""
+    return [sys.executable, "-m", "dqn_family.tune", "--worker", *_without_storage(argv)]
 
 
-def run_local_workers(argv: list[str], workers: int) -> list[int]:
+def _without_storage(argv: list[str]) -> list[str]:
+    """``argv`` less its --storage flag and value, written any way argparse reads them
+    (``--storage URL``, ``--storage=URL``, an unambiguous prefix such as ``--stor``), before any lone '--'."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    kept: list[str] = []
+    index = 0
+    while index < len(argv):
+        flag = argv[index].split("=", 1)[0]
+        if index < end and len(flag) >= len("--sto") and "--storage".startswith(flag):
+            index += 1 if "=" in argv[index] else 2
+            continue
+        kept.append(argv[index])
+        index += 1
+    return kept
+
+
+def worker_environment(storage_url: str) -> dict[str, str]:
+    return {**os.environ, STORAGE_ENV: storage_url}
+
+
+def run_local_workers(argv: list[str], workers: int, storage_url: str) -> list[int]:
     """``workers`` worker processes on this machine; their exit codes once all have ended."""
     processes: list[subprocess.Popen] = []
     try:
         for _ in range(workers):
-            processes.append(subprocess.Popen(worker_command(argv), stdin=subprocess.DEVNULL, start_new_session=True))
+            processes.append(
+                subprocess.Popen(
+                    worker_command(argv),
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                    env=worker_environment(storage_url),
+                )
+            )
         return [process.wait() for process in processes]
     except BaseException:
         stop_processes(processes)
         raise
 
 
-def run_worker_process(argv: list[str], cwd: str) -> int:
+def run_worker_process(argv: list[str], cwd: str, storage_url: str) -> int:
     """One worker process, waited for (the body of a Ray task); a cancelled task stops it."""
-    process = subprocess.Popen(worker_command(argv), cwd=cwd, stdin=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        worker_command(argv),
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        env=worker_environment(storage_url),
+    )
     try:
         return process.wait()
     except BaseException:
@@ -127,7 +193,7 @@ def run_worker_process(argv: list[str], cwd: str) -> int:
         raise
 
 
-def run_ray_workers(argv: list[str], workers: int) -> list[int]:
+def run_ray_workers(argv: list[str], workers: int, storage_url: str) -> list[int]:
     """``workers`` worker processes as Ray tasks of one CPU each, on a local Ray instance started
     as analysis.multirun starts it (``ray.init(num_cpus=workers, include_dashboard=False)``)."""
     try:
@@ -141,7 +207,9 @@ def run_ray_workers(argv: list[str], workers: int) -> list[int]:
         ray.init(num_cpus=workers, include_dashboard=False, logging_level=logging.WARNING)
     env_vars = {"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}
     remote = ray.remote(num_cpus=1, max_retries=0, runtime_env={"env_vars": env_vars})(run_worker_process)
-    refs = [remote.remote(argv, os.getcwd()) for _ in range(workers)]
+    refs = [
+        remote.remote(argv, os.getcwd(), storage_url) for _ in range(workers)
+    ]  # a task's arguments, not a command line
     try:
         return ray.get(refs)
     except BaseException:

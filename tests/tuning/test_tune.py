@@ -4,8 +4,11 @@ parallel workers, NSGA-II's Pareto configs, and the command line's one-line erro
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,8 +23,8 @@ from optuna.trial import TrialState  # noqa: E402
 
 from dqn_family import evaluate, train, tune  # noqa: E402
 from dqn_family.configs import load_config  # noqa: E402
-from dqn_family.tuning.objective import objective_value  # noqa: E402
-from dqn_family.tuning.report import write_best  # noqa: E402
+from dqn_family.tuning.objective import objective_value, too_few_evaluations  # noqa: E402
+from dqn_family.tuning.report import dashboard_line, write_best  # noqa: E402
 from dqn_family.tuning.space import load_space, shipped_space_path  # noqa: E402
 from dqn_family.tuning.study import (  # noqa: E402
     TuneSettings,
@@ -85,7 +88,10 @@ def tiny_study(tmp_path_factory):
     """A 3-trial study through tune.py's command line (TPE, median pruner, which cannot prune
     before its 5 startup trials). Returns (exit code, out folder)."""
     out = tmp_path_factory.mktemp("tune") / "study"
-    code = tune.main(["--trials", "3", "--out", str(out), *TINY])
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = tune.main(["--trials", "3", "--out", str(out), *TINY])
+    (out.parent / "stdout.txt").write_text(printed.getvalue())  # what tune.py printed, for the tests of its lines
     return code, out
 
 
@@ -117,6 +123,39 @@ def test_tune_tiny_study_finishes_three_trials_each_a_run_directory(tiny_study):
         run_dir = out / f"trial_{trial.number}"
         assert json.loads((run_dir / "summary.json").read_text())["env_steps"] == 300
         assert load_config(run_dir / "config.yaml").learning_rate == trial.params["learning_rate"]
+
+
+def test_tune_prints_one_line_per_finished_trial_with_state_value_and_time(tiny_study):
+    _, out = tiny_study
+    lines = [line for line in (out.parent / "stdout.txt").read_text().splitlines() if line.startswith("trial ")]
+    pattern = r"trial (\d): (COMPLETE|PRUNED at env step [\d,]+), value (-?[\d.]+), ([\d.]+) s \(learning_rate=.*\)"
+    matches = [re.fullmatch(pattern, line) for line in lines]
+    assert len(lines) == 3 and all(matches), lines
+    trials = load(out).get_trials()
+    assert [int(m[1]) for m in matches] == [0, 1, 2]
+    assert [float(m[3]) for m in matches] == [round(t.value, 1) for t in trials]
+    assert [float(m[4]) for m in matches] == [round(t.duration.total_seconds(), 1) for t in trials]
+
+
+def test_too_few_evaluations_warns_when_mean_last_averages_fewer_than_three(tmp_path):
+    two = settings(tmp_path, overrides={**TINY_OVERRIDES, "eval_frequency": 150})
+    assert too_few_evaluations(two) == (
+        "--total-steps 300 with --eval-frequency 150 gives each trial 2 periodic evaluation(s), and the "
+        "objective mean-last is the mean of the last 3: here it is the mean of 2; for 3, set --eval-frequency "
+        "to 100 or less"
+    )
+    assert too_few_evaluations(settings(tmp_path)) is None  # 300 // 100 = 3
+    assert too_few_evaluations(settings(tmp_path, overrides=two.overrides, objective="auc")) is None
+
+
+def test_dashboard_line_says_how_to_install_optuna_dashboard_when_missing(monkeypatch):
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    assert dashboard_line("sqlite:////s/study.db") == (
+        "dashboard: optuna-dashboard is not installed; install it (pip install optuna-dashboard), "
+        "then: optuna-dashboard sqlite:////s/study.db"
+    )
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: object())
+    assert dashboard_line("postgresql://u:pw@h/db") == "dashboard: optuna-dashboard postgresql://u:***@h/db"
 
 
 def test_tune_trial_value_is_mean_of_its_last_three_logged_evaluations(tiny_study):
