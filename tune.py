@@ -80,7 +80,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--study", default=None, help="Study name (default: <env>__<algo>).")
     parser.add_argument(
-        "--storage", default=None, help="SQLAlchemy URL of the study storage (default: sqlite:///<out>/study.db)."
+        "--storage",
+        default=None,
+        help="SQLAlchemy URL of the study storage (default: the environment variable DQN_TUNE_STORAGE if set, "
+        "else sqlite:///<out>/study.db). A URL with a password is better given in DQN_TUNE_STORAGE: a command "
+        "line is visible to every user of the machine (ps); the password is never printed or recorded.",
     )
     parser.add_argument(
         "--sampler",
@@ -177,8 +181,9 @@ def settings_from_args(args: argparse.Namespace, train_flags: list[str]):
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file, not a folder")
     in_folder = f"sqlite:///{out / 'study.db'}"
-    # A worker gets the URL from its parent in the environment, never on its command line (ps shows that).
-    storage = (os.environ.get(STORAGE_ENV) if args.worker else args.storage) or in_folder
+    # The URL may hold a password: a worker gets it from its parent in the environment, never on its
+    # command line (ps shows that to every user), and the user may give it the same way.
+    storage = (None if args.worker else args.storage) or os.environ.get(STORAGE_ENV) or in_folder
     check_sqlite_file(storage, in_study_folder=storage == in_folder)
     check_study_folder(out)
     pruner = args.pruner or ("none" if args.sampler == "nsga2" else "median")

@@ -53,6 +53,7 @@ def trial_line(trial: FrozenTrial) -> str:
         error = trial.user_attrs.get("error", "see the log above")
         return f"trial {trial.number}: FAIL{took}: {_printable(error, 300)} ({params})"
     values = ", ".join(f"{value:.1f}" for value in trial.values or [])
+    values = f"({values})" if len(trial.values or []) > 1 else values  # nsga2: (return, training seconds)
     at = f" at env step {trial.last_step:,}" if trial.state == TrialState.PRUNED and trial.last_step else ""
     return f"trial {trial.number}: {trial.state.name}{at}, value {values}{took} ({params})"
 

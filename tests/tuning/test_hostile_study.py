@@ -258,10 +258,11 @@ def test_worker_command_has_no_storage_and_the_environment_has_it(argv):
     assert worker_environment(f"postgresql://u:{PASSWORD}@h/db")[STORAGE_ENV] == f"postgresql://u:{PASSWORD}@h/db"
 
 
-def test_tune_worker_reads_its_storage_from_the_environment(tmp_path, monkeypatch):
+@pytest.mark.parametrize("worker", [["--worker"], []])
+def test_tune_reads_the_storage_from_the_environment(tmp_path, monkeypatch, worker):
     url = f"sqlite:///{tmp_path / 'elsewhere.db'}"
     monkeypatch.setenv(STORAGE_ENV, url)
-    args, unknown = tune._parser().parse_known_args(["--worker", "--out", str(tmp_path / "out"), *TINY])
+    args, unknown = tune._parser().parse_known_args([*worker, "--out", str(tmp_path / "out"), *TINY])
     assert tune.settings_from_args(args, unknown).storage_url == url
 
 
