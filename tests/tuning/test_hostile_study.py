@@ -128,9 +128,9 @@ def test_run_trials_refuses_a_trial_directory_planted_as_a_link(tmp_path):
 # --- trials planted in study.db ------------------------------------------------------------------
 
 
-def planted_study(out: Path, trial: optuna.trial.FrozenTrial) -> None:
-    """The study tune.py would open for ``--out out`` with TINY, holding ``trial``."""
-    args, unknown = tune._parser().parse_known_args(["--trials", "1", "--out", str(out), *TINY])
+def planted_study(out: Path, trial: optuna.trial.FrozenTrial, flags: list[str] = TINY) -> None:
+    """The study tune.py would open for ``--out out`` with ``flags``, holding ``trial``."""
+    args, unknown = tune._parser().parse_known_args(["--trials", "1", "--out", str(out), *flags])
     chosen = tune.settings_from_args(args, unknown)
     out.mkdir(parents=True)
     study = open_study(chosen, open_storage(chosen.storage_url))
@@ -189,6 +189,21 @@ def test_tune_refuses_a_planted_trial_outside_the_space_in_one_line(
     assert tune_main(["--trials", "1", "--out", str(out), *TINY]) == 2
     err = capsys.readouterr().err
     assert expected in err and err.count("\n") == 1
+
+
+def test_tune_refuses_a_planted_trial_that_makes_an_invalid_config_in_one_line(tmp_path, capsys):
+    params, distributions = valid_params()
+    flags = [*TINY, "--buffer-size", "200"]  # the last --buffer-size wins; the space's batch_size 256 is above it
+    out = tmp_path / "study"
+    planted_study(
+        out,
+        optuna.trial.create_trial(params={**params, "batch_size": 256}, distributions=distributions, value=1.0),
+        flags,
+    )
+    assert tune_main(["--trials", "1", "--out", str(out), *flags]) == 2
+    err = capsys.readouterr().err
+    assert "study 'CartPole-v1__dqn': trial 0's parameters do not make a valid config: " in err
+    assert "batch_size" in err and err.count("\n") == 1 and not (out / "best.yaml").exists()
 
 
 def test_tune_prints_a_planted_trial_attribute_bounded_and_escaped(tmp_path, capsys):
