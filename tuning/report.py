@@ -6,18 +6,17 @@ trial's as ``best_<number>.yaml``), figures drawn with optuna.visualization.matp
 from __future__ import annotations
 
 import importlib.util
-import io
 import re
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
 from dqn_family.configs import ConfigError
-from dqn_family.fileio import atomic_write, one_line, short_repr, write_text_atomic
+from dqn_family.fileio import one_line, require_real_folder, short_repr, write_figure, write_text_atomic
 from dqn_family.tuning.objective import config_file_text
 from dqn_family.tuning.study import TuneSettings, check_own_path, shown_url
 
@@ -93,8 +92,7 @@ def write_figures(study: optuna.Study, settings: TuneSettings, say: Callable[[st
             study, target_names=["objective (mean return)", "training seconds"]
         )
     folder = settings.out / "figures"
-    check_own_path(folder, folder=True)
-    folder.mkdir(parents=True, exist_ok=True)
+    require_real_folder(folder)  # made if missing; a link or file planted there is refused
     written = []
     for figure_name, draw in figures.items():
         try:
@@ -102,19 +100,15 @@ def write_figures(study: optuna.Study, settings: TuneSettings, say: Callable[[st
                 warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
                 axes = draw()
             figure = getattr(axes, "figure", None) or axes.flat[0].figure  # one Axes, or an array of them
-            buffer = io.BytesIO()  # drawn in memory, then written as every file of the study folder is
-            figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-            plt.close(figure)
         except Exception as error:  # a figure is a convenience: the study and configs are what count
             say(f"note: figure {figure_name} skipped ({type(error).__name__}: {one_line(error, 200)})")
             continue
-        atomic_write(folder / f"{figure_name}.png", _writer(buffer.getvalue()))  # refuses a planted link
+        try:  # drawn into memory, then renamed into place: a link planted there is refused (RefusedPath)
+            write_figure(folder / f"{figure_name}.png", figure, dpi=100, bbox_inches="tight")
+        finally:
+            plt.close(figure)
         written.append(folder / f"{figure_name}.png")
     return written
-
-
-def _writer(data: bytes) -> Callable[[BinaryIO], object]:
-    return lambda handle: handle.write(data)
 
 
 def summary_lines(study: optuna.Study, settings: TuneSettings, best_files: list[Path]) -> list[str]:
