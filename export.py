@@ -38,6 +38,9 @@ except KeyboardInterrupt:
     raise SystemExit(130) from None
 
 
+MAX_VERIFY_OBSERVATIONS = 1_000_000  # a bound (1,000x the default): verification holds every observation in memory
+
+
 class VerificationFailed(Exception):
     """The exported model does not compute what the torch network does (exit code 1)."""
 
@@ -66,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=1000,
         metavar="N",
-        help="Observations collected from the env for --verify (default: 1000).",
+        help="Observations collected from the env for --verify (default: 1000; at most 1,000,000).",
     )
     parser.add_argument(
         "--trust-imports",
@@ -98,8 +101,10 @@ def output_path(args: argparse.Namespace) -> Path:
 
 
 def _export_command(args: argparse.Namespace) -> int:
-    if args.verify_observations < 1:
-        raise UserError(f"--verify-observations must be >= 1, got {args.verify_observations}")
+    if not 1 <= args.verify_observations <= MAX_VERIFY_OBSERVATIONS:
+        raise UserError(
+            f"--verify-observations must be in [1, {MAX_VERIFY_OBSERVATIONS:,}], got {args.verify_observations:,}"
+        )
     if args.format == "onnx":
         require_onnx()
     out = output_path(args)
@@ -148,7 +153,7 @@ def _export_command(args: argparse.Namespace) -> int:
             count=args.verify_observations,
             seed=config.seed + EVAL_SEED_OFFSET,
         )
-        agreement = compare(q_network, RUNNERS[args.format](out), observations, starts)
+        agreement = compare(q_network, RUNNERS[args.format](model_bytes), observations, starts)
         if not agreement.ok:
             raise VerificationFailed(agreement.describe())
         print(f"verified: {agreement.describe()}")

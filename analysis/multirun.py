@@ -36,7 +36,7 @@ import yaml
 from dqn_family.configs import config_to_dict, env_file_name, resolve_config
 from dqn_family.configs.errors import ConfigError
 from dqn_family.envs import resolve_env_id
-from dqn_family.fileio import one_line
+from dqn_family.fileio import one_line, open_for_writing, write_text_atomic
 
 # The checkout (the dqn_family package's folder): the children's working directory, and on their
 # PYTHONPATH so that 'module:EnvId' names from the checkout (e.g. tests.*) import there too.
@@ -132,11 +132,11 @@ def run_trial(
     log_path = Path(trial.log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     config_path = log_path.with_suffix(".yaml")
-    config_path.write_text(trial.config_yaml, encoding="utf-8")
+    write_text_atomic(config_path, trial.config_yaml)
     # The child's output is a log file, not a terminal: train.py writes a progress line every few
     # seconds instead of a bar (training.progress), unbuffered so the progress view sees it.
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    with open(log_path, "wb") as log:
+    with open_for_writing(log_path) as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "dqn_family.train", "--config", str(config_path)],
             cwd=code_dir,

@@ -25,6 +25,7 @@ from matplotlib.ticker import EngFormatter
 
 from dqn_family.analysis.curves import Curve
 from dqn_family.analysis.summary import GroupSummary
+from dqn_family.fileio import write_figure
 
 TAG_LABELS = {
     "eval/mean_return": "Evaluation return (sum of rewards per episode)",
@@ -150,7 +151,7 @@ def save_figure(figure: Figure, out_dir: Path, stem: str) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.svg"]
     for path in paths:
-        figure.savefig(path, dpi=150)
+        write_figure(path, figure, dpi=150)
     return paths
 
 

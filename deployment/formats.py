@@ -114,18 +114,22 @@ def export_pt2(policy: nn.Module, spec: ObservationSpec) -> bytes:
     return buffer.getvalue()
 
 
-def onnx_runner(path: Path) -> Runner:
+def onnx_runner(model: Path | bytes) -> Runner:
+    """Run an ONNX model from its file or its bytes (export.py verifies the bytes it wrote)."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1
-    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    source = model if isinstance(model, bytes) else str(model)
+    session = onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
     names = [graph_input.name for graph_input in session.get_inputs()]
     return lambda *inputs: tuple(session.run(None, dict(zip(names, inputs))))
 
 
-def pt2_runner(path: Path) -> Runner:
-    module = torch.export.load(str(path)).module()
+def pt2_runner(model: Path | bytes) -> Runner:
+    """Run a .pt2 program from its file or its bytes. torch.export.load unpickles: a .pt2 is code, so
+    the project loads only one it has just written (export.py --verify passes the bytes it wrote)."""
+    module = torch.export.load(io.BytesIO(model) if isinstance(model, bytes) else str(model)).module()
 
     def run(*inputs: np.ndarray) -> tuple[np.ndarray, ...]:
         with torch.no_grad():
@@ -136,7 +140,7 @@ def pt2_runner(path: Path) -> Runner:
 
 
 EXPORTERS: dict[str, Callable[[nn.Module, ObservationSpec], bytes]] = {"onnx": export_onnx, "pt2": export_pt2}
-RUNNERS: dict[str, Callable[[Path], Runner]] = {"onnx": onnx_runner, "pt2": pt2_runner}
+RUNNERS: dict[str, Callable[[Path | bytes], Runner]] = {"onnx": onnx_runner, "pt2": pt2_runner}
 SUFFIXES = {"onnx": ".onnx", "pt2": ".pt2"}
 
 

@@ -25,6 +25,7 @@ from gymnasium.wrappers import RecordVideo
 
 from dqn_family.configs.errors import UserError
 from dqn_family.envs.packages import missing_package
+from dqn_family.fileio import require_writable_file
 
 
 def require_moviepy() -> None:
@@ -52,6 +53,9 @@ def record_video(env: gym.Env, video_dir: str | Path, *, episodes: int, name_pre
     otherwise start a one-frame video."""
     require_moviepy()
     remove_recorded_episodes(video_dir, name_prefix)
+    if Path(video_dir).is_dir():  # what is left under an episode's name is a link or special file: refused
+        for episode in range(episodes):
+            require_writable_file(Path(video_dir) / f"{name_prefix}-episode-{episode}.mp4")
     with warnings.catch_warnings():  # "Overwriting existing videos": the old ones were just removed
         warnings.filterwarnings("ignore", message=".*Overwriting existing videos")
         return RecordVideo(

@@ -8,6 +8,7 @@ Imports nothing from the project: every reader takes the exception type its call
 """
 
 from dqn_family.fileio.atomic import (
+    RefusedPath,
     atomic_write,
     fsync_directory,
     open_for_writing,
@@ -31,6 +32,7 @@ from dqn_family.fileio.reading import (
 
 # fileio.torch_files (safe_torch_load) is imported where it is used, so that reading a config needs no torch.
 __all__ = [
+    "RefusedPath",
     "MAX_DEPTH",
     "atomic_write",
     "check_depth",

@@ -10,11 +10,13 @@ there a symlink or special file is refused with an OSError naming it (``RefusedP
 from __future__ import annotations
 
 import errno
+import io
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from dqn_family.fileio.reading import kind_of_file
 
@@ -35,11 +37,9 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any], *, through_
     kind = kind_of_file(path)
     if kind == "a folder":
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
-    if kind == "a symbolic link to nothing" or (path.is_symlink() and not through_special):
-        raise RefusedPath(errno.EINVAL, f"is {kind or 'a symbolic link'}; refusing to write through it", str(path))
-    if kind not in (None, "nothing"):  # a device, FIFO or socket
-        if not through_special:
-            raise RefusedPath(errno.EINVAL, f"is {kind}, not a regular file; refusing to replace it", str(path))
+    if not through_special or kind == "a symbolic link to nothing":
+        require_writable_file(path)
+    if kind not in (None, "nothing"):  # a device, FIFO or socket the user named
         with open(path, "wb") as handle:  # no O_CREAT race: it exists; the kernel follows /dev/stdout etc.
             write(handle)
             handle.flush()
@@ -63,8 +63,74 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any], *, through_
     fsync_directory(target.parent)
 
 
+def require_writable_file(path: Path) -> None:
+    """Refuse (``RefusedPath``) a path that a run, a study or a derived name writes to when a symlink
+    or anything but a regular file is there: written through, it would reach what a planted link
+    points to, or hang on a FIFO."""
+    kind = kind_of_file(path)
+    if kind == "a symbolic link to nothing" or path.is_symlink():
+        raise RefusedPath(errno.EINVAL, f"is {kind or 'a symbolic link'}; refusing to write through it", str(path))
+    if kind not in (None, "nothing"):
+        raise RefusedPath(errno.EINVAL, f"is {kind}, not a regular file; refusing to replace it", str(path))
+
+
 def write_text_atomic(path: str | Path, text: str, *, through_special: bool = False) -> None:
     atomic_write(path, lambda handle: handle.write(text.encode("utf-8")), through_special=through_special)
+
+
+class _Figure(Protocol):
+    def savefig(self, fname: Any, **kwargs: Any) -> Any: ...
+
+
+def write_figure(path: str | Path, figure: _Figure, **savefig_options: Any) -> None:
+    """Save a matplotlib figure as ``path`` (its format from the suffix) by :func:`atomic_write`:
+    drawn into memory, then renamed into place, so that a link planted where it goes is refused,
+    never written through (matplotlib's own ``savefig(path)`` follows it)."""
+    path = Path(path)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=path.suffix.lstrip(".") or None, **savefig_options)
+    atomic_write(path, lambda handle: handle.write(buffer.getvalue()))
+
+
+def open_for_writing(path: str | Path) -> BinaryIO:
+    """``path`` created or emptied for writing as it is written (a child process's log), refusing
+    (``RefusedPath``) a symlink or anything but a regular file there: opened without following a
+    link and without blocking, so a planted FIFO is an error, not a hang."""
+    path = Path(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags, 0o666)
+    except OSError as error:
+        if error.errno in (errno.ELOOP, errno.ENXIO, errno.EMLINK):  # a link (ELOOP), a FIFO with no reader (ENXIO)
+            raise RefusedPath(
+                errno.EINVAL, f"is {kind_of_file(path) or 'a symbolic link'}; refusing to write through it", str(path)
+            ) from None
+        raise
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise RefusedPath(
+                errno.EINVAL, f"is {kind_of_file(path)}, not a regular file; refusing to write to it", str(path)
+            )
+        os.set_blocking(fd, True)
+        os.ftruncate(fd, 0)
+        return os.fdopen(fd, "wb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def require_real_folder(path: str | Path) -> Path:
+    """``path`` as a folder to hand to a library that writes files in it (W&B's ``wandb/``, MLflow's
+    store): created if missing; a symlink or anything but a real folder there is refused
+    (``RefusedPath``), since the library would write wherever it points."""
+    path = Path(path)
+    if not path.is_symlink() and not path.exists():
+        path.mkdir(parents=True, exist_ok=True)
+    if path.is_symlink() or not path.is_dir():
+        kind = "a symbolic link" if path.is_symlink() else kind_of_file(path)
+        raise RefusedPath(errno.EINVAL, f"is {kind}, not a folder; refusing to write into it", str(path))
+    return path
 
 
 def fsync_directory(folder: Path) -> None:
