@@ -5,8 +5,11 @@ are tracked too."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 import sys
+import time
 import types
 from pathlib import Path
 
@@ -85,7 +88,8 @@ def test_wandb_gets_every_tensorboard_scalar_and_the_config(tmp_path, fake_wandb
     assert len({row["env_step"] for row in run.rows}) == len(run.rows)
     assert "hyperparameters" in run.summary and run.exit_code == 0
     recorded = json.loads((result.run_dir / tracking.TRACKING_FILE).read_text())
-    assert recorded == {"track": "wandb", "run_id": kwargs["id"]}
+    assert recorded == {"track": "wandb", "run_id": kwargs["id"], "key": recorded["key"]}
+    assert kwargs["id"] == hashlib.sha256(recorded["key"].encode()).hexdigest()[:32]  # the id is the key's
 
 
 def test_wandb_resume_continues_the_same_run_id(tmp_path, fake_wandb):
@@ -160,7 +164,7 @@ def test_unknown_tracker_is_refused_naming_the_choices(capsys):
 def test_forged_run_id_in_tracking_file_is_one_line(tmp_path):
     (tmp_path / tracking.TRACKING_FILE).write_text(json.dumps({"track": "mlflow", "run_id": "../../etc\n"}))
     with pytest.raises(ConfigError, match="run_id must be 1-64 letters"):
-        tracking._recorded_run_id(tmp_path, "mlflow")
+        tracking._recorded(tmp_path, "mlflow")
 
 
 def test_real_wandb_offline_run_writes_its_files_in_the_run_directory(tmp_path, monkeypatch):
@@ -190,3 +194,65 @@ def test_tracker_that_cannot_start_is_one_line_exit_2(tmp_path, monkeypatch, cap
     code = train.main(["--track", "mlflow", "--total-steps", "100", "--run-dir", str(tmp_path / "run")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "\n" not in err and "--track mlflow could not start" in err
+    assert not (tmp_path / "run").exists()  # all or nothing: no config.yaml or meta.json left behind
+
+
+def test_unreachable_tracker_with_a_password_fails_in_seconds_without_showing_it(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("mlflow")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://alice:s3cret-pw@127.0.0.1:9")  # port 9: nothing listens
+    monkeypatch.chdir(tmp_path)
+    started = time.monotonic()
+    code = train.main(["--track", "mlflow", "--total-steps", "100", "--run-dir", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err and "could not start" in err
+    assert "s3cret-pw" not in err and "alice:***@127.0.0.1" in err
+    assert time.monotonic() - started < 60  # MLflow's own retries took ~4 minutes
+    assert not (tmp_path / "run").exists()
+
+
+def test_resume_continues_only_a_tracked_run_that_is_verifiably_its_own(tmp_path, monkeypatch, capsys):
+    """A run directory from someone else names another experiment's MLflow run in tracking.json:
+    resuming it must not append to that run or change its state; a new tracked run starts."""
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    victim = train.train(small_config(tmp_path / "victim", track="mlflow")).run_dir
+    victim_id = json.loads((victim / tracking.TRACKING_FILE).read_text())["run_id"]
+    client = MlflowClient(uri)
+    history = [(m.step, m.value) for m in client.get_metric_history(victim_id, "eval/mean_return")]
+    finished = train.train(small_config(tmp_path / "attacker", track="mlflow")).run_dir
+    forged = copy_run(finished, tmp_path / "forged", latest=RESUME_FROM)
+    own = json.loads((forged / tracking.TRACKING_FILE).read_text())
+    (forged / tracking.TRACKING_FILE).write_text(json.dumps({**own, "run_id": victim_id}))  # its own key, their id
+    capsys.readouterr()
+    train.resume(forged)
+    assert f"names mlflow run {victim_id}, which is not verifiably this run's" in capsys.readouterr().err
+    assert [(m.step, m.value) for m in client.get_metric_history(victim_id, "eval/mean_return")] == history
+    assert client.get_run(victim_id).info.status == "FINISHED"
+    new_id = json.loads((forged / tracking.TRACKING_FILE).read_text())["run_id"]
+    assert new_id not in (victim_id, own["run_id"])
+    assert [m.step for m in client.get_metric_history(new_id, "eval/mean_return")] == [300, 600]
+
+
+def test_wandb_resume_with_a_forged_run_id_starts_a_new_run(tmp_path, fake_wandb):
+    finished = train.train(small_config(tmp_path / "first", track="wandb")).run_dir
+    run_dir = copy_run(finished, tmp_path / "resumed", latest=RESUME_FROM)
+    recorded = json.loads((run_dir / tracking.TRACKING_FILE).read_text())
+    (run_dir / tracking.TRACKING_FILE).write_text(json.dumps({**recorded, "run_id": "someone-elses-run"}))
+    train.resume(run_dir)
+    (first, _), (second, _) = fake_wandb.runs
+    assert second["id"] not in (first["id"], "someone-elses-run")
+
+
+def test_wandb_folder_planted_as_a_link_is_refused(tmp_path, fake_wandb):
+    finished = train.train(small_config(tmp_path / "first", track="wandb")).run_dir
+    run_dir = copy_run(finished, tmp_path / "resumed", latest=RESUME_FROM)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.rmtree(run_dir / "wandb", ignore_errors=True)
+    (run_dir / "wandb").symlink_to(elsewhere)
+    with pytest.raises(ConfigError, match="is a symbolic link, not a folder"):
+        train.resume(run_dir)
+    assert list(elsewhere.iterdir()) == []

@@ -14,32 +14,47 @@ scalars at the same env steps. The config goes to the tracker as its run config 
   current directory, artifacts beside it (MLflow 3 refuses its plain-folder store unless
   ``MLFLOW_ALLOW_FILE_STORE=true``); the experiment is the env id.
 
-The tracker's run id is kept in ``RUN_DIR/tracking.json``, so ``--resume`` continues the same tracked run.
+The tracker's run id is kept in ``RUN_DIR/tracking.json`` with a random key, so ``--resume`` continues
+the same tracked run, and only one that is verifiably this run's: a run directory from someone else
+must not make a resume append to, or change, another experiment's record. The W&B run id is derived
+from the key (a SHA-256 prefix); the MLflow run carries the key's SHA-256 as a tag. A recorded run
+that does not match is not continued: a new one starts, and one line says so.
+If a new run's tracker cannot start, the run directory just made is removed again (all or nothing).
+An MLflow server that does not answer fails the start in seconds, not after minutes of retries.
 Tracking never stops training: if the tracker fails mid-run, one warning says so and TensorBoard goes on.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import importlib.util
 import json
 import logging
 import os
 import re
+import secrets
 import sys
 import time
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from torch.utils.tensorboard import SummaryWriter
 
 from dqn_family.configs import Config, ConfigError, config_to_dict
-from dqn_family.fileio import load_json, one_line, short_repr, write_text_atomic
+from dqn_family.fileio import load_json, one_line, require_real_folder, short_repr, write_text_atomic
 
 TRACKING_FILE = "tracking.json"
 _TRACKING_FILE_MAX_BYTES = 4096
 _RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # W&B's and MLflow's run ids both fit
+_KEY = re.compile(r"^[0-9a-f]{32}$")
+_KEY_TAG = "dqn_family.key_sha256"  # an MLflow run's tag: the SHA-256 of its run directory's key
+_START_TIMEOUT = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+}  # unless the user set them
 _METRICS_PER_BATCH = 500  # MLflow's log_batch takes at most 1,000 metrics
 
 
@@ -53,8 +68,25 @@ def check_available(track: str) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """What tracking.json holds: the tracked run's id and this run directory's key."""
+
+    run_id: str
+    key: str
+
+
+def key_digest(key: str) -> str:
+    return hashlib.sha256(key.encode("ascii")).hexdigest()
+
+
+def new_key() -> str:
+    return secrets.token_hex(16)
+
+
 class Tracker(Protocol):
     run_id: str
+    key: str  # this run directory's key, recorded beside run_id
 
     def scalar(self, tag: str, value: float, step: int) -> None: ...
 
@@ -67,14 +99,17 @@ class Tracker(Protocol):
 class WandbTracker:
     """One W&B run; scalars logged at the same env step are sent as one row."""
 
-    def __init__(self, config: dict[str, Any], run_dir: Path, run_id: str | None) -> None:
+    def __init__(self, config: dict[str, Any], run_dir: Path, recorded: Recorded | None) -> None:
         import wandb
 
-        self.run_id = run_id or uuid.uuid4().hex[:12]
+        # The run id is derived from the key: a recorded id is continued only if its key gives it.
+        verified = recorded is not None and recorded.run_id == key_digest(recorded.key)[:32]
+        self.key = recorded.key if recorded is not None and verified else new_key()
+        self.run_id = key_digest(self.key)[:32]
         self.run = wandb.init(
             mode=os.environ.get("WANDB_MODE", "offline"),  # type: ignore[arg-type]
             project=os.environ.get("WANDB_PROJECT", "dqn-family"),
-            dir=str(run_dir),
+            dir=str(require_real_folder(run_dir / "wandb").parent),  # W&B writes in RUN_DIR/wandb: a real folder
             name=run_dir.name,
             group=run_dir.resolve().parent.name,
             id=self.run_id,
@@ -108,16 +143,17 @@ class WandbTracker:
 class MlflowTracker:
     """One MLflow run, through MlflowClient (no global active run); metrics sent in batches."""
 
-    def __init__(self, config: dict[str, Any], run_dir: Path, run_id: str | None) -> None:
-        from mlflow.entities import Param
+    def __init__(self, config: dict[str, Any], run_dir: Path, recorded: Recorded | None) -> None:
+        from mlflow.entities import Param, RunTag
         from mlflow.tracking import MlflowClient
 
         _quiet_mlflow()
         self.client = MlflowClient(tracking_uri=mlflow_uri())
-        if run_id is not None and self._exists(run_id):
-            self.run_id = run_id
-            self.client.update_run(run_id, status="RUNNING")
+        if recorded is not None and self._tagged(recorded.run_id, key_digest(recorded.key)):
+            self.run_id, self.key = recorded.run_id, recorded.key
+            self.client.update_run(self.run_id, status="RUNNING")
         else:
+            self.key = new_key()
             experiment = str(config["env_id"])
             found = self.client.get_experiment_by_name(experiment)
             experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
@@ -126,16 +162,18 @@ class MlflowTracker:
             params = [Param(name, str(value)) for name, value in config.items()]
             for start in range(0, len(params), 100):  # log_batch takes at most 100 parameters
                 self.client.log_batch(self.run_id, params=params[start : start + 100])
+            self.client.log_batch(self.run_id, tags=[RunTag(_KEY_TAG, key_digest(self.key))])
         self._metrics: list[Any] = []
 
-    def _exists(self, run_id: str) -> bool:
+    def _tagged(self, run_id: str, digest: str) -> bool:
+        """Whether run ``run_id`` exists and carries this run directory's key digest."""
         from mlflow.exceptions import MlflowException
 
         try:
-            self.client.get_run(run_id)
+            tags = self.client.get_run(run_id).data.tags
         except MlflowException:
             return False
-        return True
+        return secrets.compare_digest(str(tags.get(_KEY_TAG, "")), digest)
 
     def scalar(self, tag: str, value: float, step: int) -> None:
         from mlflow.entities import Metric
@@ -163,8 +201,7 @@ def mlflow_uri() -> str:
     """MLFLOW_TRACKING_URI, or the SQLite file mlruns/mlflow.db under the current directory."""
     if uri := os.environ.get("MLFLOW_TRACKING_URI"):
         return uri
-    folder = Path.cwd() / "mlruns"
-    folder.mkdir(exist_ok=True)
+    folder = require_real_folder(Path.cwd() / "mlruns")  # MLflow writes its database and artifacts there
     return f"sqlite:///{folder / 'mlflow.db'}"
 
 
@@ -183,7 +220,7 @@ def _quiet_mlflow() -> None:
     logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 
-_TRACKER_CLASSES: dict[str, Callable[[dict[str, Any], Path, str | None], Tracker]] = {
+_TRACKER_CLASSES: dict[str, Callable[[dict[str, Any], Path, Recorded | None], Tracker]] = {
     "wandb": WandbTracker,
     "mlflow": MlflowTracker,
 }
@@ -226,28 +263,81 @@ class TrackingWriter(SummaryWriter):
 
 def open_writer(config: Config, run_dir: Path, purge_step: int | None = None) -> SummaryWriter:
     """The run's TensorBoard writer, tracking to ``config.track`` as well when it is set (the caller
-    checked the package with ``check_available`` before making the run directory)."""
+    checked the package with ``check_available`` before making the run directory). ``purge_step``
+    None is a new run: if its tracker cannot start, the run directory is removed again."""
     if config.track == "none":
         return SummaryWriter(log_dir=str(run_dir), purge_step=purge_step)
-    run_id = _recorded_run_id(run_dir, config.track)
     try:
-        tracker = _TRACKER_CLASSES[config.track](config_to_dict(config) | {"run_dir": str(run_dir)}, run_dir, run_id)
+        tracker = _start_tracker(config, run_dir)
     except Exception as error:  # the tracker's own setup (a bad URI, an unwritable store): one line, not a traceback
+        if purge_step is None:
+            discard_new_run_dir(run_dir)
         raise ConfigError(f"--track {config.track} could not start: {one_line(error)}") from None
-    if tracker.run_id != run_id:
-        write_text_atomic(run_dir / TRACKING_FILE, json.dumps({"track": config.track, "run_id": tracker.run_id}) + "\n")
     return TrackingWriter(tracker, log_dir=str(run_dir), purge_step=purge_step)
 
 
-def _recorded_run_id(run_dir: Path, track: str) -> str | None:
-    """The tracked run this run directory logged to before (a resume), if it was the same tracker."""
+def _start_tracker(config: Config, run_dir: Path) -> Tracker:
+    """The tracked run: the recorded one if it is verifiably this run's, else a new one (said in one line)."""
+    recorded = _recorded(run_dir, config.track)
+    values = config_to_dict(config) | {"run_dir": str(run_dir)}
+    with _fail_fast():
+        tracker = _TRACKER_CLASSES[config.track](values, run_dir, recorded)
+    if recorded is not None and tracker.run_id != recorded.run_id:
+        print(
+            f"note: {run_dir / TRACKING_FILE} names {config.track} run {recorded.run_id}, which is not verifiably this "
+            f"run's (its key does not match); tracking to a new run {tracker.run_id}",
+            file=sys.stderr,
+        )
+    if recorded is None or tracker.run_id != recorded.run_id:
+        record = {"track": config.track, "run_id": tracker.run_id, "key": tracker.key}
+        write_text_atomic(run_dir / TRACKING_FILE, json.dumps(record) + "\n")
+    return tracker
+
+
+@contextlib.contextmanager
+def _fail_fast() -> Iterator[None]:
+    """MLflow's HTTP client retries an unreachable server for minutes; starting a run, give up in seconds."""
+    added = {name: value for name, value in _START_TIMEOUT.items() if name not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
+
+
+def discard_new_run_dir(run_dir: Path) -> None:
+    """Remove what starting a new run wrote in ``run_dir`` (train.py's files, TensorBoard's, a tracker's),
+    and the folder if that empties it: a run that could not start leaves nothing behind."""
+    from dqn_family.training.run_dir import RUN_START_FILES
+
+    for name in (*RUN_START_FILES, TRACKING_FILE):
+        (run_dir / name).unlink(missing_ok=True)
+    for path in run_dir.glob("events.out.tfevents.*"):
+        path.unlink(missing_ok=True)
+    wandb_dir = run_dir / "wandb"
+    if wandb_dir.is_dir() and not wandb_dir.is_symlink():
+        import shutil
+
+        shutil.rmtree(wandb_dir, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        run_dir.rmdir()  # only if empty: a folder the user made, with files of theirs, stays
+
+
+def _recorded(run_dir: Path, track: str) -> Recorded | None:
+    """The tracked run this run directory logged to before (a resume), if it was the same tracker and
+    tracking.json holds a well-formed id and key; a file without a key (older runs) is not verifiable."""
     path = run_dir / TRACKING_FILE
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return None
     recorded = load_json(path, max_bytes=_TRACKING_FILE_MAX_BYTES, what="tracking file", error=ConfigError)
     if not isinstance(recorded, dict) or recorded.get("track") != track:
         return None
-    run_id = recorded.get("run_id")
+    run_id, key = recorded.get("run_id"), recorded.get("key")
     if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
         raise ConfigError(f"{path}: run_id must be 1-64 letters, digits, '_' or '-', got {short_repr(run_id)}")
-    return run_id
+    if key is None:
+        return Recorded(run_id, new_key())  # not verifiable: a fresh key matches no tracked run
+    if not isinstance(key, str) or not _KEY.match(key):
+        raise ConfigError(f"{path}: key must be 32 hexadecimal digits, got {short_repr(key)}")
+    return Recorded(run_id, key)
