@@ -16,7 +16,9 @@ from typing import Any
 import torch
 
 from dqn_family.configs import Config
+from dqn_family.configs.trust import PROJECT_ENV_MODULES, split_env_spec
 from dqn_family.deployment.policy import ObservationSpec
+from dqn_family.envs.pomdp import play_recipe
 from dqn_family.fileio import write_text_atomic
 
 SIDECAR_FORMAT = "dqn-family-export"
@@ -60,6 +62,8 @@ def sidecar(
         inputs["state"] = "float32 [batch, state_size]: initial_state at an episode's start, else the last next_state"
         outputs["next_state"] = "float32 [batch, state_size]"
         recurrent = {"state_size": len(initial_state), "initial_state": initial_state}
+    module, _ = split_env_spec(config.env_id)
+    recipe = play_recipe(config.env_id) if module in PROJECT_ENV_MODULES else None
     return {
         "format": SIDECAR_FORMAT,
         "version": 1,
@@ -67,6 +71,7 @@ def sidecar(
         "export_format": export_format,
         "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
         "env_id": config.env_id,
+        **({"play_env": recipe} if recipe else {}),  # the project's own env, made from plain Gymnasium
         "algo": config.algo,
         "observation_shape": list(spec.shape),
         "observation_dtype": spec.dtype,
@@ -85,5 +90,6 @@ def sidecar(
 
 def write_sidecar(model_path: Path, values: dict[str, Any]) -> Path:
     path = sidecar_path(model_path)
-    write_text_atomic(path, json.dumps(values, indent=2) + "\n", through_special=True)
+    # Not a path the user named (it is derived from --out): a link or FIFO planted there is refused.
+    write_text_atomic(path, json.dumps(values, indent=2) + "\n")
     return path

@@ -45,6 +45,14 @@ def make_hidden_velocity(full_id: str, kept: tuple[int, ...], **kwargs) -> gym.E
     return KeepEntries(gym.make(full_id, max_episode_steps=None, **kwargs).unwrapped, kept)
 
 
+def play_recipe(env_id: str) -> dict[str, object] | None:
+    """How a player without this project makes the env (examples/play_onnx.py, through an export's
+    sidecar): the plain Gymnasium id of the fully observed env and the entries kept; None for an
+    env id that is not one of this module's (a ``module:`` prefix is ignored)."""
+    found = HIDDEN_VELOCITY.get(env_id.rpartition(":")[2])
+    return None if found is None else {"env_id": found[0], "kept_entries": list(found[1])}
+
+
 def register_envs() -> None:
     for env_id, (full_id, kept) in HIDDEN_VELOCITY.items():
         if env_id not in gym.registry:

@@ -11,6 +11,12 @@ says so when the shapes do not match. A recurrent policy (a model with a ``state
 played as evaluate.py plays it: its state starts each episode at the sidecar's ``initial_state``
 (zeros without a sidecar) and the model runs at every step, exploring or not, so that the state
 follows the episode. Prints the summary line evaluate.py prints.
+
+The project's own partially observed envs (``envs.pomdp:CartPoleNoVelocity-v1``) are played without
+the project: the sidecar's ``play_env`` names the plain Gymnasium env and the observation entries the
+model sees. A model and sidecar may come from someone else: the model's inputs and outputs are checked
+against the sidecar and the env before it runs, a graph with control flow (``Loop``, ``If``, ``Scan``,
+which an export never contains) is refused, and every number is checked as the float32 it becomes.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ import numpy as np
 import onnxruntime
 
 MAX_SIDECAR_BYTES = 1 << 20
+MAX_STATE_SIZE = 1 << 16
+CONTROL_FLOW = {"Loop", "If", "Scan", "SequenceMap"}  # an exported Q-network is straight-line code
 
 
 class PlayerError(Exception):
@@ -74,9 +82,111 @@ def _observation_dtype(sidecar: dict, env: gym.Env) -> np.dtype:
     return dtype
 
 
+def graph_operators(data: bytes) -> set[str]:
+    """The op_type of every node of an ONNX model's graph and of its local functions, read from the
+    protobuf wire format (onnx's own classes are not needed): ModelProto.graph (7) and .functions
+    (25), GraphProto.node (1) and FunctionProto.node (7), NodeProto.op_type (4)."""
+    operators: set[str] = set()
+    for field, graph in _fields(data):
+        if field in (7, 25):
+            for node_field, node in _fields(graph):
+                if node_field == (1 if field == 7 else 7):
+                    operators.update(value.decode("utf-8", "replace") for key, value in _fields(node) if key == 4)
+    return operators
+
+
+def _fields(data: bytes) -> list[tuple[int, bytes]]:
+    """(field number, bytes) of each length-delimited field of one protobuf message; others skipped."""
+    found, at = [], 0
+    while at < len(data):
+        key, at = _varint(data, at)
+        field, kind = key >> 3, key & 7
+        if kind == 0:
+            _, at = _varint(data, at)
+        elif kind in (1, 5):
+            at += 8 if kind == 1 else 4
+        elif kind == 2:
+            length, at = _varint(data, at)
+            found.append((field, data[at : at + length]))
+            at += length
+        else:
+            raise PlayerError("the model is not a valid ONNX file (a malformed protobuf field)")
+    if at != len(data):
+        raise PlayerError("the model is not a valid ONNX file (a truncated protobuf field)")
+    return found
+
+
+def _varint(data: bytes, at: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if at >= len(data) or shift > 63:
+            raise PlayerError("the model is not a valid ONNX file (a malformed varint)")
+        byte = data[at]
+        value |= (byte & 0x7F) << shift
+        at, shift = at + 1, shift + 7
+        if not byte & 0x80:
+            return value, at
+
+
+def check_model(session: onnxruntime.InferenceSession, sidecar: dict) -> None:
+    """The inputs and outputs an export writes: observations [batch, *observation_shape] (and, for a
+    recurrent model, state [batch, S]); actions, q_values (and next_state)."""
+    inputs, outputs = session.get_inputs(), [output.name for output in session.get_outputs()]
+    shape = sidecar.get("observation_shape")
+    if not 1 <= len(inputs) <= 2 or outputs[:2] != ["actions", "q_values"] or len(outputs) != len(inputs) + 1:
+        raise PlayerError(
+            "the model's inputs and outputs are not an export's: (observations[, state]) -> "
+            "(actions, q_values[, next_state])"
+        )
+    if isinstance(shape, list) and len(inputs[0].shape) != 1 + len(shape):
+        raise PlayerError(
+            f"the model's observations input has rank {len(inputs[0].shape)}, the sidecar's observation_shape "
+            f"{shape} needs {1 + len(shape)}"
+        )
+    if len(inputs) == 2:
+        size = inputs[1].shape[1] if len(inputs[1].shape) == 2 else None
+        if outputs[2] != "next_state" or not isinstance(size, int) or not 1 <= size <= MAX_STATE_SIZE:
+            raise PlayerError(
+                f"a recurrent model's state input must be [batch, S] with S in [1, {MAX_STATE_SIZE:,}] and its "
+                "third output next_state"
+            )
+
+
+def make_play_env(env_id: str, sidecar: dict) -> gym.Env:
+    """``gymnasium.make(env_id)``; the sidecar's ``play_env`` for the project's own envs (a plain
+    Gymnasium id and the observation entries kept), so that they play without the project."""
+    recipe = sidecar.get("play_env")
+    if ":" in env_id and env_id == sidecar.get("env_id") and recipe is not None:
+        base, kept = (recipe.get("env_id"), recipe.get("kept_entries")) if isinstance(recipe, dict) else (None, None)
+        if not isinstance(base, str) or ":" in base or not isinstance(kept, list) or not kept:
+            raise PlayerError("the sidecar's play_env must name a plain Gymnasium env_id and its kept_entries")
+        env = _make(base)
+        size = env.observation_space.shape[0] if len(env.observation_space.shape or ()) == 1 else 0
+        if not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < size for i in kept):
+            env.close()
+            raise PlayerError(f"the sidecar's play_env.kept_entries must be indices of {base}'s observation")
+        space = env.observation_space
+        kept_space = gym.spaces.Box(space.low[kept], space.high[kept], dtype=space.dtype)
+        return gym.wrappers.TransformObservation(env, lambda observation: observation[kept], kept_space)
+    return _make(env_id)
+
+
+def _make(env_id: str) -> gym.Env:
+    try:
+        return gym.make(env_id)
+    except Exception as error:  # gymnasium raises several kinds for unknown or broken ids
+        raise PlayerError(f"cannot make env {env_id[:100]!r}: {' '.join(str(error).split())[:200]}") from None
+
+
 def load_session(model: Path) -> onnxruntime.InferenceSession:
     if not model.is_file():
         raise PlayerError(f"model {model} does not exist or is not a file")
+    with open(model, "rb") as handle:
+        refused = sorted(graph_operators(handle.read()) & CONTROL_FLOW)
+    if refused:
+        raise PlayerError(
+            f"the model's graph holds control flow ({', '.join(refused)}), which an export never contains; refused"
+        )
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1
     try:
@@ -92,14 +202,24 @@ def initial_state(session: onnxruntime.InferenceSession, sidecar: dict) -> np.nd
         return None
     size = inputs[1].shape[1]
     values = sidecar.get("initial_state", [0.0] * size if isinstance(size, int) else None)
-    ok = isinstance(values, list) and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in values
-    )
-    if not ok or (isinstance(size, int) and len(values) != size):
+    state = _float32s(values) if isinstance(values, list) and len(values) == size else None
+    if state is None:
         raise PlayerError(
-            f"the sidecar's initial_state must be a list of {size} finite numbers (the model's state size)"
+            f"the sidecar's initial_state must be a list of {size} finite float32 numbers (the model's state size)"
         )
-    return np.asarray(values, dtype=np.float32)[None]
+    return state[None]
+
+
+def _float32s(values: list) -> np.ndarray | None:
+    """``values`` as float32 if each is a number that stays finite as a float32 (1e300 becomes inf)."""
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return None
+    try:
+        with np.errstate(over="ignore"):
+            array = np.asarray([float(v) for v in values], dtype=np.float64).astype(np.float32)
+    except OverflowError:  # an integer too large for a float
+        return None
+    return array if bool(np.isfinite(array).all()) else None
 
 
 def play(
@@ -173,17 +293,19 @@ def _play_command(args: argparse.Namespace) -> int:
     env_id = args.env or sidecar.get("env_id")
     if not isinstance(env_id, str) or not env_id:
         raise PlayerError(f"no env id: give --env (there is no sidecar {model.name}.json naming one)")
-    if args.env is None and ":" in env_id:  # gym.make would import the module it names: run its code
+    if args.env is None and ":" in env_id and "play_env" not in sidecar:  # gym.make would import the module it names
         raise PlayerError(
             f"the sidecar names env {env_id[:100]!r}, which imports a module; give --env yourself if you trust it"
         )
+    if args.epsilon is not None and not 0.0 <= args.epsilon <= 1.0:  # NaN fails both comparisons
+        raise PlayerError(f"--epsilon must be in [0, 1], got {args.epsilon}")
+    if args.seed is not None and not 0 <= args.seed < 2**32:
+        raise PlayerError(f"--seed must be in [0, 2**32), got {args.seed}")
     seed = args.seed if args.seed is not None else _sidecar_number(sidecar, "eval_seed", 0, int)
     epsilon = args.epsilon if args.epsilon is not None else _sidecar_number(sidecar, "eval_epsilon", 0.0, float)
     session = load_session(model)
-    try:
-        env = gym.make(env_id)
-    except Exception as error:  # gymnasium raises several kinds for unknown or broken ids
-        raise PlayerError(f"cannot make env {env_id[:100]!r}: {' '.join(str(error).split())[:200]}") from None
+    check_model(session, sidecar)
+    env = make_play_env(env_id, sidecar)
     try:
         dtype = _observation_dtype(sidecar, env)
         expected = sidecar.get("observation_shape")

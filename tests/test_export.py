@@ -235,7 +235,7 @@ except SystemExit as exit:
     code = exit.code
 else:
     code = 0
-forbidden = sorted({"torch", "agents", "configs", "deployment", "envs", "fileio"} & set(sys.modules))
+forbidden = sorted({"torch", "dqn_family", "agents", "configs", "deployment", "envs", "fileio"} & set(sys.modules))
 if forbidden:
     print("imported: " + ", ".join(forbidden), file=sys.stderr)
     sys.exit(3)

@@ -66,3 +66,81 @@ def test_player_model_that_does_not_fit_the_env_is_one_line(exported, tmp_path):
     model = tamper(exported, tmp_path, observation_shape=None)
     done = run_command(PLAYER, model, "--env", "Acrobot-v1", "--episodes", "1", cwd=tmp_path)
     assert_one_line_error(done, contains="playing Acrobot-v1 failed")
+
+
+@pytest.mark.parametrize("epsilon", ["5", "nan", "-0.1"])
+def test_player_epsilon_outside_zero_one_is_one_line(exported, tmp_path, epsilon):
+    done = run_command(PLAYER, exported, "--episodes", "1", "--epsilon", epsilon, cwd=tmp_path)
+    assert_one_line_error(done, contains="--epsilon must be in [0, 1]")
+
+
+def crafted_model(path, *, state_shape=None, loop=False):
+    """A hand-built ONNX model with an export's names: observations [N, 4] -> actions, q_values (and
+    state -> next_state); with ``loop``, q_values come out of a Loop of 2**62 iterations."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    weights = helper.make_tensor("weights", TensorProto.FLOAT, [4, 2], [0.1] * 8)
+    nodes = [helper.make_node("MatMul", ["observations", "weights"], ["q"])]
+    if loop:
+        body = helper.make_graph(
+            [
+                helper.make_node("Identity", ["carried"], ["carried_out"]),
+                helper.make_node("Identity", ["go"], ["go_out"]),
+            ],
+            "body",
+            [
+                helper.make_tensor_value_info("i", TensorProto.INT64, []),
+                helper.make_tensor_value_info("go", TensorProto.BOOL, []),
+                helper.make_tensor_value_info("carried", TensorProto.FLOAT, None),
+            ],
+            [
+                helper.make_tensor_value_info("go_out", TensorProto.BOOL, []),
+                helper.make_tensor_value_info("carried_out", TensorProto.FLOAT, None),
+            ],
+        )
+        nodes.append(
+            helper.make_node("Constant", [], ["trips"], value=helper.make_tensor("t", TensorProto.INT64, [], [2**62]))
+        )
+        nodes.append(
+            helper.make_node("Constant", [], ["cond"], value=helper.make_tensor("c", TensorProto.BOOL, [], [True]))
+        )
+        nodes.append(helper.make_node("Loop", ["trips", "cond", "q"], ["q_values"], body=body))
+    else:
+        nodes.append(helper.make_node("Identity", ["q"], ["q_values"]))
+    nodes.append(helper.make_node("ArgMax", ["q_values"], ["actions"], axis=1, keepdims=0))
+    inputs = [helper.make_tensor_value_info("observations", TensorProto.FLOAT, ["batch", 4])]
+    outputs = [
+        helper.make_tensor_value_info("actions", TensorProto.INT64, ["batch"]),
+        helper.make_tensor_value_info("q_values", TensorProto.FLOAT, ["batch", 2]),
+    ]
+    if state_shape is not None:
+        nodes.append(helper.make_node("Identity", ["state"], ["next_state"]))
+        inputs.append(helper.make_tensor_value_info("state", TensorProto.FLOAT, state_shape))
+        outputs.append(helper.make_tensor_value_info("next_state", TensorProto.FLOAT, state_shape))
+    graph = helper.make_graph(nodes, "crafted", inputs, outputs, [weights])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    onnx.save(model, str(path))
+    return path
+
+
+def test_player_refuses_a_model_with_control_flow_before_running_it(tmp_path):
+    model = crafted_model(tmp_path / "looping.onnx", loop=True)
+    done = run_command(PLAYER, model, "--env", "CartPole-v1", "--episodes", "1", cwd=tmp_path, timeout=30)
+    assert_one_line_error(done, contains="control flow (Loop)")
+
+
+@pytest.mark.parametrize("state_shape", [[], [16], ["batch", 16, 1]])
+def test_player_state_input_of_the_wrong_rank_is_one_line(tmp_path, state_shape):
+    model = crafted_model(tmp_path / "state.onnx", state_shape=state_shape)
+    done = run_command(PLAYER, model, "--env", "CartPole-v1", "--episodes", "1", cwd=tmp_path)
+    assert_one_line_error(done, contains="state input must be [batch, S]")
+
+
+def test_player_plays_a_crafted_model_with_an_exports_names(tmp_path):
+    """The checks refuse only what an export never writes: a straight-line model with its names plays."""
+    model = crafted_model(tmp_path / "plain.onnx", state_shape=["batch", 3])
+    done = run_command(PLAYER, model, "--env", "CartPole-v1", "--episodes", "1", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "CartPole-v1: mean return" in done.stdout

@@ -126,7 +126,38 @@ def test_play_onnx_plays_a_recurrent_policy_as_evaluate_does(recurrent_run, tmp_
     )
 
 
-@pytest.mark.parametrize("initial", ["abc", [0.0] * 3, [True] * 16, [float("nan")] * 16, [[0.0]] * 16])
+@pytest.mark.parametrize("env_flag", [[], ["--env", ENV]])
+def test_play_onnx_plays_the_projects_pomdp_env_without_torch_or_the_project(recurrent_run, tmp_path, env_flag):
+    """The new user's case: a model trained on envs.pomdp:CartPoleNoVelocity-v1 plays where only
+    onnxruntime, gymnasium and numpy are installed (the sidecar's play_env names CartPole-v1 and the
+    entries kept), with or without --env, and prints evaluate.py's line."""
+    from tests.test_export import _NO_TORCH_WRAPPER
+
+    out = tmp_path / "policy.onnx"
+    assert export.main([str(recurrent_run), "--out", str(out)]) == 0
+    assert json.loads(Path(f"{out}.json").read_text())["play_env"] == {"env_id": "CartPole-v1", "kept_entries": [0, 2]}
+    player = Path(__file__).resolve().parents[2] / "examples" / "play_onnx.py"
+    done = subprocess.run(
+        [sys.executable, "-c", _NO_TORCH_WRAPPER, str(player), str(out), *env_flag, "--episodes", "3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    config, network = load_run(recurrent_run, device=torch.device("cpu"))
+    seed = config.seed + EVAL_SEED_OFFSET
+    result = evaluate_policy(network, ENV, episodes=3, seed=seed)
+    assert done.stdout == (
+        f"{ENV}: mean return {result.mean:.2f} ± {result.std:.2f} over 3 episodes "
+        f"(min {min(result.returns):.2f}, max {max(result.returns):.2f}; seed {seed}, epsilon 0.0)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "initial",
+    ["abc", [0.0] * 3, [True] * 16, [float("nan")] * 16, [[0.0]] * 16, [1e300] * 16, [10**400] * 16],
+)
 def test_play_onnx_malformed_initial_state_is_one_line(recurrent_run, tmp_path, initial):
     from tests.hostile.conftest import assert_one_line_error, run_command
 
@@ -136,4 +167,4 @@ def test_play_onnx_malformed_initial_state_is_one_line(recurrent_run, tmp_path, 
     Path(f"{model}.json").write_text(json.dumps({**sidecar, "initial_state": initial}))
     player = Path(__file__).resolve().parents[2] / "examples" / "play_onnx.py"
     done = run_command(player, model, "--env", ENV, "--episodes", "1", cwd=tmp_path)
-    assert_one_line_error(done, contains="the sidecar's initial_state must be a list of 16 finite numbers")
+    assert_one_line_error(done, contains="the sidecar's initial_state must be a list of 16 finite float32 numbers")
