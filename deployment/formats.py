@@ -120,6 +120,7 @@ def onnx_runner(model: Path | bytes) -> Runner:
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1
+    options.log_severity_level = 3  # errors only: its coloured warnings would surround a command's one line
     source = model if isinstance(model, bytes) else str(model)
     session = onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
     names = [graph_input.name for graph_input in session.get_inputs()]

@@ -189,6 +189,7 @@ def load_session(model: Path) -> onnxruntime.InferenceSession:
         )
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1
+    options.log_severity_level = 3  # errors only: its coloured warnings would surround the one-line error
     try:
         return onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
     except Exception as error:  # onnxruntime's own exception types
