@@ -59,3 +59,22 @@ def test_progress_note_is_its_own_line():
     stream = io.StringIO()
     Progress(total=10, initial=0, enabled=True, stream=stream).note("compiling the update")
     assert stream.getvalue() == "compiling the update\n"
+
+
+class _Terminal(io.StringIO):
+    """A stream that says it is a terminal, so that Progress draws its tqdm bar on it."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_on_a_terminal_ends_with_the_bar_alone():
+    stream = _Terminal()
+    progress = Progress(total=400, initial=0, enabled=True, stream=stream)
+    progress.update(400)
+    progress.close()
+    progress.close()  # the loops close again in their finally
+    lines = stream.getvalue().split("\n")  # the bar's frames are separated by carriage returns
+    assert len(lines) == 2 and lines[1] == ""  # one line, ended once
+    assert lines[0].split("\r")[-1].startswith("100%|") and "400/400" in lines[0]
+    assert "steps 400/400" not in stream.getvalue()  # no plain summary line under the bar

@@ -53,12 +53,15 @@ class Progress:
             print(text, file=self.stream, flush=True)
 
     def close(self) -> None:
+        """End the display: the bar's last frame on a terminal, else a last summary line. Only the
+        first call shows anything (the loops close again in their ``finally``): a second would add
+        a plain line under the finished bar."""
         if self.bar is not None:
             self.bar.close()
             self.bar = None
         elif self.enabled and self.steps > self.started_steps:
             self._line()
-            self.enabled = False  # closed: no more lines
+        self.enabled = False  # closed: no more lines or notes
 
     def _line(self) -> None:
         now = time.perf_counter()
