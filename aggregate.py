@@ -8,14 +8,13 @@ computed with scipy, see analysis/stats.py). Needs the ``plots`` extra (scipy).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
 from dqn_family.analysis import missing_plots_extra
 from dqn_family.configs import UserError, make_parser, report_user_errors
 from dqn_family.configs.config import SEED_MAX
-from dqn_family.fileio import short_repr, write_text_atomic
+from dqn_family.fileio import short_repr
+from dqn_family.fileio.results import human_stream, names_stdout, write_json
 
 MAX_RESAMPLES = 1_000_000  # each resample is a row of every group's scores in one array: bounded memory
 
@@ -33,7 +32,12 @@ def main(argv: list[str] | None = None) -> int:
         help="Run directories, folders searched for them (e.g. a multirun.py --root), or "
         "results files of benchmarks/presets.py (JSON).",
     )
-    parser.add_argument("--json", metavar="PATH", default=None, help="Also write the aggregates as JSON here.")
+    parser.add_argument(
+        "--json",
+        metavar="PATH",
+        default=None,
+        help="Also write the aggregates as JSON here; '-' writes them to stdout, the table then going to stderr.",
+    )
     parser.add_argument("--resamples", type=int, default=10_000, help="Bootstrap resamples (default: 10000).")
     parser.add_argument("--bootstrap-seed", type=int, default=0, help="Seed of the bootstrap (default: 0).")
     args = parser.parse_args(argv)
@@ -67,11 +71,13 @@ def _aggregate_command(args: argparse.Namespace) -> int:
                 f"({summary.seeds}); each counts as a sample",
                 file=sys.stderr,
             )
+    human = human_stream(args.json)  # stderr while the JSON goes to stdout
     print(
         f"Final evaluation return over seeds ({len(runs) - len(unscored)} runs; IQM = mean of the middle 50%; "
-        f"95% percentile bootstrap CI, {args.resamples} resamples)"
+        f"95% percentile bootstrap CI, {args.resamples} resamples)",
+        file=human,
     )
-    print(format_table(summaries))
+    print(format_table(summaries), file=human)
     if args.json:
         data = {
             "score": "final evaluation mean return (summary.json final_eval_mean_return, else the last "
@@ -83,8 +89,9 @@ def _aggregate_command(args: argparse.Namespace) -> int:
             "runs": [str(run.run_dir) for run in runs if run not in unscored],
             "groups": [summary.as_dict() for summary in summaries],
         }
-        write_text_atomic(Path(args.json), json.dumps(data, indent=2) + "\n", through_special=True)
-        print(f"wrote {args.json}")
+        write_json(args.json, data)
+        if not names_stdout(args.json):
+            print(f"wrote {args.json}")
     return 0
 
 

@@ -13,7 +13,6 @@ import sys
 
 try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell's code for SIGINT, not a traceback
     import argparse
-    import json
     import time
     from pathlib import Path
 
@@ -45,7 +44,7 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
     from dqn_family.configs.trust import check_run_imports, settle_import_path
     from dqn_family.envs import EnvOptions, action_count, make_env, observation_layout, observation_states
     from dqn_family.envs.render import record_video, require_display, require_moviepy
-    from dqn_family.fileio import write_text_atomic
+    from dqn_family.fileio.results import human_stream, write_json
     from dqn_family.training import MetricLog, Progress
     from dqn_family.training.hooks import EvaluationCallback, stop_requested
     from dqn_family.training.run_dir import find_run_dir
@@ -210,7 +209,12 @@ def main(argv: list[str] | None = None) -> int:
         help="'latest' (end of training), 'best' (best periodic evaluation) or a file path.",
     )
     parser.add_argument("--device", default="auto", help="Torch device (default: auto).")
-    parser.add_argument("--json", metavar="PATH", default=None, help="Also write the results as JSON here.")
+    parser.add_argument(
+        "--json",
+        metavar="PATH",
+        default=None,
+        help="Also write the results as JSON here; '-' writes them to stdout, the summary line then going to stderr.",
+    )
     parser.add_argument(
         "--trust-imports",
         action="store_true",
@@ -260,12 +264,14 @@ def _evaluate_command(args: argparse.Namespace) -> int:
         env_options=EnvOptions.of(config),
         numpy_acting=config.numpy_acting,
     )
+    human = human_stream(args.json)  # stderr while the JSON goes to stdout
     print(
         f"{config.env_id}: mean return {result.mean:.2f} ± {result.std:.2f} over {args.episodes} episodes "
-        f"(min {min(result.returns):.2f}, max {max(result.returns):.2f}; seed {seed}, epsilon {epsilon})"
+        f"(min {min(result.returns):.2f}, max {max(result.returns):.2f}; seed {seed}, epsilon {epsilon})",
+        file=human,
     )
     if args.video is not None:
-        print(f"video: {args.episodes} episodes recorded as MP4 files in {args.video}")
+        print(f"video: {args.episodes} episodes recorded as MP4 files in {args.video}", file=human)
     if args.json:
         summary = {
             "mean_return": result.mean,
@@ -279,7 +285,7 @@ def _evaluate_command(args: argparse.Namespace) -> int:
             "run_dir": str(args.run_dir),
             "model": args.model,
         }
-        write_text_atomic(Path(args.json), json.dumps(summary, indent=2) + "\n", through_special=True)
+        write_json(args.json, summary)
     return 0
 
 

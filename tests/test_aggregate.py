@@ -28,6 +28,16 @@ def test_aggregate_json_holds_iqm_and_interval(tmp_path):
     assert group["iqm"]["ci_low"] < 4.5 < group["iqm"]["ci_high"]
 
 
+def test_aggregate_json_dash_writes_only_json_to_stdout(tmp_path, capsys):
+    write_cartpole_runs(tmp_path / "runs", [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0])
+    assert aggregate.main([str(tmp_path / "runs"), "--resamples", "200", "--json", "-"]) == 0
+    captured = capsys.readouterr()
+    (group,) = json.loads(captured.out)["groups"]
+    assert (group["env_id"], group["mean"]["value"]) == ("CartPole-v1", 4.5)
+    assert "CartPole-v1  dqn" in captured.err  # the table, on stderr
+    assert not (tmp_path / "-").exists()
+
+
 def test_aggregate_of_missing_dir_is_one_line_error(tmp_path, capsys):
     assert aggregate.main([str(tmp_path / "nowhere")]) == 2
     assert capsys.readouterr().err.count("\n") == 1

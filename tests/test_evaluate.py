@@ -226,6 +226,17 @@ def test_evaluate_cli_json_matches_printed_mean(tmp_path):
     assert summary["seed"] == 4 + EVAL_SEED_OFFSET  # the run's own evaluation seed
 
 
+@pytest.mark.parametrize("json_path", ["-", "/dev/stdout"])
+def test_evaluate_cli_json_to_stdout_is_json_alone(tmp_path, json_path):
+    run_dir = hand_made_run(tmp_path / "run")
+    completed = run_evaluate_cli(str(run_dir), "--episodes", "3", "--json", json_path)
+    assert completed.returncode == 0, completed.stderr
+    summary = json.loads(completed.stdout)  # stdout is the JSON and nothing else
+    assert summary["mean_return"] == pytest.approx(np.mean(summary["returns"])) and len(summary["returns"]) == 3
+    assert f"mean return {summary['mean_return']:.2f} ± " in completed.stderr  # the summary line, on stderr
+    assert not (tmp_path / "-").exists() and not (REPO_ROOT / "-").exists()
+
+
 @pytest.mark.parametrize(
     "setup, expected",
     [
