@@ -1,8 +1,9 @@
 """Summarise many runs' final evaluations: ``python aggregate.py RUN_DIR_OR_ROOT_OR_RESULTS_JSON... [--json PATH]``.
 
 Per env and algo: mean, median and interquartile mean (IQM) of the final evaluation return across
-seeds, each with a 95% stratified percentile bootstrap confidence interval (Agarwal et al. 2021;
-computed with scipy, see analysis/stats.py). Needs the ``plots`` extra (scipy).
+seeds, each with a 95% percentile bootstrap confidence interval over the seeds (Agarwal et al. 2021;
+computed with scipy, see analysis/stats.py), and a note on stderr for a group of fewer than 5 runs.
+Needs the ``plots`` extra (scipy).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dqn_family.analysis import missing_plots_extra
+from dqn_family.analysis import INTERVAL_METHOD, INTERVAL_NAME, MIN_RUNS_FOR_INTERVAL, missing_plots_extra
 from dqn_family.configs import UserError, make_parser, report_user_errors
 from dqn_family.configs.config import SEED_MAX
 from dqn_family.fileio import short_repr
@@ -23,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = make_parser(
         "aggregate.py",
         "Mean, median and IQM of runs' final evaluations across seeds, per env "
-        "and algo, with 95% stratified bootstrap confidence intervals.",
+        f"and algo, each with a {INTERVAL_NAME} (a note on stderr below {MIN_RUNS_FOR_INTERVAL} runs per group).",
     )
     parser.add_argument(
         "paths",
@@ -51,7 +52,7 @@ def _aggregate_command(args: argparse.Namespace) -> int:
         raise UserError(f"--bootstrap-seed must be >= 0 and <= {SEED_MAX:,}, got {short_repr(args.bootstrap_seed)}")
     try:
         from dqn_family.analysis.runs import find_runs
-        from dqn_family.analysis.summary import format_table, summarize
+        from dqn_family.analysis.summary import few_runs_notes, format_table, summarize
     except ModuleNotFoundError as error:
         raise missing_plots_extra("aggregate.py", error) from None
     runs = find_runs(args.paths)
@@ -71,10 +72,12 @@ def _aggregate_command(args: argparse.Namespace) -> int:
                 f"({summary.seeds}); each counts as a sample",
                 file=sys.stderr,
             )
+    for note in few_runs_notes(summaries):
+        print(f"aggregate.py: note: {note}", file=sys.stderr)
     human = human_stream(args.json)  # stderr while the JSON goes to stdout
     print(
         f"Final evaluation return over seeds ({len(runs) - len(unscored)} runs; IQM = mean of the middle 50%; "
-        f"95% percentile bootstrap CI, {args.resamples} resamples)",
+        f"{INTERVAL_NAME}, {args.resamples} resamples)",
         file=human,
     )
     print(format_table(summaries), file=human)
@@ -83,7 +86,7 @@ def _aggregate_command(args: argparse.Namespace) -> int:
             "score": "final evaluation mean return (summary.json final_eval_mean_return, else the last "
             "eval/mean_return)",
             "confidence": 0.95,
-            "method": "percentile bootstrap, stratified (scipy.stats.bootstrap)",
+            "method": INTERVAL_METHOD,  # scipy.stats.bootstrap, method="percentile", over the seeds of each group
             "resamples": args.resamples,
             "bootstrap_seed": args.bootstrap_seed,
             "runs": [str(run.run_dir) for run in runs if run not in unscored],

@@ -3,10 +3,12 @@
 Reads the runs' TensorBoard logs and writes, as PNG and SVG in ``--out``:
 
 - ``NAME_curves_<env>``: learning curves of that env, env steps on the x-axis, one line per
-  algorithm: the mean across seeds (interpolated to a common step grid) with a 95% bootstrap band;
+  algorithm: the mean across seeds (interpolated to a common step grid) with a 95% percentile
+  bootstrap band;
 - ``NAME_curves``: the same, every env side by side;
 - ``NAME_aggregates``: per env, the IQM of the final evaluation across seeds with its 95%
-  stratified bootstrap CI (as ``aggregate.py`` computes it).
+  percentile bootstrap CI (as ``aggregate.py`` computes it; a note on stderr for a group of fewer
+  than 5 runs).
 
 Needs the ``plots`` extra (matplotlib, scipy).
 """
@@ -62,7 +64,7 @@ def _plot_command(args: argparse.Namespace) -> int:
             save_figure,
         )
         from dqn_family.analysis.runs import find_runs
-        from dqn_family.analysis.summary import summarize
+        from dqn_family.analysis.summary import few_runs_notes, summarize
     except ModuleNotFoundError as error:
         raise missing_plots_extra("plot.py", error) from None
     out = Path(args.out)
@@ -74,6 +76,8 @@ def _plot_command(args: argparse.Namespace) -> int:
     written += save_figure(plot_curve_grid(curves, tag=args.tag, title=args.title), out, f"{args.name}_curves")
     summaries, _ = summarize(runs)
     if summaries:
+        for note in few_runs_notes(summaries):
+            print(f"plot.py: note: {note}", file=sys.stderr)
         figure = plot_aggregates(summaries, statistic=args.statistic, title=args.title)
         written += save_figure(figure, out, f"{args.name}_aggregates")
     else:

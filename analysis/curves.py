@@ -1,5 +1,5 @@
 """Learning curves across seeds: each seed's logged (env step, value) points interpolated linearly
-onto one grid of env steps, then the mean over seeds with a bootstrap confidence band.
+onto one grid of env steps, then the mean over seeds with a percentile bootstrap confidence band.
 
 The grid spans only the steps every seed covers (from the latest first point to the earliest last
 point), so no seed is extrapolated and the band at each step is over all the seeds.

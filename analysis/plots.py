@@ -23,6 +23,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter
 
+from dqn_family.analysis import INTERVAL_NAME
 from dqn_family.analysis.curves import Curve
 from dqn_family.analysis.summary import GroupSummary
 from dqn_family.fileio import write_figure
@@ -83,7 +84,7 @@ def plot_learning_curves(
     for env_id in sorted({curve.env_id for curve in curves}):
         figure = Figure(figsize=(6.4, 4.4), layout="constrained")
         draw_curves(figure.subplots(), [c for c in curves if c.env_id == env_id], colours, _tag_label(tag))
-        figure.suptitle(_heading(title, "Mean and 95% bootstrap CI across seeds"), fontsize="medium")
+        figure.suptitle(_heading(title, f"Mean and {INTERVAL_NAME} across seeds"), fontsize="medium")
         figures[env_id] = figure
     return figures
 
@@ -96,7 +97,7 @@ def plot_curve_grid(curves: list[Curve], *, tag: str = "eval/mean_return", title
     figure = Figure(figsize=(5.0 * len(env_ids), 4.2), layout="constrained")
     for ax, env_id in zip(np.atleast_1d(figure.subplots(1, len(env_ids))), env_ids):
         draw_curves(ax, [c for c in curves if c.env_id == env_id], colours, _tag_label(tag))
-    figure.suptitle(_heading(title, "Learning curves: mean and 95% bootstrap CI across seeds"), fontsize="medium")
+    figure.suptitle(_heading(title, f"Learning curves: mean and {INTERVAL_NAME} across seeds"), fontsize="medium")
     return figure
 
 
@@ -138,7 +139,7 @@ def plot_aggregates(summaries: list[GroupSummary], *, statistic: str = "iqm", ti
         _heading(
             title,
             f"{STAT_LABELS[statistic]} of the final evaluation across seeds\n"
-            "error bars: 95% stratified bootstrap CI; dots: one seed each",
+            f"error bars: {INTERVAL_NAME}; dots: one seed each",
         ),
         fontsize="medium",
     )

@@ -1,6 +1,6 @@
 """Statistics across seeds, after Agarwal et al. 2021 ("Deep RL at the Edge of the Statistical
 Precipice", the rliable library): mean, median and interquartile mean (IQM), each with a 95%
-stratified bootstrap confidence interval.
+percentile bootstrap confidence interval (``analysis.INTERVAL_NAME``).
 
 IQM is the mean of the middle 50% of scores: ``scipy.stats.trim_mean(scores, 0.25)``, which cuts
 25% of the scores from each end (rliable computes it the same way). It is robust to an outlier
@@ -8,9 +8,14 @@ seed, like the median, yet uses half of the scores rather than one or two.
 
 The interval comes from ``scipy.stats.bootstrap`` with the percentile method (rliable's default):
 resample the scores with replacement ``n_resamples`` times, compute the statistic on each
-resample, and take the 2.5th and 97.5th percentiles. Stratified: with several strata (say one
-per env) each stratum is resampled on its own, so every resample keeps the same number of runs
-per env; scipy does exactly this when given one sample per stratum with ``paired=False``.
+resample, and take the 2.5th and 97.5th percentiles. :func:`estimate` can also stratify (given
+several strata, say one per env, each is resampled on its own, so every resample keeps the same
+number of runs per env; scipy does exactly this when given one sample per stratum with
+``paired=False``), but the project's tables and figures never pool envs: each (env, algo) group is
+one stratum, so their intervals are plain percentile bootstrap intervals over seeds, and are
+named so. Such an interval never reaches beyond the scores themselves: for the mean of 2 or 3
+scores it is their [min, max] (a resample of n copies of the lowest score has probability 1/n^n:
+1/4 or 1/27, above 2.5%), hence the note below ``MIN_RUNS_FOR_INTERVAL`` runs.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-CONFIDENCE = 0.95
+from dqn_family.analysis import CONFIDENCE
+
 N_RESAMPLES = 10_000
 
 
@@ -61,7 +67,8 @@ def estimate(
     seed: int = 0,
     confidence: float = CONFIDENCE,
 ) -> Estimate:
-    """``statistic`` of all scores pooled, with a stratified percentile bootstrap interval."""
+    """``statistic`` of all scores pooled, with a percentile bootstrap interval (stratified when
+    given several strata)."""
     strata = [np.asarray(stratum, dtype=np.float64).ravel() for stratum in strata]
     value = float(statistic(np.concatenate(strata)))
     if any(stratum.size < 2 for stratum in strata):

@@ -1,5 +1,6 @@
 """Aggregates of final scores per (env, algo): mean, median and IQM across seeds, each with a 95%
-bootstrap interval (see ``analysis.stats``), as a printable table and as JSON-ready dicts.
+percentile bootstrap interval (see ``analysis.stats``), as a printable table and as JSON-ready
+dicts, and a note for each group with too few runs for its interval to mean much.
 
 A run's score is its final evaluation (``analysis.runs.final_score``). Within one env the seeds
 are the only stratum; scores of different envs are never pooled, since their scales differ.
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dqn_family.analysis import INTERVAL_NAME, MIN_RUNS_FOR_INTERVAL
 from dqn_family.analysis.runs import Run, final_score
 from dqn_family.analysis.stats import CONFIDENCE, N_RESAMPLES, STATISTICS, Estimate, estimate
 
@@ -60,6 +62,18 @@ def summarize(
             )
         )
     return summaries, unscored
+
+
+def few_runs_notes(summaries: list[GroupSummary]) -> list[str]:
+    """One line per group whose interval rests on fewer than MIN_RUNS_FOR_INTERVAL runs (a single
+    run has no interval, and says so in the table)."""
+    return [
+        f"{s.env_id} {s.algo} has {len(s.scores)} runs: a {INTERVAL_NAME} from fewer than "
+        f"{MIN_RUNS_FOR_INTERVAL} is too narrow to trust (for the mean of 2 or 3 it is the scores' [min, max]); "
+        "run more seeds"
+        for s in summaries
+        if 2 <= len(s.scores) < MIN_RUNS_FOR_INTERVAL
+    ]
 
 
 def format_table(summaries: list[GroupSummary]) -> str:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from dqn_family import aggregate
+from dqn_family.analysis.plots import plot_aggregates
+from dqn_family.analysis.runs import find_runs
+from dqn_family.analysis.summary import summarize
 from tests.analysis.synthetic_runs import write_run
 
 
@@ -26,6 +31,24 @@ def test_aggregate_json_holds_iqm_and_interval(tmp_path):
     (group,) = json.loads((tmp_path / "agg.json").read_text())["groups"]
     assert (group["env_id"], group["seeds"], group["iqm"]["value"]) == ("CartPole-v1", list(range(1, 9)), 4.5)
     assert group["iqm"]["ci_low"] < 4.5 < group["iqm"]["ci_high"]
+
+
+def test_aggregate_names_its_interval_as_plot_does(tmp_path, capsys):
+    write_cartpole_runs(tmp_path / "runs", [1.0, 2.0, 3.0, 4.0, 5.0])
+    assert aggregate.main([str(tmp_path / "runs"), "--resamples", "200", "--json", str(tmp_path / "agg.json")]) == 0
+    assert "95% percentile bootstrap CI, 200 resamples" in capsys.readouterr().out
+    assert json.loads((tmp_path / "agg.json").read_text())["method"] == "percentile bootstrap"
+    summaries, _ = summarize(find_runs([tmp_path / "runs"]), n_resamples=200)
+    assert "error bars: 95% percentile bootstrap CI;" in plot_aggregates(summaries).get_suptitle()
+
+
+@pytest.mark.parametrize("runs, noted", [(2, True), (4, True), (5, False), (1, False)])
+def test_aggregate_notes_a_group_of_fewer_than_5_runs(tmp_path, capsys, runs, noted):
+    write_cartpole_runs(tmp_path, [float(score) for score in range(runs)])
+    assert aggregate.main([str(tmp_path), "--resamples", "200"]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if "too narrow to trust" in line]
+    expected = f"aggregate.py: note: CartPole-v1 dqn has {runs} runs: a 95% percentile bootstrap CI from fewer than 5"
+    assert [note.startswith(expected) for note in notes] == ([True] if noted else [])
 
 
 def test_aggregate_json_dash_writes_only_json_to_stdout(tmp_path, capsys):

@@ -46,6 +46,14 @@ def test_estimate_of_one_score_has_no_interval():
     assert (result.value, result.low, result.high) == (42.0, None, None)
 
 
+@pytest.mark.parametrize("scores", [[1.0, 3.0], [1.0, 2.0, 7.0]])
+def test_estimate_of_the_mean_of_two_or_three_scores_is_their_range(scores):
+    # A resample of n copies of the lowest (highest) score has probability 1/n^n: 1/4 or 1/27, above
+    # the 2.5% cut, so the percentile interval is [min, max] (why aggregate.py notes few runs).
+    result = estimate([np.array(scores)], mean, seed=0)
+    assert (result.low, result.high) == (min(scores), max(scores))
+
+
 def test_estimate_resamples_each_stratum_apart():
     # Stratified: every resample keeps 2 scores from the first stratum (all 0) and 4 from the
     # second (all 10), so its mean is always 40 / 6. Pooled resampling would vary from 0 to 10.
