@@ -197,12 +197,61 @@ def load_config(path: str | Path) -> Config:
 # --- command line -------------------------------------------------------------------------
 
 
+# Other libraries' names for settings that have flags here (CleanRL, Stable-Baselines3, RL Zoo),
+# each with the flags it may mean: a parser suggests the first one it has. Names close in spelling
+# to a flag (--train-freq, --eval-freq, --total-timesteps) are found without this table.
+FLAG_ALIASES: dict[str, tuple[str, ...]] = {
+    "--total-timesteps": ("--total-steps",),  # CleanRL; SB3's learn(total_timesteps)
+    "--n-timesteps": ("--total-steps",),  # RL Zoo
+    "--target-network-frequency": ("--target-update-interval",),  # CleanRL
+    "--start-e": ("--epsilon-start",),  # CleanRL
+    "--end-e": ("--epsilon-end",),  # CleanRL
+    "--exploration-initial-eps": ("--epsilon-start",),  # SB3
+    "--exploration-final-eps": ("--epsilon-end",),  # SB3
+    "--exploration-fraction": ("--epsilon-decay-steps",),  # CleanRL, SB3: a fraction of the run; here env steps
+    "--n-eval-episodes": ("--eval-episodes", "--episodes"),  # RL Zoo; evaluate.py's is --episodes
+    "--cuda": ("--device",),  # CleanRL's --cuda/--no-cuda
+    "--capture-video": ("--video",),  # CleanRL; evaluate.py records episodes
+}
+
+
 class _OneLineParser(argparse.ArgumentParser):
-    """argparse, but a mistake prints one line (not the whole usage) and exits with code 2."""
+    """argparse, but a mistake prints one line (not the whole usage) and exits with code 2, and an
+    unknown flag is answered with the closest one this parser has."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
         sys.stderr.write(f"{self.prog}: error: {redact_credentials(message)} (see --help)\n")
         raise SystemExit(2)
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        parsed, unknown = self.parse_known_args(args, namespace)
+        if unknown:  # as argparse's own parse_args, with suggestions
+            self.error(f"unrecognized arguments: {' '.join(unknown)}{_suggestions(unknown, self._flags())}")
+        return parsed
+
+    def _flags(self) -> list[str]:
+        # argparse has no public list of a parser's flags; _actions has held its actions since Python
+        # 3.2 (tests/configs/test_loading.py fails loudly should that change).
+        return [flag for action in self._actions for flag in action.option_strings]
+
+
+def _suggestions(unknown: list[str], flags: list[str]) -> str:
+    """'; did you mean --x?' for the unknown flags among ``unknown`` (values are skipped) that an
+    alias or a close spelling maps to one of ``flags``, else ''."""
+    found = []
+    for token in unknown:
+        name = token.split("=", 1)[0]
+        if not name.startswith("--"):  # a value, or a one-letter flag: no useful guess
+            continue
+        alias = next((flag for flag in FLAG_ALIASES.get(name, ()) if flag in flags), None)
+        close = [alias] if alias else difflib.get_close_matches(name, flags, n=1)
+        if close and close[0] != name:
+            found.append((name, close[0]))
+    if not found:
+        return ""
+    if len(found) == 1:
+        return f"; did you mean {found[0][1]}?"
+    return "; did you mean " + ", ".join(f"{flag} (for {name})" for name, flag in found) + "?"
 
 
 def _cli_type(f: dataclasses.Field):

@@ -238,6 +238,29 @@ def test_parser_error_is_one_line_and_exit_code_2(capsys, argv, message):
     assert stderr.count("\n") == 1 and message in stderr
 
 
+@pytest.mark.parametrize(
+    "script, argv, hint",
+    [
+        ("train", ["--total-timesteps", "1000"], "; did you mean --total-steps?"),  # CleanRL's and SB3's name
+        ("train", ["--exploration-final-eps=0.1"], "; did you mean --epsilon-end?"),  # SB3's, from the table
+        ("train", ["--no-doubel"], "; did you mean --no-double?"),  # a misspelling, from difflib
+        ("train", ["--start-e", "1", "--end-e", "0"], "; did you mean --epsilon-start (for --start-e), --epsilon-end"),
+        ("train", ["--frobnicate"], "unrecognized arguments: --frobnicate (see --help)"),  # nothing close: no guess
+        ("evaluate", ["RUN", "--n-eval-episodes", "5"], "; did you mean --episodes?"),  # the flag evaluate.py has
+        ("evaluate", ["RUN", "--total-timesteps", "5"], "unrecognized arguments: --total-timesteps 5 (see --help)"),
+    ],
+)
+def test_script_unknown_flag_suggests_the_closest_one_it_has(capsys, script, argv, hint):
+    from dqn_family import evaluate, train
+
+    with pytest.raises(SystemExit) as exit_info:
+        {"train": train, "evaluate": evaluate}[script].main(argv)
+    assert exit_info.value.code == 2
+    stderr = capsys.readouterr().err
+    assert stderr.count("\n") == 1 and stderr.startswith(f"{script}.py: error: unrecognized arguments: ")
+    assert hint in stderr
+
+
 def test_parser_large_integer_flag_is_kept_exactly():
     assert parse(["--seed", "9007199254740993"]).seed == 9007199254740993
 
