@@ -154,9 +154,12 @@ def check_model(session: onnxruntime.InferenceSession, sidecar: dict) -> None:
 
 def make_play_env(env_id: str, sidecar: dict) -> gym.Env:
     """``gymnasium.make(env_id)``; the sidecar's ``play_env`` for the project's own envs (a plain
-    Gymnasium id and the observation entries kept), so that they play without the project."""
-    recipe = sidecar.get("play_env")
-    if ":" in env_id and env_id == sidecar.get("env_id") and recipe is not None:
+    Gymnasium id and the observation entries kept), so that they play without the project, when
+    ``env_id`` names the sidecar's env (its registered id, whatever its module is called)."""
+    recipe, named = sidecar.get("play_env"), sidecar.get("env_id")
+    # The sidecar's env, however its module is named (envs.pomdp: or dqn_family.envs.pomdp:).
+    same_env = isinstance(named, str) and env_id.rpartition(":")[2] == named.rpartition(":")[2]
+    if ":" in env_id and same_env and recipe is not None:
         base, kept = (recipe.get("env_id"), recipe.get("kept_entries")) if isinstance(recipe, dict) else (None, None)
         if not isinstance(base, str) or ":" in base or not isinstance(kept, list) or not kept:
             raise PlayerError("the sidecar's play_env must name a plain Gymnasium env_id and its kept_entries")

@@ -175,7 +175,8 @@ def test_export_verify_mismatch_exits_1_with_one_line(cartpole_run, tmp_path, ca
     [
         (["--format", "tflite"], "invalid choice: 'tflite'"),
         (["--model", "best", "--out", "{tmp}/missing/m.onnx"], "folder {tmp}/missing does not exist"),
-        (["--verify-observations", "0"], "--verify-observations must be >= 1"),
+        (["--verify-observations", "0"], "--verify-observations must be in [1, 1,000,000]"),
+        (["--verify-observations", "1000001"], "--verify-observations must be in [1, 1,000,000]"),
     ],
 )
 def test_export_cli_bad_input_is_one_line_exit_2(cartpole_run, tmp_path, capsys, args, message):
