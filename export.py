@@ -14,41 +14,20 @@ every greedy action is identical and every Q-value within the tolerance in deplo
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
-try:  # Ctrl-C during the imports: one line and the shell's code for SIGINT
-    import argparse
-    from pathlib import Path
-
-    import torch
-
-    from dqn_family.agents import set_torch_threads
-    from dqn_family.configs import UserError, make_parser, report_user_errors
-    from dqn_family.configs.trust import settle_import_path
-    from dqn_family.deployment.formats import EXPORTERS, RUNNERS, SUFFIXES, require_onnx
-    from dqn_family.deployment.policy import greedy_policy, initial_state, observation_spec
-    from dqn_family.deployment.sidecar import sidecar, write_sidecar
-    from dqn_family.deployment.verify import collect_observations, compare
-    from dqn_family.envs import EnvOptions, action_count, make_env, observation_layout, observation_states
-    from dqn_family.evaluate import EVAL_SEED_OFFSET, MODEL_FILES, load_run
-    from dqn_family.fileio import atomic_write, kind_of_file
-except KeyboardInterrupt:
-    sys.stderr.write(f"\n{os.path.basename(sys.argv[0])}: interrupted\n")
-    raise SystemExit(130) from None
+from dqn_family.configs import make_parser
+from dqn_family.deployment import SUFFIXES
 
 
-MAX_VERIFY_OBSERVATIONS = 1_000_000  # a bound (1,000x the default): verification holds every observation in memory
-
-
-class VerificationFailed(Exception):
-    """The exported model does not compute what the torch network does (exit code 1)."""
-
-
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """export.py's command line. Reading it needs no torch, so that --help and a mistyped flag answer
+    at once, before the imports below."""
     parser = make_parser("export.py", "Export a run's Q-network as ONNX or a torch.export .pt2 file.")
     parser.add_argument("run_dir", help="Run directory written by train.py.")
-    parser.add_argument("--format", choices=sorted(EXPORTERS), default="onnx", help="onnx (default) or pt2.")
+    parser.add_argument("--format", choices=sorted(SUFFIXES), default="onnx", help="onnx (default) or pt2.")
     parser.add_argument(
         "--model",
         default="latest",
@@ -77,7 +56,46 @@ def main(argv: list[str] | None = None) -> int:
         help="Import the modules the run's config names ('module:EnvId', 'module:Factory'), running "
         "their code; without it such a run is refused. Never from inside the run directory.",
     )
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":  # the command line first: --help needs none of the imports below
+    ARGS = parse_args(sys.argv[1:])
+
+try:  # Ctrl-C during the imports: one line and the shell's code for SIGINT
+    from pathlib import Path
+
+    import torch
+
+    from dqn_family.agents import set_torch_threads
+    from dqn_family.configs import UserError, report_user_errors
+    from dqn_family.configs.trust import settle_import_path
+    from dqn_family.deployment.formats import EXPORTERS, RUNNERS, require_onnx
+    from dqn_family.deployment.policy import greedy_policy, initial_state, observation_spec
+    from dqn_family.deployment.sidecar import sidecar, sidecar_path, write_sidecar
+    from dqn_family.deployment.verify import collect_observations, compare
+    from dqn_family.envs import EnvOptions, action_count, make_env, observation_layout, observation_states
+    from dqn_family.evaluate import EVAL_SEED_OFFSET, MODEL_FILES, load_run
+    from dqn_family.fileio import atomic_write, kind_of_file, require_writable_file
+except KeyboardInterrupt:
+    sys.stderr.write(f"\n{os.path.basename(sys.argv[0])}: interrupted\n")
+    raise SystemExit(130) from None
+
+
+MAX_VERIFY_OBSERVATIONS = 1_000_000  # a bound (1,000x the default): verification holds every observation in memory
+
+
+class VerificationFailed(Exception):
+    """The exported model does not compute what the torch network does (exit code 1)."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(parse_args(argv))
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Do what parsed export.py arguments ask: one line and exit code 2 for a user's mistake, 1 for a
+    failed verification."""
     settle_import_path({})  # a run directory's names: never from the current directory
     try:
         return report_user_errors("export.py", args, lambda: _export_command(args))
@@ -97,6 +115,11 @@ def output_path(args: argparse.Namespace) -> Path:
         raise UserError(f"cannot write {out}: folder {out.parent} does not exist (create it, or choose another --out)")
     if out.is_dir():
         raise UserError(f"cannot write {out}: it is a folder; give a file name")
+    # Before the export's seconds of work: the paths the user did not name are never written through.
+    if args.out is None:
+        require_writable_file(out)
+    if kind_of_file(out) in (None, "nothing"):  # a regular file gets a sidecar beside it
+        require_writable_file(sidecar_path(out))
     return out
 
 
@@ -161,4 +184,4 @@ def _export_command(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(ARGS))
