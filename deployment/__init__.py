@@ -7,3 +7,7 @@ exported graph computes what the torch network does.
 - ``deployment.sidecar``: the JSON written beside the model (observation spec, env, algo, SHA-256);
 - ``deployment.verify``: observations collected from the env, and the comparison with its tolerance.
 """
+
+# The export formats and their files' suffixes; deployment.formats has an exporter and a runner for
+# each. Here rather than there, so that export.py's --help lists them without importing torch.
+SUFFIXES = {"onnx": ".onnx", "pt2": ".pt2"}

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from dqn_family.configs.errors import UserError
+from dqn_family.deployment import SUFFIXES as SUFFIXES  # by format name, as EXPORTERS and RUNNERS
 from dqn_family.deployment.policy import ObservationSpec
 from dqn_family.fileio import one_line
 
@@ -142,7 +143,6 @@ def pt2_runner(model: Path | bytes) -> Runner:
 
 EXPORTERS: dict[str, Callable[[nn.Module, ObservationSpec], bytes]] = {"onnx": export_onnx, "pt2": export_pt2}
 RUNNERS: dict[str, Callable[[Path | bytes], Runner]] = {"onnx": onnx_runner, "pt2": pt2_runner}
-SUFFIXES = {"onnx": ".onnx", "pt2": ".pt2"}
 
 
 def require_onnx() -> None:
