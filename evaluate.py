@@ -8,11 +8,66 @@ run reproduces its last logged evaluation.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
+from dqn_family.configs import make_parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """evaluate.py's command line. Reading it needs neither torch nor gymnasium, so that --help and
+    a mistyped flag answer at once, before the imports below."""
+    parser = make_parser("evaluate.py", "Evaluate a saved agent from its run directory.")
+    parser.add_argument("run_dir", help="Run directory written by train.py.")
+    parser.add_argument("--episodes", type=int, default=20, help="Episodes to play (default: 20).")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="Seed of the first reset (default: the run's evaluation seed, seed + 10000).",
+    )
+    parser.add_argument(
+        "--epsilon",
+        type=float,
+        default=None,
+        help="Probability of a random action (default: the run's eval_epsilon; 0.05 in the Atari presets).",
+    )
+    parser.add_argument(
+        "--model",
+        default="latest",
+        help="'latest' (end of training), 'best' (best periodic evaluation) or a file path.",
+    )
+    parser.add_argument("--device", default="auto", help="Torch device (default: auto).")
+    parser.add_argument(
+        "--json",
+        metavar="PATH",
+        default=None,
+        help="Also write the results as JSON here; '-' writes them to stdout, the summary line then going to stderr.",
+    )
+    parser.add_argument(
+        "--trust-imports",
+        action="store_true",
+        help="Import the modules the run's config names (a 'module:EnvId' env id or a 'module:Factory' "
+        "network), running their code; without it such a run is refused. Never from inside the "
+        "run directory.",
+    )
+    watch = parser.add_mutually_exclusive_group()
+    watch.add_argument(
+        "--video",
+        metavar="DIR",
+        default=None,
+        help="Record each episode as DIR/<env>-episode-<i>.mp4, deleting those of an earlier "
+        "recording first (needs the video extra: moviepy).",
+    )
+    watch.add_argument("--render", action="store_true", help="Show the episodes in a window (needs a display).")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":  # the command line first: --help needs none of the imports below
+    ARGS = parse_args(sys.argv[1:])
+
 try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell's code for SIGINT, not a traceback
-    import argparse
     import time
     from pathlib import Path
 
@@ -38,7 +93,6 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
         config_to_dict,
         env_file_name,
         load_config,
-        make_parser,
         report_user_errors,
     )
     from dqn_family.configs.trust import check_run_imports, settle_import_path
@@ -188,50 +242,11 @@ def load_run(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = make_parser("evaluate.py", "Evaluate a saved agent from its run directory.")
-    parser.add_argument("run_dir", help="Run directory written by train.py.")
-    parser.add_argument("--episodes", type=int, default=20, help="Episodes to play (default: 20).")
-    parser.add_argument(
-        "--seed",
-        type=int,
-        default=None,
-        help="Seed of the first reset (default: the run's evaluation seed, seed + 10000).",
-    )
-    parser.add_argument(
-        "--epsilon",
-        type=float,
-        default=None,
-        help="Probability of a random action (default: the run's eval_epsilon; 0.05 in the Atari presets).",
-    )
-    parser.add_argument(
-        "--model",
-        default="latest",
-        help="'latest' (end of training), 'best' (best periodic evaluation) or a file path.",
-    )
-    parser.add_argument("--device", default="auto", help="Torch device (default: auto).")
-    parser.add_argument(
-        "--json",
-        metavar="PATH",
-        default=None,
-        help="Also write the results as JSON here; '-' writes them to stdout, the summary line then going to stderr.",
-    )
-    parser.add_argument(
-        "--trust-imports",
-        action="store_true",
-        help="Import the modules the run's config names (a 'module:EnvId' env id or a 'module:Factory' "
-        "network), running their code; without it such a run is refused. Never from inside the "
-        "run directory.",
-    )
-    watch = parser.add_mutually_exclusive_group()
-    watch.add_argument(
-        "--video",
-        metavar="DIR",
-        default=None,
-        help="Record each episode as DIR/<env>-episode-<i>.mp4, deleting those of an earlier "
-        "recording first (needs the video extra: moviepy).",
-    )
-    watch.add_argument("--render", action="store_true", help="Show the episodes in a window (needs a display).")
-    args = parser.parse_args(argv)
+    return run_command(parse_args(argv))
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Do what parsed evaluate.py arguments ask: one line and exit code 2 for a user's mistake."""
     settle_import_path({})  # a run directory's names: never from the current directory
     return report_user_errors("evaluate.py", args, lambda: _evaluate_command(args))
 
@@ -290,4 +305,4 @@ def _evaluate_command(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(ARGS))
