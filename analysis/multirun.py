@@ -17,7 +17,6 @@ session, so that a Ctrl-C in the terminal reaches it only once, through the pare
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import re
 import subprocess
@@ -255,22 +254,14 @@ def run_ray(trials: list[Trial], *, workers: int, poll: Poll, address: str | Non
     (started here unless one is already running), or on the cluster at ``address``, where the
     code is shipped as the tasks' working directory. Progress is read from the trials' logs, so
     it shows while ``--root`` is on a file system the driver shares with the workers."""
-    try:
-        import ray
-    except ModuleNotFoundError:
-        raise ConfigError(
-            "--backend ray needs ray, which is not installed; install it with: pip install -e '.[ray]'"
-        ) from None
-    started = not ray.is_initialized()
-    if started and address is None:
-        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
-    elif started:
-        ray.init(
-            address=address,
-            log_to_driver=False,
-            logging_level=logging.WARNING,
-            runtime_env={"working_dir": str(CODE_DIR), "excludes": ["runs/", ".git/", "*.pt", "docs/"]},
-        )
+    from dqn_family.distributed.ray_session import start_ray
+
+    shipped = {"working_dir": str(CODE_DIR), "excludes": ["runs/", ".git/", "*.pt", "docs/"]}
+    started = start_ray(
+        address=address, num_cpus=workers, what="--backend ray", runtime_env=None if address is None else shipped
+    )[1]
+    import ray  # once start_ray has set Ray's environment
+
     if address is None:  # this machine: workers import analysis, and run train.py, from CODE_DIR
         pythonpath = os.pathsep.join(filter(None, [str(CODE_DIR), os.environ.get("PYTHONPATH")]))
         options: dict[str, Any] = {"runtime_env": {"env_vars": {"PYTHONPATH": pythonpath}}}

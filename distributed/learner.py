@@ -205,9 +205,13 @@ def learner_loop(
         try:
             while count.env_steps < config.total_steps and stop.signal is None and stopped_early is None:
                 # Hand out sends while the flow limits allow (module docstring).
+                # No send starts once those in flight reach total_steps: a run stops at its budget,
+                # past it only by the rest of a last send when total_steps is not a multiple of sends.
                 for actor in range(workers.actors):
-                    while workers.pending(actor) < PIPELINE and flow.may_send(
-                        count.env_steps, workers.steps_in_flight(), send, count.updates, stored
+                    while (
+                        workers.pending(actor) < PIPELINE
+                        and count.env_steps + workers.steps_in_flight() < config.total_steps
+                        and flow.may_send(count.env_steps, workers.steps_in_flight(), send, count.updates, stored)
                     ):
                         workers.submit(actor, count.env_steps)
                 can_update = flow.updates_allowed(count.env_steps, stored) > count.updates
@@ -231,8 +235,9 @@ def learner_loop(
                     agent.sync_target(config.tau)
 
                 if crossed(before, count.env_steps, config.log_frequency):
-                    epsilon = float(np.mean([actor_epsilon(config, i, count.env_steps) for i in range(config.actors)]))
-                    status = log.flush(count.env_steps, epsilon)
+                    epsilons = [actor_epsilon(config, i, count.env_steps) for i in range(config.actors)]
+                    status = log.flush(count.env_steps, float(np.mean(epsilons)))
+                    status["eps"] = epsilon_range(epsilons)
                     status.update(fleet.flush(count, workers.steps_in_flight(), stored))
                     progress.set_status(**status)
                 if config.eval_frequency and (crossed(before, count.env_steps, config.eval_frequency) or finished):
@@ -244,8 +249,8 @@ def learner_loop(
             stored = _count(workers.drain(), count, log, fleet, progress, stored, config)
             if count.env_steps > config.total_steps:
                 progress.note(
-                    f"stopped at {count.env_steps:,} env steps: the sends in flight when total_steps "
-                    f"{config.total_steps:,} was reached were stored and counted too"
+                    f"stopped at {count.env_steps:,} env steps, past total_steps {config.total_steps:,}: actors "
+                    f"send {send:,} env steps at a time, and the last send was stored and counted whole"
                 )
             progress.close()
             count.seconds = time.perf_counter() - started
@@ -302,12 +307,28 @@ def _learn(config: Config, agent: DQNAgent, workers: Workers, log: MetricLog, co
     count.updates += 1
 
 
+def epsilon_range(epsilons: list[float]) -> str:
+    """The actors' epsilons for the progress line: one value when they agree, else 'lowest-highest'
+    (Ape-X gives each actor its own)."""
+    low, high = min(epsilons), max(epsilons)
+    return f"{low:.2f}" if f"{low:.2f}" == f"{high:.2f}" else f"{low:.2f}-{high:.2f}"
+
+
+def replay_ratio_so_far(updates: int, batch_size: int, env_steps: int, learning_starts: int) -> float:
+    """Transitions replayed per env step since learning_starts, over the whole run: the quantity
+    ``Flow`` holds at the replay ratio (a window's reading swings around it as updates catch up)."""
+    return updates * batch_size / max(env_steps - learning_starts, 1)
+
+
 class FleetLog:
     """The distributed/ TensorBoard tags and progress fields: env steps/s in all and per actor,
-    learner updates/s, replay ratio, weight lag, steps in flight, actor restarts."""
+    learner updates/s, replay ratio, weight lag, steps in flight, actor restarts. The replay ratio's
+    tag is over the last log interval; the progress line's ``rr`` is over the whole run, the figure
+    to compare with the config's replay_ratio."""
 
     def __init__(self, writer: SummaryWriter, config: Config, updates: int, env_steps: int) -> None:
         self.writer, self.actors, self.batch_size = writer, config.actors, config.batch_size
+        self.learning_starts = config.learning_starts
         actors = config.actors
         self.pids: list[int | None] = [None] * actors
         self.restarts, self.deaths = 0, [0] * actors
@@ -356,7 +377,7 @@ class FleetLog:
         self.last_time, self.last_updates, self.last_steps = now, count.updates, count.env_steps
         return {
             "ups": f"{scalars['distributed/learner_updates_per_second']:.0f}",
-            "rr": f"{scalars['distributed/replay_ratio']:.1f}",
+            "rr": f"{replay_ratio_so_far(count.updates, self.batch_size, count.env_steps, self.learning_starts):.1f}",
             "lag": f"{scalars['distributed/weight_lag']:.0f}",
             "inflight": str(in_flight),
             "restarts": str(self.restarts),

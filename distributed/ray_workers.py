@@ -17,6 +17,7 @@ import dataclasses
 import os
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,7 @@ from dqn_family.replay import Batch
 
 MAX_PRIORITY_UPDATES_IN_FLIGHT = 64  # the learner waits for the replay beyond this many
 SAMPLES_PER_CALL = 16  # batches the learner fetches from the replay in one round trip
+START_POLL_SECONDS = 0.2  # between looks at a stop request while the actors start
 
 
 class RayActorCore:
@@ -118,16 +120,21 @@ class RayWorkers:
     def actors(self) -> int:
         return self.config.actors
 
-    def start_actors(self, env_seed: int) -> None:
-        """Start the actors (actor i's envs seeded env_seed + i x num_envs) and wait until each is up."""
+    def start_actors(self, env_seed: int, stopped: Callable[[], bool] = lambda: False) -> None:
+        """Start the actors (actor i's envs seeded env_seed + i x num_envs) and wait until each is up,
+        or until ``stopped()`` (a SIGTERM while many actors start: the learner loop then stops at once)."""
         self.handles = [
             self.actor_class.remote(self.config, i, env_seed + i * self.config.num_envs) for i in range(self.actors)
         ]
-        for i, handle in enumerate(self.handles):
-            try:
-                ray.get(handle.pid.remote())
-            except RayActorError as error:
-                raise DistributedError(f"actor {i} could not start: {one_line(error)[:300]}") from None
+        starting = {handle.pid.remote(): i for i, handle in enumerate(self.handles)}
+        while starting and not stopped():
+            ready, _ = ray.wait(list(starting), num_returns=len(starting), timeout=START_POLL_SECONDS)
+            for ref in ready:
+                i = starting.pop(ref)
+                try:
+                    ray.get(ref)
+                except RayActorError as error:
+                    raise DistributedError(f"actor {i} could not start: {start_failure(error)}") from None
 
     def actor_pids(self) -> list[int]:
         return [int(ray.get(handle.pid.remote())) for handle in self.handles]
@@ -244,5 +251,14 @@ def start_replay(
     try:
         ray.get(handle.pid.remote())
     except RayActorError as error:
-        raise DistributedError(f"the replay actor could not start: {one_line(error)[:300]}") from None
+        raise DistributedError(f"the replay actor could not start: {start_failure(error)}") from None
     return handle
+
+
+def start_failure(error: RayActorError) -> str:
+    """Why an actor did not start: what its ``__init__`` raised (the last line of the traceback Ray
+    reports, less the exception's class), else Ray's own message; bounded."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if error.actor_init_failed and lines:
+        return lines[-1].partition(": ")[2][:300] or lines[-1][:300]
+    return one_line(error)[:300]

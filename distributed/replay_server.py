@@ -55,6 +55,11 @@ class ReplayServer:
     def __len__(self) -> int:
         return len(self.buffer)
 
+    def __bool__(self) -> bool:
+        # Ray tests the actor's truth when its __init__ failed (to store the error): without this,
+        # __len__ would run on a server with no buffer and kill the worker, hiding the error.
+        return True
+
     def size(self) -> int:
         return len(self.buffer)
 

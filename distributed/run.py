@@ -4,15 +4,14 @@ one for the replay, or joined at ``ray_address``; the learner is this process, o
 
 The run directory is the one a single-process run writes (training.run_dir: config.yaml, meta.json,
 TensorBoard events, model_latest.pt / model_best.pt, checkpoints/, summary.json), so evaluate.py,
-aggregate.py, plot.py and ``--resume`` read it unchanged. Ray is imported here only, when a run
-asks for actors: it is an optional extra.
+aggregate.py, plot.py and ``--resume`` read it unchanged. Ray is started or joined by
+distributed.ray_session, only when a run asks for actors: it is an optional extra.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -27,8 +26,9 @@ from dqn_family.checkpoints import lock_run_dir, record_resume, stop_on_signals,
 from dqn_family.configs import Config, ConfigError
 from dqn_family.configs.errors import os_errors_in
 from dqn_family.distributed.learner import DistributedRun, learner_loop
+from dqn_family.distributed.ray_session import start_ray
 from dqn_family.envs import EnvOptions, action_count, make_env, observation_layout, observation_states
-from dqn_family.fileio import one_line
+from dqn_family.replay.memory import available_memory
 from dqn_family.training.hooks import EvaluationCallback
 from dqn_family.training.run_dir import config_table, create_run_dir
 from dqn_family.training.state import TrainResult, checked, part_seeds, restore
@@ -38,6 +38,10 @@ from dqn_family.training.tracking import open_writer
 if TYPE_CHECKING:
     from dqn_family.distributed.ray_workers import RayWorkers
 
+# Memory one more actor process costs: each ray::RayActorCore of `train.py --env CartPole-v1 --actors 2`
+# held 400 MiB resident, 267 MiB of it its own (psutil's memory_full_info: rss, uss; the rest is shared
+# libraries), on Linux with torch 2 on the CPU. The replay's process costs as much before its buffer.
+ACTOR_BYTES = 300 * 10**6
 PACKAGE_PARENT = Path(__file__).parents[2]  # the folder dqn_family was imported from (a checkout's PYTHONPATH entry)
 
 
@@ -49,12 +53,13 @@ def train_distributed(
     with ray_session(config) as workers_options:
         run, workers = _build(config, workers_options)
         try:
-            with stop_on_signals(handle_signals):
+            with stop_on_signals(handle_signals) as stop:
                 run_dir = create_run_dir(config, run.device)
                 run = dataclasses.replace(run, run_dir=run_dir)
                 with os_errors_in(run_dir), lock_run_dir(run_dir), open_writer(config, run_dir) as writer:
                     writer.add_text("hyperparameters", config_table(dataclasses.replace(config, run_dir=str(run_dir))))
-                    workers.start_actors(config.seed)  # actor 0's envs are seeded as a single-process run's
+                    # actor 0's envs are seeded as a single-process run's; a signal meanwhile stops the run at step 0
+                    workers.start_actors(config.seed, lambda: stop.signal is not None)
                     return learner_loop(run, writer, None, handle_signals, on_evaluation)
         finally:
             workers.close()
@@ -73,9 +78,10 @@ def resume_distributed(
             resumed = checked(checkpoint_path, restore, run, payload)
             record_resume(run_dir, env_step=payload["env_step"], device=str(run.device))
             wait_for_later_event_file_name(run_dir)
-            workers.start_actors(int(run.env_seeds.integers(2**31)))
-            with open_writer(config, run_dir, purge_step=payload["env_step"] + 1) as writer:
-                return learner_loop(run, writer, resumed, handle_signals)
+            with stop_on_signals(handle_signals) as stop:
+                workers.start_actors(int(run.env_seeds.integers(2**31)), lambda: stop.signal is not None)
+                with open_writer(config, run_dir, purge_step=payload["env_step"] + 1) as writer:
+                    return learner_loop(run, writer, resumed, handle_signals)
         finally:
             workers.close()
 
@@ -134,28 +140,18 @@ def _build(
 # --- Ray ---------------------------------------------------------------------------------------------
 
 
-def require_ray() -> Any:
-    """The ray module, or a ConfigError naming the extra to install."""
-    try:
-        import ray
-    except ModuleNotFoundError:
-        raise ConfigError(
-            "--actors needs ray, which is not installed; install the ray extra: pip install -e '.[ray]'"
-        ) from None
-    return ray
-
-
 @contextlib.contextmanager
 def ray_session(config: Config) -> Iterator[dict[str, Any]]:
-    """Ray, started here (and shut down after) unless this process already joined it; yields the
-    options the run's Ray actors need (none so far). On this machine, Ray's processes inherit a
-    PYTHONPATH that finds dqn_family and the working directory's modules (a 'module:EnvId'): set
-    before Ray starts, so that its pre-started workers serve the actors (a runtime_env of their own
-    would make Ray start new ones, seconds each); on a cluster, every node needs dqn-family installed."""
-    ray = require_ray()
-    started = not ray.is_initialized()
-    if started:
-        _init(ray, config)
+    """Ray, started here (and shut down after) unless this process already joined it
+    (distributed.ray_session); yields the options the run's Ray actors need (none so far). On this
+    machine, Ray's processes inherit a PYTHONPATH that finds dqn_family and, where the command line
+    made it importable, the working directory's modules (a 'module:EnvId'): set before Ray starts,
+    so that its pre-started workers serve the actors (a runtime_env of their own would make Ray start
+    new ones, seconds each); on a cluster, every node needs dqn-family installed."""
+    check_actor_memory(config)
+    if config.ray_address is None:
+        os.environ["PYTHONPATH"] = _pythonpath()
+    ray, started = start_ray(address=config.ray_address, num_cpus=config.actors + 1, what="--actors")
     try:
         _check_cpus(ray, config)
         yield {}
@@ -164,17 +160,20 @@ def ray_session(config: Config) -> Iterator[dict[str, Any]]:
             ray.shutdown()
 
 
-def _init(ray: Any, config: Config) -> None:
-    quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
-    if config.ray_address is None:
-        os.environ["PYTHONPATH"] = _pythonpath()
-        ray.init(num_cpus=config.actors + 1, include_dashboard=False, **quiet)
-        return
-    try:
-        ray.init(address=config.ray_address, **quiet)
-    except Exception as error:  # Ray reports an unreachable cluster as ConnectionError, RuntimeError or ValueError
-        reason = one_line(error)[:200]
-        raise ConfigError(f"cannot join the Ray cluster at --ray-address {config.ray_address}: {reason}") from None
+def check_actor_memory(config: Config) -> None:
+    """On this machine, the actors and the replay's process must fit in the memory left (the
+    replay's buffer is checked on its own, once its size is known): a ConfigError before Ray starts."""
+    if config.ray_address is not None:
+        return  # the cluster's memory, which Ray's own scheduler accounts for
+    found = available_memory()
+    needed = (config.actors + 1) * ACTOR_BYTES
+    if found is not None and needed > found[0]:
+        most = max(found[0] // ACTOR_BYTES - 1, 0)
+        raise ConfigError(
+            f"--actors {config.actors} needs about {needed / 1e9:.1f} GB ({ACTOR_BYTES / 1e6:.0f} MB per actor "
+            f"process, and one more for the replay) but only {found[0] / 1e9:.1f} GB is available "
+            f"({found[1]}); use at most --actors {most} here, or join a cluster with --ray-address"
+        )
 
 
 def _check_cpus(ray: Any, config: Config) -> None:
@@ -184,8 +183,8 @@ def _check_cpus(ray: Any, config: Config) -> None:
         cpus = os.cpu_count() or 1
         if config.actors > cpus:
             print(
-                f"warning: {config.actors} actors on {cpus} CPUs (plus the learner and the replay): "
-                "they share cores, so env steps per second will not grow with --actors",
+                f"warning: --actors {config.actors} is more than the {cpus} CPUs of this machine: the actors, the "
+                f"replay and the learner share them, so env steps per second will not grow with --actors here",
                 file=sys.stderr,
             )
         return
@@ -198,6 +197,16 @@ def _check_cpus(ray: Any, config: Config) -> None:
 
 
 def _pythonpath() -> str:
+    """PYTHONPATH for Ray's workers: the checkout dqn_family comes from, and the working directory
+    only where the command line put it on this process's import path (configs.trust's rule)."""
     parts = [str(PACKAGE_PARENT)] if (PACKAGE_PARENT / "dqn_family").exists() else []
-    parts += [os.getcwd(), os.environ.get("PYTHONPATH", "")]
+    if cwd_importable():
+        parts.append(os.getcwd())
+    parts.append(os.environ.get("PYTHONPATH", ""))
     return os.pathsep.join(part for part in parts if part)
+
+
+def cwd_importable() -> bool:
+    """Whether the working directory (or its real path) is on this process's import path."""
+    cwd = os.getcwd()
+    return cwd in sys.path or os.path.realpath(cwd) in {os.path.realpath(entry) for entry in sys.path}

@@ -4,6 +4,9 @@ against hand-worked numbers, and the learner loop run in-process (InlineWorkers)
 from __future__ import annotations
 
 import json
+import os
+import socket
+import time
 
 import numpy as np
 import pytest
@@ -11,7 +14,15 @@ import torch
 
 from dqn_family.agents import make_agent
 from dqn_family.distributed.actor import ActorCore, TransitionData, actor_epsilon, apex_epsilon
-from dqn_family.distributed.learner import DistributedRun, Flow, InlineWorkers, learner_loop, replay_ratio
+from dqn_family.distributed.learner import (
+    DistributedRun,
+    Flow,
+    InlineWorkers,
+    epsilon_range,
+    learner_loop,
+    replay_ratio,
+    replay_ratio_so_far,
+)
 from dqn_family.distributed.replay_server import ReplayServer
 from dqn_family.training.run_dir import create_run_dir
 from dqn_family.training.state import part_seeds
@@ -215,16 +226,19 @@ def test_train_without_ray_names_the_extra(monkeypatch, tiny_config, capsys):
     assert "pip install -e '.[ray]'" in err and "\n" not in err
 
 
-def test_unreachable_ray_address_is_a_config_error(monkeypatch, tiny_config):
+def test_unreachable_ray_address_is_one_line_in_seconds(monkeypatch):
     from dqn_family.configs import ConfigError
-    from dqn_family.distributed import run
+    from dqn_family.distributed import ray_session
 
-    class FakeRay:
-        def init(self, **options):
-            raise ConnectionError("Could not find any running Ray instance.")
-
-    with pytest.raises(ConfigError, match="cannot join the Ray cluster at --ray-address auto: Could not find"):
-        run._init(FakeRay(), tiny_config(actors=1, ray_address="auto"))
+    for name, value in ray_session.QUIET_ENV.items():
+        monkeypatch.setenv(name, value)  # start_ray sets them; the test's environment gets them back
+    with socket.socket() as listener:  # a port that refuses connections once this closes
+        listener.bind(("127.0.0.1", 0))
+        port = listener.getsockname()[1]
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match=f"--ray-address 127.0.0.1:{port}: nothing answers there"):
+        ray_session.start_ray(address=f"127.0.0.1:{port}", num_cpus=1, what="--actors")
+    assert time.monotonic() - started < ray_session.CONNECT_SECONDS + 1
 
 
 def test_more_actors_than_cpus_warns_with_the_numbers(monkeypatch, tiny_config, capsys):
@@ -232,6 +246,77 @@ def test_more_actors_than_cpus_warns_with_the_numbers(monkeypatch, tiny_config, 
 
     monkeypatch.setattr(run.os, "cpu_count", lambda: 2)
     run._check_cpus(object(), tiny_config(actors=3))
-    assert "warning: 3 actors on 2 CPUs" in capsys.readouterr().err
+    assert "warning: --actors 3 is more than the 2 CPUs of this machine" in capsys.readouterr().err
     run._check_cpus(object(), tiny_config(actors=2))
     assert capsys.readouterr().err == ""
+
+
+def test_train_refuses_actors_beyond_memory_in_one_line_before_ray_starts(monkeypatch, capsys):
+    from dqn_family import train
+    from dqn_family.distributed import run
+
+    def no_ray(**options):
+        raise AssertionError("Ray was started")
+
+    monkeypatch.setattr(run, "available_memory", lambda: (10 * 10**9, "MemAvailable in /proc/meminfo"))
+    monkeypatch.setattr(run, "start_ray", no_ray)
+    code = train.main(["--env", "CartPole-v1", "--actors", "1000", "--total-steps", "10", "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err
+    # 1,001 processes x 300 MB = 300.3 GB; 10 GB holds 33 of them: 32 actors and the replay
+    assert "--actors 1000 needs about 300.3 GB" in err and "use at most --actors 32 here" in err
+
+
+def test_pythonpath_has_the_working_directory_only_where_it_is_importable(monkeypatch, tmp_path):
+    from dqn_family.distributed import run
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(run.sys, "path", [p for p in run.sys.path if p not in ("", str(tmp_path))])
+    assert str(tmp_path) not in run._pythonpath().split(os.pathsep)
+    monkeypatch.setattr(run.sys, "path", [*run.sys.path, str(tmp_path)])
+    assert str(tmp_path) in run._pythonpath().split(os.pathsep)
+
+
+# --- what the progress line says ---------------------------------------------------------------
+
+
+def test_epsilon_range_shows_the_actors_spread():
+    assert epsilon_range([0.4, 0.4]) == "0.40"
+    assert epsilon_range([0.4, 0.02, 0.1]) == "0.02-0.40"
+
+
+def test_replay_ratio_so_far_counts_from_learning_starts():
+    # 100 updates of 64 transitions over the 1,000 env steps after learning_starts 200
+    assert replay_ratio_so_far(100, 64, 1_200, 200) == 6.4
+    assert replay_ratio_so_far(0, 64, 100, 200) == 0.0
+
+
+@pytest.mark.parametrize("total_steps, expected", [(600, 600), (620, 650)])
+def test_learner_loop_stops_at_total_steps_with_sends_in_flight(tiny_config, total_steps, expected):
+    from torch.utils.tensorboard import SummaryWriter
+
+    # 3 actors x 2 sends of 50 steps could be in flight: nothing starts past the budget, so a run
+    # ends at it, or within the one send that crosses it
+    config = tiny_config(actors=3, total_steps=total_steps, eval_frequency=0, checkpoint_every=0, log_frequency=100)
+    run = _inline_run(config)
+    with SummaryWriter(log_dir=str(run.run_dir)) as writer:
+        result = learner_loop(run, writer, None, handle_signals=False)
+    assert result.env_steps == expected
+
+
+# --- resume ------------------------------------------------------------------------------------
+
+
+def test_resume_ignores_the_recorded_ray_address(tiny_config, tmp_path, capsys):
+    from dqn_family.checkpoints.resume import resume_config
+    from dqn_family.configs.loading import save_config
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    save_config(tiny_config(actors=2, ray_address="ray://203.0.113.1:10001"), run_dir / "config.yaml")
+    assert resume_config(run_dir, {}).ray_address is None  # a local Ray: the recorded address is not joined
+    assert capsys.readouterr().err.splitlines() == [
+        "note: this run was recorded with --ray-address 'ray://203.0.113.1:10001', which a resume does not join; "
+        "it resumes on a local Ray instance (pass --ray-address again to join that cluster)"
+    ]
+    assert resume_config(run_dir, {"ray_address": "auto"}).ray_address == "auto"  # given again: joined

@@ -16,6 +16,7 @@ ray = pytest.importorskip("ray")
 from dqn_family import evaluate, train  # noqa: E402
 from dqn_family.checkpoints import list_checkpoints  # noqa: E402
 from dqn_family.distributed import run as distributed_run  # noqa: E402
+from dqn_family.distributed.ray_session import start_ray  # noqa: E402
 from dqn_family.distributed.ray_workers import RayWorkers  # noqa: E402
 from tests.run_logs import read_scalars  # noqa: E402
 
@@ -25,7 +26,7 @@ def ray_session():
     """One local Ray for the module; its workers import dqn_family as this process does."""
     previous = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = distributed_run._pythonpath()
-    ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    start_ray(address=None, num_cpus=3, what="the tests")  # never a cluster left on this machine
     try:
         yield
     finally:
