@@ -18,8 +18,55 @@ the checkpoint's step, the steps the stopped process logged after it being purge
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
+
+from dqn_family.configs import add_config_arguments, make_parser, values_for_help
+from dqn_family.configs.config import HARMLESS_ON_RESUME
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """train.py's command line. Reading it needs neither torch nor gymnasium, so that --help and a
+    mistyped flag answer at once, before the imports below."""
+    parser = make_parser(
+        "train.py",
+        "Train a DQN-family agent on a Gymnasium environment. Settings apply in "
+        "order: defaults < env preset (configs/) < --config FILE < flags. The defaults shown are "
+        "the presets' for the --env, --algo and --config given with --help (CartPole-v1, dqn).",
+    )
+    add_config_arguments(parser, shown=values_for_help(argv))
+    parser.add_argument(
+        "--print-config",
+        action="store_true",
+        help="Print the resolved config as YAML, each preset value with its source, and exit; nothing "
+        "is trained. The output is a valid --config FILE.",
+    )
+    harmless = ", ".join("--" + name.replace("_", "-") for name in HARMLESS_ON_RESUME)
+    parser.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        default=None,
+        help="Continue the run in RUN_DIR from its latest checkpoint to its total_steps. Other "
+        f"settings given must equal the run's, except {harmless}; and a larger --total-steps extends the "
+        "run, a finished one too (config.yaml then records the new total): epsilon follows its schedule "
+        "as before (it is in env steps, epsilon_decay_steps); the learning-rate decay and the "
+        "importance-sampling anneal still end where they did (at anneal_steps, set to the earlier total "
+        "if it was none), so the steps past that end run at learning_rate_end and beta 1. A smaller "
+        "--total-steps is refused.",
+    )
+    parser.add_argument(
+        "--trust-imports",
+        action="store_true",
+        help="With --resume: import the modules the run's config names ('module:EnvId', "
+        "'module:Factory'), running their code; without it they must be given again as flags. "
+        "Never from inside the run directory.",
+    )
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":  # the command line first: --help needs none of the imports below
+    ARGS = parse_args(sys.argv[1:])
 
 try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell's code for SIGINT, not a traceback
     import dataclasses
@@ -32,12 +79,12 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
 
     from dqn_family.agents import DQNAgent, NetworkFactory, factory_spec, resolve_device
     from dqn_family.checkpoints import (
-        HARMLESS_ON_RESUME,
         TrainingInterrupted,
         check_same_run,
         latest_checkpoint,
         load_checkpoint,
         lock_run_dir,
+        record_extension,
         record_resume,
         resume_config,
         stop_on_signals,
@@ -46,15 +93,12 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
     from dqn_family.configs import (
         Config,
         ConfigError,
-        add_config_arguments,
         config_from_args,
         config_origins,
         config_to_dict,
-        make_parser,
         print_config,
         read_config_file,
         report_user_errors,
-        values_for_help,
     )
     from dqn_family.configs.config import FIELD_NAMES
     from dqn_family.configs.errors import os_errors_in
@@ -136,7 +180,8 @@ def resume(
     trust_imports: bool = False,
 ) -> TrainResult:
     """Continue the run in directory ``path`` from its latest checkpoint to its total_steps.
-    ``overrides`` may change only harmless settings (``checkpoints.HARMLESS_ON_RESUME``). A
+    ``overrides`` may change only harmless settings (``checkpoints.HARMLESS_ON_RESUME``), and raise
+    total_steps, which extends the run (``checkpoints.resume``; config.yaml records it). A
     ``module:Name`` in the run's config is imported only if ``overrides`` give the same value or
     with ``trust_imports`` (configs.trust)."""
     run_dir = find_run_dir(path)
@@ -152,6 +197,8 @@ def resume(
         checkpoint_path = latest_checkpoint(run_dir)
         payload = load_checkpoint(checkpoint_path)
         check_same_run(payload.get("config"), config, checkpoint_path)
+        check_tracker_available(config.track)
+        record_extension(run_dir, config)  # a larger total_steps: from now on the run's own
         if payload["env_step"] >= config.total_steps:  # nothing left to do
             counters, final_eval = checked(checkpoint_path, progress_from, payload)
             return TrainResult(
@@ -169,7 +216,6 @@ def resume(
 
             return resume_distributed(run_dir, config, checkpoint_path, payload, handle_signals=handle_signals)
         device = resolve_device(config.device)
-        check_tracker_available(config.track)
         envs, agent, buffer, env_seeds = build_parts(config, device)
         try:
             run = Run(config, run_dir, device, envs, agent, buffer, env_seeds)
@@ -323,36 +369,11 @@ def _learn(
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    parser = make_parser(
-        "train.py",
-        "Train a DQN-family agent on a Gymnasium environment. Settings apply in "
-        "order: defaults < env preset (configs/) < --config FILE < flags. The defaults shown are "
-        "the presets' for the --env, --algo and --config given with --help (CartPole-v1, dqn).",
-    )
-    add_config_arguments(parser, shown=values_for_help(argv))
-    parser.add_argument(
-        "--print-config",
-        action="store_true",
-        help="Print the resolved config as YAML, each preset value with its source, and exit; nothing "
-        "is trained. The output is a valid --config FILE.",
-    )
-    harmless = ", ".join("--" + name.replace("_", "-") for name in HARMLESS_ON_RESUME)
-    parser.add_argument(
-        "--resume",
-        metavar="RUN_DIR",
-        default=None,
-        help="Continue the run in RUN_DIR from its latest checkpoint to its total_steps. Other "
-        f"settings given must equal the run's, except {harmless}.",
-    )
-    parser.add_argument(
-        "--trust-imports",
-        action="store_true",
-        help="With --resume: import the modules the run's config names ('module:EnvId', "
-        "'module:Factory'), running their code; without it they must be given again as flags. "
-        "Never from inside the run directory.",
-    )
-    args = parser.parse_args(argv)
+    return run_command(parse_args(sys.argv[1:] if argv is None else argv))
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Do what parsed train.py arguments ask: one line and exit code 2 for a user's mistake."""
     return report_user_errors("train.py", args, lambda: _train_command(args))
 
 
@@ -396,4 +417,4 @@ def _resume_overrides(args) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(ARGS))

@@ -102,7 +102,13 @@ class Config:
     seed: int = _field(
         1, "Seed for networks, exploration, replay sampling and envs (env i gets seed + i).", low=0, high=SEED_MAX
     )
-    total_steps: int = _field(500_000, "Env steps to train for, summed over all vector envs.", low=1, high=STEPS_MAX)
+    total_steps: int = _field(
+        500_000,
+        "Env steps to train for, summed over all vector envs. A resume may raise it, extending the run "
+        "(see --resume and anneal_steps).",
+        low=1,
+        high=STEPS_MAX,
+    )
     num_envs: int = _field(1, "Number of environments stepped together through gymnasium.vector.", low=1, high=1024)
     vector_mode: str = _field(
         "sync", "How vector envs run: 'sync' (one process) or 'async' (a process each).", VECTOR_MODES
@@ -125,8 +131,17 @@ class Config:
     learning_rate: float = _field(1e-4, "Adam learning rate (at env step 0).", low=0.0, high=10.0, open_low=True)
     learning_rate_end: float | None = _field(
         None,
-        "If set, the learning rate decays linearly to this at total_steps; 'none' keeps it constant. "
-        "Must be in [0, learning_rate] or none.",
+        "If set, the learning rate decays linearly to this at anneal_steps (total_steps unless set); 'none' "
+        "keeps it constant. Must be in [0, learning_rate] or none.",
+    )
+    anneal_steps: int | None = _field(
+        None,
+        "Env steps over which the learning rate decays to learning_rate_end and prioritized replay's "
+        "importance-sampling exponent rises to 1; 'none' is total_steps. A resume that extends the run "
+        "(a larger --total-steps) sets it to the earlier total_steps, so both keep the course they had "
+        "and the added steps run at their final values.",
+        low=1,
+        high=STEPS_MAX,
     )
     adam_eps: float = _field(1e-8, "Adam epsilon (numerical stability term).", low=0.0, high=1.0, open_low=True)
     fused_adam: bool = _field(
@@ -193,7 +208,10 @@ class Config:
     prioritized: bool = _field(False, "Proportional prioritized replay (Schaul et al. 2016).")
     priority_alpha: float = _field(0.6, "Prioritization exponent: P(i) ~ p_i^alpha (0 = uniform).", low=0.0, high=1.0)
     priority_beta_start: float = _field(
-        0.4, "Importance-sampling exponent at step 0, annealed linearly to 1 at total_steps.", low=0.0, high=1.0
+        0.4,
+        "Importance-sampling exponent at step 0, annealed linearly to 1 at anneal_steps (total_steps unless set).",
+        low=0.0,
+        high=1.0,
     )
     priority_epsilon: float = _field(
         1e-6, "Added to |TD error| so that no transition has zero priority.", low=0.0, high=1.0, open_low=True
@@ -537,3 +555,25 @@ def field_default(f: dataclasses.Field) -> Any:
 
 
 FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Config))
+
+# The settings a resume may change (checkpoints.resume): how a run executes, not what it computes.
+# Here, not in checkpoints, so that train.py's --help names them without importing torch.
+# compile: the compiled update keeps Adam's state where torch.optim.Adam does (tested both ways);
+# device_replay: a device copy of replay gathers the same batches; precision: the weights and Adam's state are
+# float32 under every precision, and an fp16 gradient scaler missing from the checkpoint starts afresh;
+# ray_address: where a distributed run's processes run, not what they compute.
+# total_steps is apart: a resume may raise it (extending the run), never lower it.
+HARMLESS_ON_RESUME = (
+    "device",
+    "progress",
+    "track",
+    "torch_threads",
+    "numpy_acting",
+    "vector_mode",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "compile",
+    "device_replay",
+    "precision",
+    "ray_address",
+)

@@ -33,20 +33,26 @@ def exponential_schedule(step: int, *, start: float, end: float, decay_steps: in
     return end + (start - end) * math.exp(-step / decay_steps)
 
 
+def anneal_end(config: Config) -> int:
+    """The env step where the learning rate and the importance-sampling exponent reach their final
+    values: ``anneal_steps``, else ``total_steps``. A resume that extends a run keeps it where it was."""
+    return config.total_steps if config.anneal_steps is None else config.anneal_steps
+
+
 def learning_rate_at(config: Config, env_step: int) -> float:
     """The learning rate at ``env_step``: ``learning_rate``, decaying linearly to ``learning_rate_end``
-    at ``total_steps`` when that is set."""
+    at :func:`anneal_end` when that is set."""
     if config.learning_rate_end is None:
         return config.learning_rate
     return linear_schedule(
-        env_step, start=config.learning_rate, end=config.learning_rate_end, decay_steps=config.total_steps
+        env_step, start=config.learning_rate, end=config.learning_rate_end, decay_steps=anneal_end(config)
     )
 
 
 def priority_beta_at(config: Config, env_step: int) -> float:
     """Prioritized replay's importance-sampling exponent at ``env_step``: ``priority_beta_start``
-    annealed linearly to 1 at ``total_steps``."""
-    return linear_schedule(env_step, start=config.priority_beta_start, end=1.0, decay_steps=config.total_steps)
+    annealed linearly to 1 at :func:`anneal_end`."""
+    return linear_schedule(env_step, start=config.priority_beta_start, end=1.0, decay_steps=anneal_end(config))
 
 
 def crossed(before: int, after: int, interval: int) -> int:

@@ -213,9 +213,14 @@ CASES = [
     (
         "changed setting in --config",
         lambda run, tmp, foreign: (
-            write("c.yaml", "total_steps: 10\n")(tmp, tmp, foreign) or ["--config", str(tmp / "c.yaml")]
+            write("c.yaml", "gamma: 0.5\n")(tmp, tmp, foreign) or ["--config", str(tmp / "c.yaml")]
         ),
-        "--total-steps cannot change when resuming",
+        "--gamma cannot change when resuming",
+    ),
+    (
+        "smaller total",
+        given("--total-steps", "10"),
+        "--total-steps 10 is below the run's: it already has total_steps=600",
     ),
     ("invalid harmless setting", given("--keep-checkpoints", "0"), "keep_checkpoints must be >= 1"),
     ("missing --config file", given("--config", "{tmp}/none.yaml"), "none.yaml does not exist"),

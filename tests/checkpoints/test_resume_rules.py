@@ -15,6 +15,7 @@ from dqn_family.checkpoints import HARMLESS_ON_RESUME, CheckpointError, check_sa
 from dqn_family.configs import Config, ConfigError, config_to_dict, save_config
 from dqn_family.configs.config import FIELD_NAMES
 from dqn_family.configs.errors import UserError
+from dqn_family.configs.schedules import anneal_end
 from dqn_family.training.run_dir import find_run_dir
 
 
@@ -84,7 +85,6 @@ def test_resume_config_takes_the_run_dir_it_was_found_in(tmp_path):
             {"learning_rate": 0.5},
             "--learning-rate cannot change when resuming: the run has learning_rate=0.0001, given 0.5",
         ),
-        ({"total_steps": 10}, "--total-steps cannot change when resuming"),
         ({"env_id": "Acrobot-v1"}, "--env-id cannot change when resuming"),
         ({"hidden_sizes": (8,)}, "--hidden-sizes cannot change"),
         ({"seed": 2}, "--seed cannot change"),
@@ -94,6 +94,26 @@ def test_resume_config_refuses_changes_of_meaning(tmp_path, overrides, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")) as raised:
         resume_config(run_dir_with(tmp_path), overrides)
     assert "--device" in str(raised.value)  # says what may differ
+
+
+def test_resume_config_larger_total_steps_extends_the_run_keeping_its_schedules_end(tmp_path):
+    config = resume_config(run_dir_with(tmp_path, total_steps=400), {"total_steps": 600, "device": "cpu"})
+    assert (config.total_steps, config.anneal_steps, config.device) == (600, 400, "cpu")
+
+
+def test_resume_config_extension_keeps_an_anneal_steps_already_set(tmp_path):
+    config = resume_config(run_dir_with(tmp_path, total_steps=600, anneal_steps=400), {"total_steps": 800})
+    assert (config.total_steps, config.anneal_steps) == (800, 400)
+
+
+def test_resume_config_smaller_total_steps_is_refused_naming_the_runs(tmp_path):
+    with pytest.raises(ConfigError, match=r"--total-steps 300 is below the run's: it already has total_steps=400;"):
+        resume_config(run_dir_with(tmp_path, total_steps=400), {"total_steps": 300})
+
+
+def test_resume_config_anneal_steps_cannot_change_apart_from_an_extension(tmp_path):
+    with pytest.raises(ConfigError, match="--anneal-steps cannot change when resuming"):
+        resume_config(run_dir_with(tmp_path, total_steps=400), {"total_steps": 600, "anneal_steps": 500})
 
 
 def test_resume_config_invalid_harmless_value_is_config_error(tmp_path):
@@ -117,6 +137,26 @@ def test_check_same_run_refuses_checkpoint_of_another_env(tmp_path):
         "but .*config.yaml has env_id='CartPole-v1'",
     ):
         check_same_run(other, config, tmp_path / "c.json")
+
+
+def test_check_same_run_accepts_a_checkpoint_from_before_the_run_was_extended(tmp_path):
+    before = Config(run_dir=str(tmp_path), total_steps=400)
+    extended = dataclasses.replace(before, total_steps=600, anneal_steps=400)
+    check_same_run(config_to_dict(before), extended, tmp_path / "c.json")
+
+
+@pytest.mark.parametrize(
+    "recorded, message",
+    [
+        ({"total_steps": 800}, "written with total_steps=800, but .* has total_steps=600 \\(a run's total only grows"),
+        ({"total_steps": 500}, "schedules end at env step 500, but .* ends them at 400"),
+        ({"total_steps": 400, "anneal_steps": 300}, "schedules end at env step 300, but .* ends them at 400"),
+    ],
+)
+def test_check_same_run_refuses_a_checkpoint_whose_total_or_schedule_end_differ(tmp_path, recorded, message):
+    config = Config(run_dir=str(tmp_path), total_steps=600, anneal_steps=400)
+    with pytest.raises(CheckpointError, match=message):
+        check_same_run({**config_to_dict(config), "anneal_steps": None, **recorded}, config, tmp_path / "c.json")
 
 
 def test_check_same_run_reads_a_field_missing_from_an_older_checkpoint_as_its_default(tmp_path):
@@ -151,5 +191,7 @@ def test_resume_config_any_overrides_keep_meaning_or_raise_config_error(override
             return
     assert isinstance(config, Config)
     for name in FIELD_NAMES:
-        if name not in HARMLESS_ON_RESUME:
+        if name not in HARMLESS_ON_RESUME and name not in ("total_steps", "anneal_steps"):
             assert getattr(config, name) == getattr(saved, name), name
+    assert config.total_steps >= saved.total_steps  # an extension, whose schedules end where they did
+    assert anneal_end(config) == anneal_end(saved)

@@ -17,6 +17,8 @@ import torch
 from dqn_family import train
 from dqn_family.agents import DQNAgent
 from dqn_family.checkpoints import latest_checkpoint, list_checkpoints, load_checkpoint
+from dqn_family.configs import load_config
+from dqn_family.configs.schedules import learning_rate_at
 from dqn_family.training import MetricLog, state
 from dqn_family.training import state as training_state
 from tests.checkpoints.conftest import VARIANTS, checkpoint_steps, copy_run, file_hashes, leftovers, small_config
@@ -128,6 +130,45 @@ def test_resume_finished_run_changes_nothing(finished_runs, tmp_path):
     result = train.resume(run)
     assert (result.env_steps, result.resumed_from) == (600, 600)
     assert result.final_eval is not None and result.best_eval_mean is not None
+    assert file_hashes(run) == before
+
+
+def test_resume_with_larger_total_steps_extends_a_finished_run(tmp_path, monkeypatch, capsys):
+    rates: list[tuple[int, float]] = []  # (env step, learning rate) at each update
+
+    def recording_learning_rate_at(config, env_step):
+        rates.append((env_step, learning_rate_at(config, env_step)))
+        return rates[-1][1]
+
+    monkeypatch.setattr(train, "learning_rate_at", recording_learning_rate_at)
+    config = small_config(tmp_path / "run", total_steps=400, learning_rate=1e-3, learning_rate_end=1e-4)
+    train.train(config)
+    before = list(rates)
+    assert train.main(["--resume", config.run_dir, "--total-steps", "600", "--no-progress"]) == 0
+    run = Path(config.run_dir)
+    assert json.loads((run / "summary.json").read_text())["env_steps"] == 600
+    assert (load_config(run / "config.yaml").total_steps, load_config(run / "config.yaml").anneal_steps) == (600, 400)
+    assert checkpoint_steps(run) == [200, 400, 600]
+    assert "extending" in capsys.readouterr().err
+    # Learning from step 100, an update every 2 steps: the decay over 0..400 as trained, then its end.
+    assert [step for step, _ in before] == list(range(100, 401, 2))
+    assert all(rate == pytest.approx(1e-3 - 9e-4 * step / 400) for step, rate in before)
+    after = rates[len(before) :]
+    assert [step for step, _ in after] == list(range(402, 601, 2)) and {rate for _, rate in after} == {
+        learning_rate_at(config, 400)
+    }
+    assert train.main(["--resume", config.run_dir]) == 0  # config.yaml's new total: nothing left to do
+    assert "already finished (600 env steps)" in capsys.readouterr().out
+
+
+def test_resume_with_smaller_total_steps_is_one_line_and_changes_nothing(finished_runs, tmp_path, capsys):
+    run = copy_run(finished_runs["dqn"], tmp_path / "run")
+    before = file_hashes(run)
+    assert train.main(["--resume", str(run), "--total-steps", "500"]) == 2
+    assert capsys.readouterr().err == (
+        "train.py: error: --total-steps 500 is below the run's: it already has total_steps=600; a resume can "
+        "extend a run with a larger total, not shorten it (start a new run for fewer steps)\n"
+    )
     assert file_hashes(run) == before
 
 

@@ -1,12 +1,22 @@
-"""Epsilon schedules against a table worked out by hand."""
+"""Schedules against tables worked out by hand: epsilon's, and the learning rate's and the
+importance-sampling exponent's, which a resume that extends a run keeps."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
 
-from dqn_family.configs.schedules import SCHEDULES, exponential_schedule, linear_schedule
+from dqn_family.configs import Config
+from dqn_family.configs.schedules import (
+    SCHEDULES,
+    anneal_end,
+    exponential_schedule,
+    learning_rate_at,
+    linear_schedule,
+    priority_beta_at,
+)
 
 # step, expected epsilon for start=1.0, end=0.1, decay_steps=10
 LINEAR_TABLE = [
@@ -53,3 +63,31 @@ def test_linear_schedule_can_increase():
 def test_schedules_registry_finds_each_schedule_by_config_name():
     assert SCHEDULES["linear"] is linear_schedule
     assert SCHEDULES["exponential"] is exponential_schedule
+
+
+# --- learning rate and importance-sampling exponent: end at anneal_steps, else total_steps ------------
+
+RUN_400 = Config(total_steps=400, learning_rate=1e-3, learning_rate_end=1e-4, priority_beta_start=0.4)
+
+
+@pytest.mark.parametrize(
+    "step, learning_rate, beta",
+    [(0, 1e-3, 0.4), (100, 7.75e-4, 0.55), (200, 5.5e-4, 0.7), (400, 1e-4, 1.0), (600, 1e-4, 1.0)],
+)
+def test_learning_rate_and_beta_end_at_total_steps_when_anneal_steps_is_none(step, learning_rate, beta):
+    # lr(t) = 1e-3 + (1e-4 - 1e-3) * min(1, t / 400); beta(t) = 0.4 + 0.6 * min(1, t / 400)
+    assert anneal_end(RUN_400) == 400
+    assert learning_rate_at(RUN_400, step) == pytest.approx(learning_rate)
+    assert priority_beta_at(RUN_400, step) == pytest.approx(beta)
+
+
+def test_extended_run_keeps_its_schedules_for_the_steps_it_had_and_their_end_after():
+    extended = dataclasses.replace(RUN_400, total_steps=600, anneal_steps=400)  # what a resume records
+    assert anneal_end(extended) == 400
+    for step in range(0, 401, 25):  # the same values up to the old total ...
+        assert learning_rate_at(extended, step) == learning_rate_at(RUN_400, step), step
+        assert priority_beta_at(extended, step) == priority_beta_at(RUN_400, step), step
+    for step in (401, 500, 600):  # ... and the final ones after it
+        assert (learning_rate_at(extended, step), priority_beta_at(extended, step)) == pytest.approx((1e-4, 1.0))
+    # Without anneal_steps, the new total would have re-stretched the decay under steps already taken.
+    assert learning_rate_at(dataclasses.replace(RUN_400, total_steps=600), 200) != learning_rate_at(RUN_400, 200)
