@@ -38,7 +38,9 @@ _META_MAX_BYTES = 1 << 20  # meta.json gains a short entry per resume
 
 def resume_config(run_dir: Path, overrides: Mapping[str, Any]) -> Config:
     """The run's recorded config with the harmless ``overrides`` applied, and a larger total_steps
-    (:func:`extension`); ConfigError for any override that would change the run's meaning."""
+    (:func:`extension`); ConfigError for any override that would change the run's meaning. The
+    recorded ``ray_address`` is dropped: a distributed resume joins only the cluster ``overrides``
+    name, else runs on a local Ray (a note on stderr says so when the run had recorded one)."""
     saved = load_config(run_dir / "config.yaml")
     changed = {name: value for name, value in overrides.items() if getattr(saved, name) != value}
     refused = [name for name in changed if name not in HARMLESS_ON_RESUME and name != "total_steps"]
@@ -53,6 +55,14 @@ def resume_config(run_dir: Path, overrides: Mapping[str, Any]) -> Config:
         )
     if "total_steps" in changed:
         changed.update(extension(saved, changed["total_steps"]))
+    address = overrides.get("ray_address")
+    if saved.ray_address is not None and address is None and saved.actors:
+        print(
+            f"note: this run was recorded with --ray-address {short_repr(saved.ray_address)}, which a resume does "
+            "not join; it resumes on a local Ray instance (pass --ray-address again to join that cluster)",
+            file=sys.stderr,
+        )
+    changed["ray_address"] = address
     return dataclasses.replace(saved, **changed, run_dir=str(run_dir))
 
 

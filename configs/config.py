@@ -359,8 +359,10 @@ class Config:
     )
     ray_address: str | None = _field(
         None,
-        "With actors: the Ray cluster to join ('auto', or 'ray://host:port'); 'none' starts a local Ray "
-        "instance with a CPU for each actor and one for the replay.",
+        "With actors: the Ray cluster to join: 'auto' (the one `ray start --head` runs on this machine), "
+        "'host:port' of its head (with RAY_AUTH_MODE=token set, for a cluster with token authentication) or "
+        "'ray://host:port' (Ray Client); 'none' starts a new local Ray instance, reachable from this machine "
+        "only, with a CPU for each actor and one for the replay. Never taken from a run directory on --resume.",
     )
     actor_exploration: str = _field(
         "apex",
@@ -450,7 +452,7 @@ def _problems(c: Config):
             "an actor's send must fit in flight"
         )
     if c.ray_address is not None and not c.ray_address.strip():
-        yield "ray_address must be 'auto', 'ray://host:port' or none, got an empty string"
+        yield "ray_address must be 'auto', 'host:port', 'ray://host:port' or none, got an empty string"
     if c.network is not None:
         yield from _spec_problems(split_network_spec, c.network)
     for f in dataclasses.fields(c):
@@ -561,7 +563,8 @@ FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Config))
 # compile: the compiled update keeps Adam's state where torch.optim.Adam does (tested both ways);
 # device_replay: a device copy of replay gathers the same batches; precision: the weights and Adam's state are
 # float32 under every precision, and an fp16 gradient scaler missing from the checkpoint starts afresh;
-# ray_address: where a distributed run's processes run, not what they compute.
+# ray_address: where a distributed run's processes run, not what they compute; the recorded one is
+# never joined (a run directory must not choose a network endpoint): only one given again is.
 # total_steps is apart: a resume may raise it (extending the run), never lower it.
 HARMLESS_ON_RESUME = (
     "device",

@@ -12,7 +12,6 @@ running trial, and SIGKILL ``analysis.multirun.STOP_SECONDS`` later (analysis.mu
 
 from __future__ import annotations
 
-import logging
 import os
 import subprocess
 import sys
@@ -23,7 +22,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from dqn_family.analysis.multirun import STOP_SECONDS, stop_processes
-from dqn_family.configs import ConfigError, UserError
+from dqn_family.configs import UserError
 from dqn_family.fileio import one_line, short_repr
 from dqn_family.fileio.atomic import RefusedPath
 from dqn_family.tuning.objective import Objective
@@ -195,17 +194,11 @@ def run_worker_process(argv: list[str], cwd: str, storage_url: str) -> int:
 
 
 def run_ray_workers(argv: list[str], workers: int, storage_url: str) -> list[int]:
-    """``workers`` worker processes as Ray tasks of one CPU each, on a local Ray instance started
-    as analysis.multirun starts it (``ray.init(num_cpus=workers, include_dashboard=False)``)."""
-    try:
-        import ray
-    except ModuleNotFoundError:
-        raise ConfigError(
-            "--backend ray needs ray, which is not installed; install it with: pip install -e '.[ray]'"
-        ) from None
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=workers, include_dashboard=False, logging_level=logging.WARNING)
+    """``workers`` worker processes as Ray tasks of one CPU each, on a local Ray instance with
+    ``workers`` CPUs (distributed.ray_session: this machine only)."""
+    from dqn_family.distributed.ray_session import start_ray
+
+    ray, started = start_ray(address=None, num_cpus=workers, what="--backend ray")
     env_vars = {"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}
     remote = ray.remote(num_cpus=1, max_retries=0, runtime_env={"env_vars": env_vars})(run_worker_process)
     refs = [
