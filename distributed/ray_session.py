@@ -10,6 +10,12 @@ own server) listens on 127.0.0.1, and there is no dashboard. With an address, th
 joined: ``auto`` (the cluster ``ray start --head`` runs on this machine), its ``HOST:PORT``, or
 ``ray://HOST:PORT`` (Ray Client); its network and authentication are the cluster's own.
 
+Ray puts the driver's current folder first on every worker's import path (and makes it their
+current folder): a local instance is started from an empty folder of its own instead, so that a
+``numpy.py`` planted in the folder a run is started from (a run directory from someone else, for
+``--resume``) is never what a worker imports. A module the user named on the command line reaches
+the workers through PYTHONPATH (distributed.run), as the import-path rule allows (configs.trust).
+
 Both ways, Ray is quiet (its log lines, some coloured, would surround a command's one-line error),
 and the workers of a local instance run at the user's priority (Ray's default, nice 15, starves them
 whenever anything else runs).
@@ -17,10 +23,15 @@ whenever anything else runs).
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import logging
 import os
+import shutil
 import socket
 import sys
+import tempfile
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
@@ -77,7 +88,8 @@ def start_ray(
                 "before importing ray",
                 file=sys.stderr,
             )
-        ray.init(address="local", num_cpus=num_cpus, **quiet)
+        with _in_folder(_workers_folder()):
+            ray.init(address="local", num_cpus=num_cpus, **quiet)
         return ray, True
     _check_reachable(address)
     quiet.pop("include_dashboard")  # a setting of the cluster, not of a driver that joins it
@@ -88,6 +100,28 @@ def start_ray(
             f"cannot join the Ray cluster at --ray-address {address}: {one_line(error)[:150]}{_token_hint(address)}"
         ) from None
     return ray, True
+
+
+_WORKERS_FOLDER: list[str] = []
+
+
+def _workers_folder() -> str:
+    """An empty folder of this process's for Ray's workers (removed when the process exits, after Ray)."""
+    if not _WORKERS_FOLDER:
+        folder = tempfile.mkdtemp(prefix="dqn-family-ray-")
+        atexit.register(shutil.rmtree, folder, True)
+        _WORKERS_FOLDER.append(folder)
+    return _WORKERS_FOLDER[0]
+
+
+@contextlib.contextmanager
+def _in_folder(folder: str) -> Iterator[None]:
+    here = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(here)
 
 
 def _token_hint(address: str) -> str:

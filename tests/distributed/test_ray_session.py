@@ -18,6 +18,9 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("ray")
+# One `ray start --head` at a time on this machine: Ray records the running cluster in one file, which
+# `--ray-address auto` reads; so these tests run in one process under pytest-xdist (--dist loadgroup).
+pytestmark = pytest.mark.xdist_group("ray_head")
 
 LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # as distributed.ray_session.LOCAL_ENV
 
@@ -34,9 +37,18 @@ class Probe:
     def pid(self):
         return os.getpid()
 
+    def imports(self):
+        import sys
+        try:
+            import planted_probe  # noqa: F401  (a file in the driver's current folder)
+        except ImportError:
+            return sys.path
+        return "imported planted_probe"
+
 probe = Probe.remote()
 facts = {
     "actor": ray.get(probe.pid.remote()),
+    "actor_path": ray.get(probe.imports.remote()),
     "gcs": ray.get_runtime_context().gcs_address,
     "cpus": ray.cluster_resources().get("CPU"),
 }
@@ -100,9 +112,12 @@ def niceness(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[16])
 
 
-def start_driver(address: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, dict]:
+def start_driver(
+    address: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> tuple[subprocess.Popen, dict]:
     driver = subprocess.Popen(
         [sys.executable, "-c", DRIVER, address],
+        cwd=cwd,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -119,6 +134,17 @@ def start_driver(address: str, env: dict[str, str] | None = None) -> tuple[subpr
 def stop_driver(driver: subprocess.Popen) -> str:
     _, err = driver.communicate("", timeout=60)
     return err
+
+
+def test_local_ray_workers_never_import_from_the_drivers_current_folder(tmp_path):
+    """Ray puts the driver's current folder first on its workers' import path: a run started from a
+    folder holding planted_probe.py (or numpy.py) would run it in every actor."""
+    (tmp_path / "planted_probe.py").write_text('open("PWNED", "w").write("x")\n')
+    driver, facts = start_driver("none", cwd=tmp_path)
+    stop_driver(driver)
+    assert isinstance(facts["actor_path"], list), facts["actor_path"]
+    assert str(tmp_path) not in facts["actor_path"]
+    assert not list(tmp_path.rglob("PWNED"))
 
 
 def test_local_ray_listens_on_loopback_only_with_workers_at_nice_0():
