@@ -184,7 +184,7 @@ def evaluate_and_save(
     started: float,
     on_evaluation: EvaluationCallback | None,
 ) -> tuple[EvalResult, str | None]:
-    """A periodic evaluation of training (the loops of train.py, recurrent.py and distributed/): the
+    """A periodic evaluation of training (training.loop and the distributed learner): the
     networks checked finite, then greedy play on a separate env, seeded as ``evaluate.py RUN_DIR``
     seeds it; logged (with the wall time since ``started``), shown in the progress line, the model
     saved as latest, and as best if it is, and the result passed to ``on_evaluation``. Returns the

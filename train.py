@@ -1,10 +1,12 @@
 """Train a DQN-family agent: ``python train.py --env CartPole-v1 [--flag value ...]``; continue a
 stopped run with ``python train.py --resume RUN_DIR``.
 
-One loop, read top to bottom: seed, build, then per vector step {act, step, store, maybe update,
-maybe sync target, maybe log, maybe evaluate and save, maybe checkpoint}. The loop decides *when*;
-the agent decides *what the maths is*. ``train(config)`` and ``resume(run_dir)`` are the same
-things as Python functions.
+This file keeps the command line, building a run's parts (``build_parts``) and ``train(config)`` /
+``resume(run_dir)``, the same things as Python functions. The loop itself, one for feed-forward and
+recurrent runs, read top to bottom, is ``training.loop.train_loop``: seed, build, then per vector
+step {act, step, store, maybe update, maybe sync target, maybe log, maybe evaluate and save, maybe
+checkpoint}. The loop decides *when*; the agent decides *what the maths is*; acting and what replay
+stores are parts chosen from the agent and the buffer.
 
 A checkpoint (every ``checkpoint_every`` env steps, and at exit, including after SIGINT or SIGTERM
 on the command line) holds the full training state: networks, optimizer, replay contents and
@@ -70,14 +72,10 @@ if __name__ == "__main__":  # the command line first: --help needs none of the i
 
 try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell's code for SIGINT, not a traceback
     import dataclasses
-    import time
     from pathlib import Path
     from typing import Any
 
-    import torch
-    from torch.utils.tensorboard import SummaryWriter
-
-    from dqn_family.agents import DQNAgent, NetworkFactory, factory_spec, resolve_device
+    from dqn_family.agents import NetworkFactory, factory_spec, resolve_device
     from dqn_family.checkpoints import (
         TrainingInterrupted,
         check_same_run,
@@ -102,25 +100,18 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
     )
     from dqn_family.configs.config import FIELD_NAMES
     from dqn_family.configs.errors import os_errors_in
-    from dqn_family.configs.schedules import SCHEDULES, crossed, learning_rate_at, priority_beta_at
     from dqn_family.configs.trust import IMPORTING_FIELDS, check_run_imports, settle_import_path
-    from dqn_family.envs import AutoresetTracker, learning_signal
     from dqn_family.evaluate import evaluate_and_save
-    from dqn_family.replay import NStepAccumulator, PrioritizedReplayBuffer, ReplayBuffer
-    from dqn_family.training import EpisodeTracker, MetricLog, NonFiniteError, Progress
     from dqn_family.training.hooks import EvaluationCallback
-    from dqn_family.training.metrics import checked_priorities
-    from dqn_family.training.run_dir import config_table, create_run_dir, find_run_dir, finish_run
+    from dqn_family.training.loop import train_loop
+    from dqn_family.training.run_dir import config_table, create_run_dir, find_run_dir
     from dqn_family.training.state import (
-        Counters,
-        Resumed,
         Run,
         TrainResult,
         build_parts,
         checked,
         progress_from,
         restore,
-        save_training_state,
     )
     from dqn_family.training.tracking import check_available as check_tracker_available
     from dqn_family.training.tracking import open_writer
@@ -167,7 +158,7 @@ def train(
             run = Run(config, run_dir, device, envs, agent, buffer, env_seeds)
             with os_errors_in(run_dir), lock_run_dir(run_dir), open_writer(config, run_dir) as writer:
                 writer.add_text("hyperparameters", config_table(dataclasses.replace(config, run_dir=str(run_dir))))
-                return _loop(run, writer, None, handle_signals, on_evaluation)
+                return train_loop(run, writer, None, handle_signals, on_evaluation, evaluate_and_save=evaluate_and_save)
     finally:
         envs.close()
 
@@ -224,145 +215,9 @@ def resume(
             wait_for_later_event_file_name(run_dir)
             # Steps after the checkpoint, logged by the stopped process, are hidden from TensorBoard.
             with open_writer(config, run_dir, purge_step=payload["env_step"] + 1) as writer:
-                return _loop(run, writer, resumed, handle_signals)
+                return train_loop(run, writer, resumed, handle_signals, evaluate_and_save=evaluate_and_save)
         finally:
             envs.close()
-
-
-def _loop(
-    run: Run,
-    writer: SummaryWriter,
-    resumed: Resumed | None,
-    handle_signals: bool,
-    on_evaluation: EvaluationCallback | None = None,
-) -> TrainResult:
-    if run.config.recurrent != "off":  # R2D2: the recurrent loop, from the same parts (recurrent.py)
-        from dqn_family.recurrent import recurrent_loop
-
-        return recurrent_loop(run, writer, resumed, handle_signals, on_evaluation)
-    config, agent, buffer, envs = run.config, run.agent, run.buffer, run.envs
-    assert isinstance(agent, DQNAgent) and isinstance(buffer, ReplayBuffer)  # feed-forward parts (build_parts)
-    num_envs = config.num_envs
-    epsilon_at = SCHEDULES[config.exploration_schedule]
-    autoreset = AutoresetTracker(num_envs)
-    n_step = NStepAccumulator(num_envs, config.n_step, config.gamma) if config.n_step > 1 else None
-    episodes = EpisodeTracker(num_envs)
-    count, log, final_eval, saved_step = Counters(), MetricLog(writer, run.device), None, None
-    if resumed is None:
-        observations, _ = envs.reset(seed=config.seed)  # sub-env i is seeded seed + i
-    else:
-        count, final_eval, saved_step = resumed.counters, resumed.final_eval, resumed.counters.env_steps
-        log.load_state_dict(resumed.metrics)
-        observations, _ = envs.reset(seed=int(run.env_seeds.integers(2**31)))  # fresh episodes, from the checkpoint
-    resumed_from, stopped_early = saved_step, None
-    started = time.perf_counter() - count.seconds  # so that elapsed times count earlier sessions too
-    progress = Progress(total=config.total_steps, initial=count.env_steps, enabled=config.progress)
-    with stop_on_signals(handle_signals) as stop:
-        try:
-            while count.env_steps < config.total_steps and stop.signal is None and stopped_early is None:
-                epsilon = epsilon_at(
-                    count.env_steps,
-                    start=config.epsilon_start,
-                    end=config.epsilon_end,
-                    decay_steps=config.epsilon_decay_steps,
-                )
-                actions = agent.act(observations, epsilon)
-                next_observations, rewards, terminated, truncated, infos = envs.step(actions)
-
-                # Under NEXT_STEP autoreset, the step after an episode's end only resets that sub-env:
-                # it is not a transition, so it is neither stored nor counted.
-                real = autoreset.real_steps(terminated, truncated)
-                # Indexing with slice(None) copies nothing: the common step, where every sub-env's is real.
-                stored = slice(None) if autoreset.all_real else real
-                learn_rewards, learn_terminated = learning_signal(config, rewards, terminated, infos)
-                if n_step is None:  # 1-step: the transitions are the real steps themselves
-                    buffer.add(
-                        observations[stored],
-                        actions[stored],
-                        learn_rewards[stored],
-                        next_observations[stored],
-                        learn_terminated[stored],
-                        truncated[stored],
-                        config.gamma,
-                    )
-                else:
-                    buffer.add(
-                        **n_step.push(
-                            observations, actions, learn_rewards, next_observations, learn_terminated, truncated, real
-                        ).as_dict()
-                    )
-                observations = next_observations
-                before = count.env_steps
-                count.env_steps += num_envs if autoreset.all_real else int(real.sum())
-                progress.update(count.env_steps - before)
-
-                for episode_return, length in episodes.step(rewards, real, autoreset):
-                    log.add_episode(episode_return, length, count.env_steps)
-                    count.episodes += 1
-
-                if count.env_steps >= config.learning_starts and len(buffer) >= config.batch_size:
-                    due = crossed(before, count.env_steps, config.train_frequency)
-                    if due:
-                        if config.compile and count.updates == 0:
-                            progress.note("compiling the update with torch.compile (once, about 3-15 s)...")
-                        _learn(config, agent, buffer, log, count, due, run.device)
-                    if crossed(before, count.env_steps, config.target_update_interval):
-                        agent.sync_target(config.tau)
-
-                if crossed(before, count.env_steps, config.log_frequency):
-                    progress.set_status(**log.flush(count.env_steps, epsilon))
-
-                finished = count.env_steps >= config.total_steps
-                if config.eval_frequency and (crossed(before, count.env_steps, config.eval_frequency) or finished):
-                    final_eval, stopped_early = evaluate_and_save(run, log, count, progress, started, on_evaluation)
-
-                if config.checkpoint_every and crossed(before, count.env_steps, config.checkpoint_every):
-                    count.seconds = time.perf_counter() - started
-                    saved_step = save_training_state(run, writer, count, log, final_eval)
-            if count.env_steps > config.total_steps:  # a vector step moves every sub-env at once
-                progress.note(
-                    f"stopped at {count.env_steps:,} env steps: the last step of the {num_envs} envs "
-                    f"together went past total_steps {config.total_steps:,}"
-                )
-            progress.close()
-            count.seconds = time.perf_counter() - started
-            if saved_step != count.env_steps:  # at exit: finished, or stopped by a signal
-                saved_step = save_training_state(run, writer, count, log, final_eval)
-        except NonFiniteError as error:
-            kept = (
-                "no checkpoint was written yet"
-                if saved_step is None
-                else f"the last good checkpoint (env step {saved_step:,}) is kept in {run.run_dir / 'checkpoints'}"
-            )
-            raise NonFiniteError(
-                f"{error}; training stopped, {kept} (a lower --learning-rate or "
-                "--max-grad-norm may help, or check the env's rewards)"
-            ) from None
-        finally:
-            progress.close()
-            log.write_episodes()  # the episodes since the last log, whatever stopped the loop
-
-    return finish_run(
-        run, count, final_eval, resumed_from=resumed_from, stopped_early=stopped_early, stop_signal=stop.signal
-    )
-
-
-def _learn(
-    config: Config, agent, buffer: ReplayBuffer, log: MetricLog, count: Counters, due: int, device: torch.device
-) -> None:
-    """Run the gradient steps that are due; prioritized replay gets its new priorities back."""
-    if config.learning_rate_end is not None:
-        agent.set_learning_rate(learning_rate_at(config, count.env_steps))
-    for _ in range(due * config.gradient_steps):
-        if isinstance(buffer, PrioritizedReplayBuffer):  # config.prioritized
-            batch = buffer.sample(config.batch_size, priority_beta_at(config, count.env_steps))
-        else:
-            batch = buffer.sample(config.batch_size)
-        metrics = agent.update(batch.to_torch(device))
-        if isinstance(buffer, PrioritizedReplayBuffer):
-            buffer.update_priorities(batch.indices, checked_priorities(metrics, count.env_steps))
-        log.add_update(metrics)
-        count.updates += 1
 
 
 # --- command line -------------------------------------------------------------------------------

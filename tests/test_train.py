@@ -16,7 +16,7 @@ import torch
 from dqn_family import train
 from dqn_family.agents import load_model
 from dqn_family.configs import ConfigError, load_config
-from dqn_family.configs.schedules import linear_schedule
+from dqn_family.configs.schedules import crossed, linear_schedule
 from dqn_family.replay import ReplayBuffer
 from dqn_family.training import state as training_state
 from dqn_family.training.hooks import StopTraining
@@ -45,7 +45,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
     ],
 )
 def test_crossed_counts_multiples_in_half_open_interval(before, after, interval, expected):
-    assert train.crossed(before, after, interval) == expected
+    assert crossed(before, after, interval) == expected
 
 
 # --- the loop on scripted envs -------------------------------------------------------------------

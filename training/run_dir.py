@@ -120,7 +120,7 @@ def finish_run(
     stopped_early: str | None,
     stop_signal: int | None,
 ) -> TrainResult:
-    """The end of a training loop (train.py's, recurrent.py's, the distributed learner's): the model
+    """The end of a training loop (training.loop's, the distributed learner's): the model
     file of a run without periodic evaluations; TrainingInterrupted when a signal stopped it before
     total_steps; otherwise summary.json, and the result."""
     if not run.config.eval_frequency:

@@ -82,7 +82,7 @@ class Run:
     run_dir: Path
     device: torch.device
     envs: gym.vector.VectorEnv
-    agent: DQNAgent | RecurrentAgent  # recurrent: config.recurrent (recurrent.py runs the loop)
+    agent: DQNAgent | RecurrentAgent  # recurrent: config.recurrent (training.loop acts through either)
     buffer: ReplayBuffer | SequenceReplayBuffer
     env_seeds: np.random.Generator  # seeds the envs' fresh episodes when the run resumes
 

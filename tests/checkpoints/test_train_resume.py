@@ -19,7 +19,7 @@ from dqn_family.agents import DQNAgent
 from dqn_family.checkpoints import latest_checkpoint, list_checkpoints, load_checkpoint
 from dqn_family.configs import load_config
 from dqn_family.configs.schedules import learning_rate_at
-from dqn_family.training import MetricLog, state
+from dqn_family.training import MetricLog, NonFiniteError, loop, state
 from dqn_family.training import state as training_state
 from tests.checkpoints.conftest import VARIANTS, checkpoint_steps, copy_run, file_hashes, leftovers, small_config
 from tests.checkpoints.nan_env import NAN_SPEC
@@ -140,7 +140,7 @@ def test_resume_with_larger_total_steps_extends_a_finished_run(tmp_path, monkeyp
         rates.append((env_step, learning_rate_at(config, env_step)))
         return rates[-1][1]
 
-    monkeypatch.setattr(train, "learning_rate_at", recording_learning_rate_at)
+    monkeypatch.setattr(loop, "learning_rate_at", recording_learning_rate_at)
     config = small_config(tmp_path / "run", total_steps=400, learning_rate=1e-3, learning_rate_end=1e-4)
     train.train(config)
     before = list(rates)
@@ -209,7 +209,7 @@ def test_nonfinite_loss_stops_training_naming_the_step_and_keeps_last_good_check
         eval_frequency=0,
         **options,
     )
-    with pytest.raises(train.NonFiniteError, match=message):
+    with pytest.raises(NonFiniteError, match=message):
         train.train(config)
     assert checkpoint_steps(config.run_dir) == [100]
     payload = load_checkpoint(latest_checkpoint(config.run_dir))
@@ -232,7 +232,7 @@ def test_nonfinite_weights_are_never_checkpointed(tmp_path, monkeypatch):
 
     monkeypatch.setattr(DQNAgent, "update", poisoning_update)
     with pytest.raises(
-        train.NonFiniteError,
+        NonFiniteError,
         match="q_network.torso.1.weight became NaN or infinite by env step 200; "
         "training stopped, no checkpoint was written yet",
     ):

@@ -30,7 +30,7 @@ class SigintAtTorch:
         if name == "torch":
             os.kill(os.getpid(), signal.SIGINT)
 sys.meta_path.insert(0, SigintAtTorch())
-sys.argv = [sys.argv[1], "--help"]
+sys.argv = sys.argv[1:]
 runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
@@ -107,19 +107,25 @@ def test_stop_processes_kills_a_child_that_ignores_sigterm():
     assert child.returncode == -signal.SIGKILL
 
 
-def sigint_during_imports(script: str) -> subprocess.CompletedProcess:
+def sigint_during_imports(script: str, *args: str) -> subprocess.CompletedProcess:
+    """``script ARGS`` (a command past its argument parsing, which needs no torch) interrupted while it
+    imports torch."""
     return subprocess.run(
-        [sys.executable, "-c", SIGINT_AT_TORCH_IMPORT, script], cwd=CODE_DIR, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", SIGINT_AT_TORCH_IMPORT, script, *args],
+        cwd=CODE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
 def test_train_sigint_during_imports_is_one_line_exit_130():
-    done = sigint_during_imports("train.py")
+    done = sigint_during_imports("train.py", "--print-config")
     assert done.returncode == 130 and error_line(done.stderr, "train.py") == "train.py: interrupted"
 
 
 def test_evaluate_sigint_during_imports_is_one_line_exit_130():
-    done = sigint_during_imports("evaluate.py")
+    done = sigint_during_imports("evaluate.py", "no-such-run")
     assert done.returncode == 130 and error_line(done.stderr, "evaluate.py") == "evaluate.py: interrupted"
 
 

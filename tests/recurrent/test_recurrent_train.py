@@ -1,6 +1,7 @@
-"""recurrent.py, run through train.py: a smoke run's directory and evaluation, the recurrent state
-reset exactly at episode starts in acting (training and evaluation) and stored with each sequence,
-exact resume, and bad input as one line with exit code 2."""
+"""Recurrent runs through train.py (training.loop with recurrent acting and the sequence adder): a
+smoke run's directory and evaluation, the recurrent state set to the network's initial state exactly
+at episode starts in acting (training and evaluation) and stored with each sequence, exact resume,
+and bad input as one line with exit code 2."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from dqn_family import evaluate, train
 from dqn_family.checkpoints import latest_checkpoint, load_checkpoint
 from dqn_family.configs import load_config
+from dqn_family.envs import AutoresetTracker
 from dqn_family.envs.pomdp import HIDDEN_VELOCITY
 from tests.checkpoints.conftest import copy_run, small_config
 from tests.checkpoints.test_train_resume import WALL_CLOCK_TAGS, assert_same, restored_state
@@ -76,23 +78,25 @@ def test_recurrent_resume_same_checkpoint_twice_is_identical(recurrent_run, tmp_
     assert_same(final[0], final[1])
 
 
-def test_state_resets_exactly_at_episode_starts_in_acting_and_replay(tmp_path, monkeypatch):
+@pytest.mark.parametrize("network, start", [("CountingNet", 0.0), ("CountingFromHundred", 100.0)])
+def test_state_resets_exactly_at_episode_starts_in_acting_and_replay(tmp_path, monkeypatch, network, start):
     """CountingNet's state counts the steps since it was last reset: each action must be chosen from
-    the count of steps its episode has had, and each sequence must store its start's count."""
+    the count of steps its episode has had, and each sequence must store its start's count. Every
+    episode starts from the network's own initial state (100 for CountingFromHundred), not zeros."""
     CountingNet.steps_seen.clear()
     real_masks: list[np.ndarray] = []
-    real_steps = train.AutoresetTracker.real_steps
+    real_steps = AutoresetTracker.real_steps
 
     def recording(self, terminated, truncated):
         real = real_steps(self, terminated, truncated)
         real_masks.append(real.copy())
         return real
 
-    monkeypatch.setattr(train.AutoresetTracker, "real_steps", recording)
+    monkeypatch.setattr(AutoresetTracker, "real_steps", recording)
     config = small_config(
         tmp_path / "run",
         **{**RECURRENT, "env_id": "CartPole-v1", "recurrent": "custom", "sequence_overlap": 3},
-        network="tests.recurrent.spy_nets:CountingNet",
+        network=f"tests.recurrent.spy_nets:{network}",
         num_envs=2,
         total_steps=300,
         learning_starts=10_000,
@@ -102,20 +106,20 @@ def test_state_resets_exactly_at_episode_starts_in_acting_and_replay(tmp_path, m
     )
     train.train(config)
     # First build_network's probe of the interface, then the loop's [vector steps, 2], then the evaluation's.
-    assert CountingNet.steps_seen[0] == [0.0, 0.0]
-    training = np.array(CountingNet.steps_seen[1 : 1 + len(real_masks)])
+    assert CountingNet.steps_seen[0] == [start, start]
+    training = np.array(CountingNet.steps_seen[1 : 1 + len(real_masks)]) - start
     expected = np.zeros_like(training)
     for t in range(1, len(training)):  # the step after an autoreset step (not real) starts an episode
         expected[t] = np.where(real_masks[t - 1], expected[t - 1] + 1, 0)
     assert np.array_equal(training, expected)
     assert (training == 0).sum() >= 10  # several episodes in each sub-env
-    evaluation = CountingNet.steps_seen[1 + len(real_masks) :]
-    episode_starts = [k for k, states in enumerate(evaluation) if states == [0.0]]
+    evaluation = [states[0] - start for states in CountingNet.steps_seen[1 + len(real_masks) :]]
+    episode_starts = [k for k, steps in enumerate(evaluation) if steps == 0]
     assert len(episode_starts) == 3 and all(
-        evaluation[k][0] == k - max(s for s in episode_starts if s <= k) for k in range(len(evaluation))
+        evaluation[k] == k - max(s for s in episode_starts if s <= k) for k in range(len(evaluation))
     )
     replay = load_checkpoint(latest_checkpoint(config.run_dir))["replay"]
-    states = replay["states"][:, 0]
+    states = replay["states"][:, 0] - start
     assert set(np.unique(states)) <= {0.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0}  # starts every 8 - 3 steps
     assert (states == 0).sum() >= 5
 

@@ -1,0 +1,331 @@
+"""The training loop of an in-process run, feed-forward or recurrent: the one place that decides
+*when* (act, step, store, maybe update, maybe sync the target, maybe log, maybe evaluate, maybe
+checkpoint). What differs between modes is a part plugged into it, chosen from the run's agent and
+replay (Acme's actor core and adder; house style 25):
+
+- acting (:class:`Acting`): actions and next states from observations, states and an epsilon. A
+  feed-forward agent is the case with an empty state ([E, 0]); a recurrent agent (R2D2: Kapturowski
+  et al. 2019) carries one state per sub-env, set back to the network's initial state when a
+  sub-env starts an episode;
+- the adder (:class:`Adder`): what replay stores of a vector step: 1-step or n-step transitions
+  (replay.nstep), or overlapping sequences with the state they started from (replay.sequence);
+- the learner step (:func:`learn`): batches sampled (with importance weights when
+  ``config.prioritized``), the agent's update, the new priorities back.
+
+The periodic evaluation is evaluate.py's ``evaluate_and_save``, handed in by train.py (``training``
+never imports the scripts).
+
+A resumed run restarts its envs at fresh episodes: the n-step windows and sequences in progress at
+the checkpoint are not saved, and every sub-env's state starts from the initial state, so resuming
+the same checkpoint twice gives identical runs on the CPU.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol, cast
+
+import numpy as np
+import torch
+from torch.utils.tensorboard import SummaryWriter
+
+from dqn_family.agents import DQNAgent, RecurrentAgent
+from dqn_family.checkpoints import stop_on_signals
+from dqn_family.configs import Config
+from dqn_family.configs.schedules import SCHEDULES, crossed, learning_rate_at, priority_beta_at
+from dqn_family.envs import AutoresetTracker, learning_signal
+from dqn_family.replay import NStepAccumulator, ReplayBuffer, SequenceAccumulator, SequenceReplayBuffer
+from dqn_family.training.hooks import EvaluationCallback
+from dqn_family.training.metrics import EpisodeTracker, MetricLog, NonFiniteError, checked_priorities
+from dqn_family.training.progress import Progress
+from dqn_family.training.run_dir import finish_run
+from dqn_family.training.state import Counters, EvalResult, Resumed, Run, TrainResult, save_training_state
+
+
+# --- acting --------------------------------------------------------------------------------------
+class Acting(Protocol):
+    """How the loop acts: one interface for feed-forward and recurrent agents."""
+
+    def initial_state(self, count: int) -> np.ndarray:
+        """States [count, S] float32 at an episode's start (S = 0 without recurrence)."""
+
+    def act(self, observations: np.ndarray, states: np.ndarray, epsilon: float) -> tuple[np.ndarray, np.ndarray]:
+        """(actions [E], next states [E, S])."""
+
+
+class StatelessActing:
+    """A feed-forward agent as :class:`Acting`: its state is empty, and passes through unchanged."""
+
+    def __init__(self, agent: DQNAgent) -> None:
+        self.agent = agent
+
+    def initial_state(self, count: int) -> np.ndarray:
+        return np.zeros((count, 0), dtype=np.float32)
+
+    def act(self, observations: np.ndarray, states: np.ndarray, epsilon: float) -> tuple[np.ndarray, np.ndarray]:
+        return self.agent.act(observations, epsilon), states
+
+
+def acting_of(agent: DQNAgent | RecurrentAgent) -> Acting:
+    return agent if isinstance(agent, RecurrentAgent) else StatelessActing(agent)
+
+
+def start_episodes(acting: Acting, states: np.ndarray, starting: np.ndarray) -> np.ndarray:
+    """``states`` with the rows of sub-envs that start an episode (``starting``) set to the initial
+    state: the network's own, which need not be zeros (a custom recurrent network's)."""
+    if states.shape[1] == 0 or not starting.any():
+        return states
+    return np.where(starting[:, None], acting.initial_state(len(states)), states).astype(np.float32, copy=False)
+
+
+# --- adding to replay ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Step:
+    """One vector step as replay sees it: the learning signal (clipped rewards, life-loss
+    terminals), the states acted from, and which sub-envs' steps were real (not an autoreset)."""
+
+    observations: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    next_observations: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    states: np.ndarray
+    real: np.ndarray
+    all_real: bool
+
+
+class Adder(Protocol):
+    def add(self, step: Step) -> None:
+        """Store what ``step`` completes."""
+
+
+class TransitionAdder:
+    """1-step transitions straight into replay, or n-step ones through a per-sub-env accumulator
+    (which stops at episode ends and keeps truncation apart from termination)."""
+
+    def __init__(self, config: Config, buffer: ReplayBuffer) -> None:
+        self.buffer, self.gamma = buffer, config.gamma
+        self.n_step = NStepAccumulator(config.num_envs, config.n_step, config.gamma) if config.n_step > 1 else None
+
+    def add(self, step: Step) -> None:
+        if self.n_step is not None:
+            pushed = self.n_step.push(
+                step.observations,
+                step.actions,
+                step.rewards,
+                step.next_observations,
+                step.terminated,
+                step.truncated,
+                step.real,
+            )
+            self.buffer.add(**pushed.as_dict())
+            return
+        stored = slice(None) if step.all_real else step.real  # a slice copies nothing: the common step
+        self.buffer.add(
+            step.observations[stored],
+            step.actions[stored],
+            step.rewards[stored],
+            step.next_observations[stored],
+            step.terminated[stored],
+            step.truncated[stored],
+            self.gamma,
+        )
+
+
+class SequenceAdder:
+    """Overlapping fixed-length sequences, each with the state it started from (R2D2's stored state)."""
+
+    def __init__(self, config: Config, buffer: SequenceReplayBuffer) -> None:
+        self.buffer = buffer
+        self.sequences = SequenceAccumulator(config.num_envs, config.sequence_length, config.sequence_overlap)
+
+    def add(self, step: Step) -> None:
+        self.buffer.add(
+            self.sequences.push(
+                step.observations,
+                step.actions,
+                step.rewards,
+                step.next_observations,
+                step.terminated,
+                step.truncated,
+                step.states,
+                step.real,
+            )
+        )
+
+
+def adder_of(config: Config, buffer: ReplayBuffer | SequenceReplayBuffer) -> Adder:
+    return (
+        SequenceAdder(config, buffer) if isinstance(buffer, SequenceReplayBuffer) else TransitionAdder(config, buffer)
+    )
+
+
+# --- learning ------------------------------------------------------------------------------------
+class _Batch(Protocol):
+    indices: Any
+
+    def to_torch(self, device: torch.device) -> Any: ...
+
+
+class _PrioritizedReplay(Protocol):
+    """What a prioritized replay (of transitions or of sequences) offers the learner step."""
+
+    def sample(self, batch_size: int, beta: float) -> _Batch: ...
+
+    def update_priorities(self, indices: np.ndarray, priorities: np.ndarray) -> None: ...
+
+
+class _UniformReplay(Protocol):
+    def sample(self, batch_size: int) -> _Batch: ...
+
+
+def learn(run: Run, log: MetricLog, count: Counters, due: int) -> None:
+    """The gradient steps that are due; prioritized replay (``config.prioritized``, the one test of
+    it) samples with importance weights and gets its new priorities back, one per transition or
+    one per sequence."""
+    config, agent = run.config, run.agent
+    if config.learning_rate_end is not None:
+        agent.set_learning_rate(learning_rate_at(config, count.env_steps))
+    for _ in range(due * config.gradient_steps):
+        if config.prioritized:
+            prioritized = cast(_PrioritizedReplay, run.buffer)
+            batch = prioritized.sample(config.batch_size, priority_beta_at(config, count.env_steps))
+        else:
+            batch = cast(_UniformReplay, run.buffer).sample(config.batch_size)
+        metrics = agent.update(batch.to_torch(run.device))
+        if config.prioritized:
+            prioritized.update_priorities(np.asarray(batch.indices), checked_priorities(metrics, count.env_steps))
+        log.add_update(metrics)
+        count.updates += 1
+
+
+# --- the loop ------------------------------------------------------------------------------------
+class EvaluateStep(Protocol):
+    """A periodic evaluation: evaluate.py's evaluate_and_save (the result, and why the run stops early)."""
+
+    def __call__(
+        self,
+        run: Run,
+        log: MetricLog,
+        count: Counters,
+        progress: Progress,
+        started: float,
+        on_evaluation: EvaluationCallback | None,
+    ) -> tuple[EvalResult, str | None]: ...
+
+
+def train_loop(
+    run: Run,
+    writer: SummaryWriter,
+    resumed: Resumed | None,
+    handle_signals: bool,
+    on_evaluation: EvaluationCallback | None = None,
+    *,
+    evaluate_and_save: EvaluateStep,
+) -> TrainResult:
+    config, buffer, envs = run.config, run.buffer, run.envs
+    num_envs = config.num_envs
+    epsilon_at = SCHEDULES[config.exploration_schedule]
+    acting, adder = acting_of(run.agent), adder_of(config, buffer)
+    autoreset = AutoresetTracker(num_envs)
+    episodes = EpisodeTracker(num_envs)
+    count, log, final_eval, saved_step = Counters(), MetricLog(writer, run.device), None, None
+    if resumed is None:
+        observations, _ = envs.reset(seed=config.seed)  # sub-env i is seeded seed + i
+    else:
+        count, final_eval, saved_step = resumed.counters, resumed.final_eval, resumed.counters.env_steps
+        log.load_state_dict(resumed.metrics)
+        observations, _ = envs.reset(seed=int(run.env_seeds.integers(2**31)))  # fresh episodes, from the checkpoint
+    states = acting.initial_state(num_envs)  # [E, S]: every sub-env starts an episode
+    resumed_from, stopped_early = saved_step, None
+    started = time.perf_counter() - count.seconds  # so that elapsed times count earlier sessions too
+    progress = Progress(total=config.total_steps, initial=count.env_steps, enabled=config.progress)
+    with stop_on_signals(handle_signals) as stop:
+        try:
+            while count.env_steps < config.total_steps and stop.signal is None and stopped_early is None:
+                epsilon = epsilon_at(
+                    count.env_steps,
+                    start=config.epsilon_start,
+                    end=config.epsilon_end,
+                    decay_steps=config.epsilon_decay_steps,
+                )
+                actions, next_states = acting.act(observations, states, epsilon)
+                next_observations, rewards, terminated, truncated, infos = envs.step(actions)
+
+                # Under NEXT_STEP autoreset, the step after an episode's end only resets that sub-env:
+                # it is not a transition, so it is neither stored nor counted, and the observation it
+                # returned starts a new episode, from the initial state.
+                real = autoreset.real_steps(terminated, truncated)
+                learn_rewards, learn_terminated = learning_signal(config, rewards, terminated, infos)
+                adder.add(
+                    Step(
+                        observations,
+                        actions,
+                        learn_rewards,
+                        next_observations,
+                        learn_terminated,
+                        truncated,
+                        states,
+                        real,
+                        autoreset.all_real,
+                    )
+                )
+                states = next_states if autoreset.all_real else start_episodes(acting, next_states, ~real)
+                observations = next_observations
+                before = count.env_steps
+                count.env_steps += num_envs if autoreset.all_real else int(real.sum())
+                progress.update(count.env_steps - before)
+
+                for episode_return, length in episodes.step(rewards, real, autoreset):
+                    log.add_episode(episode_return, length, count.env_steps)
+                    count.episodes += 1
+
+                if count.env_steps >= config.learning_starts and len(buffer) >= config.batch_size:
+                    due = crossed(before, count.env_steps, config.train_frequency)
+                    if due:
+                        if config.compile and count.updates == 0:
+                            progress.note("compiling the update with torch.compile (once, about 3-15 s)...")
+                        learn(run, log, count, due)
+                    if crossed(before, count.env_steps, config.target_update_interval):
+                        run.agent.sync_target(config.tau)
+
+                if crossed(before, count.env_steps, config.log_frequency):
+                    progress.set_status(**log.flush(count.env_steps, epsilon))
+
+                finished = count.env_steps >= config.total_steps
+                if config.eval_frequency and (crossed(before, count.env_steps, config.eval_frequency) or finished):
+                    final_eval, stopped_early = evaluate_and_save(run, log, count, progress, started, on_evaluation)
+
+                if config.checkpoint_every and crossed(before, count.env_steps, config.checkpoint_every):
+                    count.seconds = time.perf_counter() - started
+                    saved_step = save_training_state(run, writer, count, log, final_eval)
+            if count.env_steps > config.total_steps:  # a vector step moves every sub-env at once
+                progress.note(
+                    f"stopped at {count.env_steps:,} env steps: the last step of the {num_envs} envs "
+                    f"together went past total_steps {config.total_steps:,}"
+                )
+            progress.close()
+            count.seconds = time.perf_counter() - started
+            if saved_step != count.env_steps:  # at exit: finished, or stopped by a signal
+                saved_step = save_training_state(run, writer, count, log, final_eval)
+        except NonFiniteError as error:
+            raise NonFiniteError(f"{error}; training stopped, {kept_checkpoint(run, saved_step)}") from None
+        finally:
+            progress.close()
+            log.write_episodes()  # the episodes since the last log, whatever stopped the loop
+
+    return finish_run(
+        run, count, final_eval, resumed_from=resumed_from, stopped_early=stopped_early, stop_signal=stop.signal
+    )
+
+
+def kept_checkpoint(run: Run, saved_step: int | None) -> str:
+    """What a run stopped by non-finite numbers keeps, and what may help (every loop's message)."""
+    kept = (
+        "no checkpoint was written yet"
+        if saved_step is None
+        else f"the last good checkpoint (env step {saved_step:,}) is kept in {run.run_dir / 'checkpoints'}"
+    )
+    return f"{kept} (a lower --learning-rate or --max-grad-norm may help, or check the env's rewards)"
