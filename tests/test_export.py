@@ -225,6 +225,14 @@ def test_export_cli_follows_the_trust_rule_for_a_named_module(tmp_path, capsys):
     assert err.count("\n") == 1 and "torch.export cannot trace this network" in err
 
 
+def summary_line(env_id: str, result, *, seed: int, epsilon: float) -> str:
+    """The line evaluate.py (and the player) prints for ``result`` (an EvalResult)."""
+    return (
+        f"{env_id}: mean return {result.mean:.2f} ± {result.std:.2f} over {len(result.returns)} episodes "
+        f"(min {min(result.returns):.2f}, max {max(result.returns):.2f}; seed {seed}, epsilon {epsilon})\n"
+    )
+
+
 # The player runs in a fresh interpreter that fails (exit 3) if torch or any of this project's
 # packages was imported by the time it finishes.
 _NO_TORCH_WRAPPER = """
@@ -264,10 +272,7 @@ def test_play_onnx_plays_without_torch_and_prints_evaluates_summary(cartpole_run
     assert done.returncode == 0, done.stderr
     config, network = load_run(cartpole_run, device=torch.device("cpu"))
     result = evaluate_policy(network, "CartPole-v1", episodes=3, seed=config.seed + 10_000)
-    assert done.stdout == (
-        f"CartPole-v1: mean return {result.mean:.2f} ± {result.std:.2f} over 3 episodes "
-        f"(min {min(result.returns):.2f}, max {max(result.returns):.2f}; seed 10001, epsilon 0.0)\n"
-    )
+    assert done.stdout == summary_line("CartPole-v1", result, seed=10001, epsilon=0.0)
 
 
 def test_export_command_line_bad_format_is_one_line_exit_2(cartpole_run):

@@ -12,12 +12,13 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("torch", "gymnasium", "ray")
 
-# Runs the script as `python SCRIPT --help` would, then prints which heavy packages were imported.
+# Runs a command's --help (RUN is how: a script by path, or a console script's entry point), then
+# prints which heavy packages were imported.
 _HELP_WRAPPER = """
 import runpy, sys
 sys.argv = [sys.argv[1], "--help"]
 try:
-    runpy.run_path(sys.argv[0], run_name="__main__")
+    {run}
 except SystemExit as stop:
     code = stop.code
 else:
@@ -25,17 +26,23 @@ else:
 print("heavy imports:", sorted(name for name in {heavy!r} if name in sys.modules), file=sys.stderr)
 sys.exit(code)
 """
+_SCRIPT = 'runpy.run_path(sys.argv[0], run_name="__main__")'
+_ENTRY_POINT = 'from dqn_family import cli; getattr(cli, sys.argv[0].removeprefix("dqn-"))()'
+
+
+def help_of(run: str, command: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", _HELP_WRAPPER.format(run=run, heavy=HEAVY), command],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+    )
 
 
 @pytest.mark.parametrize("script", ["train.py", "evaluate.py", "export.py", "tune.py", "multirun.py"])
 def test_script_help_imports_no_torch_gymnasium_or_ray(tmp_path, script):
-    done = subprocess.run(
-        [sys.executable, "-c", _HELP_WRAPPER.format(heavy=HEAVY), str(REPO_ROOT / script)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
+    done = help_of(_SCRIPT, str(REPO_ROOT / script), tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"usage: {script}")
     assert done.stderr.splitlines()[-1] == "heavy imports: []"
@@ -48,31 +55,9 @@ def test_export_formats_of_the_help_are_those_export_writes():
     assert set(SUFFIXES) == set(EXPORTERS) == set(RUNNERS)
 
 
-# The console scripts' entry points (dqn_family.cli), called as pip's generated script calls them.
-_ENTRY_WRAPPER = """
-import sys
-from dqn_family import cli
-sys.argv = [sys.argv[1], "--help"]
-try:
-    getattr(cli, sys.argv[0].removeprefix("dqn-"))()
-except SystemExit as stop:
-    code = stop.code
-else:
-    code = None
-print("heavy imports:", sorted(name for name in {heavy!r} if name in sys.modules), file=sys.stderr)
-sys.exit(code)
-"""
-
-
 @pytest.mark.parametrize("command", ["dqn-train", "dqn-evaluate", "dqn-export", "dqn-tune", "dqn-multirun"])
 def test_console_script_help_imports_no_torch_gymnasium_or_ray(tmp_path, command):
-    done = subprocess.run(
-        [sys.executable, "-c", _ENTRY_WRAPPER.format(heavy=HEAVY), command],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
+    done = help_of(_ENTRY_POINT, command, tmp_path)  # as pip's generated script calls the entry point
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("usage: ")
     assert done.stderr.splitlines()[-1] == "heavy imports: []"

@@ -95,6 +95,18 @@ class Step:
     real: np.ndarray
     all_real: bool
 
+    def transitions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(observations, actions, rewards, next observations, terminated, truncated), in the order
+        the buffer and both accumulators take them."""
+        return (
+            self.observations,
+            self.actions,
+            self.rewards,
+            self.next_observations,
+            self.terminated,
+            self.truncated,
+        )
+
 
 class Adder(Protocol):
     def add(self, step: Step) -> None:
@@ -111,27 +123,13 @@ class TransitionAdder:
 
     def add(self, step: Step) -> None:
         if self.n_step is not None:
-            pushed = self.n_step.push(
-                step.observations,
-                step.actions,
-                step.rewards,
-                step.next_observations,
-                step.terminated,
-                step.truncated,
-                step.real,
-            )
-            self.buffer.add(**pushed.as_dict())
+            self.buffer.add(**self.n_step.push(*step.transitions(), step.real).as_dict())
             return
         stored = slice(None) if step.all_real else step.real  # a slice copies nothing: the common step
-        self.buffer.add(
-            step.observations[stored],
-            step.actions[stored],
-            step.rewards[stored],
-            step.next_observations[stored],
-            step.terminated[stored],
-            step.truncated[stored],
-            self.gamma,
+        observations, actions, rewards, next_observations, terminated, truncated = (
+            values[stored] for values in step.transitions()
         )
+        self.buffer.add(observations, actions, rewards, next_observations, terminated, truncated, self.gamma)
 
 
 class SequenceAdder:
@@ -142,18 +140,7 @@ class SequenceAdder:
         self.sequences = SequenceAccumulator(config.num_envs, config.sequence_length, config.sequence_overlap)
 
     def add(self, step: Step) -> None:
-        self.buffer.add(
-            self.sequences.push(
-                step.observations,
-                step.actions,
-                step.rewards,
-                step.next_observations,
-                step.terminated,
-                step.truncated,
-                step.states,
-                step.real,
-            )
-        )
+        self.buffer.add(self.sequences.push(*step.transitions(), step.states, step.real))
 
 
 def adder_of(config: Config, buffer: ReplayBuffer | SequenceReplayBuffer) -> Adder:

@@ -106,6 +106,8 @@ def test_export_verify_catches_a_state_that_does_not_advance(recurrent_run, tmp_
 
 
 def test_play_onnx_plays_a_recurrent_policy_as_evaluate_does(recurrent_run, tmp_path):
+    from tests.test_export import summary_line
+
     out = tmp_path / "policy.onnx"
     assert export.main([str(recurrent_run), "--out", str(out)]) == 0
     player = Path(__file__).resolve().parents[2] / "examples" / "play_onnx.py"
@@ -120,10 +122,7 @@ def test_play_onnx_plays_a_recurrent_policy_as_evaluate_does(recurrent_run, tmp_
     config, network = load_run(recurrent_run, device=torch.device("cpu"))
     seed = config.seed + EVAL_SEED_OFFSET
     result = evaluate_policy(network, ENV, episodes=3, seed=seed, epsilon=0.2)
-    assert done.stdout == (
-        f"{ENV}: mean return {result.mean:.2f} ± {result.std:.2f} over 3 episodes "
-        f"(min {min(result.returns):.2f}, max {max(result.returns):.2f}; seed {seed}, epsilon 0.2)\n"
-    )
+    assert done.stdout == summary_line(ENV, result, seed=seed, epsilon=0.2)
 
 
 @pytest.mark.parametrize("env_flag", [[], ["--env", ENV]])
@@ -131,7 +130,7 @@ def test_play_onnx_plays_the_projects_pomdp_env_without_torch_or_the_project(rec
     """The new user's case: a model trained on envs.pomdp:CartPoleNoVelocity-v1 plays where only
     onnxruntime, gymnasium and numpy are installed (the sidecar's play_env names CartPole-v1 and the
     entries kept), with or without --env, and prints evaluate.py's line."""
-    from tests.test_export import _NO_TORCH_WRAPPER
+    from tests.test_export import _NO_TORCH_WRAPPER, summary_line
 
     out = tmp_path / "policy.onnx"
     assert export.main([str(recurrent_run), "--out", str(out)]) == 0
@@ -149,10 +148,7 @@ def test_play_onnx_plays_the_projects_pomdp_env_without_torch_or_the_project(rec
     seed = config.seed + EVAL_SEED_OFFSET
     result = evaluate_policy(network, ENV, episodes=3, seed=seed)
     shown = ENV if env_flag else config.env_id  # the env as the user named it, else as the sidecar does
-    assert done.stdout == (
-        f"{shown}: mean return {result.mean:.2f} ± {result.std:.2f} over 3 episodes "
-        f"(min {min(result.returns):.2f}, max {max(result.returns):.2f}; seed {seed}, epsilon 0.0)\n"
-    )
+    assert done.stdout == summary_line(shown, result, seed=seed, epsilon=0.0)
 
 
 @pytest.mark.parametrize(
