@@ -103,7 +103,7 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
     from dqn_family.configs.trust import IMPORTING_FIELDS, check_run_imports, settle_import_path
     from dqn_family.evaluate import evaluate_and_save
     from dqn_family.training.hooks import EvaluationCallback
-    from dqn_family.training.loop import train_loop
+    from dqn_family.training.loop import InProcess, train_loop
     from dqn_family.training.run_dir import config_table, create_run_dir, find_run_dir
     from dqn_family.training.state import (
         Run,
@@ -158,7 +158,15 @@ def train(
             run = Run(config, run_dir, device, envs, agent, buffer, env_seeds)
             with os_errors_in(run_dir), lock_run_dir(run_dir), open_writer(config, run_dir) as writer:
                 writer.add_text("hyperparameters", config_table(dataclasses.replace(config, run_dir=str(run_dir))))
-                return train_loop(run, writer, None, handle_signals, on_evaluation, evaluate_and_save=evaluate_and_save)
+                return train_loop(
+                    run,
+                    writer,
+                    None,
+                    handle_signals,
+                    on_evaluation,
+                    collector=InProcess(run),
+                    evaluate_and_save=evaluate_and_save,
+                )
     finally:
         envs.close()
 
@@ -215,7 +223,9 @@ def resume(
             wait_for_later_event_file_name(run_dir)
             # Steps after the checkpoint, logged by the stopped process, are hidden from TensorBoard.
             with open_writer(config, run_dir, purge_step=payload["env_step"] + 1) as writer:
-                return train_loop(run, writer, resumed, handle_signals, evaluate_and_save=evaluate_and_save)
+                return train_loop(
+                    run, writer, resumed, handle_signals, collector=InProcess(run), evaluate_and_save=evaluate_and_save
+                )
         finally:
             envs.close()
 

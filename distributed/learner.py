@@ -1,13 +1,14 @@
-"""The learner of a distributed run (Ape-X, Horgan et al. 2018): the single-process loop's update,
-evaluation, logging and checkpoints, fed by actors through a replay in other processes.
+"""The learner of a distributed run (Ape-X, Horgan et al. 2018): training.loop's one loop (the same
+update, target sync, logging, evaluation and checkpoints as a single-process run), its env steps
+collected by actors through a replay in other processes (:class:`Fleet`, the loop's collector).
 
-``learner_loop`` is a plain function of a ``Workers`` handle (the actors and the replay): Ray's in
+``Fleet`` drives a ``Workers`` handle (the actors and the replay): Ray's in
 ``distributed.ray_workers``, or ``InlineWorkers`` here, which runs the same actor and replay code in
-this process, one send at a time, for tests. Per pass it decides *when*, as train.py does:
-{hand actors their next sends, within the flow limits; count what the replay acknowledged; update
-as far as the replay ratio allows; publish weights every ``weight_publish_updates``; at env-step
-intervals sync the target, log, evaluate, checkpoint}. Every env-step count is of steps the replay
-acknowledged, so a send lost with a dying actor is neither counted nor stored.
+this process, one send at a time, for tests. Per pass of the loop it hands actors their next sends,
+within the flow limits, counts what the replay acknowledged, allows updates as far as the replay
+ratio does, and publishes weights every ``weight_publish_updates``; the loop decides the rest at
+env-step intervals (sync the target, log, evaluate, checkpoint). Every env-step count is of steps the
+replay acknowledged, so a send lost with a dying actor is neither counted nor stored.
 
 Flow control (``Flow``): the learner may make update u + 1 once the acknowledged env steps E give
 (u + 1) x batch_size <= replay_ratio x (E - learning_starts) + batch_size; an actor is given a send
@@ -31,22 +32,20 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 
 from dqn_family.agents import DQNAgent
-from dqn_family.checkpoints import stop_on_signals
 from dqn_family.configs import Config, UserError
-from dqn_family.configs.schedules import crossed, learning_rate_at, priority_beta_at
+from dqn_family.configs.schedules import learning_rate_at, priority_beta_at
 from dqn_family.distributed.actor import ActorCore, BatchInfo, Weights, actor_epsilon
 from dqn_family.distributed.replay_server import ReplayServer, Sampled
 from dqn_family.evaluate import evaluate_and_save
-from dqn_family.training import MetricLog, NonFiniteError, Progress
+from dqn_family.training import MetricLog, Progress
 from dqn_family.training.hooks import EvaluationCallback
+from dqn_family.training.loop import RunFailure, train_loop
 from dqn_family.training.metrics import checked_priorities
-from dqn_family.training.run_dir import finish_run
 from dqn_family.training.state import (
     Counters,
     ReplayState,
     Resumed,
     TrainResult,
-    save_training_state,
 )
 
 PIPELINE = 2  # sends queued per actor: one being collected, the next waiting, so an actor never idles
@@ -55,7 +54,7 @@ POLL_SECONDS = 0.02  # how long the learner waits for sends when it may not upda
 MAX_ACTOR_DEATHS = 20  # deaths of one actor after which the run stops (an env that kills its process)
 
 
-class DistributedError(UserError):
+class DistributedError(UserError, RunFailure):
     """A distributed run cannot go on: the replay died, or an actor keeps dying."""
 
 
@@ -178,7 +177,90 @@ class DistributedRun:
         return self.workers.replay
 
 
-# --- the loop --------------------------------------------------------------------------------------
+# --- the actors as the loop's collector ----------------------------------------------------------
+
+
+class Fleet:
+    """The actors and their replay as training.loop's Collector: each pass hands actors their next
+    sends within the flow limits (module docstring), counts what the replay acknowledged, and allows
+    as many updates as the replay ratio does (at most UPDATES_PER_PASS a pass, so that sends keep
+    flowing; all of them at the end, so a run makes its updates however far the actors ran ahead).
+    Weights are published every weight_publish_updates updates."""
+
+    def __init__(self, run: DistributedRun, writer: SummaryWriter) -> None:
+        self.run, self.config, self.workers, self.writer = run, run.config, run.workers, writer
+        self.flow, self.send = Flow.of(run.config), send_size(run.config)
+        self.stored_count = 0
+
+    def start(self, count: Counters, resumed: bool) -> None:
+        if resumed:
+            self.stored_count = len(self.workers.replay)
+        self.fleet = FleetLog(self.writer, self.config, count.updates, count.env_steps)
+        self.workers.publish(weights_of(self.run.agent, count.updates))
+
+    def collect(self, count: Counters, log: MetricLog, progress: Progress) -> None:
+        workers, config = self.workers, self.config
+        # No send starts once those in flight reach total_steps: a run stops at its budget, past it
+        # only by the rest of a last send when total_steps is not a multiple of sends.
+        for actor in range(workers.actors):
+            while (
+                workers.pending(actor) < PIPELINE
+                and count.env_steps + workers.steps_in_flight() < config.total_steps
+                and self.flow.may_send(
+                    count.env_steps, workers.steps_in_flight(), self.send, count.updates, self.stored_count
+                )
+            ):
+                workers.submit(actor, count.env_steps)
+        can_update = self.flow.updates_allowed(count.env_steps, self.stored_count) > count.updates
+        self._count(workers.poll(0.0 if can_update else POLL_SECONDS), count, log, progress)
+
+    def settle(self, count: Counters, log: MetricLog, progress: Progress) -> None:
+        self._count(self.workers.drain(), count, log, progress)
+
+    def stored(self) -> int:
+        return self.stored_count
+
+    def updates_due(self, count: Counters, before: int, finished: bool) -> int:
+        due = self.flow.updates_allowed(count.env_steps, self.stored_count) - count.updates
+        return due if finished else min(due, UPDATES_PER_PASS)
+
+    def learn(self, count: Counters, log: MetricLog, due: int) -> None:
+        for _ in range(due):
+            _learn(self.config, self.run.agent, self.workers, log, count)
+            if count.updates % self.config.weight_publish_updates == 0:
+                self.workers.publish(weights_of(self.run.agent, count.updates))
+
+    def epsilon(self, count: Counters) -> float:
+        return float(np.mean(self._epsilons(count)))
+
+    def status(self, count: Counters) -> dict[str, str]:
+        fields = {"eps": epsilon_range(self._epsilons(count))}
+        fields.update(self.fleet.flush(count, self.workers.steps_in_flight(), self.stored_count))
+        return fields
+
+    def past_total(self) -> str:
+        return f"actors send {self.send:,} env steps at a time, and the last send was stored and counted whole"
+
+    def close(self) -> None:
+        self.fleet.close()
+
+    def _epsilons(self, count: Counters) -> list[float]:
+        return [actor_epsilon(self.config, i, count.env_steps) for i in range(self.config.actors)]
+
+    def _count(self, polled: Polled, count: Counters, log: MetricLog, progress: Progress) -> None:
+        """Count the acknowledged sends (env steps, episodes) and note lost ones."""
+        for actor, why in polled.deaths:
+            if self.fleet.died(actor, why, progress) > MAX_ACTOR_DEATHS:
+                raise DistributedError(f"actor {actor} died {MAX_ACTOR_DEATHS + 1} times (last: {why})")
+        for ack in polled.acks:
+            before = count.env_steps
+            count.env_steps += ack.info.env_steps
+            for episode_return, length in ack.info.episodes:
+                log.add_episode(episode_return, length, count.env_steps)
+                count.episodes += 1
+            self.fleet.record(ack, count.updates, progress)
+            progress.update(count.env_steps - before)
+            self.stored_count = min(self.stored_count + ack.stored, self.config.buffer_size)
 
 
 def learner_loop(
@@ -188,112 +270,20 @@ def learner_loop(
     handle_signals: bool,
     on_evaluation: EvaluationCallback | None = None,
 ) -> TrainResult:
-    config, agent, workers = run.config, run.agent, run.workers
-    flow, send = Flow.of(config), send_size(config)
-    count, log, final_eval, saved_step = Counters(), MetricLog(writer, run.device), None, None
-    stored = 0
-    if resumed is not None:
-        count, final_eval, saved_step = resumed.counters, resumed.final_eval, resumed.counters.env_steps
-        log.load_state_dict(resumed.metrics)
-        stored = len(workers.replay)
-    fleet = FleetLog(writer, config, count.updates, count.env_steps)
-    resumed_from, stopped_early = saved_step, None
-    started = time.perf_counter() - count.seconds
-    progress = Progress(total=config.total_steps, initial=count.env_steps, enabled=config.progress)
-    workers.publish(weights_of(agent, count.updates))
-    with stop_on_signals(handle_signals) as stop:
-        try:
-            while count.env_steps < config.total_steps and stop.signal is None and stopped_early is None:
-                # Hand out sends while the flow limits allow (module docstring).
-                # No send starts once those in flight reach total_steps: a run stops at its budget,
-                # past it only by the rest of a last send when total_steps is not a multiple of sends.
-                for actor in range(workers.actors):
-                    while (
-                        workers.pending(actor) < PIPELINE
-                        and count.env_steps + workers.steps_in_flight() < config.total_steps
-                        and flow.may_send(count.env_steps, workers.steps_in_flight(), send, count.updates, stored)
-                    ):
-                        workers.submit(actor, count.env_steps)
-                can_update = flow.updates_allowed(count.env_steps, stored) > count.updates
-                polled = workers.poll(0.0 if can_update else POLL_SECONDS)
-                before = count.env_steps
-                stored = _count(polled, count, log, fleet, progress, stored, config)
-                finished = count.env_steps >= config.total_steps
-                if finished:  # what is on its way into the replay counts too: nothing stored goes uncounted
-                    stored = _count(workers.drain(), count, log, fleet, progress, stored, config)
-
-                # At the end the learner catches up with the replay ratio, so a run makes its updates
-                # however far the actors were allowed to run ahead.
-                due = flow.updates_allowed(count.env_steps, stored) - count.updates
-                for _ in range(due if finished else min(due, UPDATES_PER_PASS)):
-                    _learn(config, agent, workers, log, count)
-                    if count.updates % config.weight_publish_updates == 0:
-                        workers.publish(weights_of(agent, count.updates))
-                if count.env_steps >= config.learning_starts and crossed(
-                    before, count.env_steps, config.target_update_interval
-                ):
-                    agent.sync_target(config.tau)
-
-                if crossed(before, count.env_steps, config.log_frequency):
-                    epsilons = [actor_epsilon(config, i, count.env_steps) for i in range(config.actors)]
-                    status = log.flush(count.env_steps, float(np.mean(epsilons)))
-                    status["eps"] = epsilon_range(epsilons)
-                    status.update(fleet.flush(count, workers.steps_in_flight(), stored))
-                    progress.set_status(**status)
-                if config.eval_frequency and (crossed(before, count.env_steps, config.eval_frequency) or finished):
-                    final_eval, stopped_early = evaluate_and_save(run, log, count, progress, started, on_evaluation)
-                if config.checkpoint_every and crossed(before, count.env_steps, config.checkpoint_every):
-                    stored = _count(workers.drain(), count, log, fleet, progress, stored, config)
-                    count.seconds = time.perf_counter() - started
-                    saved_step = save_training_state(run, writer, count, log, final_eval)
-            stored = _count(workers.drain(), count, log, fleet, progress, stored, config)
-            if count.env_steps > config.total_steps:
-                progress.note(
-                    f"stopped at {count.env_steps:,} env steps, past total_steps {config.total_steps:,}: actors "
-                    f"send {send:,} env steps at a time, and the last send was stored and counted whole"
-                )
-            progress.close()
-            count.seconds = time.perf_counter() - started
-            if saved_step != count.env_steps:
-                saved_step = save_training_state(run, writer, count, log, final_eval)
-        except (NonFiniteError, DistributedError) as error:
-            kept = (
-                "no checkpoint was written yet"
-                if saved_step is None
-                else f"the last checkpoint (env step {saved_step:,}) is kept in {run.run_dir / 'checkpoints'}"
-            )
-            raise type(error)(f"{error}; training stopped, {kept}") from None
-        finally:
-            progress.close()
-            log.write_episodes()
-            fleet.close()
-
-    return finish_run(
-        run, count, final_eval, resumed_from=resumed_from, stopped_early=stopped_early, stop_signal=stop.signal
+    """training.loop's loop, its env steps collected by the actors."""
+    return train_loop(
+        run,
+        writer,
+        resumed,
+        handle_signals,
+        on_evaluation,
+        collector=Fleet(run, writer),
+        evaluate_and_save=evaluate_and_save,
     )
 
 
-def _count(
-    polled: Polled, count: Counters, log: MetricLog, fleet: FleetLog, progress: Progress, stored: int, config: Config
-) -> int:
-    """Count the acknowledged sends (env steps, episodes) and note lost ones; returns the transitions stored."""
-    for actor, why in polled.deaths:
-        if fleet.died(actor, why, progress) > MAX_ACTOR_DEATHS:
-            raise DistributedError(f"actor {actor} died {MAX_ACTOR_DEATHS + 1} times (last: {why})")
-    for ack in polled.acks:
-        before = count.env_steps
-        count.env_steps += ack.info.env_steps
-        for episode_return, length in ack.info.episodes:
-            log.add_episode(episode_return, length, count.env_steps)
-            count.episodes += 1
-        fleet.record(ack, count.updates, progress)
-        progress.update(count.env_steps - before)
-        stored = min(stored + ack.stored, config.buffer_size)
-    return stored
-
-
 def _learn(config: Config, agent: DQNAgent, workers: Workers, log: MetricLog, count: Counters) -> None:
-    """One gradient step, as train.py's _learn takes it, on a batch sampled from the replay; the
+    """One gradient step, as training.loop's learn takes it, on a batch sampled from the replay; the
     new priorities go back to it (without waiting for the reply)."""
     if config.learning_rate_end is not None:
         agent.set_learning_rate(learning_rate_at(config, count.env_steps))

@@ -401,6 +401,6 @@ def test_train_says_why_a_vector_step_passed_total_steps(tiny_config, capsys, mo
     result = train.train(tiny_config(num_envs=4, total_steps=302, progress=True))
     assert result.env_steps > 302  # 4 envs move at once (autoreset steps are not counted)
     assert (
-        f"stopped at {result.env_steps} env steps: the last step of the 4 envs together went past total_steps 302"
-        in capsys.readouterr().err
+        f"stopped at {result.env_steps} env steps, past total_steps 302: "
+        "the last step of the 4 envs together went past it" in capsys.readouterr().err
     )

@@ -23,6 +23,7 @@ the same checkpoint twice gives identical runs on the CPU.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
@@ -40,7 +41,15 @@ from dqn_family.training.hooks import EvaluationCallback
 from dqn_family.training.metrics import EpisodeTracker, MetricLog, NonFiniteError, checked_priorities
 from dqn_family.training.progress import Progress
 from dqn_family.training.run_dir import finish_run
-from dqn_family.training.state import Counters, EvalResult, Resumed, Run, TrainResult, save_training_state
+from dqn_family.training.state import (
+    CheckpointedRun,
+    Counters,
+    EvalResult,
+    Resumed,
+    Run,
+    TrainResult,
+    save_training_state,
+)
 
 
 # --- acting --------------------------------------------------------------------------------------
@@ -188,131 +197,209 @@ def learn(run: Run, log: MetricLog, count: Counters, due: int) -> None:
         count.updates += 1
 
 
-# --- the loop ------------------------------------------------------------------------------------
-class EvaluateStep(Protocol):
-    """A periodic evaluation: evaluate.py's evaluate_and_save (the result, and why the run stops early)."""
+# --- where env steps come from -------------------------------------------------------------------
+class Collector(Protocol):
+    """Where the loop's env steps come from, and how many updates they allow: this process's envs
+    (:class:`InProcess`), or actors feeding a replay in other processes (distributed.learner.Fleet).
+    The loop owns the counters, the log and the progress display, and hands them in."""
 
-    def __call__(
-        self,
-        run: Run,
-        log: MetricLog,
-        count: Counters,
-        progress: Progress,
-        started: float,
-        on_evaluation: EvaluationCallback | None,
-    ) -> tuple[EvalResult, str | None]: ...
+    def start(self, count: Counters, resumed: bool) -> None:
+        """Before the first pass: fresh episodes (seeded from the checkpoint when ``resumed``)."""
+
+    def collect(self, count: Counters, log: MetricLog, progress: Progress) -> None:
+        """Take (or receive) env steps, store them, and count them and their finished episodes."""
+
+    def settle(self, count: Counters, log: MetricLog, progress: Progress) -> None:
+        """Count what is on its way into replay (before a checkpoint, and at the end)."""
+
+    def stored(self) -> int:
+        """Transitions (or sequences) in replay."""
+
+    def updates_due(self, count: Counters, before: int, finished: bool) -> int:
+        """Learner steps allowed now that env steps went from ``before`` to ``count.env_steps``."""
+
+    def learn(self, count: Counters, log: MetricLog, due: int) -> None:
+        """Take ``due`` learner steps."""
+
+    def epsilon(self, count: Counters) -> float:
+        """The exploration rate to log."""
+
+    def status(self, count: Counters) -> dict[str, str]:
+        """Progress fields of its own (and TensorBoard scalars of its own), at each log."""
+
+    def past_total(self) -> str:
+        """Why a run can end past total_steps."""
+
+    def close(self) -> None: ...
+
+
+class InProcess:
+    """This process's vector envs, acted in with the run's acting part and stored through its adder;
+    updates every train_frequency env steps (gradient_steps each)."""
+
+    def __init__(self, run: Run) -> None:
+        self.run, self.config = run, run.config
+        self.acting, self.adder = acting_of(run.agent), adder_of(run.config, run.buffer)
+        self.autoreset = AutoresetTracker(run.config.num_envs)
+        self.episodes = EpisodeTracker(run.config.num_envs)
+        self.epsilon_at = SCHEDULES[run.config.exploration_schedule]
+        self.last_epsilon = run.config.epsilon_start
+
+    def start(self, count: Counters, resumed: bool) -> None:
+        seed = int(self.run.env_seeds.integers(2**31)) if resumed else self.config.seed  # sub-env i: seed + i
+        self.observations, _ = self.run.envs.reset(seed=seed)
+        self.states = self.acting.initial_state(self.config.num_envs)  # [E, S]: every sub-env starts an episode
+
+    def collect(self, count: Counters, log: MetricLog, progress: Progress) -> None:
+        config = self.config
+        epsilon = self.epsilon_at(
+            count.env_steps, start=config.epsilon_start, end=config.epsilon_end, decay_steps=config.epsilon_decay_steps
+        )
+        self.last_epsilon = epsilon
+        actions, next_states = self.acting.act(self.observations, self.states, epsilon)
+        next_observations, rewards, terminated, truncated, infos = self.run.envs.step(actions)
+        # Under NEXT_STEP autoreset, the step after an episode's end only resets that sub-env: it is
+        # not a transition, so it is neither stored nor counted, and the observation it returned
+        # starts a new episode, from the initial state.
+        autoreset = self.autoreset
+        real = autoreset.real_steps(terminated, truncated)
+        learn_rewards, learn_terminated = learning_signal(config, rewards, terminated, infos)
+        self.adder.add(
+            Step(
+                self.observations,
+                actions,
+                learn_rewards,
+                next_observations,
+                learn_terminated,
+                truncated,
+                self.states,
+                real,
+                autoreset.all_real,
+            )
+        )
+        self.states = next_states if autoreset.all_real else start_episodes(self.acting, next_states, ~real)
+        self.observations = next_observations
+        before = count.env_steps
+        count.env_steps += config.num_envs if autoreset.all_real else int(real.sum())
+        progress.update(count.env_steps - before)
+        for episode_return, length in self.episodes.step(rewards, real, autoreset):
+            log.add_episode(episode_return, length, count.env_steps)
+            count.episodes += 1
+
+    def settle(self, count: Counters, log: MetricLog, progress: Progress) -> None:
+        """Nothing is ever on its way: each step is stored as it is taken."""
+
+    def stored(self) -> int:
+        return len(self.run.buffer)
+
+    def updates_due(self, count: Counters, before: int, finished: bool) -> int:
+        return crossed(before, count.env_steps, self.config.train_frequency)
+
+    def learn(self, count: Counters, log: MetricLog, due: int) -> None:
+        learn(self.run, log, count, due)
+
+    def epsilon(self, count: Counters) -> float:
+        return self.last_epsilon
+
+    def status(self, count: Counters) -> dict[str, str]:
+        return {}
+
+    def past_total(self) -> str:
+        return f"the last step of the {self.config.num_envs} envs together went past it"
+
+    def close(self) -> None:
+        """The envs belong to the run (train.py closes them)."""
+
+
+# --- the loop ------------------------------------------------------------------------------------
+# A periodic evaluation: evaluate.py's evaluate_and_save, handed in by train.py and the distributed learner.
+EvaluateStep = Callable[
+    [CheckpointedRun, MetricLog, Counters, Progress, float, EvaluationCallback | None], tuple[EvalResult, str | None]
+]
+
+
+class RunFailure(Exception):
+    """A failure that stops a run with its checkpoints kept (a Collector's: a dead replay)."""
 
 
 def train_loop(
-    run: Run,
+    run: CheckpointedRun,
     writer: SummaryWriter,
     resumed: Resumed | None,
     handle_signals: bool,
     on_evaluation: EvaluationCallback | None = None,
     *,
+    collector: Collector,
     evaluate_and_save: EvaluateStep,
 ) -> TrainResult:
-    config, buffer, envs = run.config, run.buffer, run.envs
-    num_envs = config.num_envs
-    epsilon_at = SCHEDULES[config.exploration_schedule]
-    acting, adder = acting_of(run.agent), adder_of(config, buffer)
-    autoreset = AutoresetTracker(num_envs)
-    episodes = EpisodeTracker(num_envs)
+    """The loop of every run: in-process or distributed is the ``collector`` it is given."""
+    config = run.config
     count, log, final_eval, saved_step = Counters(), MetricLog(writer, run.device), None, None
-    if resumed is None:
-        observations, _ = envs.reset(seed=config.seed)  # sub-env i is seeded seed + i
-    else:
+    if resumed is not None:
         count, final_eval, saved_step = resumed.counters, resumed.final_eval, resumed.counters.env_steps
         log.load_state_dict(resumed.metrics)
-        observations, _ = envs.reset(seed=int(run.env_seeds.integers(2**31)))  # fresh episodes, from the checkpoint
-    states = acting.initial_state(num_envs)  # [E, S]: every sub-env starts an episode
+    collector.start(count, resumed is not None)
     resumed_from, stopped_early = saved_step, None
     started = time.perf_counter() - count.seconds  # so that elapsed times count earlier sessions too
     progress = Progress(total=config.total_steps, initial=count.env_steps, enabled=config.progress)
     with stop_on_signals(handle_signals) as stop:
         try:
             while count.env_steps < config.total_steps and stop.signal is None and stopped_early is None:
-                epsilon = epsilon_at(
-                    count.env_steps,
-                    start=config.epsilon_start,
-                    end=config.epsilon_end,
-                    decay_steps=config.epsilon_decay_steps,
-                )
-                actions, next_states = acting.act(observations, states, epsilon)
-                next_observations, rewards, terminated, truncated, infos = envs.step(actions)
-
-                # Under NEXT_STEP autoreset, the step after an episode's end only resets that sub-env:
-                # it is not a transition, so it is neither stored nor counted, and the observation it
-                # returned starts a new episode, from the initial state.
-                real = autoreset.real_steps(terminated, truncated)
-                learn_rewards, learn_terminated = learning_signal(config, rewards, terminated, infos)
-                adder.add(
-                    Step(
-                        observations,
-                        actions,
-                        learn_rewards,
-                        next_observations,
-                        learn_terminated,
-                        truncated,
-                        states,
-                        real,
-                        autoreset.all_real,
-                    )
-                )
-                states = next_states if autoreset.all_real else start_episodes(acting, next_states, ~real)
-                observations = next_observations
                 before = count.env_steps
-                count.env_steps += num_envs if autoreset.all_real else int(real.sum())
-                progress.update(count.env_steps - before)
+                collector.collect(count, log, progress)
+                finished = count.env_steps >= config.total_steps
+                if finished:  # what is on its way into replay counts too: nothing stored goes uncounted
+                    collector.settle(count, log, progress)
 
-                for episode_return, length in episodes.step(rewards, real, autoreset):
-                    log.add_episode(episode_return, length, count.env_steps)
-                    count.episodes += 1
-
-                if count.env_steps >= config.learning_starts and len(buffer) >= config.batch_size:
-                    due = crossed(before, count.env_steps, config.train_frequency)
+                if count.env_steps >= config.learning_starts and collector.stored() >= config.batch_size:
+                    due = collector.updates_due(count, before, finished)
                     if due:
                         if config.compile and count.updates == 0:
                             progress.note("compiling the update with torch.compile (once, about 3-15 s)...")
-                        learn(run, log, count, due)
+                        collector.learn(count, log, due)
                     if crossed(before, count.env_steps, config.target_update_interval):
                         run.agent.sync_target(config.tau)
 
                 if crossed(before, count.env_steps, config.log_frequency):
-                    progress.set_status(**log.flush(count.env_steps, epsilon))
+                    status = log.flush(count.env_steps, collector.epsilon(count))
+                    progress.set_status(**{**status, **collector.status(count)})
 
-                finished = count.env_steps >= config.total_steps
                 if config.eval_frequency and (crossed(before, count.env_steps, config.eval_frequency) or finished):
                     final_eval, stopped_early = evaluate_and_save(run, log, count, progress, started, on_evaluation)
 
                 if config.checkpoint_every and crossed(before, count.env_steps, config.checkpoint_every):
+                    collector.settle(count, log, progress)
                     count.seconds = time.perf_counter() - started
                     saved_step = save_training_state(run, writer, count, log, final_eval)
-            if count.env_steps > config.total_steps:  # a vector step moves every sub-env at once
+            collector.settle(count, log, progress)
+            if count.env_steps > config.total_steps:
                 progress.note(
-                    f"stopped at {count.env_steps:,} env steps: the last step of the {num_envs} envs "
-                    f"together went past total_steps {config.total_steps:,}"
+                    f"stopped at {count.env_steps:,} env steps, past total_steps {config.total_steps:,}: "
+                    f"{collector.past_total()}"
                 )
             progress.close()
             count.seconds = time.perf_counter() - started
             if saved_step != count.env_steps:  # at exit: finished, or stopped by a signal
                 saved_step = save_training_state(run, writer, count, log, final_eval)
         except NonFiniteError as error:
-            raise NonFiniteError(f"{error}; training stopped, {kept_checkpoint(run, saved_step)}") from None
+            raise NonFiniteError(f"{error}; training stopped, {kept_checkpoint(run, saved_step)}{HINT}") from None
+        except RunFailure as error:
+            raise type(error)(f"{error}; training stopped, {kept_checkpoint(run, saved_step)}") from None
         finally:
             progress.close()
             log.write_episodes()  # the episodes since the last log, whatever stopped the loop
+            collector.close()
 
     return finish_run(
         run, count, final_eval, resumed_from=resumed_from, stopped_early=stopped_early, stop_signal=stop.signal
     )
 
 
-def kept_checkpoint(run: Run, saved_step: int | None) -> str:
-    """What a run stopped by non-finite numbers keeps, and what may help (every loop's message)."""
-    kept = (
-        "no checkpoint was written yet"
-        if saved_step is None
-        else f"the last good checkpoint (env step {saved_step:,}) is kept in {run.run_dir / 'checkpoints'}"
-    )
-    return f"{kept} (a lower --learning-rate or --max-grad-norm may help, or check the env's rewards)"
+HINT = " (a lower --learning-rate or --max-grad-norm may help, or check the env's rewards)"
+
+
+def kept_checkpoint(run: CheckpointedRun, saved_step: int | None) -> str:
+    """What a stopped run keeps."""
+    if saved_step is None:
+        return "no checkpoint was written yet"
+    return f"the last good checkpoint (env step {saved_step:,}) is kept in {run.run_dir / 'checkpoints'}"
