@@ -2,7 +2,9 @@
 actor): step its own vector envs with its own exploration rate, turn the steps into n-step
 transitions exactly as the single-process loop does (the same ``AutoresetTracker``,
 ``learning_signal`` and ``NStepAccumulator``), give them initial priorities from its copy of the
-network, and hand them over in batches of about ``send_steps`` env steps.
+network, and hand them over in batches of about ``send_steps`` env steps. Its stepping is
+training.loop's ``Stepper`` (the same acting part and adder as an in-process run), its transitions
+gathered in a :class:`SendBuffer` instead of a replay buffer.
 
 Ape-X (Horgan et al. 2018, "Distributed Prioritized Experience Replay", ICLR), section 3 and
 appendix: actor i of N explores with epsilon_i = 0.4^(1 + 7 i / (N - 1)); actors compute the
@@ -26,16 +28,14 @@ from dqn_family.agents import DQNAgent, make_agent, set_torch_threads
 from dqn_family.configs import Config
 from dqn_family.configs.schedules import SCHEDULES
 from dqn_family.envs import (
-    AutoresetTracker,
     EnvOptions,
     action_count,
-    learning_signal,
     make_vector_env,
     observation_layout,
     observation_states,
 )
-from dqn_family.replay import Batch, NStepAccumulator, NStepTransitions
-from dqn_family.training.metrics import EpisodeTracker
+from dqn_family.replay import Batch, NStepTransitions
+from dqn_family.training.loop import Stepper, TransitionAdder, acting_of
 
 # The learner's networks as plain tensors, tagged with the number of updates that made them.
 Weights = dict[str, Any]  # {"version": int, "q_network": state_dict, "target_network": state_dict}
@@ -106,10 +106,9 @@ class ActorCore:
         )
         assert isinstance(agent, DQNAgent)  # Config refuses recurrent networks with actors
         self.agent = agent
-        self.autoreset = AutoresetTracker(config.num_envs)
-        self.n_step = NStepAccumulator(config.num_envs, config.n_step, config.gamma)
-        self.episodes = EpisodeTracker(config.num_envs)
-        self.observations, _ = self.envs.reset(seed=env_seed)
+        self.send_buffer = SendBuffer()
+        self.stepper = Stepper(config, self.envs, acting_of(agent), TransitionAdder(config, self.send_buffer))
+        self.stepper.reset(env_seed)
         self.weights_version = -1
         self.steps_since_sync = 0
 
@@ -134,14 +133,13 @@ class ActorCore:
         ):
             self.load_weights(fetch_weights())
         epsilon = actor_epsilon(self.config, self.index, env_step)
-        steps, parts, episodes = 0, [], []
+        steps, episodes = 0, []
         while steps < self.config.send_steps:
-            taken, transitions, ended = self.step(epsilon)
+            taken, ended = self.stepper.step(epsilon)
             steps += taken
-            parts.append(transitions)
             episodes.extend(ended)
         self.steps_since_sync += steps
-        transitions = _concatenate(parts)
+        transitions = self.send_buffer.take()
         priorities = self.priorities(transitions) if self.config.prioritized else None
         info = BatchInfo(
             actor=self.index,
@@ -154,21 +152,6 @@ class ActorCore:
             seconds=time.perf_counter() - started,
         )
         return info, TransitionData(transitions.as_dict(), priorities)
-
-    def step(self, epsilon: float) -> tuple[int, NStepTransitions, list[tuple[float, int]]]:
-        """One vector step, as train.py's loop takes it: (real env steps, completed transitions,
-        episodes that ended)."""
-        actions = self.agent.act(self.observations, epsilon)
-        next_observations, rewards, terminated, truncated, infos = self.envs.step(actions)
-        # The step after an episode's end only resets that sub-env (NEXT_STEP autoreset): no transition.
-        real = self.autoreset.real_steps(terminated, truncated)
-        learn_rewards, learn_terminated = learning_signal(self.config, rewards, terminated, infos)
-        transitions = self.n_step.push(
-            self.observations, actions, learn_rewards, next_observations, learn_terminated, truncated, real
-        )
-        self.observations = next_observations
-        taken = self.config.num_envs if self.autoreset.all_real else int(real.sum())
-        return taken, transitions, self.episodes.step(rewards, real, self.autoreset)
 
     @torch.no_grad()
     def priorities(self, transitions: NStepTransitions) -> np.ndarray:
@@ -189,6 +172,38 @@ class ActorCore:
         return priorities_B.float().numpy()
 
 
-def _concatenate(parts: list[NStepTransitions]) -> NStepTransitions:
-    fields = [f.name for f in dataclasses.fields(NStepTransitions)]
-    return NStepTransitions(**{name: np.concatenate([getattr(p, name) for p in parts]) for name in fields})
+class SendBuffer:
+    """The transitions of one send, gathered as an adder writes them (ReplayBuffer.add's fields) and
+    handed over whole."""
+
+    def __init__(self) -> None:
+        self.parts: list[NStepTransitions] = []
+
+    def add(
+        self,
+        observations: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        next_observations: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+        discounts: np.ndarray | float,
+    ) -> None:
+        discounts_K = np.broadcast_to(np.asarray(discounts, dtype=np.float32), (len(actions),))
+        self.parts.append(
+            NStepTransitions(
+                observations=np.array(observations),  # copies: a vector env may reuse its arrays
+                actions=np.array(actions),
+                rewards=np.array(rewards, dtype=np.float32),
+                next_observations=np.array(next_observations),
+                terminated=np.array(terminated),
+                truncated=np.array(truncated),
+                discounts=np.array(discounts_K),
+            )
+        )
+
+    def take(self) -> NStepTransitions:
+        """Every transition added since the last take, in order."""
+        fields = [f.name for f in dataclasses.fields(NStepTransitions)]
+        parts, self.parts = self.parts, []
+        return NStepTransitions(**{name: np.concatenate([getattr(part, name) for part in parts]) for name in fields})

@@ -29,6 +29,7 @@ from typing import Any, Protocol, cast
 
 import numpy as np
 import torch
+from gymnasium.vector import VectorEnv
 from torch.utils.tensorboard import SummaryWriter
 
 from dqn_family.agents import DQNAgent, RecurrentAgent
@@ -122,11 +123,26 @@ class Adder(Protocol):
         """Store what ``step`` completes."""
 
 
+class TransitionSink(Protocol):
+    """Where transitions go: a ReplayBuffer, or an actor's send (distributed.actor.SendBuffer)."""
+
+    def add(
+        self,
+        observations: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        next_observations: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+        discounts: np.ndarray | float,
+    ) -> None: ...
+
+
 class TransitionAdder:
     """1-step transitions straight into replay, or n-step ones through a per-sub-env accumulator
     (which stops at episode ends and keeps truncation apart from termination)."""
 
-    def __init__(self, config: Config, buffer: ReplayBuffer) -> None:
+    def __init__(self, config: Config, buffer: TransitionSink) -> None:
         self.buffer, self.gamma = buffer, config.gamma
         self.n_step = NStepAccumulator(config.num_envs, config.n_step, config.gamma) if config.n_step > 1 else None
 
@@ -156,6 +172,49 @@ def adder_of(config: Config, buffer: ReplayBuffer | SequenceReplayBuffer) -> Add
     return (
         SequenceAdder(config, buffer) if isinstance(buffer, SequenceReplayBuffer) else TransitionAdder(config, buffer)
     )
+
+
+class Stepper:
+    """Vector envs stepped by an acting part, each step handed to an adder: what the in-process loop
+    and every distributed actor do per vector step, written once."""
+
+    def __init__(self, config: Config, envs: VectorEnv, acting: Acting, adder: Adder) -> None:
+        self.config, self.envs, self.acting, self.adder = config, envs, acting, adder
+        self.autoreset = AutoresetTracker(config.num_envs)
+        self.episodes = EpisodeTracker(config.num_envs)
+
+    def reset(self, seed: int) -> None:
+        """Fresh episodes (sub-env i seeded ``seed + i``), each from the initial state."""
+        self.observations, _ = self.envs.reset(seed=seed)
+        self.states = self.acting.initial_state(self.config.num_envs)  # [E, S]
+
+    def step(self, epsilon: float) -> tuple[int, list[tuple[float, int]]]:
+        """One vector step: (real env steps taken, (return, length) of the episodes that ended)."""
+        actions, next_states = self.acting.act(self.observations, self.states, epsilon)
+        next_observations, rewards, terminated, truncated, infos = self.envs.step(actions)
+        # Under NEXT_STEP autoreset, the step after an episode's end only resets that sub-env: it is
+        # not a transition, so it is neither stored nor counted, and the observation it returned
+        # starts a new episode, from the initial state.
+        autoreset = self.autoreset
+        real = autoreset.real_steps(terminated, truncated)
+        learn_rewards, learn_terminated = learning_signal(self.config, rewards, terminated, infos)
+        self.adder.add(
+            Step(
+                self.observations,
+                actions,
+                learn_rewards,
+                next_observations,
+                learn_terminated,
+                truncated,
+                self.states,
+                real,
+                autoreset.all_real,
+            )
+        )
+        self.states = next_states if autoreset.all_real else start_episodes(self.acting, next_states, ~real)
+        self.observations = next_observations
+        taken = self.config.num_envs if autoreset.all_real else int(real.sum())
+        return taken, self.episodes.step(rewards, real, autoreset)
 
 
 # --- learning ------------------------------------------------------------------------------------
@@ -239,50 +298,22 @@ class InProcess:
 
     def __init__(self, run: Run) -> None:
         self.run, self.config = run, run.config
-        self.acting, self.adder = acting_of(run.agent), adder_of(run.config, run.buffer)
-        self.autoreset = AutoresetTracker(run.config.num_envs)
-        self.episodes = EpisodeTracker(run.config.num_envs)
+        self.stepper = Stepper(run.config, run.envs, acting_of(run.agent), adder_of(run.config, run.buffer))
         self.epsilon_at = SCHEDULES[run.config.exploration_schedule]
         self.last_epsilon = run.config.epsilon_start
 
     def start(self, count: Counters, resumed: bool) -> None:
-        seed = int(self.run.env_seeds.integers(2**31)) if resumed else self.config.seed  # sub-env i: seed + i
-        self.observations, _ = self.run.envs.reset(seed=seed)
-        self.states = self.acting.initial_state(self.config.num_envs)  # [E, S]: every sub-env starts an episode
+        self.stepper.reset(int(self.run.env_seeds.integers(2**31)) if resumed else self.config.seed)
 
     def collect(self, count: Counters, log: MetricLog, progress: Progress) -> None:
         config = self.config
-        epsilon = self.epsilon_at(
+        self.last_epsilon = self.epsilon_at(
             count.env_steps, start=config.epsilon_start, end=config.epsilon_end, decay_steps=config.epsilon_decay_steps
         )
-        self.last_epsilon = epsilon
-        actions, next_states = self.acting.act(self.observations, self.states, epsilon)
-        next_observations, rewards, terminated, truncated, infos = self.run.envs.step(actions)
-        # Under NEXT_STEP autoreset, the step after an episode's end only resets that sub-env: it is
-        # not a transition, so it is neither stored nor counted, and the observation it returned
-        # starts a new episode, from the initial state.
-        autoreset = self.autoreset
-        real = autoreset.real_steps(terminated, truncated)
-        learn_rewards, learn_terminated = learning_signal(config, rewards, terminated, infos)
-        self.adder.add(
-            Step(
-                self.observations,
-                actions,
-                learn_rewards,
-                next_observations,
-                learn_terminated,
-                truncated,
-                self.states,
-                real,
-                autoreset.all_real,
-            )
-        )
-        self.states = next_states if autoreset.all_real else start_episodes(self.acting, next_states, ~real)
-        self.observations = next_observations
-        before = count.env_steps
-        count.env_steps += config.num_envs if autoreset.all_real else int(real.sum())
-        progress.update(count.env_steps - before)
-        for episode_return, length in self.episodes.step(rewards, real, autoreset):
+        taken, ended = self.stepper.step(self.last_epsilon)
+        count.env_steps += taken
+        progress.update(taken)
+        for episode_return, length in ended:
             log.add_episode(episode_return, length, count.env_steps)
             count.episodes += 1
 
