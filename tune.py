@@ -33,6 +33,7 @@ from dqn_family.configs import (
     resolve_config,
     train_overrides,
 )
+from dqn_family.configs.trust import settle_import_path
 from dqn_family.fileio import short_repr
 from dqn_family.multirun import Stopped
 
@@ -147,6 +148,9 @@ def settings_from_args(args: argparse.Namespace, train_flags: list[str]):
     from dqn_family.tuning.space import load_space, shipped_space_path
     from dqn_family.tuning.study import STORAGE_ENV, TuneSettings, check_sqlite_file
 
+    overrides, config_file = train_overrides([], train_flags)
+    # The current folder is importable only for a module the user named (its workers decide alike).
+    settle_import_path({**overrides, "env_id": args.env_id})
     if args.trials < 1:
         raise UserError(f"--trials must be >= 1, got {args.trials}")
     if args.workers < 1:
@@ -156,7 +160,6 @@ def settings_from_args(args: argparse.Namespace, train_flags: list[str]):
             "--pruner does not work with --sampler nsga2 (Optuna cannot prune multi-objective studies); "
             "leave it out or use --pruner none"
         )
-    overrides, config_file = train_overrides([], train_flags)
     for name, flag in _OWN_FIELDS.items():
         if name in overrides:
             raise UserError(f"{name} is set by tune.py itself: use tune.py's {flag}")

@@ -176,6 +176,19 @@ def test_package_imported_for_a_run_is_never_found_in_the_current_directory(run_
     assert not (run_copy / "PWNED").exists()
 
 
+@pytest.mark.parametrize("planted", ["numpy", "gymnasium", "yaml"])
+@pytest.mark.parametrize("command", ["evaluate", "export", "aggregate"])
+def test_python_m_from_inside_a_run_never_imports_a_planted_module(run_copy, planted, command):
+    """``python -m dqn_family.X`` from inside a run directory: the command's own imports (numpy,
+    gymnasium, yaml) come before any of its code, so the current folder is taken off the path as
+    the package is first imported (dqn_family/__init__.py)."""
+    (run_copy / f"{planted}.py").write_text(PAYLOAD)
+    args = {"evaluate": [".", "--episodes", "1"], "export": [".", "--format", "pt2"], "aggregate": ["."]}[command]
+    process = run_command("-m", f"dqn_family.{command}", *args, cwd=run_copy)
+    assert "Traceback" not in process.stderr, process.stderr[-2000:]
+    assert not (run_copy / "PWNED").exists()
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [("env_id", "a:b:CartPole-v1"), ("env_id", "../x:CartPole-v1"), ("env_id", ":CartPole-v1"), ("network", "m:a:b")],

@@ -360,3 +360,19 @@ def test_tune_cli_bad_space_file_exits_2_naming_file_and_key(tmp_path, capsys):
     assert tune.main(["--space", str(space), "--out", str(tmp_path / "out"), *TINY]) == 2
     err = capsys.readouterr().err
     assert f"search space {space}: 'gamma': low (0.999) is above high (0.9)" in err and err.count("\n") == 1
+
+
+def test_tune_workers_never_import_from_the_folder_tune_runs_in(tmp_path):
+    """Worker processes (python -m dqn_family.tune --worker) start in the user's folder: a numpy.py
+    planted there must not be what they import."""
+    (tmp_path / "numpy.py").write_text('open(__file__ + ".PWNED", "w").write("x")\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "dqn_family.tune", "--trials", "2", "--workers", "2", "--out", str(tmp_path / "s")]
+        + TINY,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert not list(tmp_path.glob("*.PWNED"))
+    assert done.returncode == 0, done.stderr[-2000:]
