@@ -153,8 +153,17 @@ def _multirun_command(args: argparse.Namespace, train_flags: list[str]) -> int:
 
 def _select(trials: list, skip_finished: bool) -> tuple[list, int]:
     """The trials to train: refuses to write into a used run directory unless it finished and
-    ``skip_finished`` is set. Removes stale logs of the trials to train."""
+    ``skip_finished`` is set. Removes stale logs of the trials to train. Refuses a link or special
+    file where multirun writes."""
+    from dqn_family.fileio import require_real_folder, require_writable_file
+
     chosen, finished = [], 0
+    # multirun's own folder under --root (trial configs and logs, outcomes.json) may come from
+    # someone else: a link there would make multirun write wherever it points.
+    folders = {Path(trial.log_path).parent for trial in trials}
+    for folder in folders:
+        if folder.is_symlink() or folder.exists():  # made when the first trial starts
+            require_real_folder(folder)
     for trial in trials:
         run_dir = Path(trial.run_dir)
         if run_dir.exists() and any(run_dir.iterdir()):
@@ -168,6 +177,7 @@ def _select(trials: list, skip_finished: bool) -> tuple[list, int]:
             )
             raise UserError(f"run directory {run_dir} already exists; {hint}")
         Path(trial.log_path).unlink(missing_ok=True)
+        require_writable_file(Path(trial.log_path).with_suffix(".yaml"))  # refused before any trial trains
         chosen.append(trial)
     return chosen, finished
 

@@ -35,7 +35,7 @@ import yaml
 from dqn_family.configs import config_to_dict, env_file_name, resolve_config
 from dqn_family.configs.errors import ConfigError
 from dqn_family.envs import resolve_env_id
-from dqn_family.fileio import one_line, open_for_writing, write_text_atomic
+from dqn_family.fileio import one_line, open_for_writing, require_real_folder, write_text_atomic
 
 # The checkout (the dqn_family package's folder): the children's working directory, and on their
 # PYTHONPATH so that 'module:EnvId' names from the checkout (e.g. tests.*) import there too.
@@ -129,7 +129,7 @@ def run_trial(
     default the current directory) and wait for it; its output goes to ``trial.log_path``."""
     start = time.perf_counter()
     log_path = Path(trial.log_path)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    require_real_folder(log_path.parent)
     config_path = log_path.with_suffix(".yaml")
     write_text_atomic(config_path, trial.config_yaml)
     # The child's output is a log file, not a terminal: train.py writes a progress line every few

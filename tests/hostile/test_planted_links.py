@@ -87,6 +87,25 @@ def test_multirun_refuses_a_planted_trial_log_or_config(tmp_path, victim, kind, 
     assert not (tmp_path / "CartPole-v1__dqn__s1").exists()  # no training started
 
 
+@pytest.mark.parametrize("planted", ["folder link", "config link"])
+def test_multirun_refuses_a_planted_multirun_folder_or_trial_config(tmp_path, victim, planted):
+    """The review's case: ROOT/multirun linked to another folder made multirun replace the files there."""
+    root, elsewhere = tmp_path / "root", tmp_path / "elsewhere"
+    root.mkdir()
+    elsewhere.mkdir()
+    (elsewhere / "outcomes.json").write_text(VICTIM_TEXT)
+    if planted == "folder link":
+        (root / "multirun").symlink_to(elsewhere)
+    else:
+        (root / "multirun").mkdir()
+        (root / "multirun" / "CartPole-v1__dqn__s1.yaml").symlink_to(victim)
+    process = run_command(REPO_ROOT / "multirun.py", "--root", root, "--seeds", "1", "--", "--total-steps", "100")
+    assert_one_line_error(process, contains="refusing")
+    assert (elsewhere / "outcomes.json").read_text() == VICTIM_TEXT and victim.read_text() == VICTIM_TEXT
+    assert sorted(path.name for path in elsewhere.iterdir()) == ["outcomes.json"]
+    assert not (root / "CartPole-v1__dqn__s1").exists()  # refused before any trial
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["symlink", "fifo"])
 def test_evaluate_video_refuses_a_planted_episode_file(run_copy, tmp_path, victim, kind):
