@@ -203,15 +203,21 @@ def load_yaml(path: str | Path, *, max_bytes: int, what: str, error: type[Except
         loader.dispose()
 
 
-# scheme://user:password@host (the password up to the last '@' of the word, as SQLAlchemy reads it)
-# and a password=... query parameter (psycopg, ODBC, MLflow's URIs).
-_URL_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@]*:)[^\s]*@")
-_QUERY_PASSWORD = re.compile(r"(?P<head>[?&;](?:password|passwd|pwd)=)[^&;\s'\"]*", re.IGNORECASE)
+# A password in a URL, as SQLAlchemy, MLflow and requests read one: scheme://user:password@host (the
+# password up to the last '@' before the path, spaces and all), user:password@host with no scheme (a
+# URL whose scheme was forgotten), the whole user part of an http(s) URL with no password
+# (https://TOKEN@host, a token), and a query parameter whose name says it is secret
+# (password=, sslpassword=, api_key=, access_token=, ...).
+_URL_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@]*:)[^/]{0,200}@")
+_HTTP_TOKEN = re.compile(r"(?P<head>\bhttps?://)[^\s:/@]+@", re.IGNORECASE)
+_BARE_PASSWORD = re.compile(r"(?P<head>(?:^|(?<=[\s'\"=(]))[\w.%+-]+:)[^\s/@:]+@(?=[\w\[])")
+_QUERY_PASSWORD = re.compile(r"(?P<head>[?&;][\w.-]*(?:pass|pwd|secret|token|key)[\w.-]*=)[^&;\s'\"]*", re.IGNORECASE)
 
 
 def redact_credentials(text: str) -> str:
-    """``text`` with each password in it replaced by ``***``: in ``scheme://user:password@host``
-    and in a ``password=`` (``passwd=``, ``pwd=``) query parameter. Everything that records or
-    prints a command line, a URL or an error message that may quote one passes it through this."""
+    """``text`` with each secret in it replaced by ``***`` (the forms above). Everything that records
+    or prints a command line, a URL or an error message that may quote one passes it through this."""
     text = _URL_PASSWORD.sub(lambda match: f"{match['head']}***@", text)
+    text = _HTTP_TOKEN.sub(lambda match: f"{match['head']}***@", text)
+    text = _BARE_PASSWORD.sub(lambda match: f"{match['head']}***@", text)
     return _QUERY_PASSWORD.sub(lambda match: f"{match['head']}***", text)

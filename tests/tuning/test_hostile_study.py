@@ -259,6 +259,26 @@ def test_redact_credentials_hides_url_and_query_passwords():
 
 
 @pytest.mark.parametrize(
+    ("text", "redacted"),
+    [  # the review's cases: each printed its secret in full
+        ("storage u:secret@127.0.0.1:1/db cannot be opened", "storage u:***@127.0.0.1:1/db cannot be opened"),
+        ("postgresql://u:x@h:1/db?sslpassword=secret", "postgresql://u:***@h:1/db?sslpassword=***"),
+        ("postgresql://u:sec ret@127.0.0.1:1/db", "postgresql://u:***@127.0.0.1:1/db"),
+        (
+            "API request to http://secrettoken@127.0.0.1:9/api failed",
+            "API request to http://***@127.0.0.1:9/api failed",
+        ),
+        ("https://h/x?api_key=secret&a=1", "https://h/x?api_key=***&a=1"),
+        ("env CartPole-v1 at step 3: ok", "env CartPole-v1 at step 3: ok"),
+        ("module:Name and a@b", "module:Name and a@b"),
+    ],
+)
+def test_redact_credentials_hides_the_forms_a_url_takes(text, redacted):
+    assert redact_credentials(text) == redacted
+    assert "secret" not in redact_credentials(text) and "sec ret" not in redact_credentials(text)
+
+
+@pytest.mark.parametrize(
     "argv",
     [
         ["--storage", f"postgresql://u:{PASSWORD}@h/db", "--trials", "2"],
