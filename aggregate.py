@@ -15,7 +15,7 @@ from dqn_family.analysis import INTERVAL_METHOD, INTERVAL_NAME, MIN_RUNS_FOR_INT
 from dqn_family.configs import UserError, make_parser, report_user_errors
 from dqn_family.configs.config import SEED_MAX
 from dqn_family.fileio import short_repr
-from dqn_family.fileio.results import human_stream, names_stdout, write_json
+from dqn_family.fileio.results import human_stream, json_path, names_stdout, write_json
 
 MAX_RESAMPLES = 1_000_000  # each resample is a row of every group's scores in one array: bounded memory
 
@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--json",
         metavar="PATH",
+        type=json_path,
         default=None,
         help="Also write the aggregates as JSON here; '-' writes them to stdout, the table then going to stderr.",
     )

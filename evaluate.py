@@ -13,6 +13,7 @@ import os
 import sys
 
 from dqn_family.configs import make_parser
+from dqn_family.fileio.results import json_path
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -42,6 +43,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--json",
         metavar="PATH",
+        type=json_path,
         default=None,
         help="Also write the results as JSON here; '-' writes them to stdout, the summary line then going to stderr.",
     )

@@ -212,6 +212,7 @@ FLAG_ALIASES: dict[str, tuple[str, ...]] = {
     "--n-eval-episodes": ("--eval-episodes", "--episodes"),  # RL Zoo; evaluate.py's is --episodes
     "--cuda": ("--device",),  # CleanRL's --cuda/--no-cuda
     "--capture-video": ("--video",),  # CleanRL; evaluate.py records episodes
+    "--lr": ("--learning-rate",),  # most libraries' shorthand
 }
 
 

@@ -152,6 +152,12 @@ def check_model(session: onnxruntime.InferenceSession, sidecar: dict) -> None:
             )
 
 
+def _printable(text: str) -> str:
+    """``text`` as printed: as it is when printable, else escaped and bounded (a sidecar's env id may
+    hold terminal escapes)."""
+    return text if text.isprintable() and len(text) <= 200 else ascii(text[:200])
+
+
 def make_play_env(env_id: str, sidecar: dict) -> gym.Env:
     """``gymnasium.make(env_id)``; the sidecar's ``play_env`` for the project's own envs (a plain
     Gymnasium id and the observation entries kept), so that they play without the project, when
@@ -333,7 +339,7 @@ def _play_command(args: argparse.Namespace) -> int:
         env.close()
     mean, std = float(np.mean(returns)), float(np.std(returns))
     print(
-        f"{env_id}: mean return {mean:.2f} ± {std:.2f} over {args.episodes} episodes "
+        f"{_printable(env_id)}: mean return {mean:.2f} ± {std:.2f} over {args.episodes} episodes "
         f"(min {min(returns):.2f}, max {max(returns):.2f}; seed {seed}, epsilon {epsilon})"
     )
     return 0

@@ -5,6 +5,7 @@ JSON and nothing else; a path that is stdout itself (``/dev/stdout``) counts as 
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -14,6 +15,14 @@ from typing import Any, TextIO
 from dqn_family.fileio.atomic import write_text_atomic
 
 STDOUT = "-"
+
+
+def json_path(value: str) -> str:
+    """``--json``'s value, as argparse's ``type``: a file path, or ``-`` for stdout; never empty
+    (``--json ''`` would otherwise be taken as no --json at all, and nothing written)."""
+    if not value:
+        raise argparse.ArgumentTypeError("needs a file path, or - for stdout; got an empty string")
+    return value
 
 
 def names_stdout(path: str | None) -> bool:

@@ -161,10 +161,26 @@ def test_unknown_tracker_is_refused_naming_the_choices(capsys):
     assert "--track" in err and "neptune" in err and "'mlflow'" in err and "'wandb'" in err
 
 
-def test_forged_run_id_in_tracking_file_is_one_line(tmp_path):
-    (tmp_path / tracking.TRACKING_FILE).write_text(json.dumps({"track": "mlflow", "run_id": "../../etc\n"}))
-    with pytest.raises(ConfigError, match="run_id must be 1-64 letters"):
-        tracking._recorded(tmp_path, "mlflow")
+@pytest.mark.parametrize(
+    "content",
+    [
+        {"track": "mlflow", "run_id": "../../etc\n", "key": "0" * 32},
+        {"track": "mlflow", "run_id": 12, "key": "0" * 32},
+        {"track": "mlflow", "run_id": "abc", "key": "not hex"},
+        {"track": "mlflow", "run_id": "abc"},  # an older run's record: no key
+        [1, 2],
+    ],
+)
+def test_tracking_file_that_is_no_verifiable_record_starts_a_new_run_and_says_so(tmp_path, capsys, content):
+    (tmp_path / tracking.TRACKING_FILE).write_text(json.dumps(content))
+    assert tracking._recorded(tmp_path, "mlflow") is None
+    [note] = capsys.readouterr().err.splitlines()
+    assert note.startswith(f"note: {tmp_path / tracking.TRACKING_FILE} is not a verifiable record of a mlflow run")
+
+
+def test_tracking_file_of_the_other_tracker_is_left_to_it(tmp_path, capsys):
+    (tmp_path / tracking.TRACKING_FILE).write_text(json.dumps({"track": "wandb", "run_id": "abc", "key": "0" * 32}))
+    assert tracking._recorded(tmp_path, "mlflow") is None and capsys.readouterr().err == ""
 
 
 def test_real_wandb_offline_run_writes_its_files_in_the_run_directory(tmp_path, monkeypatch):

@@ -326,18 +326,20 @@ def discard_new_run_dir(run_dir: Path) -> None:
 
 def _recorded(run_dir: Path, track: str) -> Recorded | None:
     """The tracked run this run directory logged to before (a resume), if it was the same tracker and
-    tracking.json holds a well-formed id and key; a file without a key (older runs) is not verifiable."""
+    tracking.json holds a well-formed id and key. A file that is no such record (malformed, or without
+    a key: older runs) is not verifiable: None, and one line says a new tracked run starts."""
     path = run_dir / TRACKING_FILE
     if not path.exists() and not path.is_symlink():
         return None
     recorded = load_json(path, max_bytes=_TRACKING_FILE_MAX_BYTES, what="tracking file", error=ConfigError)
-    if not isinstance(recorded, dict) or recorded.get("track") != track:
-        return None
-    run_id, key = recorded.get("run_id"), recorded.get("key")
-    if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
-        raise ConfigError(f"{path}: run_id must be 1-64 letters, digits, '_' or '-', got {short_repr(run_id)}")
-    if key is None:
-        return Recorded(run_id, new_key())  # not verifiable: a fresh key matches no tracked run
-    if not isinstance(key, str) or not _KEY.match(key):
-        raise ConfigError(f"{path}: key must be 32 hexadecimal digits, got {short_repr(key)}")
-    return Recorded(run_id, key)
+    if isinstance(recorded, dict) and recorded.get("track") in _TRACKER_CLASSES and recorded["track"] != track:
+        return None  # the run was tracked with the other tracker: this one starts its own run
+    run_id, key = (recorded.get("run_id"), recorded.get("key")) if isinstance(recorded, dict) else (None, None)
+    if isinstance(run_id, str) and _RUN_ID.match(run_id) and isinstance(key, str) and _KEY.match(key):
+        return Recorded(run_id, key)
+    print(
+        f"note: {path} is not a verifiable record of a {track} run (it needs track, run_id and key); "
+        f"tracking to a new run (got {short_repr(recorded, 80)})",
+        file=sys.stderr,
+    )
+    return None

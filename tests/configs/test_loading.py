@@ -243,6 +243,7 @@ def test_parser_error_is_one_line_and_exit_code_2(capsys, argv, message):
     [
         ("train", ["--total-timesteps", "1000"], "; did you mean --total-steps?"),  # CleanRL's and SB3's name
         ("train", ["--exploration-final-eps=0.1"], "; did you mean --epsilon-end?"),  # SB3's, from the table
+        ("train", ["--lr", "1e-3"], "; did you mean --learning-rate?"),  # difflib alone said --loss
         ("train", ["--no-doubel"], "; did you mean --no-double?"),  # a misspelling, from difflib
         ("train", ["--start-e", "1", "--end-e", "0"], "; did you mean --epsilon-start (for --start-e), --epsilon-end"),
         ("train", ["--frobnicate"], "unrecognized arguments: --frobnicate (see --help)"),  # nothing close: no guess
@@ -381,3 +382,14 @@ def test_read_config_file_any_text_gives_mapping_or_config_error(text):
         except ConfigError:
             return
         assert isinstance(fields, dict) and set(fields) <= set(FIELD_NAMES)
+
+
+@pytest.mark.parametrize("script", ["evaluate", "aggregate"])
+def test_script_json_flag_refuses_an_empty_path(capsys, script):
+    """--json '' was taken as no --json at all: nothing written, exit 0."""
+    from dqn_family import aggregate, evaluate
+
+    with pytest.raises(SystemExit) as exit_info:
+        {"evaluate": evaluate, "aggregate": aggregate}[script].main(["RUN", "--json", ""])
+    assert exit_info.value.code == 2
+    assert "argument --json: needs a file path, or - for stdout" in capsys.readouterr().err

@@ -146,3 +146,12 @@ def test_player_plays_a_crafted_model_with_an_exports_names(tmp_path):
     done = run_command(PLAYER, model, "--env", "CartPole-v1", "--episodes", "1", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "CartPole-v1: mean return" in done.stdout and done.stderr == ""
+
+
+def test_player_prints_a_sidecar_env_id_escaped(exported, tmp_path):
+    """A sidecar with play_env may name any env id holding a ':': terminal escapes in it are printed escaped."""
+    env_id = "evil\x1b[2J\x1b]0;title\x07:CartPole-v1"
+    model = tamper(exported, tmp_path, env_id=env_id, play_env={"env_id": "CartPole-v1", "kept_entries": [0, 1, 2, 3]})
+    done = run_command(PLAYER, model, "--episodes", "1", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "\x1b" not in done.stdout and "\\x1b[2J" in done.stdout
