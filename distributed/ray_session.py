@@ -135,18 +135,45 @@ def _token_hint(address: str) -> str:
 
 
 def _check_reachable(address: str) -> None:
-    """A ``HOST:PORT`` (or ``ray://HOST:PORT``) must accept a connection within CONNECT_SECONDS:
-    Ray itself retries an unreachable one for minutes, unmoved by SIGTERM."""
+    """A ``HOST:PORT`` (or ``ray://HOST:PORT``) must accept a connection within CONNECT_SECONDS and
+    answer as a gRPC server does (Ray's GCS and Ray Client both are): Ray itself retries an
+    unreachable address, or one where something else listens, for minutes, unmoved by SIGTERM."""
     if address == "auto":
         return
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
         return  # left to Ray, which says what it expected
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_SECONDS).close()
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_SECONDS) as connection:
+            speaks_http2 = os.environ.get("RAY_USE_TLS", "0") not in ("0", "") or _answers_http2(connection)
     except OSError as error:
         reason = error.strerror or type(error).__name__
         raise ConfigError(
             f"cannot join the Ray cluster at --ray-address {address}: nothing answers there ({reason}); "
             "start it with 'ray start --head', or pass --ray-address auto for the one on this machine"
         ) from None
+    if not speaks_http2:
+        raise ConfigError(
+            f"cannot join the Ray cluster at --ray-address {address}: something listens there, but it does not "
+            f"answer as a Ray server (gRPC) within {CONNECT_SECONDS:.0f} s; check the head's address and port"
+        )
+
+
+# An HTTP/2 client's first bytes (RFC 9113, 3.4): the connection preface, then an empty SETTINGS frame.
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+
+
+def _answers_http2(connection: socket.socket) -> bool:
+    """Whether the server answers an HTTP/2 preface with a frame of its own, SETTINGS first (as every
+    HTTP/2 server must), within the connection's timeout."""
+    connection.sendall(_HTTP2_PREFACE)
+    header = b""
+    while len(header) < 9:
+        try:
+            chunk = connection.recv(9 - len(header))
+        except TimeoutError:
+            return False
+        if not chunk:
+            return False
+        header += chunk
+    return header[3] == 4  # the frame type: SETTINGS

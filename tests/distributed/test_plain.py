@@ -241,6 +241,23 @@ def test_unreachable_ray_address_is_one_line_in_seconds(monkeypatch):
     assert time.monotonic() - started < ray_session.CONNECT_SECONDS + 1
 
 
+def test_ray_address_where_something_else_listens_is_one_line_in_seconds(monkeypatch):
+    """The review's case: a silent TCP listener at the address made Ray retry for minutes."""
+    from dqn_family.configs import ConfigError
+    from dqn_family.distributed import ray_session
+
+    for name, value in ray_session.QUIET_ENV.items():
+        monkeypatch.setenv(name, value)
+    with socket.socket() as listener:  # accepts connections (the kernel's backlog) and never answers
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+        port = listener.getsockname()[1]
+        started = time.monotonic()
+        with pytest.raises(ConfigError, match="something listens there, but it does not answer as a Ray server"):
+            ray_session.start_ray(address=f"127.0.0.1:{port}", num_cpus=1, what="--actors")
+    assert time.monotonic() - started < ray_session.CONNECT_SECONDS + 1
+
+
 def test_more_actors_than_cpus_warns_with_the_numbers(monkeypatch, tiny_config, capsys):
     from dqn_family.distributed import run
 

@@ -207,6 +207,13 @@ def test_local_ray_starts_its_own_instance_beside_a_running_cluster(head):
     assert facts["gcs"] != head and facts["cpus"] == 1  # its own instance, with the CPUs it asked for
 
 
+def test_a_running_head_answers_the_reachability_probe(head):
+    """The probe that refuses a silent listener (test_plain) lets a real head's GCS through."""
+    from dqn_family.distributed.ray_session import _check_reachable
+
+    _check_reachable(head)
+
+
 def test_ray_address_auto_joins_the_running_cluster(head):
     driver, facts = start_driver("auto", LOOPBACK_ENV)  # a loopback head is joined from loopback
     stop_driver(driver)
