@@ -1,7 +1,7 @@
-"""The training loop of an in-process run, feed-forward or recurrent: the one place that decides
-*when* (act, step, store, maybe update, maybe sync the target, maybe log, maybe evaluate, maybe
-checkpoint). What differs between modes is a part plugged into it, chosen from the run's agent and
-replay (Acme's actor core and adder; house style 25):
+"""The training loop of every run, in-process or distributed, feed-forward or recurrent: the one
+place that decides *when* (collect env steps, maybe update, maybe sync the target, maybe log, maybe
+evaluate, maybe checkpoint). What differs between modes is a part plugged into it (Acme's actor
+core and adder, house style 25):
 
 - acting (:class:`Acting`): actions and next states from observations, states and an epsilon. A
   feed-forward agent is the case with an empty state ([E, 0]); a recurrent agent (R2D2: Kapturowski
@@ -9,10 +9,14 @@ replay (Acme's actor core and adder; house style 25):
   sub-env starts an episode;
 - the adder (:class:`Adder`): what replay stores of a vector step: 1-step or n-step transitions
   (replay.nstep), or overlapping sequences with the state they started from (replay.sequence);
+- the stepper (:class:`Stepper`): vector envs stepped with those two, written once for this
+  process's envs and every distributed actor's;
+- the collector (:class:`Collector`): where env steps come from and how many updates they allow:
+  :class:`InProcess`, or the actors of a distributed run (distributed.learner.Fleet);
 - the learner step (:func:`learn`): batches sampled (with importance weights when
   ``config.prioritized``), the agent's update, the new priorities back.
 
-The periodic evaluation is evaluate.py's ``evaluate_and_save``, handed in by train.py (``training``
+The periodic evaluation is evaluate.py's ``evaluate_and_save``, handed in by its caller (``training``
 never imports the scripts).
 
 A resumed run restarts its envs at fresh episodes: the n-step windows and sequences in progress at
