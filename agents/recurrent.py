@@ -32,6 +32,7 @@ from torch import nn
 from dqn_family.agents.dqn import DQNAgent
 from dqn_family.agents.layers import reset_noise
 from dqn_family.agents.networks import ACTIVATION_MODULES, NetworkError, QNetwork, mlp_torso
+from dqn_family.agents.precision import autocast
 from dqn_family.agents.torsos import check_torso, choose_torso, conv_torso
 from dqn_family.replay.sequence import SequenceBatch
 
@@ -336,10 +337,13 @@ class RecurrentAgent:
         if self.learner.noisy:
             reset_noise(self.q_network)
             reset_noise(self.target_network)
-        loss_TB, priorities_TB, q_TB = self.loss_terms(batch)
-        mask_TB = batch.mask[:, self.burn_in :].transpose(0, 1)
-        weights_B = batch.weights if isinstance(batch.weights, torch.Tensor) else None
-        loss = masked_sequence_loss(loss_TB, mask_TB, weights_B)
+        # Mixed precision as the feed-forward learner has it (agents/precision.py): the unrolls under
+        # autocast, their outputs cast to float32 before the targets and the loss.
+        with autocast(self.device, self.learner.precision):
+            loss_TB, priorities_TB, q_TB = self.loss_terms(batch)
+            mask_TB = batch.mask[:, self.burn_in :].transpose(0, 1)
+            weights_B = batch.weights if isinstance(batch.weights, torch.Tensor) else None
+            loss = masked_sequence_loss(loss_TB, mask_TB, weights_B)
         self.learner.apply_gradients(loss)
         valid = mask_TB.sum().clamp(min=1.0)
         return {

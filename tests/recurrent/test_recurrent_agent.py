@@ -172,3 +172,26 @@ def test_every_head_learns_from_a_sequence_batch(options):
     assert any(not torch.equal(a, b) for a, b in zip(before, agent.q_network.parameters()))
     actions, states = agent.act(np.zeros((2, *OBS), np.float32), agent.initial_state(2), epsilon=0.0)
     assert actions.shape == (2,) and states.shape == (2, agent.q_network.state_size) and states.any()
+
+
+@pytest.mark.parametrize("options", [dict(algo="dqn"), dict(algo="c51", num_atoms=11)], ids=["dqn", "c51"])
+def test_mixed_precision_update_matches_fp32_to_bf16s_precision(options):
+    """--recurrent with --precision bf16: the unrolls run under autocast (so the loss is not float32's
+    to the bit), and the loss agrees with float32's to well within bf16's 8 significant bits summed
+    over a few layers and steps (a few percent)."""
+    losses = {}
+    for precision in ("fp32", "bf16"):
+        torch.manual_seed(0)  # the same online and perturbed target networks for both
+        agent = agent_for(precision=precision, **options)
+        losses[precision] = float(agent.update(batch_for(agent))["td_loss"])
+    assert losses["bf16"] != losses["fp32"]
+    assert losses["bf16"] == pytest.approx(losses["fp32"], rel=0.05)
+
+
+def test_fp16_update_scales_the_loss_and_steps():
+    torch.manual_seed(0)
+    agent = agent_for(precision="fp16")
+    assert agent.learner.grad_scaler is not None
+    before = [p.detach().clone() for p in agent.q_network.parameters()]
+    assert torch.isfinite(agent.update(batch_for(agent))["td_loss"])
+    assert any(not torch.equal(a, b) for a, b in zip(before, agent.q_network.parameters()))
