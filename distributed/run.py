@@ -25,6 +25,7 @@ from dqn_family.agents import DQNAgent, make_agent, resolve_device, set_torch_th
 from dqn_family.checkpoints import lock_run_dir, record_resume, stop_on_signals, wait_for_later_event_file_name
 from dqn_family.configs import Config, ConfigError
 from dqn_family.configs.errors import os_errors_in
+from dqn_family.configs.trust import cwd_importable
 from dqn_family.distributed.learner import DistributedRun, learner_loop
 from dqn_family.distributed.ray_session import start_ray
 from dqn_family.envs import EnvOptions, action_count, make_env, observation_layout, observation_states
@@ -204,9 +205,3 @@ def _pythonpath() -> str:
         parts.append(os.getcwd())
     parts.append(os.environ.get("PYTHONPATH", ""))
     return os.pathsep.join(part for part in parts if part)
-
-
-def cwd_importable() -> bool:
-    """Whether the working directory (or its real path) is on this process's import path."""
-    cwd = os.getcwd()
-    return cwd in sys.path or os.path.realpath(cwd) in {os.path.realpath(entry) for entry in sys.path}
