@@ -105,24 +105,31 @@ def test_export_verify_catches_a_state_that_does_not_advance(recurrent_run, tmp_
     assert state_rows == 50 and 0 < q_rows < 50
 
 
-def test_play_onnx_plays_a_recurrent_policy_as_evaluate_does(recurrent_run, tmp_path):
-    from tests.test_export import summary_line
-
+def play_exported(recurrent_run: Path, tmp_path: Path, *args: str, wrapper: tuple[str, ...] = ()) -> str:
+    """Export the run to tmp_path/policy.onnx and play it with examples/play_onnx.py ARGS (run
+    through ``wrapper``, e.g. the torch-free one); its stdout."""
     out = tmp_path / "policy.onnx"
     assert export.main([str(recurrent_run), "--out", str(out)]) == 0
     player = Path(__file__).resolve().parents[2] / "examples" / "play_onnx.py"
     done = subprocess.run(
-        [sys.executable, str(player), str(out), "--env", ENV, "--episodes", "3", "--epsilon", "0.2"],
+        [sys.executable, *wrapper, str(player), str(out), *args],
         capture_output=True,
         text=True,
         timeout=120,
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_play_onnx_plays_a_recurrent_policy_as_evaluate_does(recurrent_run, tmp_path):
+    from tests.test_export import summary_line
+
+    stdout = play_exported(recurrent_run, tmp_path, "--env", ENV, "--episodes", "3", "--epsilon", "0.2")
     config, network = load_run(recurrent_run, device=torch.device("cpu"))
     seed = config.seed + EVAL_SEED_OFFSET
     result = evaluate_policy(network, ENV, episodes=3, seed=seed, epsilon=0.2)
-    assert done.stdout == summary_line(ENV, result, seed=seed, epsilon=0.2)
+    assert stdout == summary_line(ENV, result, seed=seed, epsilon=0.2)
 
 
 @pytest.mark.parametrize("env_flag", [[], ["--env", ENV]])
@@ -132,23 +139,14 @@ def test_play_onnx_plays_the_projects_pomdp_env_without_torch_or_the_project(rec
     entries kept), with or without --env, and prints evaluate.py's line."""
     from tests.test_export import _NO_TORCH_WRAPPER, summary_line
 
-    out = tmp_path / "policy.onnx"
-    assert export.main([str(recurrent_run), "--out", str(out)]) == 0
-    assert json.loads(Path(f"{out}.json").read_text())["play_env"] == {"env_id": "CartPole-v1", "kept_entries": [0, 2]}
-    player = Path(__file__).resolve().parents[2] / "examples" / "play_onnx.py"
-    done = subprocess.run(
-        [sys.executable, "-c", _NO_TORCH_WRAPPER, str(player), str(out), *env_flag, "--episodes", "3"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
-    assert done.returncode == 0, done.stderr
+    stdout = play_exported(recurrent_run, tmp_path, *env_flag, "--episodes", "3", wrapper=("-c", _NO_TORCH_WRAPPER))
+    sidecar = json.loads((tmp_path / "policy.onnx.json").read_text())
+    assert sidecar["play_env"] == {"env_id": "CartPole-v1", "kept_entries": [0, 2]}
     config, network = load_run(recurrent_run, device=torch.device("cpu"))
     seed = config.seed + EVAL_SEED_OFFSET
     result = evaluate_policy(network, ENV, episodes=3, seed=seed)
     shown = ENV if env_flag else config.env_id  # the env as the user named it, else as the sidecar does
-    assert done.stdout == summary_line(shown, result, seed=seed, epsilon=0.0)
+    assert stdout == summary_line(shown, result, seed=seed, epsilon=0.0)
 
 
 @pytest.mark.parametrize(
