@@ -162,8 +162,7 @@ def _select(trials: list, skip_finished: bool) -> tuple[list, int]:
     # someone else: a link there would make multirun write wherever it points.
     folders = {Path(trial.log_path).parent for trial in trials}
     for folder in folders:
-        if folder.is_symlink() or folder.exists():  # made when the first trial starts
-            require_real_folder(folder)
+        require_real_folder(folder, create=False)  # made when the first trial starts
     for trial in trials:
         run_dir = Path(trial.run_dir)
         if run_dir.exists() and any(run_dir.iterdir()):

@@ -102,16 +102,12 @@ def open_for_writing(path: str | Path) -> BinaryIO:
         fd = os.open(path, flags, 0o666)
     except OSError as error:
         if error.errno in (errno.ELOOP, errno.ENXIO, errno.EMLINK):  # a link (ELOOP), a FIFO with no reader (ENXIO)
-            raise RefusedPath(
-                errno.EINVAL, f"is {kind_of_file(path) or 'a symbolic link'}; refusing to write through it", str(path)
-            ) from None
+            require_writable_file(path)  # says what is there
         raise
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise RefusedPath(
-                errno.EINVAL, f"is {kind_of_file(path)}, not a regular file; refusing to write to it", str(path)
-            )
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            require_writable_file(path)  # says what is there
+            raise RefusedPath(errno.EINVAL, "is not a regular file; refusing to write to it", str(path))
         os.set_blocking(fd, True)
         os.ftruncate(fd, 0)
         return os.fdopen(fd, "wb")
@@ -120,12 +116,15 @@ def open_for_writing(path: str | Path) -> BinaryIO:
         raise
 
 
-def require_real_folder(path: str | Path) -> Path:
-    """``path`` as a folder to hand to a library that writes files in it (W&B's ``wandb/``, MLflow's
-    store): created if missing; a symlink or anything but a real folder there is refused
-    (``RefusedPath``), since the library would write wherever it points."""
+def require_real_folder(path: str | Path, *, create: bool = True) -> Path:
+    """``path`` as a folder that the project, or a library it hands the path to (W&B's ``wandb/``,
+    MLflow's store), writes files in: created if missing (with ``create``; else nothing there is
+    fine too); a symlink or anything but a real folder there is refused (``RefusedPath``), since
+    the writes would go wherever it points."""
     path = Path(path)
     if not path.is_symlink() and not path.exists():
+        if not create:
+            return path
         path.mkdir(parents=True, exist_ok=True)
     if path.is_symlink() or not path.is_dir():
         kind = "a symbolic link" if path.is_symlink() else kind_of_file(path)

@@ -21,10 +21,10 @@ import optuna
 
 from dqn_family.configs import Config, ConfigError, print_config
 from dqn_family.configs.loading import Layer, config_layers, merge_layers
-from dqn_family.fileio import write_text_atomic
+from dqn_family.fileio import require_real_folder, write_text_atomic
 from dqn_family.training.hooks import StopTraining
 from dqn_family.tuning.space import config_value
-from dqn_family.tuning.study import TuneSettings, check_own_path, this_worker
+from dqn_family.tuning.study import TuneSettings, this_worker
 
 LAST_EVALUATIONS = 3
 
@@ -87,7 +87,7 @@ class Objective:
         trial.set_user_attr("worker", this_worker())
         params = {name: param.suggest(trial) for name, param in settings.space.items()}
         run_dir = settings.out / f"trial_{trial.number}"
-        check_own_path(run_dir, folder=True)  # a link planted there would take the run elsewhere
+        require_real_folder(run_dir, create=False)  # a link planted there would take the run elsewhere
         config, _ = tuned_config(settings, params, f"trial {trial.number}")
         # No progress bar in trials: tune.py prints a line per trial instead (--progress turns it on).
         config = dataclasses.replace(

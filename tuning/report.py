@@ -16,9 +16,16 @@ import optuna
 from optuna.trial import TrialState
 
 from dqn_family.configs import ConfigError
-from dqn_family.fileio import one_line, require_real_folder, short_repr, write_figure, write_text_atomic
+from dqn_family.fileio import (
+    one_line,
+    require_real_folder,
+    require_writable_file,
+    short_repr,
+    write_figure,
+    write_text_atomic,
+)
 from dqn_family.tuning.objective import config_file_text
-from dqn_family.tuning.study import TuneSettings, check_own_path, shown_url
+from dqn_family.tuning.study import TuneSettings, shown_url
 
 
 def write_best(study: optuna.Study, settings: TuneSettings) -> list[Path]:
@@ -52,13 +59,13 @@ def check_study_folder(out: Path) -> None:
         return
     for path in out.iterdir():
         if path.name == "figures" or re.fullmatch(r"trial_\d+", path.name):
-            check_own_path(path, folder=True)
+            require_real_folder(path, create=False)
         elif re.fullmatch(r"best(_\d+)?\.yaml", path.name):
-            check_own_path(path, folder=False)
+            require_writable_file(path)
     figures = out / "figures"
     if figures.is_dir() and not figures.is_symlink():
         for path in figures.glob("*.png"):
-            check_own_path(path, folder=False)
+            require_writable_file(path)
 
 
 def write_figures(study: optuna.Study, settings: TuneSettings, say: Callable[[str], None] = print) -> list[Path]:

@@ -23,7 +23,7 @@ import optuna
 from optuna.trial import TrialState
 
 from dqn_family.configs import UserError
-from dqn_family.fileio import kind_of_file, one_line, redact_credentials
+from dqn_family.fileio import kind_of_file, one_line, redact_credentials, require_writable_file
 from dqn_family.fileio.atomic import RefusedPath
 
 SAMPLERS = ("tpe", "cmaes", "nsga2", "random")
@@ -104,29 +104,17 @@ def sqlite_file(url: str) -> Path | None:
     return Path(database) if database and database != ":memory:" else None
 
 
-def check_own_path(path: Path, *, folder: bool) -> None:
-    """RefusedPath unless ``path`` is nothing yet or, not through a symlink, a ``folder`` (else a
-    regular file): a name the study writes in its folder, which may come from someone else. A
-    planted link must not make the study write into what it points to, nor a FIFO hang it."""
-    if path.is_symlink():
-        raise RefusedPath(errno.EINVAL, "is a symbolic link; refusing to write through it", str(path))
-    kind = kind_of_file(path)
-    if kind not in ("nothing", "a folder" if folder else None):
-        wanted = "a folder" if folder else "a regular file"
-        raise RefusedPath(errno.EINVAL, f"is {kind or 'a file'}, not {wanted}; refusing to write there", str(path))
-
-
 def check_sqlite_file(url: str, *, in_study_folder: bool) -> None:
     """Refuse a SQLite database (or its journal) that is not a regular file, before SQLAlchemy opens
     it: a FIFO would hang and a device be written to. In the study's own folder (the default
-    ``<out>/study.db``) a symlink is refused too (check_own_path); a path the user named in
+    ``<out>/study.db``) a symlink is refused too (fileio.require_writable_file); a path the user named in
     ``--storage`` may be a link."""
     path = sqlite_file(url)
     if path is None:
         return
     for each in (path, *(path.with_name(path.name + suffix) for suffix in ("-journal", "-wal", "-shm"))):
         if in_study_folder:
-            check_own_path(each, folder=False)
+            require_writable_file(each)
         elif kind_of_file(each) not in (None, "nothing"):
             raise RefusedPath(
                 errno.EINVAL, f"is {kind_of_file(each)}, not a regular file; refusing to open it", str(each)
