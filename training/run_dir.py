@@ -4,10 +4,12 @@ summary; and the config as a table for TensorBoard's text tab."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -84,6 +86,20 @@ def create_run_dir(config: Config, device: torch.device) -> Path:
             run_dir.rmdir()
         raise
     return run_dir
+
+
+def discard_new_run_dir(run_dir: Path, *written_since: str) -> None:
+    """Remove what create_run_dir wrote in ``run_dir``, and the files or folders ``written_since``
+    (a tracker's), then the folder if that empties it: a new run that could not start leaves nothing
+    behind (a folder of the user's with files of theirs in it stays)."""
+    for name in (*RUN_START_FILES, *written_since):
+        path = run_dir / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        run_dir.rmdir()  # only if empty
 
 
 def write_summary(result: TrainResult) -> None:

@@ -45,6 +45,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from dqn_family.configs import Config, ConfigError, config_to_dict
 from dqn_family.fileio import load_json, one_line, require_real_folder, short_repr, write_text_atomic
+from dqn_family.training.run_dir import discard_new_run_dir
 
 TRACKING_FILE = "tracking.json"
 _TRACKING_FILE_MAX_BYTES = 4096
@@ -271,7 +272,7 @@ def open_writer(config: Config, run_dir: Path, purge_step: int | None = None) ->
         tracker = _start_tracker(config, run_dir)
     except Exception as error:  # the tracker's own setup (a bad URI, an unwritable store): one line, not a traceback
         if purge_step is None:
-            discard_new_run_dir(run_dir)
+            discard_new_run_dir(run_dir, TRACKING_FILE, "wandb")  # and what the tracker wrote
         raise ConfigError(f"--track {config.track} could not start: {one_line(error)}") from None
     return TrackingWriter(tracker, log_dir=str(run_dir), purge_step=purge_step)
 
@@ -304,24 +305,6 @@ def _fail_fast() -> Iterator[None]:
     finally:
         for name in added:
             os.environ.pop(name, None)
-
-
-def discard_new_run_dir(run_dir: Path) -> None:
-    """Remove what starting a new run wrote in ``run_dir`` (train.py's files, TensorBoard's, a tracker's),
-    and the folder if that empties it: a run that could not start leaves nothing behind."""
-    from dqn_family.training.run_dir import RUN_START_FILES
-
-    for name in (*RUN_START_FILES, TRACKING_FILE):
-        (run_dir / name).unlink(missing_ok=True)
-    for path in run_dir.glob("events.out.tfevents.*"):
-        path.unlink(missing_ok=True)
-    wandb_dir = run_dir / "wandb"
-    if wandb_dir.is_dir() and not wandb_dir.is_symlink():
-        import shutil
-
-        shutil.rmtree(wandb_dir, ignore_errors=True)
-    with contextlib.suppress(OSError):
-        run_dir.rmdir()  # only if empty: a folder the user made, with files of theirs, stays
 
 
 def _recorded(run_dir: Path, track: str) -> Recorded | None:
