@@ -39,7 +39,7 @@ from dqn_family.distributed.replay_server import ReplayServer, Sampled
 from dqn_family.evaluate import evaluate_and_save
 from dqn_family.training import MetricLog, Progress
 from dqn_family.training.hooks import EvaluationCallback
-from dqn_family.training.loop import RunFailure, train_loop
+from dqn_family.training.loop import RunFailure, count_steps, train_loop
 from dqn_family.training.metrics import checked_priorities
 from dqn_family.training.state import (
     Counters,
@@ -253,13 +253,8 @@ class Fleet:
             if self.fleet.died(actor, why, progress) > MAX_ACTOR_DEATHS:
                 raise DistributedError(f"actor {actor} died {MAX_ACTOR_DEATHS + 1} times (last: {why})")
         for ack in polled.acks:
-            before = count.env_steps
-            count.env_steps += ack.info.env_steps
-            for episode_return, length in ack.info.episodes:
-                log.add_episode(episode_return, length, count.env_steps)
-                count.episodes += 1
+            count_steps(count, log, progress, ack.info.env_steps, ack.info.episodes)
             self.fleet.record(ack, count.updates, progress)
-            progress.update(count.env_steps - before)
             self.stored_count = min(self.stored_count + ack.stored, self.config.buffer_size)
 
 

@@ -260,6 +260,18 @@ def learn(run: Run, log: MetricLog, count: Counters, due: int) -> None:
         count.updates += 1
 
 
+def count_steps(
+    count: Counters, log: MetricLog, progress: Progress, taken: int, ended: list[tuple[float, int]]
+) -> None:
+    """Count ``taken`` env steps and the episodes that ``ended`` (return, length) among them: every
+    collector's bookkeeping of what it collected."""
+    count.env_steps += taken
+    progress.update(taken)
+    for episode_return, length in ended:
+        log.add_episode(episode_return, length, count.env_steps)
+        count.episodes += 1
+
+
 # --- where env steps come from -------------------------------------------------------------------
 class Collector(Protocol):
     """Where the loop's env steps come from, and how many updates they allow: this process's envs
@@ -314,12 +326,7 @@ class InProcess:
         self.last_epsilon = self.epsilon_at(
             count.env_steps, start=config.epsilon_start, end=config.epsilon_end, decay_steps=config.epsilon_decay_steps
         )
-        taken, ended = self.stepper.step(self.last_epsilon)
-        count.env_steps += taken
-        progress.update(taken)
-        for episode_return, length in ended:
-            log.add_episode(episode_return, length, count.env_steps)
-            count.episodes += 1
+        count_steps(count, log, progress, *self.stepper.step(self.last_epsilon))
 
     def settle(self, count: Counters, log: MetricLog, progress: Progress) -> None:
         """Nothing is ever on its way: each step is stored as it is taken."""
