@@ -11,6 +11,10 @@ Parts (each writes benchmarks/results/recurrent_<part>.json and prints a table):
   envs.pomdp:CartPoleNoVelocity-v1, both for 300,000 env steps;
 - ``ablation``: the recurrent preset with stored state + burn-in against R2D2's "zero start
   state" strategy (stored_state off, burn_in 0), same budget;
+- ``distributed``: distributed R2D2, the recurrent preset plus ``--actors 2`` (Ray actors feeding a
+  sequence replay, the learner in this process), same budget; printed beside the presets part's
+  single-process runs of the same seeds (from benchmarks/results/recurrent_presets.json). Run it
+  with ``--workers 1``: each run starts its own Ray instance with 3 CPUs' worth of processes;
 - ``popgym``: the recurrent preset's settings on POPGym's StatelessCartPoleEasy (``popgym``'s
   PositionOnlyCartPoleEasy: cart position and pole angle only, 200-step episodes, each step worth
   0.005 so that a whole episode returns 1.0), at ``--popgym-steps`` (default 300,000). Published:
@@ -40,7 +44,7 @@ from dqn_family.configs.loading import CONFIG_DIR, read_config_file  # noqa: E40
 
 ENV = "envs.pomdp:CartPoleNoVelocity-v1"
 POPGYM_ENV = "envs.popgym_tasks:POPGym-StatelessCartPoleEasy-v0"
-THRESHOLDS = {"presets": 475.0, "ablation": 475.0, "popgym": 0.999}
+THRESHOLDS = {"presets": 475.0, "ablation": 475.0, "distributed": 475.0, "popgym": 0.999}
 RESULTS = Path(__file__).resolve().parent / "results"
 STEPS = 300_000
 SAME_AS_PRESET = "stored_state_burn_in"  # the ablation arm that is exactly the presets part's recurrent_lstm
@@ -58,6 +62,7 @@ def variants(popgym_steps: int) -> dict[str, dict[str, dict]]:
             SAME_AS_PRESET: {"env_id": ENV},
             "zero_state_no_burn_in": {"env_id": ENV, "stored_state": False, "burn_in": 0},
         },
+        "distributed": {"recurrent_lstm_actors_2": {"env_id": ENV, "actors": 2}},
         "popgym": {
             "recurrent_lstm": {
                 **read_config_file(CONFIG_DIR / "dqn" / "CartPoleNoVelocity-v1.yaml"),
@@ -105,9 +110,30 @@ def earlier_results(path: Path, seeds: list[int]) -> dict[str, list]:
     return {name: runs for name, runs in data["results"].items() if [run["seed"] for run in runs] == seeds}
 
 
+def runs_of_seeds(path: Path, variant: str, seeds: list[int]) -> list[dict] | None:
+    """``variant``'s runs of exactly ``seeds`` (in that order) in ``path``, if it has them all."""
+    if not path.exists():
+        return None
+    runs = {run["seed"]: run for run in json.loads(path.read_text())["results"].get(variant, [])}
+    return [runs[seed] for seed in seeds] if all(seed in runs for seed in seeds) else None
+
+
+def summary_row(name: str, seeds: list[dict], threshold: float, digits: int) -> list[str]:
+    solved = sum(s["steps_to_threshold"] is not None for s in seeds)
+    return [
+        name,
+        f"{solved}/{len(seeds)}" if threshold else "-",
+        median_iqr([s["steps_to_threshold"] for s in seeds if s["steps_to_threshold"] is not None]),
+        median_iqr([s["final_eval"] for s in seeds], digits),
+        median_iqr([s["best_eval"] for s in seeds], digits),
+        median_iqr([s["steps_per_second"] for s in seeds]),
+        median_iqr([s["train_seconds"] for s in seeds]),
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--parts", nargs="+", choices=["presets", "ablation", "popgym"], default=None)
+    parser.add_argument("--parts", nargs="+", choices=["presets", "ablation", "distributed", "popgym"], default=None)
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3, 4, 5])
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--popgym-steps", type=int, default=STEPS)
@@ -120,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", default="runs/bench_recurrent", help="Folder for the runs' directories.")
     parser.add_argument("--smoke", action="store_true", help="3,000 steps per run: checks the script, not the targets.")
     args = parser.parse_args(argv)
-    parts = args.parts or ["presets", "ablation", "popgym"]
+    parts = args.parts or ["presets", "ablation", "distributed", "popgym"]
     for part in parts:
         threshold = THRESHOLDS[part]
         digits = 3 if threshold < 1 else 0  # POPGym's returns are at most 1
@@ -130,6 +156,11 @@ def main(argv: list[str] | None = None) -> int:
         results = earlier_results(path, args.seeds)
         for name, overrides in variants(args.popgym_steps)[part].items():
             reused = None
+            if part == "distributed":  # beside it, the single-process preset's runs of the same seeds
+                single = runs_of_seeds(RESULTS / f"recurrent_presets{suffix}.json", "recurrent_lstm", args.seeds)
+                if single is not None:
+                    results["single_process_preset"] = single
+                    rows.append(summary_row("single_process_preset (presets part)", single, threshold, digits))
             if part == "ablation" and name == SAME_AS_PRESET and not args.rerun_same:
                 reused = earlier_results(RESULTS / f"recurrent_presets{suffix}.json", args.seeds).get("recurrent_lstm")
             if reused is not None:
@@ -145,20 +176,10 @@ def main(argv: list[str] | None = None) -> int:
                     overrides["eval_episodes"] = 2
                 seeds = run_variant(part, name, overrides, threshold, args)
             results[name] = seeds
-            solved = sum(s["steps_to_threshold"] is not None for s in seeds)
-            rows.append(
-                [
-                    name,
-                    f"{solved}/{len(seeds)}" if threshold else "-",
-                    median_iqr([s["steps_to_threshold"] for s in seeds if s["steps_to_threshold"] is not None]),
-                    median_iqr([s["final_eval"] for s in seeds], digits),
-                    median_iqr([s["best_eval"] for s in seeds], digits),
-                    median_iqr([s["steps_per_second"] for s in seeds]),
-                ]
-            )
+            rows.append(summary_row(name, seeds, threshold, digits))
         print(f"\n{part} ({ENV if part != 'popgym' else POPGYM_ENV}), seeds {args.seeds}")
         print_table(
-            ["variant", f">= {threshold:g}", f"steps to {threshold:g}", "final eval", "best eval", "steps/s"], rows
+            ["variant", f">= {threshold:g}", f"steps to {threshold:g}", "final eval", "best eval", "steps/s", "s"], rows
         )
         write_json(path, {"part": part, "seeds": args.seeds, "results": results, "machine": machine_info()})
     return 0

@@ -472,11 +472,6 @@ def _spec_problems(split: Callable[[str], object], spec: str) -> Iterator[str]:
 def _recurrent_problems(c: Config):
     if c.recurrent == "off":
         return
-    if c.actors:
-        yield (
-            f"--recurrent {c.recurrent} does not run distributed yet (--actors {c.actors}): recurrent networks "
-            "train with --actors 0"
-        )
     if c.burn_in >= c.sequence_length:
         yield f"burn_in ({c.burn_in}) must be below sequence_length ({c.sequence_length}): the loss needs steps"
     if c.sequence_overlap >= c.sequence_length:

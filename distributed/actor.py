@@ -1,10 +1,13 @@
-"""An Ape-X actor's work, as plain Python (no Ray here; ``distributed.ray_workers`` wraps it in a Ray
-actor): step its own vector envs with its own exploration rate, turn the steps into n-step
-transitions exactly as the single-process loop does (the same ``AutoresetTracker``,
-``learning_signal`` and ``NStepAccumulator``), give them initial priorities from its copy of the
-network, and hand them over in batches of about ``send_steps`` env steps. Its stepping is
-training.loop's ``Stepper`` (the same acting part and adder as an in-process run), its transitions
-gathered in a :class:`SendBuffer` instead of a replay buffer.
+"""An Ape-X (or R2D2) actor's work, as plain Python (no Ray here; ``distributed.ray_workers`` wraps it
+in a Ray actor): step its own vector envs with its own exploration rate, turn the steps into what
+replay stores exactly as the single-process loop does, and hand them over in batches of about
+``send_steps`` env steps. Its stepping is training.loop's ``Stepper`` with the run's acting part and
+adder (n-step transitions, or overlapping sequences with their start states for a recurrent
+network), gathered in a send buffer (:class:`TransitionSend`, :class:`SequenceSend`) instead of a
+replay buffer. Transitions get initial priorities from the actor's copy of the network (Ape-X);
+sequences get the replay's largest priority so far, as in a single-process run.
+
+R2D2 (Kapturowski et al. 2019) is this actor with a recurrent acting part and the sequence adder.
 
 Ape-X (Horgan et al. 2018, "Distributed Prioritized Experience Replay", ICLR), section 3 and
 appendix: actor i of N explores with epsilon_i = 0.4^(1 + 7 i / (N - 1)); actors compute the
@@ -24,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dqn_family.agents import DQNAgent, make_agent, set_torch_threads
+from dqn_family.agents import DQNAgent, RecurrentAgent, make_agent, set_torch_threads
 from dqn_family.configs import Config
 from dqn_family.configs.schedules import SCHEDULES
 from dqn_family.envs import (
@@ -34,8 +37,8 @@ from dqn_family.envs import (
     observation_layout,
     observation_states,
 )
-from dqn_family.replay import Batch, NStepTransitions
-from dqn_family.training.loop import Stepper, TransitionAdder, acting_of
+from dqn_family.replay import Batch, NStepTransitions, Sequence
+from dqn_family.training.loop import Stepper, acting_of, adder_of
 
 # The learner's networks as plain tensors, tagged with the number of updates that made them.
 Weights = dict[str, Any]  # {"version": int, "q_network": state_dict, "target_network": state_dict}
@@ -73,17 +76,25 @@ class BatchInfo:
     seconds: float  # wall-clock time the actor spent on it
 
 
-@dataclass(frozen=True)
-class TransitionData:
-    """The transitions of one send (ReplayBuffer.add's fields) and their initial priorities
-    (|TD error| or the algo's per-sample loss; None when replay is uniform)."""
+# What one send carries to the replay: transitions (ReplayBuffer.add's fields), or sequences.
+Items = dict[str, np.ndarray] | list[Sequence]
 
-    transitions: dict[str, np.ndarray]
+
+def item_count(items: Items) -> int:
+    return len(items["actions"]) if isinstance(items, dict) else len(items)
+
+
+@dataclass(frozen=True)
+class SendData:
+    """The items of one send and their initial priorities (|TD error| or the algo's per-sample loss;
+    None when replay is uniform, or for sequences: the replay gives those its largest priority)."""
+
+    items: Items
     priorities: np.ndarray | None
 
 
 class ActorCore:
-    """One actor's envs, network copy, n-step windows and episode bookkeeping."""
+    """One actor's envs, network copy, n-step windows or sequences, and episode bookkeeping."""
 
     def __init__(self, config: Config, index: int, *, env_seed: int) -> None:
         self.config, self.index = config, index
@@ -104,10 +115,9 @@ class ActorCore:
             seed=env_seed,
             observation_states=observation_states(space),
         )
-        assert isinstance(agent, DQNAgent)  # Config refuses recurrent networks with actors
         self.agent = agent
-        self.send_buffer = SendBuffer()
-        self.stepper = Stepper(config, self.envs, acting_of(agent), TransitionAdder(config, self.send_buffer))
+        self.send_buffer = SequenceSend() if isinstance(agent, RecurrentAgent) else TransitionSend()
+        self.stepper = Stepper(config, self.envs, acting_of(agent), adder_of(config, self.send_buffer))
         self.stepper.reset(env_seed)
         self.weights_version = -1
         self.steps_since_sync = 0
@@ -123,7 +133,7 @@ class ActorCore:
 
     def collect(
         self, env_step: int, latest_version: int, fetch_weights: Callable[[], Weights]
-    ) -> tuple[BatchInfo, TransitionData]:
+    ) -> tuple[BatchInfo, SendData]:
         """Step until ``send_steps`` env steps are taken; ``env_step`` (the run's acknowledged env
         steps) sets epsilon. The latest published weights (``latest_version``) are fetched first
         when ``weight_sync_steps`` have passed since the last fetch, or when none was fetched yet."""
@@ -139,40 +149,44 @@ class ActorCore:
             steps += taken
             episodes.extend(ended)
         self.steps_since_sync += steps
-        transitions = self.send_buffer.take()
-        priorities = self.priorities(transitions) if self.config.prioritized else None
+        items = self.send_buffer.take()
+        priorities = None
+        if self.config.prioritized and isinstance(self.agent, DQNAgent):
+            priorities = self.priorities(items)  # type: ignore[arg-type]
         info = BatchInfo(
             actor=self.index,
             pid=os.getpid(),
             env_steps=steps,
-            transitions=len(transitions),
+            transitions=item_count(items),
             episodes=episodes,
             weights_version=self.weights_version,
             epsilon=epsilon,
             seconds=time.perf_counter() - started,
         )
-        return info, TransitionData(transitions.as_dict(), priorities)
+        return info, SendData(items, priorities)
 
     @torch.no_grad()
-    def priorities(self, transitions: NStepTransitions) -> np.ndarray:
+    def priorities(self, transitions: dict[str, np.ndarray]) -> np.ndarray:
         """Initial priorities from this actor's network copy: the per-sample priority the learner's
         update would give them (agent.loss_terms), so that sampling treats both alike."""
-        if len(transitions) == 0:
+        count = len(transitions["actions"])
+        if count == 0:
             return np.zeros(0, dtype=np.float32)
         batch = Batch(
-            observations=torch.as_tensor(transitions.observations),
-            actions=torch.as_tensor(transitions.actions),
-            rewards=torch.as_tensor(transitions.rewards),
-            next_observations=torch.as_tensor(transitions.next_observations),
-            terminated=torch.as_tensor(transitions.terminated, dtype=torch.float32),
-            discounts=torch.as_tensor(transitions.discounts),
-            indices=torch.zeros(len(transitions), dtype=torch.int64),
+            observations=torch.as_tensor(transitions["observations"]),
+            actions=torch.as_tensor(transitions["actions"]),
+            rewards=torch.as_tensor(transitions["rewards"]),
+            next_observations=torch.as_tensor(transitions["next_observations"]),
+            terminated=torch.as_tensor(transitions["terminated"], dtype=torch.float32),
+            discounts=torch.as_tensor(transitions["discounts"]),
+            indices=torch.zeros(count, dtype=torch.int64),
         )
+        assert isinstance(self.agent, DQNAgent)
         _, priorities_B, _ = self.agent.loss_terms(batch)
         return priorities_B.float().numpy()
 
 
-class SendBuffer:
+class TransitionSend:
     """The transitions of one send, gathered as an adder writes them (ReplayBuffer.add's fields) and
     handed over whole."""
 
@@ -202,8 +216,22 @@ class SendBuffer:
             )
         )
 
-    def take(self) -> NStepTransitions:
-        """Every transition added since the last take, in order."""
+    def take(self) -> dict[str, np.ndarray]:
+        """Every transition added since the last take, in order (ReplayBuffer.add's keywords)."""
         fields = [f.name for f in dataclasses.fields(NStepTransitions)]
         parts, self.parts = self.parts, []
-        return NStepTransitions(**{name: np.concatenate([getattr(part, name) for part in parts]) for name in fields})
+        return {name: np.concatenate([getattr(part, name) for part in parts]) for name in fields}
+
+
+class SequenceSend:
+    """The sequences of one send, in the order the sequence adder completed them."""
+
+    def __init__(self) -> None:
+        self.sequences: list[Sequence] = []
+
+    def add(self, sequences: list[Sequence]) -> None:
+        self.sequences.extend(sequences)
+
+    def take(self) -> list[Sequence]:
+        sequences, self.sequences = self.sequences, []
+        return sequences

@@ -31,13 +31,14 @@ import numpy as np
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
-from dqn_family.agents import DQNAgent
+from dqn_family.agents import DQNAgent, RecurrentAgent
 from dqn_family.configs import Config, UserError
 from dqn_family.configs.schedules import learning_rate_at, priority_beta_at
 from dqn_family.distributed.actor import ActorCore, BatchInfo, Weights, actor_epsilon
 from dqn_family.distributed.replay_server import ReplayServer, Sampled
 from dqn_family.evaluate import evaluate_and_save
 from dqn_family.training import MetricLog, Progress
+from dqn_family.training.buffers import replay_capacity
 from dqn_family.training.hooks import EvaluationCallback
 from dqn_family.training.loop import RunFailure, count_steps, train_loop
 from dqn_family.training.metrics import checked_priorities
@@ -147,7 +148,7 @@ def send_size(config: Config) -> int:
     return math.ceil(config.send_steps / config.num_envs) * config.num_envs
 
 
-def weights_of(agent: DQNAgent, version: int) -> Weights:
+def weights_of(agent: DQNAgent | RecurrentAgent, version: int) -> Weights:
     """A snapshot of the learner's networks on the CPU, for the actors."""
 
     def cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -167,7 +168,7 @@ class DistributedRun:
     config: Config
     run_dir: Path
     device: torch.device
-    agent: DQNAgent
+    agent: DQNAgent | RecurrentAgent
     workers: Workers
     env_seeds: np.random.Generator
     spaces: dict[str, Any]
@@ -255,7 +256,7 @@ class Fleet:
         for ack in polled.acks:
             count_steps(count, log, progress, ack.info.env_steps, ack.info.episodes)
             self.fleet.record(ack, count.updates, progress)
-            self.stored_count = min(self.stored_count + ack.stored, self.config.buffer_size)
+            self.stored_count = min(self.stored_count + ack.stored, replay_capacity(self.config))
 
 
 def learner_loop(
@@ -277,13 +278,13 @@ def learner_loop(
     )
 
 
-def _learn(config: Config, agent: DQNAgent, workers: Workers, log: MetricLog, count: Counters) -> None:
+def _learn(config: Config, agent: DQNAgent | RecurrentAgent, workers: Workers, log: MetricLog, count: Counters) -> None:
     """One gradient step, as training.loop's learn takes it, on a batch sampled from the replay; the
     new priorities go back to it (without waiting for the reply)."""
     if config.learning_rate_end is not None:
         agent.set_learning_rate(learning_rate_at(config, count.env_steps))
     sampled = workers.sample(config.batch_size, priority_beta_at(config, count.env_steps))
-    metrics = agent.update(sampled.batch.to_torch(agent.device))
+    metrics = agent.update(sampled.batch.to_torch(agent.device))  # type: ignore[arg-type]
     if config.prioritized:
         indices = sampled.batch.indices
         assert isinstance(indices, np.ndarray)

@@ -25,11 +25,11 @@ import ray
 from ray.exceptions import RayActorError
 
 from dqn_family.configs import Config
-from dqn_family.distributed.actor import ActorCore, BatchInfo, TransitionData, Weights
+from dqn_family.distributed.actor import ActorCore, BatchInfo, SendData, Weights
 from dqn_family.distributed.learner import MAX_ACTOR_DEATHS, Ack, DistributedError, Polled, send_size
 from dqn_family.distributed.replay_server import ReplayServer, Sampled
 from dqn_family.fileio import one_line
-from dqn_family.replay import Batch
+from dqn_family.replay import Batch, SequenceBatch
 
 MAX_PRIORITY_UPDATES_IN_FLIGHT = 64  # the learner waits for the replay beyond this many
 SAMPLES_PER_CALL = 16  # batches the learner fetches from the replay in one round trip
@@ -48,7 +48,7 @@ class RayActorCore:
         return os.getpid()
 
     @ray.method(num_returns=2)
-    def collect(self, env_step: int, version: int, box: list[Any]) -> tuple[BatchInfo, TransitionData]:
+    def collect(self, env_step: int, version: int, box: list[Any]) -> tuple[BatchInfo, SendData]:
         # ``box`` holds the weights' reference in a list, so that Ray does not fetch them for every send.
         return self.core.collect(env_step, version, lambda: ray.get(box[0]))
 
@@ -92,8 +92,10 @@ def _writable(tree: Any) -> Any:
     return tree
 
 
-def _writable_batch(batch: Batch[np.ndarray]) -> Batch[np.ndarray]:
-    return Batch(**{f.name: _writable(getattr(batch, f.name)) for f in dataclasses.fields(Batch)})
+def _writable_batch(
+    batch: Batch[np.ndarray] | SequenceBatch[np.ndarray],
+) -> Batch[np.ndarray] | SequenceBatch[np.ndarray]:
+    return dataclasses.replace(batch, **{f.name: _writable(getattr(batch, f.name)) for f in dataclasses.fields(batch)})
 
 
 class RayWorkers:
@@ -106,7 +108,7 @@ class RayWorkers:
             RayActorCore
         )
         self.handles: list[Any] = []
-        self.collects: dict[Any, tuple[int, Any]] = {}  # BatchInfo ref -> (actor, TransitionData ref)
+        self.collects: dict[Any, tuple[int, Any]] = {}  # BatchInfo ref -> (actor, SendData ref)
         self.adds: dict[Any, BatchInfo] = {}  # replay.add ref -> what the send said
         self.per_actor = [0] * config.actors
         self.priority_updates: list[Any] = []
@@ -241,12 +243,22 @@ class RayWorkers:
 
 
 def start_replay(
-    config: Config, *, observation_shape: tuple[int, ...], observation_dtype: np.dtype, seed: int, options: dict
+    config: Config,
+    *,
+    observation_shape: tuple[int, ...],
+    observation_dtype: np.dtype,
+    seed: int,
+    options: dict,
+    state_size: int | None = None,
 ) -> Any:
     """The replay actor, once its buffer is allocated (a ConfigError there, e.g. too little memory, is raised here)."""
     replay_class: Any = ray.remote(num_cpus=1, max_restarts=0, **options)(ReplayServer)
     handle = replay_class.remote(
-        config, observation_shape=observation_shape, observation_dtype=observation_dtype, seed=seed
+        config,
+        observation_shape=observation_shape,
+        observation_dtype=observation_dtype,
+        seed=seed,
+        state_size=state_size,
     )
     try:
         ray.get(handle.pid.remote())

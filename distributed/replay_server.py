@@ -1,25 +1,27 @@
 """The replay of a distributed run, as plain Python (``distributed.ray_workers`` runs it as a Ray
-actor): the same buffer a single-process run builds (``training.buffers.build_replay``: prioritized
-when ``prioritized`` is on, as in Ape-X, otherwise uniform), fed by the actors' sends and sampled
-by the learner. It is the only holder of transitions: a send counts once ``add`` has returned.
+actor): the same buffer a single-process run builds (``training.buffers.build_replay``: transitions
+or, for a recurrent network, sequences; prioritized when ``prioritized`` is on, as in Ape-X,
+otherwise uniform), fed by the actors' sends and sampled by the learner. It is the only holder of
+what the actors collected: a send counts once ``add`` has returned.
 
 Priorities come back from the learner a little later than in the single-process loop, and actors
 may have overwritten a sampled slot in between (the ring evicts the oldest, FIFO); each slot
-therefore remembers which transition it holds (its generation, the count of transitions added
-before it), and a priority for a transition that is gone is dropped instead of landing on its
-successor.
+therefore remembers which item (transition or sequence) it holds (its generation, the count of
+items added before it), and a priority for an item that is gone is dropped instead of landing on
+its successor.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
 from dqn_family.configs import Config, ConfigError
-from dqn_family.distributed.actor import TransitionData
-from dqn_family.replay import Batch, PrioritizedReplayBuffer, ReplayBuffer
+from dqn_family.distributed.actor import SendData, item_count
+from dqn_family.replay import Batch, PrioritizedReplayBuffer, Sequence, SequenceBatch, SequenceReplayBuffer
 from dqn_family.training.buffers import build_replay, uses_frame_replay
 
 
@@ -27,7 +29,7 @@ from dqn_family.training.buffers import build_replay, uses_frame_replay
 class Sampled:
     """A sampled batch (numpy, on the host) and the generations of its slots, for update_priorities."""
 
-    batch: Batch[np.ndarray]
+    batch: Batch[np.ndarray] | SequenceBatch[np.ndarray]
     generations: np.ndarray  # [B] int64
 
 
@@ -35,18 +37,23 @@ class ReplayServer:
     """The run's one replay buffer, with counts of what it received."""
 
     def __init__(
-        self, config: Config, *, observation_shape: tuple[int, ...], observation_dtype: np.dtype, seed: int
+        self,
+        config: Config,
+        *,
+        observation_shape: tuple[int, ...],
+        observation_dtype: np.dtype,
+        seed: int,
+        state_size: int | None = None,
     ) -> None:
         if uses_frame_replay(config, observation_shape):
             raise ConfigError(
                 "distributed runs store whole observations (frames of several actors' envs cannot share "
                 "storage); add --frame-replay off"
             )
-        buffer = build_replay(config, observation_shape, observation_dtype, seed)
-        assert isinstance(buffer, ReplayBuffer)  # Config refuses recurrent networks (sequence replay) with actors
-        self.buffer = buffer
+        self.buffer = build_replay(config, observation_shape, observation_dtype, seed, state_size=state_size)
+        self.prioritized = config.prioritized
         self.generations = np.zeros(self.buffer.capacity, dtype=np.int64)
-        self.added = 0  # transitions added since this server started (its checkpointed contents not counted)
+        self.added = 0  # items added since this server started (its checkpointed contents not counted)
         self.sends = 0
 
     def pid(self) -> int:
@@ -66,16 +73,19 @@ class ReplayServer:
     def stats(self) -> dict[str, int]:
         return {"size": len(self.buffer), "added": self.added, "sends": self.sends, "bytes": self.buffer.nbytes}
 
-    def add(self, data: TransitionData) -> int:
-        """Store one send; returns the number of transitions stored (the acknowledgement)."""
-        transitions = data.transitions
-        count = len(transitions["actions"])
+    def add(self, data: SendData) -> int:
+        """Store one send; returns the number of items stored (the acknowledgement)."""
+        items = data.items
+        count = item_count(items)
         if count:
             written = min(count, self.buffer.capacity)  # the buffer keeps only the newest `capacity`
             slots = self.buffer.slots_for(written)
-            self.buffer.add(**transitions)
+            if isinstance(self.buffer, SequenceReplayBuffer):
+                self.buffer.add(cast(list[Sequence], items))
+            else:
+                self.buffer.add(**cast(dict[str, np.ndarray], items))
             self.generations[slots] = self.added + count - written + np.arange(written)
-            if data.priorities is not None and isinstance(self.buffer, PrioritizedReplayBuffer):
+            if data.priorities is not None and isinstance(self.buffer, PrioritizedReplayBuffer):  # transitions
                 indices = np.arange(self.buffer.capacity)[slots]
                 self.buffer.update_priorities(indices, data.priorities[count - written :])
         self.added += count
@@ -84,10 +94,7 @@ class ReplayServer:
 
     def sample(self, batch_size: int, beta: float) -> Sampled:
         """A batch as the single-process loop samples it (prioritized with importance weights, or uniform)."""
-        if isinstance(self.buffer, PrioritizedReplayBuffer):
-            batch = self.buffer.sample(batch_size, beta)
-        else:
-            batch = self.buffer.sample(batch_size)
+        batch = self.buffer.sample(batch_size, beta) if self.prioritized else self.buffer.sample(batch_size)  # type: ignore[call-arg]
         assert isinstance(batch.indices, np.ndarray)  # a host buffer: numpy batches
         return Sampled(batch, self.generations[batch.indices])  # type: ignore[arg-type]
 
@@ -96,11 +103,12 @@ class ReplayServer:
         return [self.sample(batch_size, beta) for _ in range(count)]
 
     def update_priorities(self, indices: np.ndarray, generations: np.ndarray, priorities: np.ndarray) -> int:
-        """The learner's new priorities for the sampled transitions still stored; returns how many applied."""
-        if not isinstance(self.buffer, PrioritizedReplayBuffer):
+        """The learner's new priorities for the sampled items still stored; returns how many applied."""
+        if not self.prioritized:
             return 0
         current = self.generations[indices] == generations
-        self.buffer.update_priorities(indices[current], priorities[current])
+        prioritized = cast(PrioritizedReplayBuffer | SequenceReplayBuffer, self.buffer)
+        prioritized.update_priorities(indices[current], priorities[current])
         return int(current.sum())
 
     def state_dict(self) -> dict:

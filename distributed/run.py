@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from dqn_family.agents import DQNAgent, make_agent, resolve_device, set_torch_threads
+from dqn_family.agents import RecurrentAgent, as_recurrent, make_agent, resolve_device, set_torch_threads
 from dqn_family.checkpoints import lock_run_dir, record_resume, stop_on_signals, wait_for_later_event_file_name
 from dqn_family.configs import Config, ConfigError
 from dqn_family.configs.errors import os_errors_in
@@ -118,6 +118,7 @@ def _build(
         observation_dtype=observation_dtype,
         seed=buffer_seed,
         options=workers_options,
+        state_size=as_recurrent(agent.q_network).state_size if isinstance(agent, RecurrentAgent) else None,
     )
     spaces = {
         "observation_shape": list(observation_shape),
@@ -125,7 +126,6 @@ def _build(
         "n_actions": n_actions,
     }
     workers = RayWorkers(config, replay, workers_options)
-    assert isinstance(agent, DQNAgent)  # Config refuses recurrent networks with actors
     run = DistributedRun(
         config=config,
         run_dir=run_dir if run_dir is not None else Path("."),  # the run directory is made once all is built

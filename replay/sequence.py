@@ -279,6 +279,10 @@ class SequenceReplayBuffer:
             self.position = (slot + 1) % self.capacity
             self.size = min(self.size + 1, self.capacity)
 
+    def slots_for(self, count: int) -> np.ndarray:
+        """The slots the next ``count`` (<= capacity) sequences go to."""
+        return (self.position + np.arange(count)) % self.capacity
+
     def sample(self, batch_size: int, beta: float = 1.0) -> SequenceBatch[np.ndarray]:
         """``batch_size`` sequences, with replacement: uniformly, or (prioritized) stratified in
         proportion to priority with importance weights (N P(i))^-beta / max."""

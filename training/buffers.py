@@ -89,7 +89,7 @@ def build_sequence_replay(
     """Sequence replay (replay.sequence) holding buffer_size // sequence_length sequences: buffer_size
     env steps of sequences, overlapping steps counted in each sequence they are in."""
     stacked = uses_frame_replay(config, observation_shape)
-    capacity = config.buffer_size // config.sequence_length
+    capacity = replay_capacity(config)
     window = frame_window_for(num_envs=1, n_step=1, stack=observation_shape[0]) if stacked else 64
     needed = replay_bytes(
         capacity=capacity * config.sequence_length,
@@ -115,6 +115,12 @@ def build_sequence_replay(
         stacked_frames=stacked,
         frame_window=window,
     )
+
+
+def replay_capacity(config: Config) -> int:
+    """Items the config's replay holds: buffer_size transitions, or buffer_size // sequence_length
+    sequences for a recurrent network (buffer_size env steps of sequences)."""
+    return config.buffer_size if config.recurrent == "off" else config.buffer_size // config.sequence_length
 
 
 def uses_frame_replay(config: Config, observation_shape: tuple[int, ...]) -> bool:

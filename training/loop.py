@@ -41,7 +41,7 @@ from dqn_family.checkpoints import stop_on_signals
 from dqn_family.configs import Config
 from dqn_family.configs.schedules import SCHEDULES, crossed, learning_rate_at, priority_beta_at
 from dqn_family.envs import AutoresetTracker, learning_signal
-from dqn_family.replay import NStepAccumulator, ReplayBuffer, SequenceAccumulator, SequenceReplayBuffer
+from dqn_family.replay import NStepAccumulator, Sequence, SequenceAccumulator
 from dqn_family.training.hooks import EvaluationCallback
 from dqn_family.training.metrics import EpisodeTracker, MetricLog, NonFiniteError, checked_priorities
 from dqn_family.training.progress import Progress
@@ -128,7 +128,7 @@ class Adder(Protocol):
 
 
 class TransitionSink(Protocol):
-    """Where transitions go: a ReplayBuffer, or an actor's send (distributed.actor.SendBuffer)."""
+    """Where transitions go: a ReplayBuffer, or an actor's send (distributed.actor.TransitionSend)."""
 
     def add(
         self,
@@ -161,10 +161,16 @@ class TransitionAdder:
         self.buffer.add(observations, actions, rewards, next_observations, terminated, truncated, self.gamma)
 
 
+class SequenceSink(Protocol):
+    """Where sequences go: a SequenceReplayBuffer, or an actor's send (distributed.actor.SequenceSend)."""
+
+    def add(self, sequences: list[Sequence]) -> None: ...
+
+
 class SequenceAdder:
     """Overlapping fixed-length sequences, each with the state it started from (R2D2's stored state)."""
 
-    def __init__(self, config: Config, buffer: SequenceReplayBuffer) -> None:
+    def __init__(self, config: Config, buffer: SequenceSink) -> None:
         self.buffer = buffer
         self.sequences = SequenceAccumulator(config.num_envs, config.sequence_length, config.sequence_overlap)
 
@@ -172,10 +178,11 @@ class SequenceAdder:
         self.buffer.add(self.sequences.push(*step.transitions(), step.states, step.real))
 
 
-def adder_of(config: Config, buffer: ReplayBuffer | SequenceReplayBuffer) -> Adder:
-    return (
-        SequenceAdder(config, buffer) if isinstance(buffer, SequenceReplayBuffer) else TransitionAdder(config, buffer)
-    )
+def adder_of(config: Config, buffer: TransitionSink | SequenceSink) -> Adder:
+    """The config's adder: sequences for a recurrent network, else (n-step) transitions."""
+    if config.recurrent != "off":
+        return SequenceAdder(config, cast(SequenceSink, buffer))
+    return TransitionAdder(config, cast(TransitionSink, buffer))
 
 
 class Stepper:

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from dqn_family.agents import make_agent
-from dqn_family.distributed.actor import ActorCore, TransitionData, actor_epsilon, apex_epsilon
+from dqn_family.agents import RecurrentAgent, as_recurrent, make_agent
+from dqn_family.distributed.actor import ActorCore, SendData, actor_epsilon, apex_epsilon
 from dqn_family.distributed.learner import (
     DistributedRun,
     Flow,
@@ -24,6 +24,7 @@ from dqn_family.distributed.learner import (
     replay_ratio_so_far,
 )
 from dqn_family.distributed.replay_server import ReplayServer
+from dqn_family.replay import SequenceReplayBuffer
 from dqn_family.training.run_dir import create_run_dir
 from dqn_family.training.state import part_seeds
 from tests.run_logs import read_scalars
@@ -55,7 +56,7 @@ def test_actor_core_collect_skips_autoreset_steps_and_counts_real_ones(tiny_conf
     # 8 vector steps hold 6 real steps per env (two of the 8 are autoresets): 12 env steps, 4 episodes.
     assert (info.env_steps, info.transitions, len(info.episodes)) == (12, 12, 4)
     assert info.episodes == [(float(EPISODE_LENGTH), EPISODE_LENGTH)] * 4
-    observations, next_observations = data.transitions["observations"], data.transitions["next_observations"]
+    observations, next_observations = data.items["observations"], data.items["next_observations"]
     np.testing.assert_array_equal(next_observations[:, 0], observations[:, 0] + 1)  # never across a reset
     assert data.priorities is None  # uniform replay: no initial priorities computed
 
@@ -64,7 +65,7 @@ def test_actor_core_priorities_are_the_learners_td_errors(tiny_config):
     config = tiny_config(prioritized=True, send_steps=20)
     core = ActorCore(config, 0, env_seed=1)
     _, data = core.collect(0, -1, lambda: {})
-    t = {name: torch.as_tensor(value) for name, value in data.transitions.items()}
+    t = {name: torch.as_tensor(value) for name, value in data.items.items()}
     with torch.no_grad():
         q = core.agent.q_network(t["observations"]).gather(1, t["actions"][:, None]).squeeze(1)
         next_q = core.agent.target_network(t["next_observations"]).max(dim=1).values
@@ -114,7 +115,7 @@ def _server(tiny_config, **overrides) -> ReplayServer:
 
 def test_replay_server_gives_actor_priorities_and_acknowledges(tiny_config):
     server = _server(tiny_config, buffer_size=8, batch_size=2)
-    assert server.add(TransitionData(_transitions(0, 3), np.array([1.0, 2.0, 3.0]))) == 3
+    assert server.add(SendData(_transitions(0, 3), np.array([1.0, 2.0, 3.0]))) == 3
     leaves = server.buffer.tree.get(np.arange(3))
     np.testing.assert_allclose(leaves, [1.0 + 1e-6, 2.0 + 1e-6, 3.0 + 1e-6])
     assert server.stats()["added"] == 3
@@ -122,9 +123,9 @@ def test_replay_server_gives_actor_priorities_and_acknowledges(tiny_config):
 
 def test_replay_server_drops_priorities_of_overwritten_slots(tiny_config):
     server = _server(tiny_config, buffer_size=4, batch_size=2)
-    server.add(TransitionData(_transitions(0, 3), np.ones(3)))
+    server.add(SendData(_transitions(0, 3), np.ones(3)))
     generations = server.generations[[0, 2]].copy()
-    server.add(TransitionData(_transitions(3, 2), np.ones(2)))  # slots 3 and 0: slot 0's transition is gone
+    server.add(SendData(_transitions(3, 2), np.ones(2)))  # slots 3 and 0: slot 0's transition is gone
     applied = server.update_priorities(np.array([0, 2]), generations, np.array([5.0, 7.0]))
     assert applied == 1
     np.testing.assert_allclose(server.buffer.tree.get(np.array([0, 2])), [1.0 + 1e-6, 7.0 + 1e-6])
@@ -156,7 +157,10 @@ def _inline_run(config) -> DistributedRun:
     cores = [ActorCore(config, i, env_seed=config.seed + i) for i in range(config.actors)]
     space = cores[0].envs.single_observation_space
     agent = make_agent(config, observation_shape=space.shape, n_actions=2, device=torch.device("cpu"), seed=agent_seed)
-    server = ReplayServer(config, observation_shape=space.shape, observation_dtype=space.dtype, seed=buffer_seed)
+    state_size = as_recurrent(agent.q_network).state_size if isinstance(agent, RecurrentAgent) else None
+    server = ReplayServer(
+        config, observation_shape=space.shape, observation_dtype=space.dtype, seed=buffer_seed, state_size=state_size
+    )
     return DistributedRun(
         config=config,
         run_dir=create_run_dir(config, torch.device("cpu")),
@@ -194,6 +198,40 @@ def test_learner_loop_inline_writes_a_run_directory_at_the_replay_ratio(tiny_con
         "eval/mean_return",
     ):
         assert tag in scalars, tag
+
+
+def test_learner_loop_inline_trains_a_recurrent_network_from_actors_sequences(tiny_config):
+    """R2D2 = the distributed loop with the recurrent acting part and the sequence adder: actors send
+    sequences (with their start states), the replay stores and samples sequences, the learner
+    updates on them."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    config = tiny_config(
+        env_id="envs.pomdp:CartPoleNoVelocity-v1",
+        recurrent="gru",
+        recurrent_size=8,
+        sequence_length=8,
+        sequence_overlap=4,
+        burn_in=2,
+        actors=2,
+        total_steps=600,
+        buffer_size=400,  # 50 sequences
+        prioritized=True,
+        checkpoint_every=300,
+    )
+    run = _inline_run(config)
+    assert isinstance(run.agent, RecurrentAgent)
+    with SummaryWriter(log_dir=str(run.run_dir)) as writer:
+        result = learner_loop(run, writer, None, handle_signals=False)
+    server = run.workers.server
+    assert result.env_steps == 600 and result.updates > 0
+    assert isinstance(server.buffer, SequenceReplayBuffer) and 0 < len(server.buffer) <= 50
+    # every acknowledged item is a sequence of at most 8 steps, and each step emitted is in one: all
+    # but the last steps of each actor's episode in progress (at most 8 each)
+    assert server.stats()["added"] >= (600 - 2 * 8) // 8
+    # the sequences start from the network's own initial state at an episode's start
+    starts = server.buffer.arrays["states"][: len(server.buffer)]
+    assert starts.shape[1] == 8 and np.isfinite(starts).all()
 
 
 # --- bad input: one line, exit 2 ---------------------------------------------------------------
