@@ -91,6 +91,7 @@ class SendData:
 
     items: Items
     priorities: np.ndarray | None
+    actor: int = 0  # the sender: its frames are a stream of their own in frame replay
 
 
 class ActorCore:
@@ -163,7 +164,7 @@ class ActorCore:
             epsilon=epsilon,
             seconds=time.perf_counter() - started,
         )
-        return info, SendData(items, priorities)
+        return info, SendData(items, priorities, self.index)
 
     @torch.no_grad()
     def priorities(self, transitions: dict[str, np.ndarray]) -> np.ndarray:

@@ -19,10 +19,17 @@ from typing import cast
 
 import numpy as np
 
-from dqn_family.configs import Config, ConfigError
+from dqn_family.configs import Config
 from dqn_family.distributed.actor import SendData, item_count
-from dqn_family.replay import Batch, PrioritizedReplayBuffer, Sequence, SequenceBatch, SequenceReplayBuffer
-from dqn_family.training.buffers import build_replay, uses_frame_replay
+from dqn_family.replay import (
+    Batch,
+    FrameStackStorage,
+    PrioritizedReplayBuffer,
+    Sequence,
+    SequenceBatch,
+    SequenceReplayBuffer,
+)
+from dqn_family.training.buffers import build_replay
 
 
 @dataclass(frozen=True)
@@ -45,11 +52,6 @@ class ReplayServer:
         seed: int,
         state_size: int | None = None,
     ) -> None:
-        if uses_frame_replay(config, observation_shape):
-            raise ConfigError(
-                "distributed runs store whole observations (frames of several actors' envs cannot share "
-                "storage); add --frame-replay off"
-            )
         self.buffer = build_replay(config, observation_shape, observation_dtype, seed, state_size=state_size)
         self.prioritized = config.prioritized
         self.generations = np.zeros(self.buffer.capacity, dtype=np.int64)
@@ -71,7 +73,10 @@ class ReplayServer:
         return len(self.buffer)
 
     def stats(self) -> dict[str, int]:
-        return {"size": len(self.buffer), "added": self.added, "sends": self.sends, "bytes": self.buffer.nbytes}
+        stats = {"size": len(self.buffer), "added": self.added, "sends": self.sends, "bytes": self.buffer.nbytes}
+        if isinstance(self.buffer.storage, FrameStackStorage):
+            stats["live_frames"] = self.buffer.storage.live_frames  # distinct frames the stored items use
+        return stats
 
     def add(self, data: SendData) -> int:
         """Store one send; returns the number of items stored (the acknowledgement)."""
@@ -81,9 +86,9 @@ class ReplayServer:
             written = min(count, self.buffer.capacity)  # the buffer keeps only the newest `capacity`
             slots = self.buffer.slots_for(written)
             if isinstance(self.buffer, SequenceReplayBuffer):
-                self.buffer.add(cast(list[Sequence], items))
+                self.buffer.add(cast(list[Sequence], items), stream=data.actor)
             else:
-                self.buffer.add(**cast(dict[str, np.ndarray], items))
+                self.buffer.add(**cast(dict[str, np.ndarray], items), stream=data.actor)
             self.generations[slots] = self.added + count - written + np.arange(written)
             if data.priorities is not None and isinstance(self.buffer, PrioritizedReplayBuffer):  # transitions
                 indices = np.arange(self.buffer.capacity)[slots]

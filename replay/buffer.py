@@ -84,7 +84,9 @@ class ReplayBuffer:
     FrameStackObservation) frame by frame, each distinct frame once; ``frame_window`` (distinct
     recent frames searched for sharing; use at least num_envs * (n_step + stack + 2)) and
     ``spare_frames`` (frames beyond one per transition, one per episode in the buffer; default
-    capacity // 128) size it, see ``replay.frames.frame_count``.
+    capacity // 128) size it, see ``replay.frames.frame_count``; ``streams`` is the number of
+    sources whose transitions arrive interleaved (a distributed run's actors), each with a frame
+    window of its own (``add``'s ``stream``).
     """
 
     def __init__(
@@ -97,6 +99,7 @@ class ReplayBuffer:
         stacked_frames: bool = False,
         frame_window: int = 64,
         spare_frames: int | None = None,
+        streams: int = 1,
         device: torch.device | str | None = None,
     ) -> None:
         if capacity < 1:
@@ -109,6 +112,7 @@ class ReplayBuffer:
                 observation_dtype=observation_dtype,
                 frame_window=frame_window,
                 spare_frames=spare_frames,
+                streams=streams,
             )
             if stacked_frames
             else ArrayStorage(
@@ -164,8 +168,9 @@ class ReplayBuffer:
         terminated: np.ndarray,
         truncated: np.ndarray,
         discounts: np.ndarray | float,
+        stream: int = 0,
     ) -> None:
-        """Append K transitions at once (arrays with leading dimension K), wrapping around."""
+        """Append K transitions of ``stream`` at once (arrays with leading dimension K), wrapping around."""
         count = len(actions)
         if count == 0:
             return
@@ -176,7 +181,7 @@ class ReplayBuffer:
             discounts = np.broadcast_to(discounts, (count,))[keep]
             count = self.capacity
         slots = self.slots_for(count)
-        self.storage.write(slots, observations, next_observations)
+        self.storage.write(slots, observations, next_observations, stream)
         self.actions[slots] = actions
         self.rewards[slots] = rewards
         self.terminated[slots] = terminated

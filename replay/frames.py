@@ -9,13 +9,17 @@ a reference count; when a slot is overwritten its old frames are released, and a
 falls to 0 goes back to a free list.
 
 Sharing is found by content: a dict maps a CRC-32 of a frame's bytes to its frame number, for the
-last ``frame_window`` distinct frames stored (first in, first out). A hit counts only if that frame
-is still referenced and its bytes equal the incoming frame's, so a hash collision or a freed frame
-costs a fresh copy, never a wrong observation. Observations are stored byte for byte as given, so
-padded reset stacks, true final observations of truncated episodes, n-step transitions and
-interleaved envs need no special case: ``read`` returns exactly what ``write`` was given.
-(CRC-32 rather than Python's ``hash``: as fast here, and the same in every process, so the window
-can be saved in a checkpoint.)
+last ``frame_window`` distinct frames stored (first in, first out) of each stream. A stream is a
+source of transitions whose frames recur in order: one process's vector envs, or one actor's in a
+distributed run, whose sends reach the replay interleaved with other actors' (``streams``; a write
+names its stream). Each stream has a window of its own, so another actor's frames never push a
+stream's recent frames out of it: with N actors every frame is stored once, as in one process. A hit
+counts only if that frame is still referenced and its bytes equal the incoming frame's, so a hash
+collision or a freed frame costs a fresh copy, never a wrong observation. Observations are stored
+byte for byte as given, so padded reset stacks, true final observations of truncated episodes,
+n-step transitions and interleaved envs need no special case: ``read`` returns exactly what
+``write`` was given. (CRC-32 rather than Python's ``hash``: as fast here, and the same in every
+process, so the window can be saved in a checkpoint.)
 """
 
 from __future__ import annotations
@@ -70,6 +74,7 @@ class FrameStackStorage:
         observation_dtype: np.dtype,
         frame_window: int = 64,
         spare_frames: int | None = None,
+        streams: int = 1,
     ) -> None:
         if len(observation_shape) < 2:
             raise ValueError(f"stacked frames need observations [stack, *frame_shape], got shape {observation_shape}")
@@ -77,9 +82,13 @@ class FrameStackStorage:
             raise ValueError(f"frame_window must be >= 1, got {frame_window}")
         if spare_frames is not None and spare_frames < 0:
             raise ValueError(f"spare_frames must be >= 0, got {spare_frames}")
+        if streams < 1:
+            raise ValueError(f"streams must be >= 1, got {streams}")
         self.stack, self.frame_shape = observation_shape[0], tuple(observation_shape[1:])
-        self.frame_window = frame_window
-        count = frame_count(capacity=capacity, stack=self.stack, frame_window=frame_window, spare_frames=spare_frames)
+        self.frame_window, self.streams = frame_window, streams
+        count = frame_count(
+            capacity=capacity, stack=self.stack, frame_window=frame_window * streams, spare_frames=spare_frames
+        )
         self.frames = np.zeros((count, *self.frame_shape), dtype=observation_dtype)
         # Frame numbers per slot; -1 marks a slot never written.
         self.observation_frames = np.full((capacity, self.stack), -1, dtype=FRAME_NUMBER_DTYPE)
@@ -88,8 +97,10 @@ class FrameStackStorage:
         self.free = np.arange(count - 1, -1, -1, dtype=FRAME_NUMBER_DTYPE)  # a stack: free[:free_count], top last
         self.free_count = count
         self.frames_used = 0  # frames [0, frames_used) have been handed out at least once
-        self.window: dict[int, int] = {}  # CRC-32 of a frame's bytes -> frame number
-        self.window_order: deque[tuple[int, int]] = deque()  # (CRC-32, frame number), oldest first
+        # key -> frame number, key = stream << 32 | CRC-32 of the frame's bytes (the CRC alone in stream 0)
+        self.window: dict[int, int] = {}
+        # per stream, (key, frame number) oldest first
+        self.window_orders: list[deque[tuple[int, int]]] = [deque() for _ in range(streams)]
         self.changed_frames: list[int] | None = None  # frames stored since last asked, once a device copy follows
 
     @staticmethod
@@ -100,10 +111,13 @@ class FrameStackStorage:
         observation_dtype: np.dtype,
         frame_window: int = 64,
         spare_frames: int | None = None,
+        streams: int = 1,
     ) -> int:
         """The bytes a FrameStackStorage of these dimensions allocates."""
         stack, frame_shape = observation_shape[0], observation_shape[1:]
-        count = frame_count(capacity=capacity, stack=stack, frame_window=frame_window, spare_frames=spare_frames)
+        count = frame_count(
+            capacity=capacity, stack=stack, frame_window=frame_window * streams, spare_frames=spare_frames
+        )
         frame_bytes = int(np.prod(frame_shape, dtype=np.int64)) * np.dtype(observation_dtype).itemsize
         number_bytes = FRAME_NUMBER_DTYPE.itemsize
         # frames, reference counts and free list; two rows of frame numbers per transition
@@ -122,10 +136,14 @@ class FrameStackStorage:
         return len(self.frames) - self.free_count
 
     # --- writing and reading -------------------------------------------------------------------
-    def write(self, slots: slice | np.ndarray, observations: np.ndarray, next_observations: np.ndarray) -> None:
-        """Store K transitions at ``slots``. Each frame is looked up, then stored if new; the frames
-        of the transition a slot held are released only after its new frames are held, so frames
-        the two share are never freed in between."""
+    def write(
+        self, slots: slice | np.ndarray, observations: np.ndarray, next_observations: np.ndarray, stream: int = 0
+    ) -> None:
+        """Store K transitions of ``stream`` at ``slots``. Each frame is looked up in the stream's
+        window, then stored if new; the frames of the transition a slot held are released only after
+        its new frames are held, so frames the two share are never freed in between."""
+        if not 0 <= stream < self.streams:
+            raise ValueError(f"stream must be in [0, {self.streams}), got {stream}")
         observations = self._as_stacks(observations, "observations")
         next_observations = self._as_stacks(next_observations, "next_observations")
         slot_list = range(slots.start, slots.stop) if isinstance(slots, slice) else np.asarray(slots).tolist()
@@ -135,8 +153,8 @@ class FrameStackStorage:
                 f"{len(next_observations)} next observations"
             )
         for k, slot in enumerate(slot_list):
-            observation_row = [self._acquire(frame) for frame in observations[k]]
-            next_row = [self._acquire(frame) for frame in next_observations[k]]
+            observation_row = [self._acquire(frame, stream) for frame in observations[k]]
+            next_row = [self._acquire(frame, stream) for frame in next_observations[k]]
             self._release(slot)
             self.observation_frames[slot] = observation_row
             self.next_observation_frames[slot] = next_row
@@ -179,10 +197,10 @@ class FrameStackStorage:
             )
         return array
 
-    def _acquire(self, frame: np.ndarray) -> int:
-        """The number of a stored frame equal to ``frame`` (found in the window) or of a new copy."""
+    def _acquire(self, frame: np.ndarray, stream: int) -> int:
+        """The number of a stored frame equal to ``frame`` (found in the stream's window) or of a new copy."""
         data = frame.tobytes()
-        key = zlib.crc32(data)
+        key = stream << 32 | zlib.crc32(data)
         number = self.window.get(key)
         if number is not None and self.refcounts[number] > 0 and self.frames[number].tobytes() == data:
             self.refcounts[number] += 1
@@ -196,13 +214,15 @@ class FrameStackStorage:
         return number
 
     def _remember(self, key: int, number: int) -> None:
-        """Put a new frame in the window (CRCs in it stay unique), forgetting the oldest if it is full."""
+        """Put a new frame in its stream's window (keys in it stay unique), forgetting the stream's
+        oldest if that is full."""
+        order = self.window_orders[key >> 32]
         if key in self.window:  # a CRC collision, or content stored again after its frame was freed
-            self.window_order.remove((key, self.window[key]))
-        elif len(self.window_order) == self.frame_window:
-            del self.window[self.window_order.popleft()[0]]
+            order.remove((key, self.window[key]))
+        elif len(order) == self.frame_window:
+            del self.window[order.popleft()[0]]
         self.window[key] = number
-        self.window_order.append((key, number))
+        order.append((key, number))
 
     def _allocate(self) -> int:
         if self.free_count == 0:
@@ -232,8 +252,10 @@ class FrameStackStorage:
     # --- state ---------------------------------------------------------------------------------
     def state_dict(self, size: int) -> dict:
         """Views of the frames handed out so far, of the first ``size`` slots' frame numbers and of the
-        free list (in order), plus the window; reference counts are recounted on load."""
-        keys, numbers = zip(*self.window_order) if self.window_order else ((), ())
+        free list (in order), plus the windows (stream by stream, each oldest first); reference counts
+        are recounted on load."""
+        entries = [pair for order in self.window_orders for pair in order]
+        keys, numbers = zip(*entries) if entries else ((), ())
         return {
             "frame_count": len(self.frames),
             "frames": self.frames[: self.frames_used],
@@ -258,8 +280,10 @@ class FrameStackStorage:
         self.refcounts[:] = refcounts
         self.free[: len(free)] = free
         self.free_count = len(free)
-        self.window_order = deque(zip(keys, numbers))
-        self.window = dict(self.window_order)  # a later duplicate CRC overrides an earlier one, as when written
+        self.window_orders = [deque() for _ in range(self.streams)]
+        for key, number in zip(keys, numbers):
+            self.window_orders[key >> 32].append((key, number))
+        self.window = dict(zip(keys, numbers))  # a later duplicate key overrides an earlier one, as when written
 
     def _check_state(
         self, state: dict, size: int
@@ -294,18 +318,18 @@ class FrameStackStorage:
 
     def _check_window(self, state: dict) -> None:
         numbers = np.asarray(entry(state, "window_frames"))
-        crcs = check_array(state, "window_crcs", dtype=np.dtype(np.int64), shape=numbers.shape)
+        keys = check_array(state, "window_crcs", dtype=np.dtype(np.int64), shape=numbers.shape)
         if (
             numbers.dtype != FRAME_NUMBER_DTYPE
             or numbers.ndim != 1
-            or len(numbers) > self.frame_window
             or not _all_in_range(numbers, len(self.frames))
-            or not _all_in_range(crcs, 2**32)
-            or np.unique(crcs).size != crcs.size
+            or not _all_in_range(keys, self.streams << 32)
+            or np.unique(keys).size != keys.size
+            or np.bincount(keys >> 32, minlength=self.streams).max(initial=0) > self.frame_window
         ):
             raise ValueError(
-                f"replay window must hold at most frame_window={self.frame_window} distinct CRC-32s "
-                f"and {FRAME_NUMBER_DTYPE} frame numbers in [0, {len(self.frames)})"
+                f"replay window must hold at most frame_window={self.frame_window} distinct CRC-32s per "
+                f"stream ({self.streams}) and {FRAME_NUMBER_DTYPE} frame numbers in [0, {len(self.frames)})"
             )
 
 

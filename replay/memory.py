@@ -23,6 +23,7 @@ def replay_bytes(
     prioritized: bool = False,
     frame_window: int = 64,
     spare_frames: int | None = None,
+    streams: int = 1,
 ) -> int:
     """The bytes of all arrays of a (Prioritized)ReplayBuffer built with these options: what its
     ``nbytes`` will be (Python objects such as the frame window's dict come on top, a few KB)."""
@@ -34,6 +35,7 @@ def replay_bytes(
             observation_dtype=observation_dtype,
             frame_window=frame_window,
             spare_frames=spare_frames,
+            streams=streams,
         )
         if stacked_frames
         else ArrayStorage.bytes_for(

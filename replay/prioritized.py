@@ -72,6 +72,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         stacked_frames: bool = False,
         frame_window: int = 64,
         spare_frames: int | None = None,
+        streams: int = 1,
         device: torch.device | str | None = None,
     ) -> None:
         if alpha < 0:
@@ -86,6 +87,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
             stacked_frames=stacked_frames,
             frame_window=frame_window,
             spare_frames=spare_frames,
+            streams=streams,
             device=device,
         )
         self.alpha = alpha
@@ -107,12 +109,13 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         terminated: np.ndarray,
         truncated: np.ndarray,
         discounts: np.ndarray | float,
+        stream: int = 0,
     ) -> None:
         """Append K transitions (see ReplayBuffer.add); each gets the current max priority."""
         written = min(len(actions), self.capacity)  # the base class keeps only the newest `capacity`
         slots = self.slots_for(written)
         slots = np.arange(slots.start, slots.stop) if isinstance(slots, slice) else slots
-        super().add(observations, actions, rewards, next_observations, terminated, truncated, discounts)
+        super().add(observations, actions, rewards, next_observations, terminated, truncated, discounts, stream)
         self.tree.update(slots, np.full(written, self.max_priority))
 
     # Not a drop-in ReplayBuffer.sample: prioritized sampling cannot go without its importance

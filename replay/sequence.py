@@ -222,6 +222,7 @@ class SequenceReplayBuffer:
         epsilon: float = 1e-6,
         stacked_frames: bool = False,
         frame_window: int = 64,
+        streams: int = 1,
     ) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1 sequence, got {capacity}")
@@ -235,6 +236,7 @@ class SequenceReplayBuffer:
                 frame_window=frame_window,
                 # A sequence of L stacks of S frames holds about L + S distinct frames; zeros pad short ones.
                 spare_frames=capacity * (observation_shape[0] + 2),
+                streams=streams,
             )
             if stacked_frames
             else ArrayStorage(capacity=slots, observation_shape=observation_shape, observation_dtype=observation_dtype)
@@ -262,12 +264,16 @@ class SequenceReplayBuffer:
         tree = self.tree.nodes.nbytes if self.tree is not None else 0
         return self.storage.nbytes + sum(array.nbytes for array in self.arrays.values()) + tree
 
-    def add(self, sequences: list[Sequence]) -> None:
-        """Store sequences, oldest overwritten first; each new one gets the largest priority so far."""
+    def add(self, sequences: list[Sequence], stream: int = 0) -> None:
+        """Store sequences (of ``stream``, see FrameStackStorage), oldest overwritten first; each new
+        one gets the largest priority so far."""
         for sequence in sequences:
             slot, length = self.position, self.length
             self.storage.write(
-                slice(slot * length, (slot + 1) * length), sequence.observations[:-1], sequence.observations[1:]
+                slice(slot * length, (slot + 1) * length),
+                sequence.observations[:-1],
+                sequence.observations[1:],
+                stream,
             )
             self.arrays["actions"][slot] = sequence.actions
             self.arrays["rewards"][slot] = sequence.rewards

@@ -27,8 +27,11 @@ class ObservationStorage(Protocol):
     def nbytes(self) -> int:
         """Bytes its arrays take."""
 
-    def write(self, slots: slice | np.ndarray, observations: np.ndarray, next_observations: np.ndarray) -> None:
-        """Store K transitions' observations [K, *obs_shape] at ``slots`` (K distinct slots)."""
+    def write(
+        self, slots: slice | np.ndarray, observations: np.ndarray, next_observations: np.ndarray, stream: int = 0
+    ) -> None:
+        """Store K transitions' observations [K, *obs_shape] at ``slots`` (K distinct slots); ``stream``
+        names where they come from (FrameStackStorage's frame windows; whole observations ignore it)."""
 
     def read(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Fresh arrays [B, *obs_shape] of the observations and next observations at ``indices``."""
@@ -67,7 +70,9 @@ class ArrayStorage:
     def nbytes(self) -> int:
         return self.observations.nbytes + self.next_observations.nbytes
 
-    def write(self, slots: slice | np.ndarray, observations: np.ndarray, next_observations: np.ndarray) -> None:
+    def write(
+        self, slots: slice | np.ndarray, observations: np.ndarray, next_observations: np.ndarray, stream: int = 0
+    ) -> None:
         self.observations[slots] = observations
         self.next_observations[slots] = next_observations
 

@@ -33,6 +33,7 @@ class _ReplayOptions(_ReplayDimensions, total=False):
 
     stacked_frames: bool
     frame_window: int
+    streams: int
 
 
 def build_replay(
@@ -61,6 +62,7 @@ def build_replay(
         common["frame_window"] = frame_window_for(
             num_envs=config.num_envs, n_step=config.n_step, stack=observation_shape[0]
         )
+        common["streams"] = frame_streams(config)
     needed = replay_bytes(**common, prioritized=config.prioritized)
     check_replay_memory(config, needed)
     if device is not None:
@@ -98,6 +100,7 @@ def build_sequence_replay(
         stacked_frames=stacked,
         frame_window=window,
         spare_frames=capacity * (observation_shape[0] + 2) if stacked else None,
+        streams=frame_streams(config),
     )
     check_replay_memory(config, needed)
     return SequenceReplayBuffer(
@@ -114,6 +117,7 @@ def build_sequence_replay(
         epsilon=config.priority_epsilon,
         stacked_frames=stacked,
         frame_window=window,
+        streams=frame_streams(config),
     )
 
 
@@ -121,6 +125,12 @@ def replay_capacity(config: Config) -> int:
     """Items the config's replay holds: buffer_size transitions, or buffer_size // sequence_length
     sequences for a recurrent network (buffer_size env steps of sequences)."""
     return config.buffer_size if config.recurrent == "off" else config.buffer_size // config.sequence_length
+
+
+def frame_streams(config: Config) -> int:
+    """Sources of interleaved transitions, each with a frame window of its own: a distributed run's
+    actors (each sends its own vector envs' steps in order), or this process's envs."""
+    return max(config.actors, 1)
 
 
 def uses_frame_replay(config: Config, observation_shape: tuple[int, ...]) -> bool:

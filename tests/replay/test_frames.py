@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dqn_family.replay import FrameStackStorage, PrioritizedReplayBuffer, ReplayBuffer
-from tests.replay.frame_envs import STACK, distinct_frames, feed, make_buffer
+from dqn_family.replay import FrameStackStorage, PrioritizedReplayBuffer, ReplayBuffer, frame_window_for
+from tests.replay.frame_envs import FRAME_SHAPE, OBSERVATION_SHAPE, STACK, distinct_frames, feed, make_buffer
 
 
 def frame(value: int) -> np.ndarray:
@@ -194,3 +194,73 @@ def test_frame_stack_storage_bytes_per_transition_of_atari_stacks(buffer_class, 
     # 7,672,056 bytes (+ 16,384): 7,672 per transition, 8.8% over the 7,056 of one frame, mostly the
     # 64-frame window and the 8 transient frames, which a buffer of 1M makes negligible (test_memory.py).
     assert buffer.nbytes == 1079 * (7056 + 8) + 1000 * (32 + 18) + extra_bytes
+
+
+def _episode_stacks(stream: int, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """One episode of ``stream``'s (observation, next observation) stacks: frame t is all ``t`` with its
+    first pixel the stream, the reset stack padded with frame 0 (as FrameStackObservation pads)."""
+    frames = np.zeros((steps + 1, *FRAME_SHAPE), dtype=np.uint8)
+    frames[:] = np.arange(steps + 1, dtype=np.uint8)[:, None, None]
+    frames[:, 0, 0] = 100 + stream
+    padded = np.concatenate([np.repeat(frames[:1], STACK - 1, axis=0), frames])  # [S - 1 + T + 1]
+    stacks = np.stack([padded[t : t + STACK] for t in range(steps + 1)])  # stack t ends at frame t
+    return stacks[:-1], stacks[1:]
+
+
+@pytest.mark.parametrize("streams, expected_extra", [(2, 0), (1, 4 * STACK)])
+def test_frame_stack_storage_streams_store_each_actors_frames_once_when_sends_interleave(streams, expected_extra):
+    """Two actors' sends of 40 transitions each reach the replay interleaved (a, b, a, b, a, b): with a
+    frame window per stream each actor's 121 distinct frames (a 120-step episode) are stored once,
+    242 in all, as one process stores them. One window of the same size (7 frames) shared by both
+    forgets an actor's frames while the other's send passes: each of the 4 sends that continue an
+    actor's episode stores again the S frames its first stack shares with the previous send."""
+    window = frame_window_for(num_envs=1, n_step=1, stack=STACK)  # one env per actor
+    storage = FrameStackStorage(
+        capacity=240,
+        observation_shape=OBSERVATION_SHAPE,
+        observation_dtype=np.dtype(np.uint8),
+        frame_window=window,
+        spare_frames=32,
+        streams=streams,
+    )
+    episodes = [_episode_stacks(actor, 120) for actor in range(2)]
+    written = 0
+    for send in range(3):
+        for actor in range(2):
+            observations, next_observations = (part[40 * send : 40 * (send + 1)] for part in episodes[actor])
+            storage.write(slice(written, written + 40), observations, next_observations, actor if streams > 1 else 0)
+            written += 40
+    assert storage.live_frames == 2 * 121 + expected_extra
+
+
+def test_frame_stack_storage_streams_windows_survive_a_state_round_trip():
+    """A restored storage goes on finding each stream's recent frames: the next sends of both actors
+    store only their new frames, as the storage that was saved does."""
+
+    def interleaved(store: FrameStackStorage, sends: range) -> None:
+        for send in sends:
+            for actor in range(2):
+                observations, next_observations = (part[40 * send : 40 * (send + 1)] for part in episodes[actor])
+                slot = 80 * send + 40 * actor
+                store.write(slice(slot, slot + 40), observations, next_observations, actor)
+
+    episodes = [_episode_stacks(actor, 120) for actor in range(2)]
+    options = dict(
+        capacity=240,
+        observation_shape=OBSERVATION_SHAPE,
+        observation_dtype=np.dtype(np.uint8),
+        frame_window=frame_window_for(num_envs=1, n_step=1, stack=STACK),
+        spare_frames=32,
+        streams=2,
+    )
+    saved = FrameStackStorage(**options)
+    interleaved(saved, range(1))
+    restored = FrameStackStorage(**options)
+    restored.load_state_dict(saved.state_dict(80), 80)
+    assert {key >> 32 for key in restored.window} == {0, 1}
+    for store in (saved, restored):
+        interleaved(store, range(1, 3))
+        assert store.live_frames == 2 * 121
+    one_stream = FrameStackStorage(**{**options, "streams": 1, "spare_frames": 32 + 7})  # as many frames
+    with pytest.raises(ValueError, match="per stream"):  # stream 1's window has nowhere to go
+        one_stream.load_state_dict(saved.state_dict(240), 240)
