@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 
 from dqn_family.agents.dqn import DQNAgent
+from dqn_family.agents.masks import bootstrap_legal, masked_argmax
 from dqn_family.agents.networks import QNetwork
 from dqn_family.replay import Batch
 
@@ -81,6 +82,7 @@ class C51Agent(DQNAgent):
             batch.terminated,
             next_logits_BAK,
             next_q_online_BA,
+            batch.next_legal,
         )
 
     def td_terms(
@@ -92,6 +94,7 @@ class C51Agent(DQNAgent):
         terminated_B: torch.Tensor,
         next_target_BAK: torch.Tensor,
         next_online_q_BA: torch.Tensor | None,
+        next_legal_BA: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The cross-entropy to the projected target (loss), its KL divergence (priority) and the
         expected value of the taken action, from logits already computed (see DQNAgent.td_terms)."""
@@ -101,7 +104,7 @@ class C51Agent(DQNAgent):
         with torch.no_grad():
             next_probs_BAK = next_target_BAK.softmax(dim=2)
             next_q_BA = next_online_q_BA if next_online_q_BA is not None else (next_probs_BAK * support_K).sum(dim=2)
-            next_probs_BK = next_probs_BAK[batch_range, next_q_BA.argmax(dim=1)]
+            next_probs_BK = next_probs_BAK[batch_range, masked_argmax(next_q_BA, bootstrap_legal(next_legal_BA))]
             target_BK = categorical_projection(rewards_B, discounts_B, terminated_B, next_probs_BK, support_K)
         loss_B = -(target_BK * log_probs_BK).sum(dim=1)
         q_B = (log_probs_BK.detach().exp() * support_K).sum(dim=1)

@@ -17,6 +17,7 @@ from torch import nn
 
 from dqn_family.agents.compiled import CompiledUpdate
 from dqn_family.agents.layers import NoisyLinear, reset_noise, seed_noise
+from dqn_family.agents.masks import bootstrap_legal, check_legal, masked_argmax, masked_q, uniform_actions
 from dqn_family.agents.numpy_actor import numpy_greedy_policy
 from dqn_family.agents.precision import autocast, check_grad_scaler_state, make_grad_scaler
 from dqn_family.agents.state_checks import check_agent_state
@@ -24,22 +25,29 @@ from dqn_family.configs.config import LOSSES
 from dqn_family.replay import Batch
 
 
-# y = r + discount * (1 - terminated) * max_a' Q_target(s', a')
+# y = r + discount * (1 - terminated) * max_a' Q_target(s', a'), a' over the actions legal in s'
+# (all of them without a mask; agents/masks.py)
 def dqn_target(
-    rewards_B: torch.Tensor, discounts_B: torch.Tensor, terminated_B: torch.Tensor, next_q_target_BA: torch.Tensor
+    rewards_B: torch.Tensor,
+    discounts_B: torch.Tensor,
+    terminated_B: torch.Tensor,
+    next_q_target_BA: torch.Tensor,
+    next_legal_BA: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    return rewards_B + discounts_B * (1.0 - terminated_B) * next_q_target_BA.max(dim=1).values
+    next_q_BA = masked_q(next_q_target_BA, bootstrap_legal(next_legal_BA))
+    return rewards_B + discounts_B * (1.0 - terminated_B) * next_q_BA.max(dim=1).values
 
 
-# y = r + discount * (1 - terminated) * Q_target(s', argmax_a' Q_online(s', a'))
+# y = r + discount * (1 - terminated) * Q_target(s', argmax_a' Q_online(s', a')), a' legal in s'
 def double_dqn_target(
     rewards_B: torch.Tensor,
     discounts_B: torch.Tensor,
     terminated_B: torch.Tensor,
     next_q_target_BA: torch.Tensor,
     next_q_online_BA: torch.Tensor,
+    next_legal_BA: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    next_actions_B1 = next_q_online_BA.argmax(dim=1, keepdim=True)
+    next_actions_B1 = masked_argmax(next_q_online_BA, bootstrap_legal(next_legal_BA)).unsqueeze(1)
     next_values_B = next_q_target_BA.gather(1, next_actions_B1).squeeze(1)
     return rewards_B + discounts_B * (1.0 - terminated_B) * next_values_B
 
@@ -124,24 +132,30 @@ class DQNAgent:
         }
 
     # --- acting ------------------------------------------------------------------------------
-    def act(self, observations: np.ndarray, epsilon: float) -> np.ndarray:
-        """One action per observation: random with probability epsilon, else greedy.
+    def act(self, observations: np.ndarray, epsilon: float, legal: np.ndarray | None = None) -> np.ndarray:
+        """One action per observation: random with probability epsilon, else greedy; with a mask
+        ``legal`` (bool [B, A]), both only among each row's legal actions (agents/masks.py).
 
-        The network runs only when at least one env acts greedily.
-        """
+        The network runs only when at least one env acts greedily. ValueError for a row of
+        ``legal`` with no legal action."""
         count = len(observations)
+        if legal is not None:
+            check_legal(legal, count, self.n_actions)
         if self.noisy:
             reset_noise(self.q_network)  # a fresh noise sample for every acting step
         draws = self.rng.random((2, count))  # one generator call: which envs explore, and their actions
         explore = draws[0] < epsilon
-        random_actions = (draws[1] * self.n_actions).astype(np.int64)
+        random_actions = uniform_actions(draws[1], self.n_actions, legal)
         if explore.all():
             return random_actions
-        return np.where(explore, random_actions, self.greedy_actions(observations))
+        return np.where(explore, random_actions, self.greedy_actions(observations, legal))
 
-    def greedy_actions(self, observations: np.ndarray) -> np.ndarray:
-        if self.numpy_greedy is not None:
-            return self.numpy_greedy(observations)
+    def greedy_actions(self, observations: np.ndarray, legal: np.ndarray | None = None) -> np.ndarray:
+        """argmax_a Q(s, a) per observation, over each row's legal actions when ``legal`` is given."""
+        if self.numpy_greedy is not None:  # it checks the mask itself
+            return self.numpy_greedy(observations, legal)
+        if legal is not None:
+            check_legal(legal, len(observations), self.n_actions)
         was_training = self.q_network.training
         # Act in eval mode (BatchNorm statistics untouched, no dropout), except that noisy layers
         # explore through their noise, which only train mode applies.
@@ -151,7 +165,7 @@ class DQNAgent:
                 q_BA = self.q_network(torch.as_tensor(observations, device=self.device))
         finally:
             self.q_network.train(was_training)
-        return q_BA.argmax(dim=1).cpu().numpy()
+        return masked_argmax(q_BA, legal).cpu().numpy()
 
     # --- learning ----------------------------------------------------------------------------
     def update(self, batch: Batch[torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -203,7 +217,14 @@ class DQNAgent:
             next_q_target_BA = self.target_network(batch.next_observations).float()
             next_q_online_BA = self.q_network(batch.next_observations).float() if self.double else None
         return self.td_terms(
-            q_BA, batch.actions, batch.rewards, batch.discounts, batch.terminated, next_q_target_BA, next_q_online_BA
+            q_BA,
+            batch.actions,
+            batch.rewards,
+            batch.discounts,
+            batch.terminated,
+            next_q_target_BA,
+            next_q_online_BA,
+            batch.next_legal,
         )
 
     # Whether ``td_terms`` takes the network's raw head outputs [B, A, K] (C51, QR-DQN) rather
@@ -219,17 +240,21 @@ class DQNAgent:
         terminated_B: torch.Tensor,
         next_target_BA: torch.Tensor,
         next_online_q_BA: torch.Tensor | None,
+        next_legal_BA: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``loss_terms`` from network outputs already computed: the online network's for the
         observations, the target network's for the next observations, and (Double DQN only) the
-        online network's Q-values for the next observations. A recurrent learner unrolls the
-        networks over sequences and hands every time step in here as one batch."""
+        online network's Q-values for the next observations; with ``next_legal_BA`` (bool [B, A])
+        the target's choice of next action is among the legal ones. A recurrent learner unrolls
+        the networks over sequences and hands every time step in here as one batch."""
         q_B = out_BA.gather(1, actions_B.unsqueeze(1)).squeeze(1)
         with torch.no_grad():
             if next_online_q_BA is not None:
-                target_B = double_dqn_target(rewards_B, discounts_B, terminated_B, next_target_BA, next_online_q_BA)
+                target_B = double_dqn_target(
+                    rewards_B, discounts_B, terminated_B, next_target_BA, next_online_q_BA, next_legal_BA
+                )
             else:
-                target_B = dqn_target(rewards_B, discounts_B, terminated_B, next_target_BA)
+                target_B = dqn_target(rewards_B, discounts_B, terminated_B, next_target_BA, next_legal_BA)
         loss_B = self.loss_fn(q_B, target_B, reduction="none")
         return loss_B, (target_B - q_B).abs().detach(), q_B
 

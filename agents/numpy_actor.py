@@ -15,11 +15,13 @@ matrix instead of multiplying by a one-hot vector: the same numbers, since every
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 import torch
 from torch import nn
 
+from dqn_family.agents.masks import check_legal, masked_argmax_numpy
 from dqn_family.agents.networks import MLPQNetwork, OneHot
 
 _ACTIVATIONS: dict[type, Callable[[np.ndarray], np.ndarray]] = {
@@ -28,8 +30,15 @@ _ACTIVATIONS: dict[type, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
-def numpy_greedy_policy(network: nn.Module) -> Callable[[np.ndarray], np.ndarray] | None:
-    """A function observations [B, *obs_shape] -> greedy actions [B], or None if unsupported."""
+class GreedyPolicy(Protocol):
+    """observations [B, *obs_shape] (and optionally an action mask, bool [B, A]) -> greedy actions [B]."""
+
+    def __call__(self, observations: np.ndarray, legal: np.ndarray | None = None) -> np.ndarray: ...
+
+
+def numpy_greedy_policy(network: nn.Module) -> GreedyPolicy | None:
+    """The greedy policy as a function (``GreedyPolicy``), or None if unsupported. With a mask it
+    takes the argmax over each row's legal actions, and raises ValueError for a row with none."""
     if not isinstance(network, MLPQNetwork) or any(p.device.type != "cpu" for p in network.parameters()):
         return None
     one_hot = isinstance(network.torso[0], OneHot)
@@ -50,7 +59,9 @@ def numpy_greedy_policy(network: nn.Module) -> Callable[[np.ndarray], np.ndarray
     n_actions, num_outputs, output = network.n_actions, network.num_outputs, network.output
     support = _view(network.support) if output == "c51" else None
 
-    def greedy(observations: np.ndarray) -> np.ndarray:
+    def greedy(observations: np.ndarray, legal: np.ndarray | None = None) -> np.ndarray:
+        if legal is not None:
+            check_legal(legal, len(observations), n_actions)
         if one_hot:  # W @ one_hot(s) is column s of W
             (weight, bias, activation), rest = hidden[0], hidden[1:]
             x = weight[:, observations]
@@ -64,8 +75,8 @@ def numpy_greedy_policy(network: nn.Module) -> Callable[[np.ndarray], np.ndarray
             activation(x)
         out = advantage_w @ x
         out += advantage_b
-        if value is None and num_outputs == 1:  # a plain head outputs Q itself
-            return out.argmax(axis=0)
+        if value is None and num_outputs == 1:  # a plain head outputs Q itself, [A, B]
+            return out.argmax(axis=0) if legal is None else masked_argmax_numpy(out.T, legal)
         out_BAK = out.T.reshape(-1, n_actions, num_outputs)
         if value is not None:
             out_BAK = (value[0] @ x + value[1]).T[:, None, :] + out_BAK - out_BAK.mean(axis=1, keepdims=True)
@@ -75,7 +86,7 @@ def numpy_greedy_policy(network: nn.Module) -> Callable[[np.ndarray], np.ndarray
             q_BA = (probs * support).sum(axis=2) / probs.sum(axis=2)
         else:
             q_BA = out_BAK.mean(axis=2)  # K = 1 for plain Q; the quantiles' mean for QR
-        return q_BA.argmax(axis=1)
+        return masked_argmax_numpy(q_BA, legal)
 
     return greedy
 

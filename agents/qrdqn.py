@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from dqn_family.agents.dqn import DQNAgent
+from dqn_family.agents.masks import bootstrap_legal, masked_argmax
 from dqn_family.agents.networks import QNetwork
 from dqn_family.replay import Batch
 
@@ -58,6 +59,7 @@ class QRAgent(DQNAgent):
             batch.terminated,
             next_quantiles_BAN,
             next_q_online_BA,
+            batch.next_legal,
         )
 
     def td_terms(
@@ -69,6 +71,7 @@ class QRAgent(DQNAgent):
         terminated_B: torch.Tensor,
         next_target_BAN: torch.Tensor,
         next_online_q_BA: torch.Tensor | None,
+        next_legal_BA: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The quantile Huber loss (also the priority) and the mean quantile of the taken action,
         from quantiles already computed (see DQNAgent.td_terms)."""
@@ -76,7 +79,7 @@ class QRAgent(DQNAgent):
         quantiles_BN = out_BAN[batch_range, actions_B]
         with torch.no_grad():
             next_q_BA = next_online_q_BA if next_online_q_BA is not None else next_target_BAN.mean(dim=2)
-            next_quantiles_BN = next_target_BAN[batch_range, next_q_BA.argmax(dim=1)]
+            next_quantiles_BN = next_target_BAN[batch_range, masked_argmax(next_q_BA, bootstrap_legal(next_legal_BA))]
             bootstrap_B1 = (discounts_B * (1.0 - terminated_B)).unsqueeze(1)
             targets_BN = rewards_B.unsqueeze(1) + bootstrap_B1 * next_quantiles_BN
         taus_N = quantile_midpoints(quantiles_BN.shape[1], device=quantiles_BN.device)

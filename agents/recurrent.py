@@ -31,6 +31,7 @@ from torch import nn
 
 from dqn_family.agents.dqn import DQNAgent
 from dqn_family.agents.layers import reset_noise
+from dqn_family.agents.masks import check_legal, masked_argmax, uniform_actions
 from dqn_family.agents.networks import ACTIVATION_MODULES, NetworkError, QNetwork, mlp_torso
 from dqn_family.agents.precision import autocast
 from dqn_family.agents.torsos import check_torso, choose_torso, conv_torso
@@ -261,15 +262,21 @@ class RecurrentAgent:
         return as_recurrent(self.q_network).initial_state(count).detach().cpu().numpy().astype(np.float32)
 
     # --- acting ------------------------------------------------------------------------------
-    def act(self, observations: np.ndarray, states: np.ndarray, epsilon: float) -> tuple[np.ndarray, np.ndarray]:
-        """(actions, next states): random with probability epsilon, else greedy. The network runs
-        for every sub-env, exploring or not, so that each state follows its own episode."""
+    def act(
+        self, observations: np.ndarray, states: np.ndarray, epsilon: float, legal: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(actions, next states): random with probability epsilon, else greedy; with a mask
+        ``legal`` (bool [B, A]), both only among each row's legal actions (agents/masks.py). The
+        network runs for every sub-env, exploring or not, so that each state follows its own
+        episode. ValueError for a row of ``legal`` with no legal action."""
         learner, count = self.learner, len(observations)
+        if legal is not None:
+            check_legal(legal, count, self.n_actions)
         if learner.noisy:
             reset_noise(self.q_network)
         draws = learner.rng.random((2, count))
         explore = draws[0] < epsilon
-        random_actions = (draws[1] * self.n_actions).astype(np.int64)
+        random_actions = uniform_actions(draws[1], self.n_actions, legal)
         was_training = self.q_network.training
         self.q_network.train(learner.noisy)  # as DQNAgent.greedy_actions: eval mode, except noise
         try:
@@ -279,7 +286,7 @@ class RecurrentAgent:
                 )
         finally:
             self.q_network.train(was_training)
-        greedy = q_BA.argmax(dim=1).cpu().numpy()
+        greedy = masked_argmax(q_BA, legal).cpu().numpy()
         return np.where(explore, random_actions, greedy), next_BS.cpu().numpy()
 
     # --- learning ----------------------------------------------------------------------------
@@ -314,6 +321,8 @@ class RecurrentAgent:
                     else online_TB
                 )
                 next_online_q_TB = online_q_TB.detach()[bootstrap_TB - burn, batch_range_TB]
+            # The legal actions of each step's bootstrap observation [T', B, A], or None.
+            next_legal_TB = None if batch.legal is None else batch.legal.transpose(0, 1)[bootstrap_TB, batch_range_TB]
 
         def flat(values_BL: torch.Tensor) -> torch.Tensor:
             return values_BL[:, burn:].transpose(0, 1).reshape(steps * size)
@@ -329,6 +338,7 @@ class RecurrentAgent:
             flat(batch.terminated),
             flat_steps(next_target_TB),
             None if next_online_q_TB is None else flat_steps(next_online_q_TB),
+            None if next_legal_TB is None else flat_steps(next_legal_TB),
         )
         return loss_N.view(steps, size), priorities_N.view(steps, size), q_N.view(steps, size)
 

@@ -56,6 +56,9 @@ class Batch(Generic[ArrayT]):
     # [B] float32 importance-sampling weights (all 1.0 for uniform sampling); None when not given.
     # Numpy in a device batch of prioritized replay (computed on the host); tensors after ``to_torch``.
     weights: np.ndarray | torch.Tensor | None = None
+    # [B, A] bool: the actions legal in each next observation (action masks), which the target's
+    # max and argmax run over (agents/masks.py); None when the env has no mask: all legal.
+    next_legal: ArrayT | None = None
 
     def to_torch(self, device: torch.device | str) -> Batch[torch.Tensor]:
         """The same batch as torch tensors on ``device`` (numpy memory is shared on the CPU).

@@ -187,6 +187,9 @@ class SequenceBatch(Generic[ArrayT]):
     states: ArrayT  # [B, S] float32: stored recurrent states
     indices: np.ndarray | torch.Tensor  # [B] int64 sequence slots
     weights: np.ndarray | torch.Tensor | None = None  # [B] float32 importance weights
+    # [B, L + 1, A] bool: the actions legal in each observation (action masks), indexed like
+    # ``observations``; a step's target maximises over those of position ``bootstrap``. None: all legal.
+    legal: ArrayT | None = None
 
     def to_torch(self, device: torch.device | str) -> SequenceBatch[torch.Tensor]:
         return SequenceBatch(**fields_on_device(self, device))

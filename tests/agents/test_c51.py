@@ -155,3 +155,44 @@ def test_c51_agent_priority_is_kl_divergence_not_cross_entropy():
 def test_kl_divergence_of_a_distribution_from_itself_is_zero():
     target_BK = torch.tensor([[0.25, 0.25, 0.5], [0.2, 0.3, 0.5]])
     torch.testing.assert_close(kl_divergence(target_BK, target_BK.log()), torch.zeros(2))
+
+
+# --- action masks: the greedy next action is the best legal one -------------------------------
+# Support [0, 2, 4]. In s', action 0 puts all its mass on atom 0 (Q = 0), action 1 on atom 4
+# (Q = 4) but is illegal. r = 0 and discount 1, so the projected target is the chosen action's
+# distribution. The prediction for the taken action is p = [1/2, 1/4, 1/4] (Q = 1.5).
+INF = float("inf")
+NEXT_LOGITS_1AK = torch.tensor([[[0.0, -INF, -INF], [-INF, -INF, 0.0]]])
+PREDICTED_LOGITS_1AK = torch.tensor([[[0.5, 0.25, 0.25], [1 / 3, 1 / 3, 1 / 3]]]).log()
+
+
+def c51_terms(*, legal: list[bool] | None, double: bool, terminated: float = 0.0, reward: float = 0.0):
+    return zero_c51_agent(num_atoms=3).td_terms(
+        PREDICTED_LOGITS_1AK,
+        torch.tensor([0]),
+        torch.tensor([reward]),
+        torch.tensor([1.0]),
+        torch.tensor([terminated]),
+        NEXT_LOGITS_1AK,
+        torch.tensor([[0.0, 4.0]]) if double else None,  # Double DQN's online Q(s', ·), same ranking
+        None if legal is None else torch.tensor([legal]),
+    )
+
+
+@pytest.mark.parametrize("double", [False, True])
+def test_c51_target_with_mask_projects_the_best_legal_actions_distribution(double):
+    # Masked: m = [1, 0, 0], cross-entropy -ln 1/2 = ln 2. Unmasked: m = [0, 0, 1], -ln 1/4 = ln 4.
+    # m is one atom (entropy 0), so the KL priority equals the cross-entropy.
+    loss_B, priorities_B, q_B = c51_terms(legal=[True, False], double=double)
+    torch.testing.assert_close(loss_B, torch.tensor([math.log(2)]))
+    torch.testing.assert_close(priorities_B, torch.tensor([math.log(2)]))
+    torch.testing.assert_close(q_B, torch.tensor([1.5]))
+    torch.testing.assert_close(c51_terms(legal=None, double=double)[0], torch.tensor([math.log(4)]))
+
+
+@pytest.mark.parametrize("double", [False, True])
+def test_c51_target_terminal_state_without_legal_action_is_finite(double):
+    # Terminal, r = 2: m = [0, 1, 0] whatever the next action; cross-entropy -ln 1/4 = ln 4.
+    loss_B, priorities_B, _ = c51_terms(legal=[False, False], double=double, terminated=1.0, reward=2.0)
+    torch.testing.assert_close(loss_B, torch.tensor([math.log(4)]))
+    assert torch.isfinite(priorities_B).all()

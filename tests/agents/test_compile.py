@@ -5,6 +5,8 @@ with eager runs (checkpoints resume either way)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -111,3 +113,22 @@ def test_compiled_bf16_update_matches_eager_bf16_update():
         agent = _agent(compiled, "c51", precision="bf16")
         losses[compiled] = [float(agent.update(_batch(step))["td_loss"]) for step in range(3)]
     np.testing.assert_allclose(losses[True], losses[False], rtol=1e-3)
+
+
+@pytest.mark.parametrize("algo, options", [("dqn", {"double": True}), ("qrdqn", {})])
+def test_compiled_update_with_action_masks_matches_eager_update(algo, options):
+    """The next states' masks traced into the graph: one legal action per row, none in some."""
+    legal = np.random.default_rng(9).random((16, 2)) < 0.5
+    legal[:, 0] = ~legal[:, 1]
+    legal[:3] = False  # no legal action: read as all legal by the target (agents/masks.py)
+
+    def masked(step: int) -> Batch:
+        return dataclasses.replace(_batch(step), next_legal=torch.as_tensor(legal))
+
+    losses = {}
+    for compiled in (False, True):
+        agent = _agent(compiled, algo, **options)
+        losses[compiled] = [float(agent.update(masked(step))["td_loss"]) for step in range(3)]
+    unmasked = _agent(False, algo, **options)
+    assert [float(unmasked.update(_batch(step))["td_loss"]) for step in range(3)] != losses[False]
+    np.testing.assert_allclose(losses[True], losses[False], rtol=1e-4, atol=1e-6)

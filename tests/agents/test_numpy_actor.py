@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from dqn_family.agents import MLPQNetwork
+from dqn_family.agents.masks import masked_q
 from dqn_family.agents.numpy_actor import numpy_greedy_policy
 from tests.custom_nets import BranchyQNet
 
@@ -86,3 +87,32 @@ def test_numpy_greedy_policy_is_none_for_custom_network():
 
 def test_numpy_greedy_policy_is_none_for_unsupported_activation():
     assert numpy_greedy_policy(MLPQNetwork((4,), 3, hidden_sizes=(8,), activation="gelu")) is None
+
+
+@pytest.mark.parametrize("head", HEADS)
+def test_numpy_greedy_policy_with_mask_matches_torch_argmax_over_legal_actions(head):
+    q_network = network(head)
+    observations = np.random.default_rng(3).normal(scale=2.0, size=(500, 4)).astype(np.float32)
+    legal = np.random.default_rng(4).random((500, 3)) < 0.6
+    legal[np.arange(500), np.arange(500) % 3] = True  # a legal action in every row
+    with torch.no_grad():
+        q_BA = masked_q(q_network(torch.as_tensor(observations)), legal)
+    actions = numpy_greedy_policy(q_network)(observations, legal)
+    assert legal[np.arange(500), actions].all()
+    assert_same_greedy_actions(actions, q_BA.clamp(min=-1e9))  # finite, for the near-tie check
+
+
+def test_numpy_greedy_policy_with_mask_skips_the_dominant_illegal_action():
+    q_network = network("q")
+    with torch.no_grad():
+        q_network.advantage.bias.copy_(torch.tensor([0.0, 1e3, 5e2]))  # action 1, then 2, dominate
+    observations = np.random.default_rng(1).normal(size=(20, 4)).astype(np.float32)
+    legal = np.tile(np.array([True, False, True]), (20, 1))
+    assert numpy_greedy_policy(q_network)(observations, legal).tolist() == [2] * 20
+    assert numpy_greedy_policy(q_network)(observations).tolist() == [1] * 20
+
+
+def test_numpy_greedy_policy_refuses_a_row_without_legal_action():
+    legal = np.array([[True, True, True], [False, False, False]])
+    with pytest.raises(ValueError, match="row 1 has no legal action"):
+        numpy_greedy_policy(network("dueling"))(np.zeros((2, 4), np.float32), legal)

@@ -85,3 +85,38 @@ def test_qr_agent_loss_of_zero_quantiles_against_reward_targets():
     torch.testing.assert_close(metrics["priorities"], torch.tensor([0.125, 2.5]))
     assert metrics["td_loss"].item() == pytest.approx((0.125 + 2.5) / 2)
     assert metrics["q_values"].item() == 0.0
+
+
+# --- action masks: the greedy next action is the best legal one -------------------------------
+def qr_terms(*, legal: list[bool] | None, double: bool, terminated: float = 0.0):
+    """N = 2 quantiles. In s', action 0's quantiles are [1, 1] (Q = 1), illegal action 1's [5, 5]
+    (Q = 5); r = 0, discount 1. The taken action's predicted quantiles are [1, 1]."""
+    network = MLPQNetwork((2,), 2, hidden_sizes=(4,), output="qr", num_outputs=2)
+    agent = QRAgent(q_network=network, n_actions=2, device=torch.device("cpu"), seed=0, learning_rate=0.01)
+    return agent.td_terms(
+        torch.tensor([[[1.0, 1.0], [0.0, 0.0]]]),
+        torch.tensor([0]),
+        torch.tensor([0.0]),
+        torch.tensor([1.0]),
+        torch.tensor([terminated]),
+        torch.tensor([[[1.0, 1.0], [5.0, 5.0]]]),
+        torch.tensor([[1.0, 5.0]]) if double else None,  # Double DQN's online Q(s', ·), same ranking
+        None if legal is None else torch.tensor([legal]),
+    )
+
+
+@pytest.mark.parametrize("double", [False, True])
+def test_qr_target_with_mask_bootstraps_from_best_legal_actions_quantiles(double):
+    # Masked: targets [1, 1] = the prediction, loss 0. Unmasked: targets [5, 5], u = 4 > kappa for
+    # every pair: (0.25 + 0.75) * (4 - 1/2) = 3.5.
+    loss_B, _, q_B = qr_terms(legal=[True, False], double=double)
+    torch.testing.assert_close(loss_B, torch.tensor([0.0]))
+    torch.testing.assert_close(q_B, torch.tensor([1.0]))
+    torch.testing.assert_close(qr_terms(legal=None, double=double)[0], torch.tensor([3.5]))
+
+
+@pytest.mark.parametrize("double", [False, True])
+def test_qr_target_terminal_state_without_legal_action_is_finite(double):
+    # Terminal: targets [0, 0], u = -1 <= kappa: (0.75 + 0.25) * 1/2 = 0.5.
+    loss_B, _, _ = qr_terms(legal=[False, False], double=double, terminated=1.0)
+    torch.testing.assert_close(loss_B, torch.tensor([0.5]))

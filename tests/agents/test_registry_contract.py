@@ -294,6 +294,58 @@ def test_agent_update_with_one_hot_weight_equals_update_on_that_sample_alone(alg
         torch.testing.assert_close(p.grad, q.grad, msg=f"gradient of {name}")
 
 
+# --- action masks (agents/masks.py) ------------------------------------------------------------
+
+
+@cases
+@pytest.mark.parametrize("epsilon", [0.0, 0.5])
+def test_agent_act_with_mask_takes_the_only_legal_action(algo, flags, epsilon):
+    legal = np.array([[True, False], [False, True]] * 32)
+    actions = agent_for(algo, flags).act(
+        np.random.default_rng(4).normal(size=(64, 4)).astype(np.float32), epsilon, legal
+    )
+    np.testing.assert_array_equal(actions, [0, 1] * 32)
+
+
+@cases
+def test_agent_on_discrete_observations_acts_the_same_with_numpy_and_torch_under_a_mask(algo, flags):
+    states = np.arange(16, dtype=np.int64)
+    legal = np.random.default_rng(5).random((16, 4)) < 0.5
+    legal[np.arange(16), np.arange(16) % 4] = True  # a legal action in every row
+    with_numpy = discrete_observation_agent(algo, flags).act(states, epsilon=0.0, legal=legal)
+    with_torch = discrete_observation_agent(algo, flags, numpy_acting=False).act(states, epsilon=0.0, legal=legal)
+    assert legal[np.arange(16), with_numpy].all()
+    np.testing.assert_array_equal(with_numpy, with_torch)
+
+
+@cases
+def test_agent_loss_with_all_legal_mask_equals_unmasked_loss(algo, flags):
+    agent = agent_for(algo, flags)
+    batch = n_step_prioritized_batch()
+    masked = Batch(**{**batch.__dict__, "next_legal": torch.ones(5, 2, dtype=torch.bool)})
+    assert torch.equal(agent.loss_terms(masked)[0], agent.loss_terms(batch)[0])
+
+
+@cases
+def test_agent_loss_with_one_legal_next_action_bootstraps_from_it(algo, flags):
+    # With two actions, the unmasked target bootstraps from one of them: its loss is the loss of the
+    # mask allowing only that one. Sample 2 is terminal with no legal action at all: finite, unchanged.
+    agent = agent_for(algo, flags)
+    batch = one_step_uniform_batch()
+    loss_B = agent.loss_terms(batch)[0]
+    only_BA = {}
+    for action in (0, 1):
+        legal = torch.zeros(5, 2, dtype=torch.bool)
+        legal[:, action] = True
+        legal[2] = False
+        only_BA[action] = agent.loss_terms(Batch(**{**batch.__dict__, "next_legal": legal}))[0]
+        assert torch.isfinite(only_BA[action]).all()
+        assert torch.equal(only_BA[action][2], loss_B[2])
+    bootstrapped = [row for row in (0, 1, 3, 4) if only_BA[0][row] != only_BA[1][row]]
+    assert bootstrapped == [0, 1, 3, 4]  # the next action matters in every non-terminal row
+    assert all(loss_B[row] in (only_BA[0][row], only_BA[1][row]) for row in bootstrapped)
+
+
 # --- selection and impossible combinations ----------------------------------------------------
 
 
