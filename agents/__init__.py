@@ -56,18 +56,11 @@ def build_network(
     """The Q-network a run's config describes: what train.py builds and evaluate.py rebuilds.
     ``observation_states``: Discrete observations with this many states (one-hot in the network)."""
     custom = network or config.network
-    if custom is not None and (config.algo != "dqn" or config.dueling or config.noisy):
-        raise ConfigError("a custom network works only with algo dqn and without --dueling/--noisy")
     if config.recurrent == "custom" and custom is None:
         raise ConfigError(
             "--recurrent custom needs your recurrent network as --network module:Factory (see the README)"
         )
-    if config.recurrent in ("lstm", "gru"):
-        if custom is not None:
-            raise ConfigError(
-                f"--recurrent {config.recurrent} goes between the built-in torso and head; a custom --network "
-                "cannot take it: make your network recurrent itself and use --recurrent custom"
-            )
+    if config.recurrent in ("lstm", "gru"):  # a custom network is the torso below the core
         return build_recurrent_network(
             observation_shape,
             n_actions,
@@ -77,9 +70,10 @@ def build_network(
             activation=config.activation,
             torso=config.torso,
             observation_states=observation_states,
+            network=custom,
             **learner_class(config).head_options(config),
         )
-    head_options = {} if custom is not None else learner_class(config).head_options(config)
+    head_options = learner_class(config).head_options(config)
     module = build_q_network(
         observation_shape,
         n_actions,

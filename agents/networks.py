@@ -204,16 +204,21 @@ def build_q_network(
     recurrent: bool = False,
     **head_options,
 ) -> nn.Module:
-    """The MLP or convolutional network (``torso``, see agents.torsos) with the requested head,
-    or a user's network (checked to return [B, n_actions], unless ``recurrent``). ``observation_states``: the
-    observations are Discrete state indices (shape ()), which only the MLP takes, one-hot."""
+    """The MLP or convolutional network (``torso``, see agents.torsos) with the requested head, or a
+    user's ``network``: its output is the Q-values [B, n_actions] under a plain head (checked, unless
+    ``recurrent``), or the features a dueling, noisy or distributional head reads (``custom_torso``).
+    ``observation_states``: the observations are Discrete state indices (shape ()), one-hot encoded
+    first."""
+    if network is not None:
+        options = head_options
+        plain = options.get("output", "q") == "q" and not options.get("dueling") and not options.get("noisy")
+        if recurrent or plain:  # the user's network gives the Q-values (or is recurrent itself)
+            return custom_network(network, observation_shape, n_actions, observation_states, check=not recurrent)
+        # A head on top (dueling, noisy, C51, QR): the user's network gives hidden_sizes[-1] features.
+        width = hidden_sizes[-1]
+        features = custom_torso(network, observation_shape, width, activation, observation_states)
+        return QNetwork(features, width, n_actions, **head_options)
     if observation_states is not None:
-        if network is not None:
-            raise NetworkError(
-                f"a custom network takes Box observations; this env's observations are "
-                f"Discrete({observation_states}) state indices: use the built-in MLP (drop --network), "
-                "which one-hot encodes them"
-            )
         if torso not in ("auto", "mlp"):
             raise NetworkError(
                 f"torso {torso} needs image observations; this env's observations are "
@@ -227,32 +232,57 @@ def build_q_network(
             observation_states=observation_states,
             **head_options,
         )
-    if network is None:
-        kind = choose_torso(observation_shape, torso)
-        if kind == "mlp":
-            return MLPQNetwork(
-                observation_shape, n_actions, hidden_sizes=hidden_sizes, activation=activation, **head_options
-            )
-        problem = check_torso(observation_shape, kind)
-        if problem is not None:
-            raise NetworkError(problem)
-        return ConvQNetwork(
-            observation_shape, n_actions, torso=kind, hidden_sizes=hidden_sizes, activation=activation, **head_options
+    kind = choose_torso(observation_shape, torso)
+    if kind == "mlp":
+        return MLPQNetwork(
+            observation_shape, n_actions, hidden_sizes=hidden_sizes, activation=activation, **head_options
         )
+    problem = check_torso(observation_shape, kind)
+    if problem is not None:
+        raise NetworkError(problem)
+    return ConvQNetwork(
+        observation_shape, n_actions, torso=kind, hidden_sizes=hidden_sizes, activation=activation, **head_options
+    )
+
+
+def custom_network(
+    network: str | NetworkFactory,
+    observation_shape: tuple[int, ...],
+    outputs: int,
+    observation_states: int | None = None,
+    *,
+    check: bool = True,
+) -> nn.Module:
+    """The user's network built with (observation_shape, outputs), checked to return [B, outputs]
+    unless not ``check``. Discrete observations (``observation_states``) reach it one-hot, as
+    vectors of shape (observation_states,)."""
     factory = import_factory(network) if isinstance(network, str) else network
     name = network if isinstance(network, str) else repr(factory)
+    shape = observation_shape if observation_states is None else (observation_states,)
     try:
-        module = factory(observation_shape, n_actions)
+        module = factory(shape, outputs)
     except Exception as error:
         raise NetworkError(
-            f"network {name} failed to build with (observation_shape={observation_shape}, "
-            f"n_actions={n_actions}): {error}"
+            f"network {name} failed to build with (observation_shape={shape}, n_actions={outputs}): {error}"
         ) from None
     if not isinstance(module, nn.Module):
         raise NetworkError(f"network {name} returned {type(module).__name__}, not a torch.nn.Module")
-    if not recurrent:  # a recurrent one is checked against its own interface (agents.recurrent)
-        check_output_shape(module, observation_shape, n_actions, name)
-    return module
+    if check:  # a recurrent one is checked against its own interface (agents.recurrent)
+        check_output_shape(module, shape, outputs, name)
+    return module if observation_states is None else nn.Sequential(OneHot(observation_states), module)
+
+
+def custom_torso(
+    network: str | NetworkFactory,
+    observation_shape: tuple[int, ...],
+    width: int,
+    activation: str,
+    observation_states: int | None = None,
+) -> nn.Sequential:
+    """The user's network as a torso of ``width`` features (built with n_actions = width), followed by
+    the config's activation, for a head (or a recurrent core) on top."""
+    module = custom_network(network, observation_shape, width, observation_states)
+    return nn.Sequential(module, ACTIVATION_MODULES[activation]())
 
 
 def check_output_shape(module: nn.Module, observation_shape: tuple[int, ...], n_actions: int, name: str) -> None:

@@ -32,7 +32,14 @@ from torch import nn
 from dqn_family.agents.dqn import DQNAgent
 from dqn_family.agents.layers import reset_noise
 from dqn_family.agents.masks import check_legal, masked_argmax, uniform_actions
-from dqn_family.agents.networks import ACTIVATION_MODULES, NetworkError, QNetwork, mlp_torso
+from dqn_family.agents.networks import (
+    ACTIVATION_MODULES,
+    NetworkError,
+    NetworkFactory,
+    QNetwork,
+    custom_torso,
+    mlp_torso,
+)
 from dqn_family.agents.precision import autocast
 from dqn_family.agents.torsos import check_torso, choose_torso, conv_torso
 from dqn_family.replay.sequence import SequenceBatch
@@ -165,9 +172,18 @@ def build_recurrent_network(
     activation: str,
     torso: str = "auto",
     observation_states: int | None = None,
+    network: str | NetworkFactory | None = None,
     **head_options: Any,
 ) -> RecurrentQNetwork:
-    """The torso the feed-forward network would have (agents.networks), an LSTM or GRU, the head."""
+    """The torso the feed-forward network would have (agents.networks), or the user's ``network`` as
+    the torso (its output the core's input features: agents.networks.custom_torso), an LSTM or GRU,
+    the head."""
+    if network is not None:
+        width = hidden_sizes[-1]
+        module = custom_torso(network, observation_shape, width, activation, observation_states)
+        return RecurrentQNetwork(
+            module, width, n_actions, core=core, hidden_size=hidden_size, float_input=False, **head_options
+        )
     kind = "mlp" if observation_states is not None else choose_torso(observation_shape, torso)
     if observation_states is not None and torso not in ("auto", "mlp"):
         raise NetworkError(

@@ -483,8 +483,8 @@ def _recurrent_problems(c: Config):
         )
     if c.compile:
         yield (
-            f"--recurrent {c.recurrent} trains without --compile (its update unrolls the core step by step "
-            "over the sequence); drop --compile"
+            f"--recurrent {c.recurrent} cannot be compiled: torch.compile does not trace nn.LSTM/nn.GRU modules "
+            "(torch 2.13: 'Attempted to wrap RNN, GRU, or LSTM'); drop --compile"
         )
 
 

@@ -52,9 +52,10 @@ def test_build_q_network_discrete_observations_is_one_hot_mlp():
     assert isinstance(network, MLPQNetwork) and isinstance(network.torso[0], OneHot)
 
 
-def test_build_q_network_discrete_observations_with_custom_network_is_network_error():
-    with pytest.raises(NetworkError, match="Discrete"):
-        build_q_network((), 2, hidden_sizes=(8,), activation="relu", network=BranchyQNet, observation_states=16)
+def test_build_q_network_discrete_observations_reach_a_custom_network_one_hot():
+    network = build_q_network((), 2, hidden_sizes=(8,), activation="relu", network=BranchyQNet, observation_states=16)
+    q_BA = network(torch.tensor([3, 15]))
+    assert network[1].body[1].in_features == 16 and q_BA.shape == (2, 2)
 
 
 def test_build_q_network_discrete_observations_with_cnn_torso_is_network_error():

@@ -26,9 +26,10 @@ from dqn_family.agents import (
     save_model,
 )
 from dqn_family.agents.layers import reset_noise
+from dqn_family.agents.networks import OneHot
 from dqn_family.configs import Config, ConfigError, resolve_config, save_config
 from dqn_family.replay import Batch
-from tests.custom_nets import BranchyQNet
+from tests.custom_nets import BranchyQNet, PlainQNet
 
 CPU = torch.device("cpu")
 GAMMA = 0.99
@@ -355,31 +356,41 @@ def test_learner_class_unknown_algo_is_config_error():
 
 
 @pytest.mark.parametrize(
-    "algo, flags",
-    [("c51", {}), ("qrdqn", {}), ("rainbow", {}), ("dqn", {"dueling": True}), ("dqn", {"noisy": True})],
+    "algo, flags, outputs",
+    [
+        ("c51", {}, 11),
+        ("qrdqn", {}, 5),
+        ("rainbow", {}, 11),
+        ("dqn", {"dueling": True}, 1),
+        ("dqn", {"noisy": True}, 1),
+    ],
     ids=["c51", "qrdqn", "rainbow", "dueling", "noisy"],
 )
-def test_build_network_custom_network_with_head_option_is_config_error(algo, flags):
-    config = config_for(algo, {**flags, "network": "tests.custom_nets:BranchyQNet"})
-    with pytest.raises(ConfigError, match="a custom network works only with algo dqn and without --dueling/--noisy"):
-        build_network(config, (4,), 2)
+def test_build_network_custom_network_is_the_torso_under_a_head(algo, flags, outputs):
+    """With a head on top, the user's network is built with n_actions = hidden_sizes[-1] (8) and its
+    output, after the activation, is what the head reads; the head gives [B, A, K] outputs."""
+    calls = []
+
+    def factory(observation_shape, n_outputs):
+        calls.append((observation_shape, n_outputs))
+        return BranchyQNet(observation_shape, n_outputs)
+
+    network = build_network(config_for(algo, flags), (4,), 3, network=factory)
+    assert calls == [((4,), 8)]
+    assert isinstance(network.torso[0], BranchyQNet) and isinstance(network.torso[1], torch.nn.ReLU)
+    assert network.head_outputs(torch.ones(2, 4)).shape == (2, 3, outputs)
+    assert network(torch.ones(2, 4)).shape == (2, 3)
+    assert (network.value is not None) == (algo == "rainbow" or flags.get("dueling", False))
 
 
-def test_build_network_custom_factory_with_c51_is_config_error():
-    with pytest.raises(ConfigError, match="custom network works only with algo dqn"):
-        build_network(config_for("c51", {}), (4,), 2, network=BranchyQNet)
+def test_build_network_custom_network_gives_q_values_under_a_plain_head():
+    assert isinstance(build_network(config_for("dqn", {}), (4,), 3, network=BranchyQNet), BranchyQNet)
 
 
-def test_make_agent_custom_network_with_dueling_is_config_error():
-    with pytest.raises(ConfigError, match="custom network"):
-        make_agent(
-            config_for("dqn", {"dueling": True}),
-            observation_shape=(4,),
-            n_actions=2,
-            device=CPU,
-            seed=0,
-            network=BranchyQNet,
-        )
+def test_build_network_custom_network_takes_discrete_states_one_hot():
+    network = build_network(config_for("dqn", {}), (), 3, network=PlainQNet, observation_states=5)
+    assert isinstance(network[0], OneHot) and network[1].layers[1].in_features == 5
+    assert network(torch.tensor([0, 4])).shape == (2, 3)
 
 
 def test_noisy_agent_same_seed_draws_same_noise():

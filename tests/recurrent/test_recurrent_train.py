@@ -132,10 +132,9 @@ def test_state_resets_exactly_at_episode_starts_in_acting_and_replay(tmp_path, m
             ["--buffer-size", "10", "--batch-size", "4", "--sequence-length", "20", "--burn-in", "2"],
             "must hold at least one sequence",
         ),
-        (["--network", "tests.custom_nets:PlainQNet"], "a custom --network cannot take it"),
         (["--torso", "nature_cnn"], "--recurrent lstm: torso nature_cnn needs 3-D observations"),
         (["--recurrent", "custom", "--network", "tests.recurrent.spy_nets:NotRecurrent"], "is not recurrent"),
-        (["--compile"], "without --compile"),
+        (["--compile"], "torch.compile does not trace nn.LSTM/nn.GRU"),
     ],
 )
 def test_recurrent_bad_input_exits_2_with_one_line(tmp_path, capsys, args, expected):
