@@ -203,6 +203,7 @@ class TransitionSend:
         terminated: np.ndarray,
         truncated: np.ndarray,
         discounts: np.ndarray | float,
+        next_legal: np.ndarray | None = None,
     ) -> None:
         discounts_K = np.broadcast_to(np.asarray(discounts, dtype=np.float32), (len(actions),))
         self.parts.append(
@@ -214,14 +215,20 @@ class TransitionSend:
                 terminated=np.array(terminated),
                 truncated=np.array(truncated),
                 discounts=np.array(discounts_K),
+                next_legal=None if next_legal is None else np.array(next_legal, dtype=bool),
             )
         )
 
     def take(self) -> dict[str, np.ndarray]:
-        """Every transition added since the last take, in order (ReplayBuffer.add's keywords)."""
+        """Every transition added since the last take, in order (ReplayBuffer.add's keywords; with
+        action masks, ``next_legal`` too)."""
         fields = [f.name for f in dataclasses.fields(NStepTransitions)]
         parts, self.parts = self.parts, []
-        return {name: np.concatenate([getattr(part, name) for part in parts]) for name in fields}
+        return {
+            name: np.concatenate([getattr(part, name) for part in parts])
+            for name in fields
+            if parts and getattr(parts[0], name) is not None
+        }
 
 
 class SequenceSend:

@@ -9,6 +9,9 @@ Observations go through a storage (``replay.storage``): whole arrays by default,
 ``stacked_frames=True``, ``replay.frames.FrameStackStorage``, which keeps each distinct frame of
 stacked pixel observations once (about 8x less memory for 4-frame stacks).
 
+With ``action_masks=n_actions`` each transition also keeps the mask of its next observation, as bits
+(``replay.masks``), unpacked into ``Batch.next_legal`` when sampled; without, no mask array exists.
+
 ``state_dict`` / ``load_state_dict`` give the contents, write position and generator state as
 plain numpy arrays, numbers and dicts, for training checkpoints. With ``device=`` (CUDA training)
 batches are gathered from a copy on that device (``replay.device.DeviceMirror``).
@@ -24,6 +27,15 @@ import torch
 
 from dqn_family.replay.device import DeviceMirror
 from dqn_family.replay.frames import FrameStackStorage
+from dqn_family.replay.masks import (
+    MASK_DTYPE,
+    check_mask_bits,
+    mask_width,
+    pack_legal,
+    refuse_mask_bits,
+    unpack_legal,
+    unpack_legal_torch,
+)
 from dqn_family.replay.storage import (
     ArrayStorage,
     ArrayT,
@@ -89,7 +101,8 @@ class ReplayBuffer:
     ``spare_frames`` (frames beyond one per transition, one per episode in the buffer; default
     capacity // 128) size it, see ``replay.frames.frame_count``; ``streams`` is the number of
     sources whose transitions arrive interleaved (a distributed run's actors), each with a frame
-    window of its own (``add``'s ``stream``).
+    window of its own (``add``'s ``stream``). ``action_masks``: the number of actions, when each
+    transition keeps its next observation's action mask (``add``'s ``next_legal``).
     """
 
     def __init__(
@@ -104,9 +117,12 @@ class ReplayBuffer:
         spare_frames: int | None = None,
         streams: int = 1,
         device: torch.device | str | None = None,
+        action_masks: int | None = None,
     ) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1, got {capacity}")
+        if action_masks is not None and action_masks < 1:
+            raise ValueError(f"action_masks must be the number of actions (>= 1), got {action_masks}")
         self.capacity = capacity
         self.storage: ObservationStorage = (
             FrameStackStorage(
@@ -127,6 +143,11 @@ class ReplayBuffer:
         self.terminated = np.zeros(capacity, dtype=FIELD_DTYPES["terminated"])
         self.truncated = np.zeros(capacity, dtype=FIELD_DTYPES["truncated"])
         self.discounts = np.zeros(capacity, dtype=FIELD_DTYPES["discounts"])
+        # [capacity, W] uint8: the next observation's legal actions as bits; None without masks.
+        self.mask_actions = action_masks
+        self.next_legal_bits = (
+            None if action_masks is None else np.zeros((capacity, mask_width(action_masks)), dtype=MASK_DTYPE)
+        )
         self.position = 0  # next slot to write
         self.size = 0  # slots holding a transition
         self.rng = np.random.default_rng(seed)
@@ -136,6 +157,8 @@ class ReplayBuffer:
     def _mirror_on(self, device: torch.device) -> DeviceMirror:
         slot_arrays, shared_arrays = self.storage.mirrored_arrays()
         slot_arrays.update({name: getattr(self, name) for name in ("actions", "rewards", "terminated", "discounts")})
+        if self.next_legal_bits is not None:
+            slot_arrays["next_legal_bits"] = self.next_legal_bits
         return DeviceMirror(slot_arrays=slot_arrays, shared_arrays=shared_arrays, capacity=self.capacity, device=device)
 
     def __len__(self) -> int:
@@ -144,7 +167,8 @@ class ReplayBuffer:
     @property
     def nbytes(self) -> int:
         """Bytes of all the arrays the buffer allocated (observation storage included)."""
-        return self.storage.nbytes + sum(getattr(self, name).nbytes for name in FIELD_DTYPES)
+        masks = 0 if self.next_legal_bits is None else self.next_legal_bits.nbytes
+        return self.storage.nbytes + sum(getattr(self, name).nbytes for name in FIELD_DTYPES) + masks
 
     @property
     def observations(self) -> np.ndarray:
@@ -172,9 +196,13 @@ class ReplayBuffer:
         truncated: np.ndarray,
         discounts: np.ndarray | float,
         stream: int = 0,
+        next_legal: np.ndarray | None = None,
     ) -> None:
-        """Append K transitions of ``stream`` at once (arrays with leading dimension K), wrapping around."""
+        """Append K transitions of ``stream`` at once (arrays with leading dimension K), wrapping around;
+        ``next_legal`` (bool [K, A]): the next observations' action masks, given exactly when the
+        buffer keeps masks."""
         count = len(actions)
+        next_bits = self._mask_bits(next_legal, count)
         if count == 0:
             return
         if count > self.capacity:  # only the newest `capacity` would survive anyway
@@ -182,6 +210,7 @@ class ReplayBuffer:
             observations, actions, rewards = observations[keep], actions[keep], rewards[keep]
             next_observations, terminated, truncated = next_observations[keep], terminated[keep], truncated[keep]
             discounts = np.broadcast_to(discounts, (count,))[keep]
+            next_bits = None if next_bits is None else next_bits[keep]
             count = self.capacity
         slots = self.slots_for(count)
         self.storage.write(slots, observations, next_observations, stream)
@@ -190,10 +219,25 @@ class ReplayBuffer:
         self.terminated[slots] = terminated
         self.truncated[slots] = truncated
         self.discounts[slots] = discounts
+        if self.next_legal_bits is not None and next_bits is not None:  # both or neither (_mask_bits)
+            self.next_legal_bits[slots] = next_bits
         self.position = int((self.position + count) % self.capacity)
         self.size = min(self.size + count, self.capacity)
         if self.mirror is not None:
             self.mirror.written(self.position, count)
+
+    def _mask_bits(self, next_legal: np.ndarray | None, count: int) -> np.ndarray | None:
+        """The bits of ``next_legal`` [count, A]; ValueError unless masks come exactly when the buffer keeps them."""
+        if self.mask_actions is None:
+            if next_legal is not None:
+                raise ValueError("this replay buffer keeps no action masks (build it with action_masks=n_actions)")
+            return None
+        if next_legal is None:
+            raise ValueError("this replay buffer keeps action masks: add needs next_legal")
+        bits = pack_legal(next_legal, self.mask_actions)
+        if len(bits) != count:
+            raise ValueError(f"next_legal has {len(bits)} rows for {count} transitions")
+        return bits
 
     def slots_for(self, count: int) -> slice | np.ndarray:
         """The slots the next ``count`` (<= capacity) transitions go to: a slice unless they wrap
@@ -225,6 +269,11 @@ class ReplayBuffer:
             discounts=self.discounts[indices],
             indices=indices.astype(np.int64),
             weights=np.ones(len(indices), dtype=np.float32),
+            next_legal=(
+                None
+                if self.next_legal_bits is None or self.mask_actions is None
+                else unpack_legal(self.next_legal_bits[indices], self.mask_actions)
+            ),
         )
 
     def _gather_on_device(self, mirror: DeviceMirror, indices: np.ndarray) -> Batch[torch.Tensor]:
@@ -241,6 +290,11 @@ class ReplayBuffer:
             discounts=arrays["discounts"][indices_t],
             indices=np.asarray(indices, dtype=np.int64),
             weights=torch.ones(len(indices), dtype=torch.float32, device=mirror.device),
+            next_legal=(
+                None
+                if self.mask_actions is None
+                else unpack_legal_torch(arrays["next_legal_bits"][indices_t], self.mask_actions)
+            ),
         )
 
     # --- state -------------------------------------------------------------------------------
@@ -248,6 +302,8 @@ class ReplayBuffer:
         """The stored transitions (views of the first ``size`` slots, not copies), the write
         position and the sampling generator's state."""
         arrays = {name: getattr(self, name)[: self.size] for name in FIELD_DTYPES}
+        if self.next_legal_bits is not None:
+            arrays["next_legal_bits"] = self.next_legal_bits[: self.size]
         return {
             "capacity": self.capacity,
             "size": self.size,
@@ -270,6 +326,11 @@ class ReplayBuffer:
         ):
             raise ValueError(f"replay size {size} and position {position} do not fit capacity {self.capacity}")
         arrays = {name: check_array(state, name, dtype=dtype, shape=(size,)) for name, dtype in FIELD_DTYPES.items()}
+        if self.next_legal_bits is None or self.mask_actions is None:
+            refuse_mask_bits(state, "next_legal_bits")
+        else:
+            shape = (size, self.next_legal_bits.shape[1])
+            arrays["next_legal_bits"] = check_mask_bits(state, "next_legal_bits", shape, self.mask_actions)
         if n_actions is not None and size and (arrays["actions"].min() < 0 or arrays["actions"].max() >= n_actions):
             raise ValueError(f"replay actions must lie in [0, {n_actions}), the env's actions")
         check_all_in_range(arrays["rewards"], -np.inf, np.inf, "rewards")
@@ -277,7 +338,7 @@ class ReplayBuffer:
         check_generator_state(entry(state, "rng"), "replay rng")  # before anything changes
         self.storage.load_state_dict(state, size)  # checks its part first: raises before changing anything
         for name, array in arrays.items():
-            getattr(self, name)[:size] = array  # slots past `size` are never read
+            getattr(self, name)[:size] = array  # slots past `size` are never read (next_legal_bits included)
         self.size, self.position = size, position
         self.rng.bit_generator.state = state["rng"]
         if self.mirror is not None:

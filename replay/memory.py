@@ -10,6 +10,7 @@ import torch
 
 from dqn_family.replay.buffer import FIELD_DTYPES
 from dqn_family.replay.frames import FrameStackStorage
+from dqn_family.replay.masks import mask_width
 from dqn_family.replay.storage import ArrayStorage
 from dqn_family.replay.sum_tree import NODE_DTYPE, node_count
 
@@ -24,6 +25,7 @@ def replay_bytes(
     frame_window: int = 64,
     spare_frames: int | None = None,
     streams: int = 1,
+    action_masks: int | None = None,
 ) -> int:
     """The bytes of all arrays of a (Prioritized)ReplayBuffer built with these options: what its
     ``nbytes`` will be (Python objects such as the frame window's dict come on top, a few KB)."""
@@ -44,7 +46,8 @@ def replay_bytes(
     )
     fields = capacity * sum(dtype.itemsize for dtype in FIELD_DTYPES.values())
     tree = node_count(capacity) * NODE_DTYPE.itemsize if prioritized else 0
-    return observations + fields + tree
+    masks = 0 if action_masks is None else capacity * mask_width(action_masks)
+    return observations + fields + tree + masks
 
 
 def available_memory_bytes() -> int | None:

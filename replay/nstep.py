@@ -11,6 +11,10 @@ the episode, k < n of them, the true final observation and discount gamma^k; the
 of the final step, so a truncated tail is still bootstrapped and a terminated one is not. Windows
 never cross an episode boundary. Steps marked not ``real`` (Gymnasium's NEXT_STEP autoreset step,
 which only resets a sub-env) are ignored. With n = 1 this yields exactly the 1-step transitions.
+
+With action masks, each transition carries the mask of the observation it bootstraps from,
+s_{t+k}: the mask that came with this step's next observation (the true final observation's at an
+episode's end), since every transition a step completes bootstraps from that step's next observation.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ class NStepTransitions:
     terminated: np.ndarray  # [K] bool, from the last step summed
     truncated: np.ndarray  # [K] bool, from the last step summed
     discounts: np.ndarray  # [K] float32 gamma^k
+    next_legal: np.ndarray | None = None  # [K, A] bool: the actions legal in s_{t+k}; None without masks
 
     def __len__(self) -> int:
         return len(self.actions)
@@ -73,9 +78,11 @@ class NStepAccumulator:
         terminated: np.ndarray,
         truncated: np.ndarray,
         real: np.ndarray,
+        next_legal: np.ndarray | None = None,
     ) -> NStepTransitions:
         """Record one vector step (arrays with leading dimension num_envs) and return the
-        transitions it completed (possibly none: then len() is 0)."""
+        transitions it completed (possibly none: then len() is 0). ``next_legal`` (bool [num_envs, A]):
+        the action masks of ``next_observations``, passed on to the transitions that bootstrap from them."""
         values = (observations, actions, rewards, next_observations, terminated, truncated, real)
         if any(len(value) != self.num_envs for value in values):
             names = ("observations", "actions", "rewards", "next_observations", "terminated", "truncated", "real")
@@ -84,7 +91,7 @@ class NStepAccumulator:
         real = np.asarray(real, dtype=bool)
         done = real & (np.asarray(terminated, dtype=bool) | np.asarray(truncated, dtype=bool))
         if self._is_steady(real, done):
-            return self._push_steady(observations, actions, rewards, next_observations)
+            return self._push_steady(observations, actions, rewards, next_observations, next_legal)
         window_observations, window_actions = self._store(observations, actions, rewards, real)
 
         # A sub-env emits its oldest step when its window is full, or all its steps when its episode ended.
@@ -110,6 +117,7 @@ class NStepAccumulator:
             terminated=np.asarray(terminated, dtype=bool)[envs],
             truncated=np.asarray(truncated, dtype=bool)[envs],
             discounts=(float(self.gamma) ** (self.length[envs] - ages)).astype(np.float32),
+            next_legal=None if next_legal is None else np.asarray(next_legal)[envs],
         )
 
         # A full window slides by one step; an ended episode empties its window.
@@ -129,7 +137,12 @@ class NStepAccumulator:
         )
 
     def _push_steady(
-        self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray, next_observations: np.ndarray
+        self,
+        observations: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        next_observations: np.ndarray,
+        next_legal: np.ndarray | None,
     ) -> NStepTransitions:
         """push() for a steady step, in a third of its numpy calls and with the same results: each
         sub-env stores the step, emits its oldest (a full window of n rewards) and slides by one."""
@@ -151,6 +164,7 @@ class NStepAccumulator:
             terminated=np.zeros(self.num_envs, dtype=bool),
             truncated=np.zeros(self.num_envs, dtype=bool),
             discounts=np.full(self.num_envs, float(self.gamma) ** n, dtype=np.float32),
+            next_legal=None if next_legal is None else np.asarray(next_legal),
         )
         self.start = (oldest + 1) % n
         return transitions

@@ -74,6 +74,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         spare_frames: int | None = None,
         streams: int = 1,
         device: torch.device | str | None = None,
+        action_masks: int | None = None,
     ) -> None:
         if alpha < 0:
             raise ValueError(f"alpha must be >= 0, got {alpha}")
@@ -89,6 +90,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
             spare_frames=spare_frames,
             streams=streams,
             device=device,
+            action_masks=action_masks,
         )
         self.alpha = alpha
         self.epsilon = epsilon
@@ -110,12 +112,15 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         truncated: np.ndarray,
         discounts: np.ndarray | float,
         stream: int = 0,
+        next_legal: np.ndarray | None = None,
     ) -> None:
         """Append K transitions (see ReplayBuffer.add); each gets the current max priority."""
         written = min(len(actions), self.capacity)  # the base class keeps only the newest `capacity`
         slots = self.slots_for(written)
         slots = np.arange(slots.start, slots.stop) if isinstance(slots, slice) else slots
-        super().add(observations, actions, rewards, next_observations, terminated, truncated, discounts, stream)
+        super().add(
+            observations, actions, rewards, next_observations, terminated, truncated, discounts, stream, next_legal
+        )
         self.tree.update(slots, np.full(written, self.max_priority))
 
     # Not a drop-in ReplayBuffer.sample: prioritized sampling cannot go without its importance

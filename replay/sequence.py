@@ -8,6 +8,8 @@ not yet in any emitted sequence go into one more, starting at the earliest start
 and the missing steps are padding (zeros, masked out). With each sequence the recurrent state the
 actor had before its first step is stored (zeros at an episode's start), and L + 1 observations:
 the last is the observation after its last step (the true final observation at an episode's end).
+With action masks, each of the L + 1 observations keeps its legal actions (bits in replay,
+``replay.masks``; padding positions have none, which a target reads as all legal).
 
 ``SequenceReplayBuffer`` keeps sequences in a ring, their observations in an observation storage
 (whole arrays, or ``FrameStackStorage`` for stacked frames) as L transitions each, and samples them
@@ -28,6 +30,7 @@ import numpy as np
 import torch
 
 from dqn_family.replay.frames import FrameStackStorage
+from dqn_family.replay.masks import MASK_DTYPE, check_mask_bits, mask_width, pack_legal, refuse_mask_bits, unpack_legal
 from dqn_family.replay.prioritized import check_sum_tree, proportional_sample
 from dqn_family.replay.storage import (
     ArrayStorage,
@@ -54,6 +57,7 @@ class Sequence:
     length: int  # real steps; the rest are padding
     state: np.ndarray  # [S] float32: the actor's recurrent state before the first step
     start: int  # step of the episode the sequence starts at (for tests and debugging)
+    legal: np.ndarray | None = None  # [L + 1, A] bool: each observation's legal actions; None without masks
 
 
 class _EpisodeSteps:
@@ -66,6 +70,8 @@ class _EpisodeSteps:
         self.rewards: list[float] = []
         self.terminated: list[bool] = []
         self.states: list[np.ndarray] = []
+        self.legal: list[np.ndarray] = []  # action masks of the observations (empty without masks)
+        self.next_legal: list[np.ndarray] = []
         self.first = 0  # episode step of the first kept step
         self.steps = 0  # steps of the episode so far
         self.emitted = 0  # full sequences emitted; the next starts at emitted * period
@@ -79,6 +85,8 @@ class _EpisodeSteps:
             self.rewards,
             self.terminated,
             self.states,
+            self.legal,
+            self.next_legal,
         ):
             del values[:cut]
         self.first = step
@@ -103,9 +111,12 @@ class SequenceAccumulator:
         truncated: np.ndarray,
         states: np.ndarray,
         real: np.ndarray,
+        legal: np.ndarray | None = None,
+        next_legal: np.ndarray | None = None,
     ) -> list[Sequence]:
         """One vector step: ``states`` [E, S] are the states the actor acted from; sub-envs where
-        ``real`` is False (the NEXT_STEP autoreset step) are skipped."""
+        ``real`` is False (the NEXT_STEP autoreset step) are skipped. ``legal`` and ``next_legal``
+        (bool [E, A], both or neither): the action masks of the observations and next observations."""
         finished: list[Sequence] = []
         for i in np.flatnonzero(real):
             env = self.envs[i]
@@ -115,6 +126,9 @@ class SequenceAccumulator:
             env.rewards.append(float(rewards[i]))
             env.terminated.append(bool(terminated[i]))
             env.states.append(np.array(states[i], dtype=np.float32))
+            if legal is not None and next_legal is not None:
+                env.legal.append(np.array(legal[i], dtype=bool))
+                env.next_legal.append(np.array(next_legal[i], dtype=bool))
             env.steps += 1
             start = env.emitted * self.period
             if env.steps == start + self.length:  # a full sequence
@@ -134,6 +148,10 @@ class SequenceAccumulator:
         observations = np.stack([*env.observations[first:last], env.next_observations[last - 1]])
         if pad:
             observations = np.concatenate([observations, np.zeros((pad, *observations.shape[1:]), observations.dtype)])
+        legal = None
+        if env.legal:  # no legal action at a padding position
+            legal = np.stack([*env.legal[first:last], env.next_legal[last - 1]])
+            legal = np.pad(legal, ((0, pad), (0, 0))) if pad else legal
         return Sequence(
             observations=observations,
             actions=np.pad(np.asarray(env.actions[first:last], dtype=np.int64), (0, pad)),
@@ -142,6 +160,7 @@ class SequenceAccumulator:
             length=end - start,
             state=np.asarray(env.states[first], dtype=np.float32),
             start=start,
+            legal=legal,
         )
 
 
@@ -226,6 +245,7 @@ class SequenceReplayBuffer:
         stacked_frames: bool = False,
         frame_window: int = 64,
         streams: int = 1,
+        action_masks: int | None = None,
     ) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1 sequence, got {capacity}")
@@ -253,6 +273,10 @@ class SequenceReplayBuffer:
             "states": (state_size,),
         }
         self.arrays = {name: np.zeros((capacity, *shapes[name]), dtype) for name, dtype in SEQUENCE_DTYPES.items()}
+        # With masks: "legal_bits" [capacity, L + 1, W] uint8, each observation's legal actions as bits.
+        self.mask_actions = action_masks
+        if action_masks is not None:
+            self.arrays["legal_bits"] = np.zeros((capacity, sequence_length + 1, mask_width(action_masks)), MASK_DTYPE)
         self.position, self.size = 0, 0
         self.rng = np.random.default_rng(seed)
         self.prioritized, self.alpha, self.epsilon = prioritized, alpha, epsilon
@@ -269,8 +293,14 @@ class SequenceReplayBuffer:
 
     def add(self, sequences: list[Sequence], stream: int = 0) -> None:
         """Store sequences (of ``stream``, see FrameStackStorage), oldest overwritten first; each new
-        one gets the largest priority so far."""
+        one gets the largest priority so far. Each carries its masks exactly when the buffer keeps them."""
         for sequence in sequences:
+            if (sequence.legal is None) != (self.mask_actions is None):
+                raise ValueError(
+                    "this sequence replay keeps action masks: each sequence needs its legal actions"
+                    if sequence.legal is None
+                    else "this sequence replay keeps no action masks (build it with action_masks=n_actions)"
+                )
             slot, length = self.position, self.length
             self.storage.write(
                 slice(slot * length, (slot + 1) * length),
@@ -283,6 +313,8 @@ class SequenceReplayBuffer:
             self.arrays["terminated"][slot] = sequence.terminated
             self.arrays["lengths"][slot] = sequence.length
             self.arrays["states"][slot] = sequence.state
+            if self.mask_actions is not None and sequence.legal is not None:
+                self.arrays["legal_bits"][slot] = pack_legal(sequence.legal, self.mask_actions, "sequence legal")
             if self.tree is not None:
                 self.tree.update(np.array([slot]), np.array([self.max_priority]))
             self.position = (slot + 1) % self.capacity
@@ -327,6 +359,9 @@ class SequenceReplayBuffer:
             states=self.arrays["states"][indices],
             indices=np.asarray(indices, dtype=np.int64),
             weights=weights,
+            legal=None
+            if self.mask_actions is None
+            else unpack_legal(self.arrays["legal_bits"][indices], self.mask_actions),
         )
 
     def update_priorities(self, indices: np.ndarray, priorities: np.ndarray) -> None:
@@ -372,7 +407,13 @@ class SequenceReplayBuffer:
         arrays = {
             name: check_array(state, name, dtype=array.dtype, shape=(size, *array.shape[1:]))
             for name, array in self.arrays.items()
+            if name != "legal_bits"
         }
+        if self.mask_actions is None:
+            refuse_mask_bits(state, "legal_bits")
+        else:
+            shape = (size, *self.arrays["legal_bits"].shape[1:])
+            arrays["legal_bits"] = check_mask_bits(state, "legal_bits", shape, self.mask_actions)
         if size and not (arrays["lengths"].min() >= 1 and arrays["lengths"].max() <= self.length):
             raise ValueError(f"replay sequence lengths must lie in [1, {self.length}]")
         if n_actions is not None and size and (arrays["actions"].min() < 0 or arrays["actions"].max() >= n_actions):
