@@ -57,8 +57,87 @@ def check_sum_tree(tree: SumTree, nodes: np.ndarray, size: int, items: str) -> N
         raise ValueError("sum tree inner nodes must be the sums of their children")
 
 
+class ProportionalSampler:
+    """The sampler part of a prioritized replay (of transitions or of sequences): priorities of
+    ``capacity`` slots in a sum tree, new items at the largest priority so far, stratified draws
+    with importance weights (module docstring). The replay owns the items and the generator."""
+
+    def __init__(self, capacity: int, *, alpha: float, epsilon: float, items: str) -> None:
+        if alpha < 0:
+            raise ValueError(f"alpha must be >= 0, got {alpha}")
+        if epsilon <= 0:
+            raise ValueError(f"epsilon must be > 0 so every {items[:-1]} stays reachable, got {epsilon}")
+        self.alpha, self.epsilon, self.items = alpha, epsilon, items
+        self.tree = SumTree(capacity)
+        self.max_priority = 1.0  # largest p_i = (|delta| + epsilon)^alpha given so far
+
+    @property
+    def nbytes(self) -> int:
+        return self.tree.nodes.nbytes
+
+    def added(self, slots: np.ndarray) -> None:
+        """Slots just written: each gets the largest priority so far, to be replayed soon."""
+        self.tree.update(slots, np.full(len(slots), self.max_priority))
+
+    def sample(
+        self, size: int, batch_size: int, beta: float, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(indices, importance weights) of ``batch_size`` draws among the ``size`` stored items;
+        ``beta`` in [0, 1] is the importance-correction exponent (1 corrects the bias fully)."""
+        if size == 0:
+            raise ValueError("cannot sample from an empty replay buffer")
+        if beta < 0:
+            raise ValueError(f"beta must be >= 0, got {beta}")
+        return proportional_sample(self.tree, size, batch_size, beta, rng)
+
+    def update(self, indices: npt.ArrayLike, errors: npt.ArrayLike, size: int) -> None:
+        """Set p_i = (|error_i| + epsilon)^alpha for sampled ``indices`` among the ``size`` stored."""
+        indices = np.asarray(indices, dtype=np.int64)
+        errors = np.asarray(errors, dtype=np.float64)
+        if indices.shape != errors.shape:
+            raise ValueError(f"indices {indices.shape} and td_errors {errors.shape} must have the same shape")
+        if indices.size == 0:
+            return
+        if indices.min() < 0 or indices.max() >= size:
+            raise IndexError(f"indices must lie in [0, {size}), the stored {self.items}")
+        if not np.all(np.isfinite(errors)):
+            raise ValueError("td_errors must be finite: a NaN or inf priority would break all sampling")
+        priorities = (np.abs(errors) + self.epsilon) ** self.alpha
+        self.tree.update(indices, priorities)
+        self.max_priority = max(self.max_priority, float(priorities.max()))
+
+    def state_dict(self) -> dict:
+        return {"sum_tree": self.tree.nodes, "max_priority": self.max_priority}
+
+    def checked_state(self, state: dict, size: int | None) -> tuple[np.ndarray, float]:
+        """The state's sum tree and largest priority, checked against ``size`` stored items (None:
+        the size is itself wrong, which the replay reports); ValueError if they do not fit."""
+        nodes, max_priority = np.asarray(entry(state, "sum_tree")), entry(state, "max_priority")
+        if nodes.shape != self.tree.nodes.shape or nodes.dtype != self.tree.nodes.dtype:
+            raise ValueError(
+                f"sum tree is {nodes.dtype}{list(nodes.shape)}, "
+                f"expected {self.tree.nodes.dtype}{list(self.tree.nodes.shape)}"
+            )
+        if not np.all(np.isfinite(nodes)) or np.any(nodes < 0):
+            raise ValueError("sum tree priorities must be finite and >= 0")
+        if size is not None:
+            check_sum_tree(self.tree, nodes, size, self.items)
+        if (
+            isinstance(max_priority, bool)
+            or not isinstance(max_priority, (int, float))
+            or not (0 < max_priority < float("inf"))
+        ):
+            raise ValueError(f"max_priority must be a finite number > 0, got {max_priority!r}")
+        return nodes, float(max_priority)
+
+    def load(self, checked: tuple[np.ndarray, float]) -> None:
+        """Restore what ``checked_state`` returned."""
+        self.tree.nodes[:], self.max_priority = checked
+
+
 class PrioritizedReplayBuffer(ReplayBuffer):
-    """A ReplayBuffer that samples in proportion to priority and returns importance weights."""
+    """A ReplayBuffer that samples in proportion to priority and returns importance weights
+    (its sampler: a :class:`ProportionalSampler`)."""
 
     def __init__(
         self,
@@ -76,10 +155,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         device: torch.device | str | None = None,
         action_masks: int | None = None,
     ) -> None:
-        if alpha < 0:
-            raise ValueError(f"alpha must be >= 0, got {alpha}")
-        if epsilon <= 0:
-            raise ValueError(f"epsilon must be > 0 so every transition stays reachable, got {epsilon}")
+        self.sampler = ProportionalSampler(capacity, alpha=alpha, epsilon=epsilon, items="transitions")
         super().__init__(
             capacity=capacity,
             observation_shape=observation_shape,
@@ -92,15 +168,19 @@ class PrioritizedReplayBuffer(ReplayBuffer):
             device=device,
             action_masks=action_masks,
         )
-        self.alpha = alpha
-        self.epsilon = epsilon
-        self.tree = SumTree(capacity)
-        self.max_priority = 1.0  # largest p_i = (|delta| + epsilon)^alpha given so far
+
+    @property
+    def tree(self) -> SumTree:
+        return self.sampler.tree
+
+    @property
+    def max_priority(self) -> float:
+        return self.sampler.max_priority
 
     @property
     def nbytes(self) -> int:
         """Bytes of all the arrays the buffer allocated, the sum tree's included."""
-        return super().nbytes + self.tree.nodes.nbytes
+        return super().nbytes + self.sampler.nbytes
 
     def add(
         self,
@@ -121,63 +201,29 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         super().add(
             observations, actions, rewards, next_observations, terminated, truncated, discounts, stream, next_legal
         )
-        self.tree.update(slots, np.full(written, self.max_priority))
+        self.sampler.added(slots)
 
     # Not a drop-in ReplayBuffer.sample: prioritized sampling cannot go without its importance
     # exponent, and no default beta is right for every caller (the loop anneals it).
     def sample(self, batch_size: int, beta: float) -> Batch[np.ndarray] | Batch[torch.Tensor]:  # type: ignore[override]
-        """Draw ``batch_size`` transitions in proportion to priority, with importance weights.
-
-        ``beta`` in [0, 1] is the importance-correction exponent (1 corrects the bias fully).
-        """
-        if self.size == 0:
-            raise ValueError("cannot sample from an empty replay buffer")
-        if beta < 0:
-            raise ValueError(f"beta must be >= 0, got {beta}")
-        indices, weights = proportional_sample(self.tree, self.size, batch_size, beta, self.rng)
+        """Draw ``batch_size`` transitions in proportion to priority, with importance weights."""
+        indices, weights = self.sampler.sample(self.size, batch_size, beta, self.rng)
         return dataclasses.replace(self.gather(indices), weights=weights)
 
     def update_priorities(self, indices: npt.ArrayLike, td_errors: npt.ArrayLike) -> None:
         """Set p_i = (|delta_i| + epsilon)^alpha for sampled ``indices`` (call before the next add,
         or a slot overwritten in between would get the old transition's priority). Any array-like
         will do: a batch's indices, numpy or (after ``Batch.to_torch``) a CPU tensor."""
-        indices = np.asarray(indices, dtype=np.int64)
-        td_errors = np.asarray(td_errors, dtype=np.float64)
-        if indices.shape != td_errors.shape:
-            raise ValueError(f"indices {indices.shape} and td_errors {td_errors.shape} must have the same shape")
-        if indices.size == 0:
-            return
-        if indices.min() < 0 or indices.max() >= self.size:
-            raise IndexError(f"indices must lie in [0, {self.size}), the stored transitions")
-        if not np.all(np.isfinite(td_errors)):
-            raise ValueError("td_errors must be finite: a NaN or inf priority would break all sampling")
-        priorities = (np.abs(td_errors) + self.epsilon) ** self.alpha
-        self.tree.update(indices, priorities)
-        self.max_priority = max(self.max_priority, float(priorities.max()))
+        self.sampler.update(indices, td_errors, self.size)
 
     # --- state -------------------------------------------------------------------------------
     def state_dict(self) -> dict:
         """ReplayBuffer's state plus the whole sum tree (a view) and the largest priority so far."""
-        return {**super().state_dict(), "sum_tree": self.tree.nodes, "max_priority": self.max_priority}
+        return {**super().state_dict(), **self.sampler.state_dict()}
 
     def load_state_dict(self, state: dict, *, n_actions: int | None = None) -> None:
         """Restore ``state_dict()``; on a mismatch (ValueError) the buffer is unchanged."""
-        nodes, max_priority = np.asarray(entry(state, "sum_tree")), entry(state, "max_priority")
-        if nodes.shape != self.tree.nodes.shape or nodes.dtype != self.tree.nodes.dtype:
-            raise ValueError(
-                f"sum tree is {nodes.dtype}{list(nodes.shape)}, "
-                f"expected {self.tree.nodes.dtype}{list(self.tree.nodes.shape)}"
-            )
-        if not np.all(np.isfinite(nodes)) or np.any(nodes < 0):
-            raise ValueError("sum tree priorities must be finite and >= 0")
-        if 0 <= (size := check_integer(state, "size")) <= self.capacity:  # else the base class says what is wrong
-            check_sum_tree(self.tree, nodes, size, "transitions")
-        if (
-            isinstance(max_priority, bool)
-            or not isinstance(max_priority, (int, float))
-            or not (0 < max_priority < float("inf"))
-        ):
-            raise ValueError(f"max_priority must be a finite number > 0, got {max_priority!r}")
+        size = check_integer(state, "size")
+        checked = self.sampler.checked_state(state, size if 0 <= size <= self.capacity else None)
         super().load_state_dict(state, n_actions=n_actions)
-        self.tree.nodes[:] = nodes
-        self.max_priority = float(max_priority)
+        self.sampler.load(checked)

@@ -31,7 +31,7 @@ import torch
 
 from dqn_family.replay.frames import FrameStackStorage
 from dqn_family.replay.masks import MASK_DTYPE, check_mask_bits, mask_width, pack_legal, refuse_mask_bits, unpack_legal
-from dqn_family.replay.prioritized import check_sum_tree, proportional_sample
+from dqn_family.replay.prioritized import ProportionalSampler
 from dqn_family.replay.storage import (
     ArrayStorage,
     ArrayT,
@@ -43,7 +43,6 @@ from dqn_family.replay.storage import (
     entry,
     fields_on_device,
 )
-from dqn_family.replay.sum_tree import SumTree
 
 
 @dataclass(frozen=True)
@@ -279,16 +278,17 @@ class SequenceReplayBuffer:
             self.arrays["legal_bits"] = np.zeros((capacity, sequence_length + 1, mask_width(action_masks)), MASK_DTYPE)
         self.position, self.size = 0, 0
         self.rng = np.random.default_rng(seed)
-        self.prioritized, self.alpha, self.epsilon = prioritized, alpha, epsilon
-        self.tree = SumTree(capacity) if prioritized else None
-        self.max_priority = 1.0
+        self.prioritized = prioritized
+        self.sampler = (
+            ProportionalSampler(capacity, alpha=alpha, epsilon=epsilon, items="sequences") if prioritized else None
+        )
 
     def __len__(self) -> int:
         return self.size
 
     @property
     def nbytes(self) -> int:
-        tree = self.tree.nodes.nbytes if self.tree is not None else 0
+        tree = self.sampler.nbytes if self.sampler is not None else 0
         return self.storage.nbytes + sum(array.nbytes for array in self.arrays.values()) + tree
 
     def add(self, sequences: list[Sequence], stream: int = 0) -> None:
@@ -315,8 +315,8 @@ class SequenceReplayBuffer:
             self.arrays["states"][slot] = sequence.state
             if self.mask_actions is not None and sequence.legal is not None:
                 self.arrays["legal_bits"][slot] = pack_legal(sequence.legal, self.mask_actions, "sequence legal")
-            if self.tree is not None:
-                self.tree.update(np.array([slot]), np.array([self.max_priority]))
+            if self.sampler is not None:
+                self.sampler.added(np.array([slot]))
             self.position = (slot + 1) % self.capacity
             self.size = min(self.size + 1, self.capacity)
 
@@ -327,12 +327,12 @@ class SequenceReplayBuffer:
     def sample(self, batch_size: int, beta: float = 1.0) -> SequenceBatch[np.ndarray]:
         """``batch_size`` sequences, with replacement: uniformly, or (prioritized) stratified in
         proportion to priority with importance weights (N P(i))^-beta / max."""
+        if self.sampler is not None:
+            return self.gather(*self.sampler.sample(self.size, batch_size, beta, self.rng))
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
-        if self.tree is None:
-            indices = self.rng.integers(0, self.size, size=batch_size)
-            return self.gather(indices, np.ones(batch_size, dtype=np.float32))
-        return self.gather(*proportional_sample(self.tree, self.size, batch_size, beta, self.rng))
+        indices = self.rng.integers(0, self.size, size=batch_size)
+        return self.gather(indices, np.ones(batch_size, dtype=np.float32))
 
     def gather(self, indices: np.ndarray, weights: np.ndarray | None = None) -> SequenceBatch[np.ndarray]:
         """The sequences at ``indices`` with their n-step targets' parts."""
@@ -366,14 +366,9 @@ class SequenceReplayBuffer:
 
     def update_priorities(self, indices: np.ndarray, priorities: np.ndarray) -> None:
         """Set p_i = (priority_i + epsilon)^alpha for the sampled sequences."""
-        if self.tree is None:
+        if self.sampler is None:
             raise ValueError("update_priorities needs a prioritized buffer")
-        indices, priorities = np.asarray(indices, dtype=np.int64), np.asarray(priorities, dtype=np.float64)
-        if not np.all(np.isfinite(priorities)):
-            raise ValueError("priorities must be finite")
-        values = (np.abs(priorities) + self.epsilon) ** self.alpha
-        self.tree.update(indices, values)
-        self.max_priority = max(self.max_priority, float(values.max(initial=0.0)))
+        self.sampler.update(indices, priorities, self.size)
 
     # --- state -------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -387,8 +382,8 @@ class SequenceReplayBuffer:
             **{name: array[: self.size] for name, array in self.arrays.items()},
             "rng": self.rng.bit_generator.state,
         }
-        if self.tree is not None:
-            state.update(sum_tree=self.tree.nodes, max_priority=self.max_priority)
+        if self.sampler is not None:
+            state.update(self.sampler.state_dict())
         return state
 
     def load_state_dict(self, state: dict, *, n_actions: int | None = None) -> None:
@@ -421,24 +416,11 @@ class SequenceReplayBuffer:
         check_all_in_range(arrays["rewards"], -np.inf, np.inf, "rewards")
         check_all_in_range(arrays["states"], -np.inf, np.inf, "recurrent states")
         check_generator_state(entry(state, "rng"), "replay rng")
-        nodes = self._checked_tree(state, size)
+        priorities = self.sampler.checked_state(state, size) if self.sampler is not None else None
         self.storage.load_state_dict(state, size * self.length)  # checks its part first
         for name, array in arrays.items():
             self.arrays[name][:size] = array
         self.size, self.position = size, position
         self.rng.bit_generator.state = state["rng"]
-        if self.tree is not None and nodes is not None:
-            self.tree.nodes[:] = nodes
-            self.max_priority = float(state["max_priority"])
-
-    def _checked_tree(self, state: dict, size: int) -> np.ndarray | None:
-        if self.tree is None:
-            return None
-        nodes = check_array(state, "sum_tree", dtype=self.tree.nodes.dtype, shape=self.tree.nodes.shape)
-        if not np.all(np.isfinite(nodes)):
-            raise ValueError("sum tree priorities must be finite")
-        check_sum_tree(self.tree, nodes, size, "sequences")
-        max_priority = entry(state, "max_priority")
-        if isinstance(max_priority, bool) or not isinstance(max_priority, (int, float)) or not 0 < max_priority < 1e300:
-            raise ValueError(f"max_priority must be a finite number > 0, got {max_priority!r}")
-        return nodes
+        if self.sampler is not None and priorities is not None:
+            self.sampler.load(priorities)

@@ -23,4 +23,7 @@ def test_stacked_frame_replay_state_survives_a_checkpoint_file(kind, tmp_path):
         buffer.sample(8, beta=0.5) if kind == "prioritized" else buffer.sample(8) for buffer in (original, restored)
     ]
     for name, value in first.__dict__.items():
+        if value is None:  # a field the buffer does not keep (next_legal without action masks)
+            assert second.__dict__[name] is None, name
+            continue
         assert isinstance(value, np.ndarray) and value.tobytes() == second.__dict__[name].tobytes(), name
