@@ -19,10 +19,12 @@ batches are gathered from a copy on that device (``replay.device.DeviceMirror``)
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Generic
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from dqn_family.replay.device import DeviceMirror
@@ -36,6 +38,7 @@ from dqn_family.replay.masks import (
     unpack_legal,
     unpack_legal_torch,
 )
+from dqn_family.replay.sampler import ProportionalSampler
 from dqn_family.replay.storage import (
     ArrayStorage,
     ArrayT,
@@ -103,6 +106,9 @@ class ReplayBuffer:
     sources whose transitions arrive interleaved (a distributed run's actors), each with a frame
     window of its own (``add``'s ``stream``). ``action_masks``: the number of actions, when each
     transition keeps its next observation's action mask (``add``'s ``next_legal``).
+
+    Sampling is uniform, or the ``sampler``'s (replay.sampler.ProportionalSampler: in proportion to
+    priority, with importance weights; ``sample`` then needs ``beta``).
     """
 
     def __init__(
@@ -118,6 +124,7 @@ class ReplayBuffer:
         streams: int = 1,
         device: torch.device | str | None = None,
         action_masks: int | None = None,
+        sampler: ProportionalSampler | None = None,
     ) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1, got {capacity}")
@@ -151,6 +158,7 @@ class ReplayBuffer:
         self.position = 0  # next slot to write
         self.size = 0  # slots holding a transition
         self.rng = np.random.default_rng(seed)
+        self.sampler = sampler
         # ``device``: batches are gathered from a copy on that device and come back as its tensors.
         self.mirror = None if device is None else self._mirror_on(torch.device(device))
 
@@ -168,7 +176,8 @@ class ReplayBuffer:
     def nbytes(self) -> int:
         """Bytes of all the arrays the buffer allocated (observation storage included)."""
         masks = 0 if self.next_legal_bits is None else self.next_legal_bits.nbytes
-        return self.storage.nbytes + sum(getattr(self, name).nbytes for name in FIELD_DTYPES) + masks
+        tree = 0 if self.sampler is None else self.sampler.nbytes
+        return self.storage.nbytes + sum(getattr(self, name).nbytes for name in FIELD_DTYPES) + masks + tree
 
     @property
     def observations(self) -> np.ndarray:
@@ -223,6 +232,8 @@ class ReplayBuffer:
             self.next_legal_bits[slots] = next_bits
         self.position = int((self.position + count) % self.capacity)
         self.size = min(self.size + count, self.capacity)
+        if self.sampler is not None:  # each new transition at the largest priority so far
+            self.sampler.added(np.arange(slots.start, slots.stop) if isinstance(slots, slice) else slots)
         if self.mirror is not None:
             self.mirror.written(self.position, count)
 
@@ -247,12 +258,28 @@ class ReplayBuffer:
             return slice(self.position, end)
         return (self.position + np.arange(count)) % self.capacity
 
-    def sample(self, batch_size: int) -> Batch[np.ndarray] | Batch[torch.Tensor]:
-        """Draw ``batch_size`` stored transitions uniformly, with replacement."""
+    def sample(self, batch_size: int, beta: float | None = None) -> Batch[np.ndarray] | Batch[torch.Tensor]:
+        """Draw ``batch_size`` stored transitions with replacement: uniformly, or by the sampler, in
+        proportion to priority with importance weights; ``beta`` in [0, 1] is then the
+        importance-correction exponent (1 corrects the bias fully; no default is right for every
+        caller, the loop anneals it)."""
+        if self.sampler is not None:
+            if beta is None:
+                raise ValueError("prioritized sampling needs beta, the importance-correction exponent")
+            indices, weights = self.sampler.sample(self.size, batch_size, beta, self.rng)
+            return dataclasses.replace(self.gather(indices), weights=weights)
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
         indices = self.rng.integers(0, self.size, size=batch_size)
         return self.gather(indices)
+
+    def update_priorities(self, indices: npt.ArrayLike, td_errors: npt.ArrayLike) -> None:
+        """Set p_i = (|delta_i| + epsilon)^alpha for sampled ``indices`` (call before the next add,
+        or a slot overwritten in between would get the old transition's priority). Any array-like
+        will do: a batch's indices, numpy or (after ``Batch.to_torch``) a CPU tensor."""
+        if self.sampler is None:
+            raise ValueError("update_priorities needs a prioritized buffer")
+        self.sampler.update(indices, td_errors, self.size)
 
     def gather(self, indices: np.ndarray) -> Batch[np.ndarray] | Batch[torch.Tensor]:
         """The transitions at ``indices``, with importance weights of 1 (uniform sampling): numpy
@@ -311,6 +338,7 @@ class ReplayBuffer:
             **self.storage.state_dict(self.size),
             **arrays,
             "rng": self.rng.bit_generator.state,
+            **(self.sampler.state_dict() if self.sampler is not None else {}),
         }
 
     def load_state_dict(self, state: dict, *, n_actions: int | None = None) -> None:
@@ -319,6 +347,11 @@ class ReplayBuffer:
         With ``n_actions``, every stored action must be one of them (what the agent will index with);
         rewards must be finite and discounts in [0, 1] whatever the caller."""
         size, position = check_integer(state, "size"), check_integer(state, "position")
+        priorities = (
+            self.sampler.checked_state(state, size if 0 <= size <= self.capacity else None)
+            if self.sampler is not None
+            else None
+        )
         if check_integer(state, "capacity") != self.capacity:
             raise ValueError(f"replay capacity is {state['capacity']}, this buffer holds {self.capacity}")
         if not (0 <= size <= self.capacity and 0 <= position < self.capacity) or (
@@ -341,6 +374,8 @@ class ReplayBuffer:
             getattr(self, name)[:size] = array  # slots past `size` are never read (next_legal_bits included)
         self.size, self.position = size, position
         self.rng.bit_generator.state = state["rng"]
+        if self.sampler is not None and priorities is not None:
+            self.sampler.load(priorities)
         if self.mirror is not None:
             self.storage.take_changed_rows()  # the reload below copies everything
             self.mirror.reload()

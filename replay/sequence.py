@@ -31,7 +31,7 @@ import torch
 
 from dqn_family.replay.frames import FrameStackStorage
 from dqn_family.replay.masks import MASK_DTYPE, check_mask_bits, mask_width, pack_legal, refuse_mask_bits, unpack_legal
-from dqn_family.replay.prioritized import ProportionalSampler
+from dqn_family.replay.sampler import ProportionalSampler
 from dqn_family.replay.storage import (
     ArrayStorage,
     ArrayT,
@@ -225,7 +225,7 @@ SEQUENCE_DTYPES: dict[str, np.dtype] = {
 
 class SequenceReplayBuffer:
     """A ring of ``capacity`` sequences of ``sequence_length`` steps; uniform sampling, or
-    proportional to priority (``prioritized``, Schaul et al. 2016, as replay.prioritized, per sequence)."""
+    proportional to priority (``prioritized``: replay.sampler's ProportionalSampler, per sequence)."""
 
     def __init__(
         self,
