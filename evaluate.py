@@ -87,6 +87,7 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
         save_model,
         set_torch_threads,
     )
+    from dqn_family.agents.acting import explore_action, greedy_step
     from dqn_family.agents.state_checks import check_module_state
     from dqn_family.configs import (
         Config,
@@ -98,7 +99,18 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
         report_user_errors,
     )
     from dqn_family.configs.trust import check_run_imports, settle_import_path
-    from dqn_family.envs import EnvOptions, action_count, make_env, observation_layout, observation_states
+    from dqn_family.envs import (
+        MASK_KEY,
+        EnvOptions,
+        MaskError,
+        action_count,
+        check_some_legal,
+        make_env,
+        mask_source,
+        observation_layout,
+        observation_states,
+    )
+    from dqn_family.envs.masks import legal_rows
     from dqn_family.envs.render import record_video, require_display, require_moviepy
     from dqn_family.fileio.results import human_stream, write_json
     from dqn_family.training import MetricLog, Progress
@@ -128,13 +140,18 @@ def evaluate_policy(
     video_dir: str | Path | None = None,
     env_options: EnvOptions | None = None,
     numpy_acting: bool = True,
+    action_mask: str = "off",
 ) -> EvalResult:
     """Play ``episodes`` full episodes, greedy with probability 1 - epsilon; the first reset is
-    seeded with ``seed`` and exploration draws from its own generator seeded the same way.
+    seeded with ``seed`` and exploration draws from its own generator seeded the same way
+    (``rng.random()`` then, when exploring, one ``rng.integers``: examples/play_onnx.py draws alike).
     ``video_dir`` records every episode there as an MP4 (rendering ``rgb_array`` frames);
     ``render_mode="human"`` shows them in a window instead. ``env_options`` build the env as
     training did (Atari preprocessing, time limits); an Atari episode is a whole game.
-    ``numpy_acting`` picks greedy actions with a numpy forward where the network allows it."""
+    ``numpy_acting`` picks greedy actions with a numpy forward where the network allows it.
+    ``action_mask`` (the run's --action-mask, decided on the env's first reset: envs.mask_source):
+    with masks, both the greedy and the random actions are legal ones. Greedy actions come from
+    agents.acting.greedy_step, as in training."""
     env = make_env(env_spec, render_mode="rgb_array" if video_dir is not None else render_mode, options=env_options)
     if video_dir is not None:
         env = record_video(env, video_dir, episodes=episodes, name_prefix=env_file_name(env_spec))
@@ -148,34 +165,47 @@ def evaluate_policy(
     returns, lengths = [], []
     try:
         n_actions = action_count(env.action_space)
-        observation, _ = env.reset(seed=seed)
+        observation, info = env.reset(seed=seed)
+        masked = mask_source(env, action_mask, info, env_spec)
         for _ in range(episodes):
             episode_return, length, done = 0.0, 0, False
-            state = as_recurrent(q_network).initial_state(1) if recurrent else torch.zeros(0)
+            state = as_recurrent(q_network).initial_state(1) if recurrent else None
             while not done:
+                legal_1A = legal_of(info, n_actions, env_spec, length) if masked else None
                 explore = rng.random() < epsilon
-                if recurrent:  # the network steps even when exploring: its state follows the episode
-                    obs_1 = torch.as_tensor(np.asarray(observation), device=device).unsqueeze(0)
-                    q_1A, state = as_recurrent(q_network).step(obs_1, state)
-                    action = int(rng.integers(n_actions)) if explore else int(q_1A.argmax(dim=1).item())
-                elif explore:
-                    action = int(rng.integers(n_actions))
-                elif numpy_greedy is not None:  # asarray: Discrete observations are Python ints
-                    action = int(numpy_greedy(np.asarray(observation)[None])[0])
+                # A recurrent network steps even when exploring: its state follows the episode.
+                if recurrent or not explore:  # asarray: Discrete observations are Python ints
+                    observation_1 = np.asarray(observation)[None]
+                    greedy_1, state = greedy_step(
+                        q_network, observation_1, state, legal_1A, device=device, numpy_greedy=numpy_greedy
+                    )
+                if explore:
+                    action = explore_action(rng, n_actions, None if legal_1A is None else legal_1A[0])
                 else:
-                    obs_1 = torch.as_tensor(observation, device=device).unsqueeze(0)
-                    action = int(q_network(obs_1).argmax(dim=1).item())
-                observation, reward, terminated, truncated, _ = env.step(action)
+                    action = int(greedy_1[0])
+                observation, reward, terminated, truncated, info = env.step(action)
                 episode_return += float(reward)
                 length += 1
                 done = terminated or truncated
             returns.append(episode_return)
             lengths.append(length)
-            observation, _ = env.reset()
+            observation, info = env.reset()
     finally:
         env.close()
         q_network.train(was_training)
     return EvalResult(returns=returns, lengths=lengths)
+
+
+def legal_of(info: dict, n_actions: int, env_spec: str, episode_step: int) -> np.ndarray:
+    """The action mask of one env's current observation, bool [1, A], checked (envs.masks): one
+    with no legal action in a state the episode goes on from is a MaskError."""
+    if MASK_KEY not in info:
+        raise MaskError(
+            f"env {env_spec!r} gave no info['{MASK_KEY}'] at episode step {episode_step:,} of an evaluation"
+        )
+    legal_1A = legal_rows(np.asarray(info[MASK_KEY])[None], n_actions, env_spec)
+    check_some_legal(legal_1A, np.zeros(1, dtype=bool), env_spec, episode_step)
+    return legal_1A
 
 
 def evaluate_and_save(
@@ -202,6 +232,7 @@ def evaluate_and_save(
         device=run.device,
         env_options=EnvOptions.of(config),
         numpy_acting=config.numpy_acting,
+        action_mask=config.action_mask,
     )
     writer.add_scalar("eval/mean_return", result.mean, step)
     writer.add_scalar("eval/std_return", result.std, step)
@@ -280,6 +311,7 @@ def _evaluate_command(args: argparse.Namespace) -> int:
         video_dir=args.video,
         env_options=EnvOptions.of(config),
         numpy_acting=config.numpy_acting,
+        action_mask=config.action_mask,
     )
     human = human_stream(args.json)  # stderr while the JSON goes to stdout
     print(

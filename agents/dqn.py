@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dqn_family.agents.acting import greedy_step
 from dqn_family.agents.compiled import CompiledUpdate
 from dqn_family.agents.layers import NoisyLinear, reset_noise, seed_noise
 from dqn_family.agents.masks import bootstrap_legal, check_legal, masked_argmax, masked_q, uniform_actions
@@ -152,20 +153,18 @@ class DQNAgent:
 
     def greedy_actions(self, observations: np.ndarray, legal: np.ndarray | None = None) -> np.ndarray:
         """argmax_a Q(s, a) per observation, over each row's legal actions when ``legal`` is given."""
-        if self.numpy_greedy is not None:  # it checks the mask itself
-            return self.numpy_greedy(observations, legal)
-        if legal is not None:
-            check_legal(legal, len(observations), self.n_actions)
+        if self.numpy_greedy is not None:  # no mode to set: plain MLPs only (agents.numpy_actor)
+            return greedy_step(
+                self.q_network, observations, None, legal, device=self.device, numpy_greedy=self.numpy_greedy
+            )[0]
         was_training = self.q_network.training
         # Act in eval mode (BatchNorm statistics untouched, no dropout), except that noisy layers
         # explore through their noise, which only train mode applies.
         self.q_network.train(self.noisy)
         try:
-            with torch.no_grad():
-                q_BA = self.q_network(torch.as_tensor(observations, device=self.device))
+            return greedy_step(self.q_network, observations, None, legal, device=self.device)[0]
         finally:
             self.q_network.train(was_training)
-        return masked_argmax(q_BA, legal).cpu().numpy()
 
     # --- learning ----------------------------------------------------------------------------
     def update(self, batch: Batch[torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -29,9 +29,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from dqn_family.agents.acting import greedy_step
 from dqn_family.agents.dqn import DQNAgent
 from dqn_family.agents.layers import reset_noise
-from dqn_family.agents.masks import check_legal, masked_argmax, uniform_actions
+from dqn_family.agents.masks import check_legal, uniform_actions
 from dqn_family.agents.networks import (
     ACTIVATION_MODULES,
     NetworkError,
@@ -296,13 +297,11 @@ class RecurrentAgent:
         was_training = self.q_network.training
         self.q_network.train(learner.noisy)  # as DQNAgent.greedy_actions: eval mode, except noise
         try:
-            with torch.no_grad():
-                q_BA, next_BS = as_recurrent(self.q_network).step(
-                    torch.as_tensor(observations, device=self.device), torch.as_tensor(states, device=self.device)
-                )
+            state_BS = torch.as_tensor(states, device=self.device)
+            greedy, next_BS = greedy_step(self.q_network, observations, state_BS, legal, device=self.device)
         finally:
             self.q_network.train(was_training)
-        greedy = masked_argmax(q_BA, legal).cpu().numpy()
+        assert next_BS is not None  # a state in, a state out
         return np.where(explore, random_actions, greedy), next_BS.cpu().numpy()
 
     # --- learning ----------------------------------------------------------------------------

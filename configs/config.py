@@ -31,6 +31,7 @@ RECURRENT_CORES = ("off", "lstm", "gru", "custom")  # agents.recurrent builds ls
 PRECISIONS = ("fp32", "bf16", "fp16")  # agents.precision.AUTOCAST_DTYPES maps each to its dtype
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")  # agents.device.resolve_device checks it too
 ACTOR_EXPLORATION = ("apex", "schedule")  # distributed.actor.actor_epsilon implements each
+ACTION_MASKS = ("auto", "obs", "info", "off")  # envs.masks.mask_source implements each
 
 
 MAX_LAYERS, MAX_WIDTH = 64, 16_384  # hidden_sizes
@@ -112,6 +113,16 @@ class Config:
     num_envs: int = _field(1, "Number of environments stepped together through gymnasium.vector.", low=1, high=1024)
     vector_mode: str = _field(
         "sync", "How vector envs run: 'sync' (one process) or 'async' (a process each).", VECTOR_MODES
+    )
+    action_mask: str = _field(
+        "auto",
+        "Action masks (the legal actions of each state): 'obs' reads a Dict observation's 'action_mask' "
+        "key (PettingZoo's convention; the Dict's one other key is the observation), 'info' reads "
+        "info['action_mask'] (Gymnasium's Taxi), 'auto' takes obs if the observation has that key, else "
+        "info if the env's first reset gives it, else off; 'off' ignores masks. With masks, exploration "
+        "and greedy acting (training, evaluation, export) take legal actions only, and the targets "
+        "maximise over the next state's legal actions.",
+        ACTION_MASKS,
     )
     device: str = _field("auto", "Torch device: auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")
     device_replay: bool = _field(

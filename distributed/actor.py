@@ -33,6 +33,7 @@ from dqn_family.configs.schedules import SCHEDULES
 from dqn_family.envs import (
     EnvOptions,
     action_count,
+    action_masks,
     make_vector_env,
     observation_layout,
     observation_states,
@@ -74,6 +75,7 @@ class BatchInfo:
     weights_version: int  # learner updates behind the weights that acted (-1: the initial network)
     epsilon: float
     seconds: float  # wall-clock time the actor spent on it
+    illegal_actions: int | None = None  # actions taken that the action mask forbade (None: no masks)
 
 
 # What one send carries to the replay: transitions (ReplayBuffer.add's fields), or sequences.
@@ -101,6 +103,7 @@ class ActorCore:
         self.config, self.index = config, index
         set_torch_threads(config.torch_threads)
         torch.manual_seed(env_seed)
+        masks = action_masks(config.env_id, config.action_mask, EnvOptions.of(config)) is not None
         self.envs = make_vector_env(
             config.env_id, config.num_envs, mode=config.vector_mode, options=EnvOptions.of(config)
         )
@@ -118,7 +121,7 @@ class ActorCore:
         )
         self.agent = agent
         self.send_buffer = SequenceSend() if isinstance(agent, RecurrentAgent) else TransitionSend()
-        self.stepper = Stepper(config, self.envs, acting_of(agent), adder_of(config, self.send_buffer))
+        self.stepper = Stepper(config, self.envs, acting_of(agent), adder_of(config, self.send_buffer), masks=masks)
         self.stepper.reset(env_seed)
         self.weights_version = -1
         self.steps_since_sync = 0
@@ -163,6 +166,7 @@ class ActorCore:
             weights_version=self.weights_version,
             epsilon=epsilon,
             seconds=time.perf_counter() - started,
+            illegal_actions=self.stepper.take_illegal_actions() if self.stepper.masks else None,
         )
         return info, SendData(items, priorities, self.index)
 
@@ -181,6 +185,7 @@ class ActorCore:
             terminated=torch.as_tensor(transitions["terminated"], dtype=torch.float32),
             discounts=torch.as_tensor(transitions["discounts"]),
             indices=torch.zeros(count, dtype=torch.int64),
+            next_legal=torch.as_tensor(transitions["next_legal"]) if "next_legal" in transitions else None,
         )
         assert isinstance(self.agent, DQNAgent)
         _, priorities_B, _ = self.agent.loss_terms(batch)

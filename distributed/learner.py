@@ -255,6 +255,8 @@ class Fleet:
                 raise DistributedError(f"actor {actor} died {MAX_ACTOR_DEATHS + 1} times (last: {why})")
         for ack in polled.acks:
             count_steps(count, log, progress, ack.info.env_steps, ack.info.episodes)
+            if ack.info.illegal_actions is not None:
+                log.add_illegal_actions(ack.info.illegal_actions)
             self.fleet.record(ack, count.updates, progress)
             self.stored_count = min(self.stored_count + ack.stored, replay_capacity(self.config))
 

@@ -250,6 +250,7 @@ def start_replay(
     seed: int,
     options: dict,
     state_size: int | None = None,
+    action_masks: int | None = None,
 ) -> Any:
     """The replay actor, once its buffer is allocated (a ConfigError there, e.g. too little memory, is raised here)."""
     replay_class: Any = ray.remote(num_cpus=1, max_restarts=0, **options)(ReplayServer)
@@ -259,6 +260,7 @@ def start_replay(
         observation_dtype=observation_dtype,
         seed=seed,
         state_size=state_size,
+        action_masks=action_masks,
     )
     try:
         ray.get(handle.pid.remote())

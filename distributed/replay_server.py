@@ -51,8 +51,11 @@ class ReplayServer:
         observation_dtype: np.dtype,
         seed: int,
         state_size: int | None = None,
+        action_masks: int | None = None,
     ) -> None:
-        self.buffer = build_replay(config, observation_shape, observation_dtype, seed, state_size=state_size)
+        self.buffer = build_replay(
+            config, observation_shape, observation_dtype, seed, state_size=state_size, action_masks=action_masks
+        )
         self.prioritized = config.prioritized
         self.generations = np.zeros(self.buffer.capacity, dtype=np.int64)
         self.added = 0  # items added since this server started (its checkpointed contents not counted)

@@ -28,7 +28,7 @@ from dqn_family.configs.errors import os_errors_in
 from dqn_family.configs.trust import cwd_importable
 from dqn_family.distributed.learner import DistributedRun, learner_loop
 from dqn_family.distributed.ray_session import start_ray
-from dqn_family.envs import EnvOptions, action_count, make_env, observation_layout, observation_states
+from dqn_family.envs import EnvOptions, action_count, make_env, masks_of, observation_layout, observation_states
 from dqn_family.replay.memory import available_memory
 from dqn_family.training.hooks import EvaluationCallback
 from dqn_family.training.run_dir import config_table, create_run_dir
@@ -102,6 +102,7 @@ def _build(
         space = env.observation_space
         observation_shape, observation_dtype = observation_layout(space)
         n_actions = action_count(env.action_space)
+        masks = masks_of(env, config.action_mask, config.env_id)  # the actors decide alike (envs.action_masks)
     finally:
         env.close()
     agent = make_agent(
@@ -119,6 +120,7 @@ def _build(
         seed=buffer_seed,
         options=workers_options,
         state_size=as_recurrent(agent.q_network).state_size if isinstance(agent, RecurrentAgent) else None,
+        action_masks=masks,
     )
     spaces = {
         "observation_shape": list(observation_shape),

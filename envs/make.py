@@ -3,6 +3,8 @@
 Vector envs are built with NEXT_STEP autoreset stated explicitly (Gymnasium 1.x's default): the
 step after an episode ends returns the reset observation with reward 0 and ignores the action.
 That step is not a transition; :func:`autoreset_mask` is how the training loop knows to drop it.
+A Dict observation with an ``action_mask`` key is made its other key's, the mask moved into info
+(envs.masks); :func:`action_masks` tells whether a run acts with masks.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from gymnasium.vector import AsyncVectorEnv, AutoresetMode, VectorEnv
 
 from dqn_family.configs.errors import UserError
 from dqn_family.configs.trust import IMPORT_HINT, PROJECT_ENV_MODULES, SpecError, split_env_spec
+from dqn_family.envs.masks import mask_source, wrap_masks
 from dqn_family.envs.pixels import EnvOptions, env_family, make_pixel_env, time_limit_kwargs
 from dqn_family.envs.vector import LeanSyncVectorEnv
 from dqn_family.fileio import one_line
@@ -60,7 +63,7 @@ def _make_unchecked(env_spec: str, render_mode: str | None, options: EnvOptions)
     try:
         if env_family(env_id) is not None:
             return make_pixel_env(env_id, options, render_mode)
-        return gym.make(env_id, render_mode=render_mode, **time_limit_kwargs(options))
+        return wrap_masks(gym.make(env_id, render_mode=render_mode, **time_limit_kwargs(options)), env_spec)
     except (gym.error.DependencyNotInstalled, ImportError) as error:
         # e.g. Box2D missing for LunarLander: Gymnasium's message names its fix, pip install "gymnasium[box2d]"
         raise EnvError(f"env {env_spec!r} needs a package that is not installed: {one_line(error)}") from None
@@ -79,6 +82,27 @@ def make_vector_env(
     if mode == "async":
         return AsyncVectorEnv(env_fns, autoreset_mode=AutoresetMode.NEXT_STEP)
     return LeanSyncVectorEnv(env_fns, autoreset_mode=AutoresetMode.NEXT_STEP)
+
+
+def action_masks(env_spec: str, setting: str, options: EnvOptions | None = None) -> int | None:
+    """The number of actions when a run with ``--action-mask setting`` acts with this env's masks,
+    else None; decided on an env made for the purpose, so that the run's own envs start untouched."""
+    if setting == "off":
+        return None
+    env = make_env(env_spec, options=options)
+    try:
+        return masks_of(env, setting, env_spec)
+    finally:
+        env.close()
+
+
+def masks_of(env: gym.Env, setting: str, env_spec: str) -> int | None:
+    """``action_masks`` for an env already made, which this resets (seed 0) when its first reset's
+    info decides (envs.masks.mask_source); MaskError when the setting's source is missing."""
+    if setting == "off":
+        return None
+    _, info = env.reset(seed=0)
+    return action_count(env.action_space) if mask_source(env, setting, info, env_spec) else None
 
 
 def check_spaces(observation_space: gym.Space, action_space: gym.Space, env_spec: str) -> None:

@@ -44,14 +44,17 @@ def build_replay(
     device: torch.device | None = None,
     *,
     state_size: int | None = None,
+    action_masks: int | None = None,
 ) -> ReplayBuffer | SequenceReplayBuffer:
     """The replay buffer the config asks for, once its memory is known to fit (ConfigError if not);
     with a ``device``, it also keeps a copy there and gathers batches from it. A recurrent config
-    (``state_size``: the width of its network's states) gets sequence replay, gathered on the host."""
+    (``state_size``: the width of its network's states) gets sequence replay, gathered on the host.
+    ``action_masks``: the number of actions when the run acts with action masks (envs.action_masks),
+    which replay then keeps, as bits."""
     if config.recurrent != "off":
         if state_size is None:
             raise ValueError("sequence replay needs the recurrent state's size")  # a bug, not user input
-        return build_sequence_replay(config, observation_shape, observation_dtype, seed, state_size)
+        return build_sequence_replay(config, observation_shape, observation_dtype, seed, state_size, action_masks)
     common: _ReplayOptions = {
         "capacity": config.buffer_size,
         "observation_shape": observation_shape,
@@ -63,16 +66,21 @@ def build_replay(
             num_envs=config.num_envs, n_step=config.n_step, stack=observation_shape[0]
         )
         common["streams"] = frame_streams(config)
-    needed = replay_bytes(**common, prioritized=config.prioritized)
+    needed = replay_bytes(**common, prioritized=config.prioritized, action_masks=action_masks)
     check_replay_memory(config, needed)
     if device is not None:
         check_device_memory(config, needed, device)
     try:
         if config.prioritized:
             return PrioritizedReplayBuffer(
-                **common, seed=seed, alpha=config.priority_alpha, epsilon=config.priority_epsilon, device=device
+                **common,
+                seed=seed,
+                alpha=config.priority_alpha,
+                epsilon=config.priority_epsilon,
+                device=device,
+                action_masks=action_masks,
             )
-        return ReplayBuffer(**common, seed=seed, device=device)
+        return ReplayBuffer(**common, seed=seed, device=device, action_masks=action_masks)
     except (MemoryError, torch.OutOfMemoryError) as error:  # a limit the check could not see
         where = f"on {device}" if isinstance(error, torch.OutOfMemoryError) else "in memory"
         raise ConfigError(
@@ -87,6 +95,7 @@ def build_sequence_replay(
     observation_dtype: np.dtype,
     seed: int,
     state_size: int,
+    action_masks: int | None = None,
 ) -> SequenceReplayBuffer:
     """Sequence replay (replay.sequence) holding buffer_size // sequence_length sequences: buffer_size
     env steps of sequences, overlapping steps counted in each sequence they are in."""
@@ -118,6 +127,7 @@ def build_sequence_replay(
         stacked_frames=stacked,
         frame_window=window,
         streams=frame_streams(config),
+        action_masks=action_masks,
     )
 
 

@@ -10,7 +10,8 @@ core and adder, house style 25):
 - the adder (:class:`Adder`): what replay stores of a vector step: 1-step or n-step transitions
   (replay.nstep), or overlapping sequences with the state they started from (replay.sequence);
 - the stepper (:class:`Stepper`): vector envs stepped with those two, written once for this
-  process's envs and every distributed actor's;
+  process's envs and every distributed actor's; with action masks (envs.masks) it carries each
+  sub-env's current mask, hands it to acting, and hands replay the mask of every next observation;
 - the collector (:class:`Collector`): where env steps come from and how many updates they allow:
   :class:`InProcess`, or the actors of a distributed run (distributed.learner.Fleet);
 - the learner step (:func:`learn`): batches sampled (with importance weights when
@@ -40,7 +41,7 @@ from dqn_family.agents import DQNAgent, RecurrentAgent
 from dqn_family.checkpoints import stop_on_signals
 from dqn_family.configs import Config
 from dqn_family.configs.schedules import SCHEDULES, crossed, learning_rate_at, priority_beta_at
-from dqn_family.envs import AutoresetTracker, learning_signal
+from dqn_family.envs import AutoresetTracker, check_some_legal, learning_signal, vector_legal
 from dqn_family.replay import NStepAccumulator, Sequence, SequenceAccumulator
 from dqn_family.training.hooks import EvaluationCallback
 from dqn_family.training.metrics import EpisodeTracker, MetricLog, NonFiniteError, checked_priorities
@@ -64,8 +65,11 @@ class Acting(Protocol):
     def initial_state(self, count: int) -> np.ndarray:
         """States [count, S] float32 at an episode's start (S = 0 without recurrence)."""
 
-    def act(self, observations: np.ndarray, states: np.ndarray, epsilon: float) -> tuple[np.ndarray, np.ndarray]:
-        """(actions [E], next states [E, S])."""
+    def act(
+        self, observations: np.ndarray, states: np.ndarray, epsilon: float, legal: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(actions [E], next states [E, S]); with an action mask ``legal`` (bool [E, A]) only legal
+        actions, explored or greedy."""
 
 
 class StatelessActing:
@@ -77,8 +81,10 @@ class StatelessActing:
     def initial_state(self, count: int) -> np.ndarray:
         return np.zeros((count, 0), dtype=np.float32)
 
-    def act(self, observations: np.ndarray, states: np.ndarray, epsilon: float) -> tuple[np.ndarray, np.ndarray]:
-        return self.agent.act(observations, epsilon), states
+    def act(
+        self, observations: np.ndarray, states: np.ndarray, epsilon: float, legal: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return self.agent.act(observations, epsilon, legal), states
 
 
 def acting_of(agent: DQNAgent | RecurrentAgent) -> Acting:
@@ -97,7 +103,9 @@ def start_episodes(acting: Acting, states: np.ndarray, starting: np.ndarray) -> 
 @dataclass(frozen=True)
 class Step:
     """One vector step as replay sees it: the learning signal (clipped rewards, life-loss
-    terminals), the states acted from, and which sub-envs' steps were real (not an autoreset)."""
+    terminals), the states acted from, which sub-envs' steps were real (not an autoreset), and with
+    action masks those of the observations and of the next observations (bool [E, A]; the true final
+    observation's where an episode ended)."""
 
     observations: np.ndarray
     actions: np.ndarray
@@ -108,6 +116,8 @@ class Step:
     states: np.ndarray
     real: np.ndarray
     all_real: bool
+    legal: np.ndarray | None = None
+    next_legal: np.ndarray | None = None
 
     def transitions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(observations, actions, rewards, next observations, terminated, truncated), in the order
@@ -139,6 +149,8 @@ class TransitionSink(Protocol):
         terminated: np.ndarray,
         truncated: np.ndarray,
         discounts: np.ndarray | float,
+        *,
+        next_legal: np.ndarray | None = None,
     ) -> None: ...
 
 
@@ -152,13 +164,16 @@ class TransitionAdder:
 
     def add(self, step: Step) -> None:
         if self.n_step is not None:
-            self.buffer.add(**self.n_step.push(*step.transitions(), step.real).as_dict())
+            self.buffer.add(**self.n_step.push(*step.transitions(), step.real, step.next_legal).as_dict())
             return
         stored = slice(None) if step.all_real else step.real  # a slice copies nothing: the common step
         observations, actions, rewards, next_observations, terminated, truncated = (
             values[stored] for values in step.transitions()
         )
-        self.buffer.add(observations, actions, rewards, next_observations, terminated, truncated, self.gamma)
+        next_legal = None if step.next_legal is None else step.next_legal[stored]
+        self.buffer.add(
+            observations, actions, rewards, next_observations, terminated, truncated, self.gamma, next_legal=next_legal
+        )
 
 
 class SequenceSink(Protocol):
@@ -175,7 +190,7 @@ class SequenceAdder:
         self.sequences = SequenceAccumulator(config.num_envs, config.sequence_length, config.sequence_overlap)
 
     def add(self, step: Step) -> None:
-        self.buffer.add(self.sequences.push(*step.transitions(), step.states, step.real))
+        self.buffer.add(self.sequences.push(*step.transitions(), step.states, step.real, step.legal, step.next_legal))
 
 
 def adder_of(config: Config, buffer: TransitionSink | SequenceSink) -> Adder:
@@ -187,27 +202,42 @@ def adder_of(config: Config, buffer: TransitionSink | SequenceSink) -> Adder:
 
 class Stepper:
     """Vector envs stepped by an acting part, each step handed to an adder: what the in-process loop
-    and every distributed actor do per vector step, written once."""
+    and every distributed actor do per vector step, written once.
 
-    def __init__(self, config: Config, envs: VectorEnv, acting: Acting, adder: Adder) -> None:
+    With ``masks`` (envs.masks) each sub-env's mask comes from its info at every reset and step:
+    acting gets the current one, the step's adder the next one; a sub-env whose episode goes on with
+    no legal action is a MaskError naming the env and the env step (``env_steps``: the real steps
+    taken before, which the caller may set), and ``illegal_actions`` counts the actions taken that
+    the mask forbade (it must stay 0)."""
+
+    def __init__(self, config: Config, envs: VectorEnv, acting: Acting, adder: Adder, *, masks: bool = False) -> None:
         self.config, self.envs, self.acting, self.adder = config, envs, acting, adder
         self.autoreset = AutoresetTracker(config.num_envs)
         self.episodes = EpisodeTracker(config.num_envs)
+        self.masks = masks
+        self.legal: np.ndarray | None = None  # [E, A] bool: the masks to act with next (with masks)
+        self.env_steps = 0  # real env steps taken so far (where a run resumed: set by the caller)
+        self.illegal_actions = 0  # since take_illegal_actions last emptied it
 
     def reset(self, seed: int) -> None:
         """Fresh episodes (sub-env i seeded ``seed + i``), each from the initial state."""
-        self.observations, _ = self.envs.reset(seed=seed)
+        self.observations, infos = self.envs.reset(seed=seed)
         self.states = self.acting.initial_state(self.config.num_envs)  # [E, S]
+        if self.masks:
+            self.legal = self._legal(infos, np.zeros(self.config.num_envs, dtype=bool), self.env_steps)
 
     def step(self, epsilon: float) -> tuple[int, list[tuple[float, int]]]:
         """One vector step: (real env steps taken, (return, length) of the episodes that ended)."""
-        actions, next_states = self.acting.act(self.observations, self.states, epsilon)
+        legal = self.legal
+        actions, next_states = self.acting.act(self.observations, self.states, epsilon, legal)
         next_observations, rewards, terminated, truncated, infos = self.envs.step(actions)
         # Under NEXT_STEP autoreset, the step after an episode's end only resets that sub-env: it is
         # not a transition, so it is neither stored nor counted, and the observation it returned
         # starts a new episode, from the initial state.
         autoreset = self.autoreset
         real = autoreset.real_steps(terminated, truncated)
+        taken = self.config.num_envs if autoreset.all_real else int(real.sum())
+        next_legal = None if legal is None else self._next_legal(infos, terminated | truncated, actions, real, taken)
         learn_rewards, learn_terminated = learning_signal(self.config, rewards, terminated, infos)
         self.adder.add(
             Step(
@@ -220,12 +250,39 @@ class Stepper:
                 self.states,
                 real,
                 autoreset.all_real,
+                legal,
+                next_legal,
             )
         )
         self.states = next_states if autoreset.all_real else start_episodes(self.acting, next_states, ~real)
         self.observations = next_observations
-        taken = self.config.num_envs if autoreset.all_real else int(real.sum())
+        self.env_steps += taken
         return taken, self.episodes.step(rewards, real, autoreset)
+
+    def _legal(self, infos: dict[str, Any], ended: np.ndarray, env_step: int) -> np.ndarray:
+        """The masks in a reset's or step's infos, bool [E, A], checked (envs.masks)."""
+        n_actions = int(getattr(self.envs.single_action_space, "n", 0))
+        legal = vector_legal(infos, self.config.num_envs, n_actions, self.config.env_id)
+        check_some_legal(legal, ended, self.config.env_id, env_step)
+        return legal
+
+    def _next_legal(
+        self, infos: dict[str, Any], ended: np.ndarray, actions: np.ndarray, real: np.ndarray, taken: int
+    ) -> np.ndarray:
+        """The next observations' masks (the true final observation's where an episode ended, which
+        may have no legal action); counts the illegal actions just taken; sets the masks to act with."""
+        assert self.legal is not None
+        next_legal = self._legal(infos, ended, self.env_steps + taken)
+        taken_legal = self.legal[np.arange(len(actions)), actions]
+        self.illegal_actions += int(np.count_nonzero(~taken_legal & real))
+        # A sub-env whose episode ended is reset by its next step, which ignores the action: any will do.
+        self.legal = next_legal | ended[:, None] if ended.any() else next_legal
+        return next_legal
+
+    def take_illegal_actions(self) -> int:
+        """Illegal actions taken since the last call."""
+        count, self.illegal_actions = self.illegal_actions, 0
+        return count
 
 
 # --- learning ------------------------------------------------------------------------------------
@@ -321,11 +378,15 @@ class InProcess:
 
     def __init__(self, run: Run) -> None:
         self.run, self.config = run, run.config
-        self.stepper = Stepper(run.config, run.envs, acting_of(run.agent), adder_of(run.config, run.buffer))
+        masks = run.buffer.mask_actions is not None  # the replay keeps masks exactly when the run acts with them
+        self.stepper = Stepper(
+            run.config, run.envs, acting_of(run.agent), adder_of(run.config, run.buffer), masks=masks
+        )
         self.epsilon_at = SCHEDULES[run.config.exploration_schedule]
         self.last_epsilon = run.config.epsilon_start
 
     def start(self, count: Counters, resumed: bool) -> None:
+        self.stepper.env_steps = count.env_steps
         self.stepper.reset(int(self.run.env_seeds.integers(2**31)) if resumed else self.config.seed)
 
     def collect(self, count: Counters, log: MetricLog, progress: Progress) -> None:
@@ -334,6 +395,8 @@ class InProcess:
             count.env_steps, start=config.epsilon_start, end=config.epsilon_end, decay_steps=config.epsilon_decay_steps
         )
         count_steps(count, log, progress, *self.stepper.step(self.last_epsilon))
+        if self.stepper.masks:
+            log.add_illegal_actions(self.stepper.take_illegal_actions())
 
     def settle(self, count: Counters, log: MetricLog, progress: Progress) -> None:
         """Nothing is ever on its way: each step is stored as it is taken."""
@@ -396,9 +459,11 @@ def train_loop(
             while count.env_steps < config.total_steps and stop.signal is None and stopped_early is None:
                 before = count.env_steps
                 collector.collect(count, log, progress)
-                finished = count.env_steps >= config.total_steps
-                if finished:  # what is on its way into replay counts too: nothing stored goes uncounted
+                if count.env_steps >= config.total_steps or (
+                    config.checkpoint_every and crossed(before, count.env_steps, config.checkpoint_every)
+                ):  # what is on its way into replay counts too (at the end, and before a checkpoint)
                     collector.settle(count, log, progress)
+                finished = count.env_steps >= config.total_steps  # decided after settling: it may finish a run
 
                 if count.env_steps >= config.learning_starts and collector.stored() >= config.batch_size:
                     due = collector.updates_due(count, before, finished)
@@ -417,7 +482,6 @@ def train_loop(
                     final_eval, stopped_early = evaluate_and_save(run, log, count, progress, started, on_evaluation)
 
                 if config.checkpoint_every and crossed(before, count.env_steps, config.checkpoint_every):
-                    collector.settle(count, log, progress)
                     count.seconds = time.perf_counter() - started
                     saved_step = save_training_state(run, writer, count, log, final_eval)
             collector.settle(count, log, progress)

@@ -47,6 +47,12 @@ class MetricLog:
         self.recent_returns: collections.deque[float] = collections.deque(maxlen=RECENT_RETURNS)
         self.episodes: list[tuple[float, int, int]] = []  # (return, length, env step) not yet written
         self.last_time, self.last_step = time.perf_counter(), 0
+        # Illegal actions taken over the run (it must stay 0): None unless the run acts with action masks.
+        self.illegal_actions: int | None = None
+
+    def add_illegal_actions(self, count: int) -> None:
+        """Count illegal actions taken (a run with action masks calls this, with 0, at every step)."""
+        self.illegal_actions = (self.illegal_actions or 0) + count
 
     def add_update(self, metrics: dict[str, torch.Tensor]) -> None:
         self.sums["losses/td_loss"] += metrics["td_loss"]
@@ -81,6 +87,8 @@ class MetricLog:
         sps = (step - self.last_step) / max(now - self.last_time, 1e-9)
         self.writer.add_scalar("charts/epsilon", epsilon, step)
         self.writer.add_scalar("charts/sps", sps, step)
+        if self.illegal_actions is not None:
+            self.writer.add_scalar("charts/illegal_actions", self.illegal_actions, step)
         for tag, mean in means.items():
             self.writer.add_scalar(tag, mean, step)
             self.sums[tag].zero_()
@@ -97,11 +105,14 @@ class MetricLog:
 
     def state_dict(self) -> dict[str, Any]:
         """The sums not yet logged (so a resumed run logs the same means) and the recent returns."""
-        return {
+        state = {
             "sums": {tag: total.detach().cpu() for tag, total in self.sums.items()},
             "pending_updates": self.pending_updates,
             "recent_returns": list(self.recent_returns),
         }
+        if self.illegal_actions is not None:  # a run with action masks; absent otherwise
+            state["illegal_actions"] = self.illegal_actions
+        return state
 
     @classmethod
     def check_state(cls, state: Any) -> dict[str, Any]:
@@ -121,6 +132,7 @@ class MetricLog:
             or not isinstance(returns, list)
             or len(returns) > RECENT_RETURNS
             or not all(isinstance(r, float) and math.isfinite(r) for r in returns)
+            or not is_count(state.get("illegal_actions", 0))
         ):
             raise ValueError("its metric sums are malformed")
         return state
@@ -130,6 +142,8 @@ class MetricLog:
             total.copy_(state["sums"][tag])
         self.pending_updates = state["pending_updates"]
         self.recent_returns.extend(state["recent_returns"])
+        if "illegal_actions" in state:
+            self.illegal_actions = state["illegal_actions"]
 
 
 class EpisodeTracker:

@@ -34,7 +34,14 @@ from dqn_family.checkpoints import (
 )
 from dqn_family.configs import Config, config_to_dict
 from dqn_family.configs.config import is_count
-from dqn_family.envs import EnvOptions, action_count, make_vector_env, observation_layout, observation_states
+from dqn_family.envs import (
+    EnvOptions,
+    action_count,
+    action_masks,
+    make_vector_env,
+    observation_layout,
+    observation_states,
+)
 from dqn_family.fileio import one_line, short_repr
 from dqn_family.replay import ReplayBuffer, SequenceReplayBuffer
 from dqn_family.training.buffers import build_replay
@@ -144,10 +151,12 @@ class Resumed:
 def build_parts(
     config: Config, device: torch.device, network: NetworkFactory | None = None
 ) -> tuple[gym.vector.VectorEnv, DQNAgent | RecurrentAgent, ReplayBuffer | SequenceReplayBuffer, np.random.Generator]:
-    """Seed, then make the envs, the agent, the replay buffer and the env-seed generator."""
+    """Seed, then make the envs, the agent, the replay buffer (keeping action masks when the run acts
+    with them: envs.action_masks) and the env-seed generator."""
     set_torch_threads(config.torch_threads)
     torch.manual_seed(config.seed)
     agent_seed, buffer_seed, env_seed = part_seeds(config)
+    masks = action_masks(config.env_id, config.action_mask, EnvOptions.of(config))
     envs = make_vector_env(config.env_id, config.num_envs, mode=config.vector_mode, options=EnvOptions.of(config))
     try:
         observation_space = envs.single_observation_space
@@ -168,6 +177,7 @@ def build_parts(
             buffer_seed,
             device=device if config.device_replay and device.type != "cpu" else None,
             state_size=as_recurrent(agent.q_network).state_size if isinstance(agent, RecurrentAgent) else None,
+            action_masks=masks,
         )
     except BaseException:
         envs.close()
