@@ -2,7 +2,8 @@
 [--model best|latest|PATH] [--out PATH] [--verify [--verify-observations N]] [--trust-imports]``.
 
 The exported graph takes a batch of raw observations (the env's dtype; frames are scaled and state
-indices one-hot encoded inside) and returns the greedy actions and the Q-values (expected values
+indices one-hot encoded inside), and for a run with action masks an ``action_mask`` (bool [B, A]),
+and returns the greedy (legal) actions and the Q-values (expected values
 for C51 and QR-DQN), with a dynamic batch axis; noisy layers are exported in evaluation mode (mean
 weights). A recurrent network is exported as one acting step, (observations, state) -> (actions,
 Q-values, next state), its initial state in the sidecar. A JSON sidecar goes beside it
@@ -74,7 +75,7 @@ try:  # Ctrl-C during the imports: one line and the shell's code for SIGINT
     from dqn_family.deployment.policy import greedy_policy, initial_state, observation_spec
     from dqn_family.deployment.sidecar import sidecar, sidecar_path, write_sidecar
     from dqn_family.deployment.verify import collect_observations, compare
-    from dqn_family.envs import EnvOptions, action_count, make_env, observation_layout, observation_states
+    from dqn_family.envs import EnvOptions, action_count, make_env, masks_of, observation_layout, observation_states
     from dqn_family.evaluate import EVAL_SEED_OFFSET, MODEL_FILES, load_run
     from dqn_family.fileio import atomic_write, kind_of_file, require_writable_file
 except KeyboardInterrupt:
@@ -136,10 +137,13 @@ def _export_command(args: argparse.Namespace) -> int:
         args.run_dir, model=args.model, device=torch.device("cpu"), trust_imports=args.trust_imports
     )
     env = make_env(config.env_id, options=EnvOptions.of(config))
-    space, n_actions = env.observation_space, action_count(env.action_space)
-    shape, dtype = observation_layout(space)
-    env.close()
-    spec = observation_spec(q_network, tuple(shape), str(dtype), observation_states(space))
+    try:
+        space, n_actions = env.observation_space, action_count(env.action_space)
+        shape, dtype = observation_layout(space)
+        masks = masks_of(env, config.action_mask, config.env_id)  # the run acted with masks: the model takes them
+    finally:
+        env.close()
+    spec = observation_spec(q_network, tuple(shape), str(dtype), observation_states(space), masks)
     model_bytes = EXPORTERS[args.format](greedy_policy(q_network), spec)
     regular = kind_of_file(out) in (None, "nothing")  # not a device or pipe the user named (/dev/stdout, a FIFO)
     if args.verify and not regular:
@@ -169,14 +173,15 @@ def _export_command(args: argparse.Namespace) -> int:
         file=sys.stderr if not regular else sys.stdout,
     )
     if args.verify:
-        observations, starts = collect_observations(
+        observations, starts, legal = collect_observations(
             q_network,
             config.env_id,
             EnvOptions.of(config),
             count=args.verify_observations,
             seed=config.seed + EVAL_SEED_OFFSET,
+            action_mask=config.action_mask if masks is not None else "off",
         )
-        agreement = compare(q_network, RUNNERS[args.format](model_bytes), observations, starts)
+        agreement = compare(q_network, RUNNERS[args.format](model_bytes), observations, starts, legal)
         if not agreement.ok:
             raise VerificationFailed(agreement.describe())
         print(f"verified: {agreement.describe()}")

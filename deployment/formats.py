@@ -32,12 +32,14 @@ from dqn_family.fileio import one_line
 ONNX_OPSET = 18
 INPUT_NAME, OUTPUT_NAMES = "observations", ("actions", "q_values")
 STATE_INPUT, STATE_OUTPUT = "state", "next_state"  # a recurrent network's step also takes and returns its state
-# (observations[, state]) -> (actions, Q-values[, next state])
+MASK_INPUT = "action_mask"  # a run with action masks: bool [B, A], last
+# (observations[, state][, action_mask]) -> (actions, Q-values[, next state])
 Runner = Callable[..., tuple[np.ndarray, ...]]
 
 
 def input_names(spec: ObservationSpec) -> list[str]:
-    return [INPUT_NAME] if spec.state_size is None else [INPUT_NAME, STATE_INPUT]
+    names = [INPUT_NAME] if spec.state_size is None else [INPUT_NAME, STATE_INPUT]
+    return names if spec.action_mask is None else [*names, MASK_INPUT]
 
 
 def output_names(spec: ObservationSpec) -> list[str]:

@@ -7,7 +7,9 @@ freezes anything like BatchNorm; C51 and QR-DQN heads return their expected valu
 ``forward``). A recurrent Q-network (agents.recurrent) is exported as one acting step: the
 observations and the recurrent state go in, the greedy actions, the Q-values and the next state
 come out; a player starts each episode from the network's initial state (written in the sidecar)
-and feeds each next state back.
+and feeds each next state back. A run that acted with action masks (--action-mask) is exported
+with one more input, ``action_mask`` (bool [B, A], True where legal, last): the greedy action is
+the argmax over the legal actions; the Q-values stay the network's own.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dqn_family.agents.masks import masked_q
 from dqn_family.agents.recurrent import as_recurrent, is_recurrent
 
 
@@ -26,48 +29,60 @@ from dqn_family.agents.recurrent import as_recurrent, is_recurrent
 class ObservationSpec:
     """What the exported graph takes: a batch [B, *shape] of ``dtype`` (the env's own), and for
     Discrete observations the number of states (the indices are int64 of shape [B]); for a
-    recurrent network also its state, float32 [B, state_size]."""
+    recurrent network also its state, float32 [B, state_size]; for a run with action masks the
+    mask, bool [B, action_mask] (the number of actions)."""
 
     shape: tuple[int, ...]
     dtype: str
     states: int | None = None
     state_size: int | None = None
+    action_mask: int | None = None
 
     def example(self, batch: int = 2) -> torch.Tensor:
         """A batch of valid observations (zeros) to trace the graph with."""
         return torch.zeros((batch, *self.shape), dtype=torch.from_numpy(np.zeros(0, self.dtype)).dtype)
 
     def example_inputs(self, batch: int = 2) -> tuple[torch.Tensor, ...]:
-        """Every input of the graph: the observations, and the recurrent state (zeros) if there is one."""
-        if self.state_size is None:
-            return (self.example(batch),)
-        return self.example(batch), torch.zeros((batch, self.state_size))
+        """Every input of the graph: the observations, the recurrent state (zeros) if there is one,
+        and the action mask (all legal) if there is one."""
+        inputs = [self.example(batch)]
+        if self.state_size is not None:
+            inputs.append(torch.zeros((batch, self.state_size)))
+        if self.action_mask is not None:
+            inputs.append(torch.ones((batch, self.action_mask), dtype=torch.bool))
+        return tuple(inputs)
 
 
 class GreedyPolicy(nn.Module):
-    """observations [B, *obs_shape] -> (greedy actions int64 [B], Q-values float32 [B, A])."""
+    """observations [B, *obs_shape] (and an action mask, bool [B, A]) -> (greedy actions int64 [B],
+    Q-values float32 [B, A])."""
 
     def __init__(self, q_network: nn.Module) -> None:
         super().__init__()
         self.q_network = copy.deepcopy(q_network).cpu().eval().requires_grad_(False)
 
-    def forward(self, observations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, observations: torch.Tensor, legal_BA: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         q_BA = self.q_network(observations).float()
-        return q_BA.argmax(dim=1), q_BA
+        return masked_q(q_BA, legal_BA).argmax(dim=1), q_BA
 
 
 class RecurrentGreedyPolicy(nn.Module):
-    """(observations [B, *obs_shape], state float32 [B, S]) -> (greedy actions int64 [B], Q-values
-    float32 [B, A], next state float32 [B, S]): one step of a recurrent Q-network."""
+    """(observations [B, *obs_shape], state float32 [B, S][, action mask bool [B, A]]) -> (greedy
+    actions int64 [B], Q-values float32 [B, A], next state float32 [B, S]): one step of a recurrent
+    Q-network."""
 
     def __init__(self, q_network: nn.Module) -> None:
         super().__init__()
         self.q_network = copy.deepcopy(q_network).cpu().eval().requires_grad_(False)
 
-    def forward(self, observations: torch.Tensor, state_BS: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def forward(
+        self, observations: torch.Tensor, state_BS: torch.Tensor, legal_BA: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, ...]:
         q_BA, next_BS = as_recurrent(self.q_network).step(observations, state_BS)
         q_BA = q_BA.float()
-        return q_BA.argmax(dim=1), q_BA, next_BS.float()
+        return masked_q(q_BA, legal_BA).argmax(dim=1), q_BA, next_BS.float()
 
 
 def greedy_policy(q_network: nn.Module) -> nn.Module:
@@ -75,10 +90,13 @@ def greedy_policy(q_network: nn.Module) -> nn.Module:
     return RecurrentGreedyPolicy(q_network) if is_recurrent(q_network) else GreedyPolicy(q_network)
 
 
-def observation_spec(q_network: nn.Module, shape: tuple[int, ...], dtype: str, states: int | None) -> ObservationSpec:
-    """The exported graph's inputs for ``q_network`` on an env with these observations."""
+def observation_spec(
+    q_network: nn.Module, shape: tuple[int, ...], dtype: str, states: int | None, action_mask: int | None = None
+) -> ObservationSpec:
+    """The exported graph's inputs for ``q_network`` on an env with these observations (and, for a
+    run with action masks, this many actions)."""
     state_size = as_recurrent(q_network).state_size if is_recurrent(q_network) else None
-    return ObservationSpec(shape, dtype, states, state_size)
+    return ObservationSpec(shape, dtype, states, state_size, action_mask)
 
 
 def initial_state(q_network: nn.Module) -> list[float] | None:

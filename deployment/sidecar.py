@@ -1,8 +1,8 @@
 """The JSON written beside an exported model (``<model file>.json``): what a player needs to feed it
 (observation shape and dtype, Discrete states, number of actions, the env id and the evaluation
-seed; a recurrent network's state size and initial state) and where it came from (algo, run
-directory, model file, project and torch versions), with the model file's SHA-256 so that a player
-can tell the two belong together."""
+seed; a recurrent network's state size and initial state; whether it takes an action mask) and
+where it came from (algo, run directory, model file, project and torch versions), with the model
+file's SHA-256 so that a player can tell the two belong together."""
 
 from __future__ import annotations
 
@@ -62,6 +62,9 @@ def sidecar(
         inputs["state"] = "float32 [batch, state_size]: initial_state at an episode's start, else the last next_state"
         outputs["next_state"] = "float32 [batch, state_size]"
         recurrent = {"state_size": len(initial_state), "initial_state": initial_state}
+    if spec.action_mask is not None:  # a run with action masks: the player passes the env's mask
+        inputs["action_mask"] = "bool [batch, n_actions]: True where the action is legal (the env's action mask)"
+        outputs["actions"] = "int64 [batch], greedy among the legal actions"
     module, _ = split_env_spec(config.env_id)
     recipe = play_recipe(config.env_id) if module in PROJECT_ENV_MODULES else None
     return {
@@ -77,6 +80,7 @@ def sidecar(
         "observation_dtype": spec.dtype,
         "observation_states": spec.states,
         "n_actions": n_actions,
+        "action_mask": spec.action_mask is not None,
         "inputs": inputs,
         "outputs": outputs,
         **recurrent,

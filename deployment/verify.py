@@ -13,6 +13,10 @@ wrong layer, a missing input scale or a noisy layer exported with a noise sample
 A recurrent network is checked the way it is played: each of its episodes step by step from the
 initial state, the torch network feeding back its own next state and the exported model its own,
 so that the check also covers the state path (the states are compared with the same tolerance).
+
+A model exported with an action mask input is checked with the env's own masks, collected with the
+observations (the greedy actions compared are then the legal argmax of both models).
+Observations are played with agents.acting's greedy step and exploration draw, as evaluation plays.
 """
 
 from __future__ import annotations
@@ -23,10 +27,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from dqn_family.agents.acting import explore_action, greedy_step
 from dqn_family.agents.recurrent import as_recurrent, is_recurrent
 from dqn_family.deployment.formats import Runner
-from dqn_family.deployment.policy import GreedyPolicy, RecurrentGreedyPolicy, greedy_policy
-from dqn_family.envs import EnvOptions, action_count, make_env
+from dqn_family.deployment.policy import GreedyPolicy, RecurrentGreedyPolicy
+from dqn_family.envs import MASK_KEY, EnvOptions, action_count, check_some_legal, make_env, mask_source
+from dqn_family.envs.masks import legal_rows
 
 ATOL, RTOL = 1e-4, 1e-4
 _CHUNK = 256
@@ -55,38 +61,55 @@ class Agreement:
 
 @torch.no_grad()
 def collect_observations(
-    q_network: nn.Module, env_id: str, options: EnvOptions, *, count: int, seed: int, epsilon: float = 0.1
-) -> tuple[np.ndarray, np.ndarray]:
+    q_network: nn.Module,
+    env_id: str,
+    options: EnvOptions,
+    *,
+    count: int,
+    seed: int,
+    epsilon: float = 0.1,
+    action_mask: str = "off",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """``count`` observations from episodes played epsilon-greedily by ``q_network`` (eval mode),
-    and where each episode starts (bool [count])."""
-    policy = greedy_policy(q_network)
+    where each episode starts (bool [count]), and with ``action_mask`` (the run's --action-mask) the
+    env's mask of each observation (bool [count, A]; else None), which the play respects."""
     recurrent = is_recurrent(q_network)
     env = make_env(env_id, options=options)
     rng = np.random.default_rng(seed)
     collected: list[np.ndarray] = []
     starts: list[bool] = []
+    masks: list[np.ndarray] = []
+    was_training = q_network.training
+    q_network.eval()
     try:
         n_actions = action_count(env.action_space)
-        observation, _ = env.reset(seed=seed)
-        episode_start, state = True, torch.zeros(0)
+        observation, info = env.reset(seed=seed)
+        masked = mask_source(env, action_mask, info, env_id)
+        episode_start, state = True, None
         while len(collected) < count:
             observation = np.asarray(observation)
-            obs_1 = torch.as_tensor(observation).unsqueeze(0)
-            if recurrent:  # the network steps even when exploring: its state follows the episode
-                state = as_recurrent(q_network).initial_state(1).cpu() if episode_start else state
-                greedy, _, state = policy(obs_1, state)
-            else:
-                greedy = policy(obs_1)[0]
+            legal_1A = None
+            if masked:
+                legal_1A = legal_rows(np.asarray(info[MASK_KEY])[None], n_actions, env_id)
+                check_some_legal(legal_1A, np.zeros(1, dtype=bool), env_id, len(collected))
+                masks.append(legal_1A[0])
+            if recurrent and episode_start:  # the network steps even when exploring: its state follows the episode
+                state = as_recurrent(q_network).initial_state(1).cpu()
+            greedy, state = greedy_step(q_network, observation[None], state, legal_1A, device="cpu")
             collected.append(observation)
             starts.append(episode_start)
-            action = int(rng.integers(n_actions)) if rng.random() < epsilon else int(greedy[0])
-            observation, _, terminated, truncated, _ = env.step(action)
+            explore = rng.random() < epsilon
+            action = (
+                explore_action(rng, n_actions, None if legal_1A is None else legal_1A[0]) if explore else int(greedy[0])
+            )
+            observation, _, terminated, truncated, info = env.step(action)
             episode_start = terminated or truncated
             if episode_start:
-                observation, _ = env.reset()
+                observation, info = env.reset()
     finally:
         env.close()
-    return np.stack(collected), np.array(starts)
+        q_network.train(was_training)
+    return np.stack(collected), np.array(starts), np.stack(masks) if masked else None
 
 
 def _outside(exported: np.ndarray, reference: np.ndarray) -> tuple[int, float]:
@@ -98,19 +121,25 @@ def _outside(exported: np.ndarray, reference: np.ndarray) -> tuple[int, float]:
 
 @torch.no_grad()
 def compare(
-    q_network: nn.Module, run_exported: Runner, observations: np.ndarray, starts: np.ndarray | None = None
+    q_network: nn.Module,
+    run_exported: Runner,
+    observations: np.ndarray,
+    starts: np.ndarray | None = None,
+    legal: np.ndarray | None = None,
 ) -> Agreement:
-    """Run the torch network and the exported model on the same batches of ``observations``; a
-    recurrent network step by step through the episodes that begin where ``starts`` is true."""
+    """Run the torch network and the exported model on the same batches of ``observations`` (with
+    their action masks ``legal``, bool [N, A], for a model that takes them); a recurrent network
+    step by step through the episodes that begin where ``starts`` is true."""
     if is_recurrent(q_network):
-        return _compare_steps(q_network, run_exported, observations, starts)
+        return _compare_steps(q_network, run_exported, observations, starts, legal)
     policy = GreedyPolicy(q_network)
     action_mismatches = q_mismatches = 0
     worst = 0.0
     for start in range(0, len(observations), _CHUNK):
         chunk = np.ascontiguousarray(observations[start : start + _CHUNK])
-        actions_ref, q_ref = (t.numpy() for t in policy(torch.from_numpy(chunk)))
-        actions, q_values = run_exported(chunk)
+        masks = () if legal is None else (np.ascontiguousarray(legal[start : start + _CHUNK]),)
+        actions_ref, q_ref = (t.numpy() for t in policy(torch.from_numpy(chunk), *map(torch.from_numpy, masks)))
+        actions, q_values = run_exported(chunk, *masks)
         rows, difference = _outside(q_values, q_ref)
         action_mismatches += int((actions != actions_ref).sum())
         q_mismatches += rows
@@ -119,7 +148,11 @@ def compare(
 
 
 def _compare_steps(
-    q_network: nn.Module, run_exported: Runner, observations: np.ndarray, starts: np.ndarray | None
+    q_network: nn.Module,
+    run_exported: Runner,
+    observations: np.ndarray,
+    starts: np.ndarray | None,
+    legal: np.ndarray | None,
 ) -> Agreement:
     policy = RecurrentGreedyPolicy(q_network)
     initial_1S = as_recurrent(q_network).initial_state(1).cpu().float()
@@ -130,8 +163,9 @@ def _compare_steps(
         if starts is not None and starts[index]:
             state_ref, state = initial_1S, initial_1S.numpy()
         observation = np.ascontiguousarray(observations[index : index + 1])
-        actions_ref, q_ref, state_ref = policy(torch.from_numpy(observation), state_ref)
-        actions, q_values, state = run_exported(observation, state)
+        masks = () if legal is None else (np.ascontiguousarray(legal[index : index + 1]),)
+        actions_ref, q_ref, state_ref = policy(torch.from_numpy(observation), state_ref, *map(torch.from_numpy, masks))
+        actions, q_values, state = run_exported(observation, state, *masks)
         q_rows, difference = _outside(q_values, q_ref.numpy())
         state_rows, _ = _outside(state, state_ref.numpy())
         action_mismatches += int((actions != actions_ref.numpy()).sum())

@@ -10,7 +10,11 @@ whose observations training preprocessed (Atari's frame stacks) need evaluate.py
 says so when the shapes do not match. A recurrent policy (a model with a ``state`` input) is
 played as evaluate.py plays it: its state starts each episode at the sidecar's ``initial_state``
 (zeros without a sidecar) and the model runs at every step, exploring or not, so that the state
-follows the episode. Prints the summary line evaluate.py prints.
+follows the episode. A model exported from a run with action masks (a model with an
+``action_mask`` input) is given the env's mask at every step, from ``info["action_mask"]`` (Gymnasium's
+Taxi) or from a Dict observation's ``action_mask`` key (PettingZoo's convention; the Dict's other key
+is the observation), and explores among the legal actions only, as evaluate.py does. Prints the
+summary line evaluate.py prints.
 
 The project's own partially observed envs (``envs.pomdp:CartPoleNoVelocity-v1``) are played without
 the project: the sidecar's ``play_env`` names the plain Gymnasium env and the observation entries the
@@ -32,6 +36,7 @@ import onnxruntime
 
 MAX_SIDECAR_BYTES = 1 << 20
 MAX_STATE_SIZE = 1 << 16
+MASK_KEY = "action_mask"
 CONTROL_FLOW = {"Loop", "If", "Scan", "SequenceMap"}  # an exported Q-network is straight-line code
 
 
@@ -72,7 +77,7 @@ def _sidecar_number(sidecar: dict, key: str, default: float, kind: type) -> floa
 
 def _observation_dtype(sidecar: dict, env: gym.Env) -> np.dtype:
     """The dtype the model takes: the sidecar's, else the env's own (a numeric dtype or bool)."""
-    named = sidecar.get("observation_dtype") or env.observation_space.dtype or "float32"
+    named = sidecar.get("observation_dtype") or observation_part(env.observation_space).dtype or "float32"
     try:
         dtype = np.dtype(named)
     except (TypeError, ValueError):
@@ -129,13 +134,21 @@ def _varint(data: bytes, at: int) -> tuple[int, int]:
 
 
 def check_model(session: onnxruntime.InferenceSession, sidecar: dict) -> None:
-    """The inputs and outputs an export writes: observations [batch, *observation_shape] (and, for a
-    recurrent model, state [batch, S]); actions, q_values (and next_state)."""
+    """The inputs and outputs an export writes: observations [batch, *observation_shape] (for a
+    recurrent model also state [batch, S]; for a model of a run with action masks, last,
+    action_mask [batch, A]); actions, q_values (and next_state)."""
     inputs, outputs = session.get_inputs(), [output.name for output in session.get_outputs()]
+    names = [graph_input.name for graph_input in inputs]
+    masked = names[-1:] == [MASK_KEY]
+    recurrent = "state" in names
     shape = sidecar.get("observation_shape")
-    if not 1 <= len(inputs) <= 2 or outputs[:2] != ["actions", "q_values"] or len(outputs) != len(inputs) + 1:
+    if names != ["observations", *(["state"] if recurrent else []), *([MASK_KEY] if masked else [])] or outputs != [
+        "actions",
+        "q_values",
+        *(["next_state"] if recurrent else []),
+    ]:
         raise PlayerError(
-            "the model's inputs and outputs are not an export's: (observations[, state]) -> "
+            "the model's inputs and outputs are not an export's: (observations[, state][, action_mask]) -> "
             "(actions, q_values[, next_state])"
         )
     if isinstance(shape, list) and len(inputs[0].shape) != 1 + len(shape):
@@ -143,13 +156,49 @@ def check_model(session: onnxruntime.InferenceSession, sidecar: dict) -> None:
             f"the model's observations input has rank {len(inputs[0].shape)}, the sidecar's observation_shape "
             f"{shape} needs {1 + len(shape)}"
         )
-    if len(inputs) == 2:
+    if recurrent:
         size = inputs[1].shape[1] if len(inputs[1].shape) == 2 else None
-        if outputs[2] != "next_state" or not isinstance(size, int) or not 1 <= size <= MAX_STATE_SIZE:
-            raise PlayerError(
-                f"a recurrent model's state input must be [batch, S] with S in [1, {MAX_STATE_SIZE:,}] and its "
-                "third output next_state"
-            )
+        if not isinstance(size, int) or not 1 <= size <= MAX_STATE_SIZE:
+            raise PlayerError(f"a recurrent model's state input must be [batch, S] with S in [1, {MAX_STATE_SIZE:,}]")
+    if masked and (len(inputs[-1].shape) != 2 or inputs[-1].type != "tensor(bool)"):
+        raise PlayerError("a model's action_mask input must be bool [batch, n_actions]")
+
+
+def takes_mask(session: onnxruntime.InferenceSession) -> bool:
+    """Whether the model takes the env's action mask (its last input is action_mask)."""
+    return session.get_inputs()[-1].name == MASK_KEY
+
+
+def observation_part(space: gym.Space) -> gym.Space:
+    """The space of what the model sees: a Dict observation with an action_mask key is its other key's."""
+    if isinstance(space, gym.spaces.Dict) and MASK_KEY in space.spaces:
+        others = [key for key in space.spaces if key != MASK_KEY]
+        if len(others) != 1:
+            raise PlayerError(f"a Dict observation needs one key beside '{MASK_KEY}', got {sorted(space.spaces)[:10]}")
+        return space[others[0]]
+    return space
+
+
+def split_observation(observation, info: dict) -> tuple[object, object]:
+    """(what the model sees, the env's action mask as given, or None): a Dict observation's
+    action_mask key and its other key, else the observation and info's action_mask."""
+    if isinstance(observation, dict):
+        return next(value for key, value in observation.items() if key != MASK_KEY), observation.get(MASK_KEY)
+    return observation, info.get(MASK_KEY)
+
+
+def legal_of(mask: object, n_actions: int) -> np.ndarray:
+    """The env's action mask as bool [A]: PlayerError unless it is bool or 0/1 integers, one per
+    action, with a legal action (the state is one its episode goes on from)."""
+    if mask is None:
+        raise PlayerError("the model takes an action_mask, but the env gives none (in info or a Dict observation)")
+    array = np.asarray(mask)
+    integral = array.dtype == np.bool_ or np.issubdtype(array.dtype, np.integer)
+    if not integral or array.shape != (n_actions,) or not np.isin(array, (0, 1)).all():
+        raise PlayerError(f"the env's action mask must be bool or 0/1 integers [{n_actions}], got {array.dtype}")
+    if not array.any():
+        raise PlayerError("the env's action mask allows no action in a state its episode goes on from")
+    return array.astype(bool)
 
 
 def _printable(text: str) -> str:
@@ -208,7 +257,7 @@ def load_session(model: Path) -> onnxruntime.InferenceSession:
 def initial_state(session: onnxruntime.InferenceSession, sidecar: dict) -> np.ndarray | None:
     """A recurrent model's state at an episode's start, [1, S] float32; None for a feed-forward model."""
     inputs = session.get_inputs()
-    if len(inputs) < 2:
+    if len(inputs) < 2 or inputs[1].name != "state":
         return None
     size = inputs[1].shape[1]
     values = sidecar.get("initial_state", [0.0] * size if isinstance(size, int) else None)
@@ -243,31 +292,46 @@ def play(
     start_state: np.ndarray | None = None,
 ) -> list[float]:
     """Returns of ``episodes`` episodes; the first reset is seeded with ``seed``, exploration draws
-    from a generator seeded the same way (as evaluate.py does). ``start_state``: a recurrent model's
-    initial state, fed with each episode's first observation; each next state is fed back."""
+    from a generator seeded the same way (as evaluate.py does: ``rng.random()``, then when exploring
+    one ``rng.integers`` over the legal actions). ``start_state``: a recurrent model's initial
+    state, fed with each episode's first observation; each next state is fed back. A model with an
+    action_mask input gets the env's mask (bool [1, A]) at every step."""
     names = [graph_input.name for graph_input in session.get_inputs()]
+    masked = takes_mask(session)
+    n_actions = int(env.action_space.n)
     rng = np.random.default_rng(seed)
     returns = []
-    observation, _ = env.reset(seed=seed)
+    observation, info = env.reset(seed=seed)
     for _ in range(episodes):
         episode_return, done, state = 0.0, False, start_state
         while not done:
+            observation, mask = split_observation(observation, info)
+            legal = legal_of(mask, n_actions) if masked else None
+            feeds = [np.asarray(observation, dtype=dtype)[None], *([] if state is None else [state])]
+            feeds += [] if legal is None else [legal[None]]
             explore = rng.random() < epsilon
             if state is not None:  # recurrent: the model steps even when exploring
-                batch = np.asarray(observation, dtype=dtype)[None]
-                actions, _, state = session.run(["actions", "q_values", "next_state"], dict(zip(names, (batch, state))))
-                action = int(rng.integers(env.action_space.n)) if explore else int(actions[0])
+                actions, _, state = session.run(["actions", "q_values", "next_state"], dict(zip(names, feeds)))
+                action = explore_action(rng, n_actions, legal) if explore else int(actions[0])
             elif explore:
-                action = int(rng.integers(env.action_space.n))
+                action = explore_action(rng, n_actions, legal)
             else:
-                batch = np.asarray(observation, dtype=dtype)[None]
-                action = int(session.run(["actions"], {names[0]: batch})[0][0])
-            observation, reward, terminated, truncated, _ = env.step(action)
+                action = int(session.run(["actions"], dict(zip(names, feeds)))[0][0])
+            observation, reward, terminated, truncated, info = env.step(action)
             episode_return += float(reward)
             done = terminated or truncated
         returns.append(episode_return)
-        observation, _ = env.reset()
+        observation, info = env.reset()
     return returns
+
+
+def explore_action(rng: np.random.Generator, n_actions: int, legal: np.ndarray | None) -> int:
+    """A uniformly random action, among the legal ones with a mask: one rng.integers draw either way
+    (the project's agents.acting.explore_action, written again here to stay free of the project)."""
+    if legal is None:
+        return int(rng.integers(n_actions))
+    legal_actions = np.flatnonzero(legal)
+    return int(legal_actions[rng.integers(len(legal_actions))])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -323,9 +387,10 @@ def _play_command(args: argparse.Namespace) -> int:
             isinstance(expected, list) and len(expected) <= 8 and all(isinstance(n, int) for n in expected)
         ):
             raise PlayerError("the sidecar's observation_shape must be a list of at most 8 integers")
-        if expected is not None and list(env.observation_space.shape) != expected:
+        shape = observation_part(env.observation_space).shape
+        if expected is not None and list(shape or ()) != expected:
             raise PlayerError(
-                f"{env_id} gives observations of shape {env.observation_space.shape}, the model takes "
+                f"{env_id} gives observations of shape {shape}, the model takes "
                 f"{tuple(expected)}: the env was preprocessed in training; play it with evaluate.py"
             )
         start_state = initial_state(session, sidecar)
