@@ -250,7 +250,10 @@ class Config:
     )
     activation: str = _field("relu", "Hidden activation of the MLP.", tuple(ACTIVATIONS))
     network: str | None = _field(
-        None, "Your own Q-network as 'module:Factory', called as Factory(observation_shape, n_actions)."
+        None,
+        "Your own Q-network as 'module:Factory', called as Factory(observation_shape, n_actions); under "
+        "a dueling, noisy or distributional head or a recurrent core it is the torso, called with "
+        "n_actions = hidden_sizes[-1].",
     )
     torso: str = _field(
         "auto",

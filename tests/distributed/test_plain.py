@@ -3,6 +3,7 @@ against hand-worked numbers, and the learner loop run in-process (InlineWorkers)
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -18,6 +19,7 @@ from dqn_family.distributed.learner import (
     DistributedRun,
     Flow,
     InlineWorkers,
+    Polled,
     epsilon_range,
     learner_loop,
     replay_ratio,
@@ -232,6 +234,45 @@ def test_learner_loop_inline_trains_a_recurrent_network_from_actors_sequences(ti
     # the sequences start from the network's own initial state at an episode's start
     starts = server.buffer.arrays["states"][: len(server.buffer)]
     assert starts.shape[1] == 8 and np.isfinite(starts).all()
+
+
+class LateAcknowledgements(InlineWorkers):
+    """The replay's acknowledgements arrive one a poll, as Ray's may when several sends finish
+    together: the learner learns of a run's last steps while settling before a checkpoint."""
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.held: list = []
+
+    def pending(self, actor: int) -> int:
+        return super().pending(actor) + sum(1 for ack in self.held if ack.info.actor == actor)
+
+    def steps_in_flight(self) -> int:
+        return super().steps_in_flight() + len(self.held) * self.send
+
+    def poll(self, timeout: float) -> Polled:
+        self.held.extend(super().poll(timeout).acks)
+        arrived, self.held = self.held[:1], self.held[1:]
+        return Polled(acks=arrived)
+
+    def drain(self) -> Polled:
+        held, self.held = self.held, []
+        return Polled(acks=held)
+
+
+def test_learner_loop_evaluates_at_the_end_when_settling_for_a_checkpoint_finishes_the_run(tiny_config):
+    """Settling before a checkpoint counts the sends on their way; when they finish the run, the
+    final evaluation still happens (it once did not: no model files, the run ended unevaluated)."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    config = tiny_config(actors=2, total_steps=200, eval_frequency=200, checkpoint_every=100, send_steps=50)
+    run = _inline_run(config)
+    workers = run.workers
+    run = dataclasses.replace(run, workers=LateAcknowledgements(workers.cores, workers.server))
+    with SummaryWriter(log_dir=str(run.run_dir)) as writer:
+        result = learner_loop(run, writer, None, handle_signals=False)
+    assert result.env_steps == 200 and result.final_eval is not None
+    assert (run.run_dir / "model_latest.pt").is_file() and (run.run_dir / "model_best.pt").is_file()
 
 
 # --- bad input: one line, exit 2 ---------------------------------------------------------------
