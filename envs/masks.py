@@ -122,7 +122,8 @@ def legal_rows(mask: Any, n_actions: int, env_spec: str) -> np.ndarray:
     """``mask`` as bool [E, A]: MaskError unless it is bool or 0/1 integers of that shape."""
     array = np.asarray(mask)
     integral = array.dtype == np.bool_ or np.issubdtype(array.dtype, np.integer)
-    if not integral or array.ndim != 2 or array.shape[1] != n_actions or not np.isin(array, (0, 1)).all():
+    shape_ok = array.ndim == 2 and array.shape[1] == n_actions
+    if not integral or not shape_ok or (array.dtype != np.bool_ and not ((array == 0) | (array == 1)).all()):
         found = f"{array.dtype}{list(array.shape[1:])}" if array.ndim else array.dtype.name
         raise MaskError(
             f"env {env_spec!r} gave an {MASK_KEY} of {found}; a mask must be bool or 0/1 integers "

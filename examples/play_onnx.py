@@ -194,7 +194,7 @@ def legal_of(mask: object, n_actions: int) -> np.ndarray:
         raise PlayerError("the model takes an action_mask, but the env gives none (in info or a Dict observation)")
     array = np.asarray(mask)
     integral = array.dtype == np.bool_ or np.issubdtype(array.dtype, np.integer)
-    if not integral or array.shape != (n_actions,) or not np.isin(array, (0, 1)).all():
+    if not integral or array.shape != (n_actions,) or not ((array == 0) | (array == 1)).all():
         raise PlayerError(f"the env's action mask must be bool or 0/1 integers [{n_actions}], got {array.dtype}")
     if not array.any():
         raise PlayerError("the env's action mask allows no action in a state its episode goes on from")
