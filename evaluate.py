@@ -1,5 +1,7 @@
 """Evaluate a saved agent: ``python evaluate.py RUN_DIR [--episodes N] [--seed S] [--epsilon E]``,
 optionally recording each episode as an MP4 (``--video DIR``) or showing it in a window (``--render``).
+A two-player game (``pettingzoo:<game>``) plays ``--episodes`` games in each seat against each scripted
+player and reports win/draw/loss rates (training.games).
 
 :func:`evaluate_policy` is also what ``train.py`` runs for its periodic evaluations, and the
 default seed is the one those evaluations use, so evaluating ``model_latest.pt`` of a finished
@@ -98,7 +100,7 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
         load_config,
         report_user_errors,
     )
-    from dqn_family.configs.trust import check_run_imports, settle_import_path
+    from dqn_family.configs.trust import check_run_imports, game_of, settle_import_path
     from dqn_family.envs import (
         MASK_KEY,
         EnvOptions,
@@ -114,6 +116,7 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
     from dqn_family.envs.render import record_video, require_display, require_moviepy
     from dqn_family.fileio.results import human_stream, write_json
     from dqn_family.training import MetricLog, Progress
+    from dqn_family.training.games import game_report, report_eval_result, report_json, report_lines, report_scalars
     from dqn_family.training.hooks import EvaluationCallback, stop_requested
     from dqn_family.training.run_dir import find_run_dir
     from dqn_family.training.state import CheckpointedRun, Counters, EvalResult, check_finite
@@ -223,17 +226,31 @@ def evaluate_and_save(
     result and the callback's reason to stop, if it gave one."""
     config, agent, writer, step = run.config, run.agent, log.writer, count.env_steps
     check_finite(agent, log, step)
-    result = evaluate_policy(
-        agent.q_network,
-        config.env_id,
-        episodes=config.eval_episodes,
-        seed=config.seed + EVAL_SEED_OFFSET,
-        epsilon=config.eval_epsilon,
-        device=run.device,
-        env_options=EnvOptions.of(config),
-        numpy_acting=config.numpy_acting,
-        action_mask=config.action_mask,
-    )
+    game = game_of(config.env_id)
+    if game is not None:  # win/draw/loss rates against scripted players; the mean return is vs random
+        report = game_report(
+            agent.q_network,
+            game,
+            games=config.eval_episodes,
+            seed=config.seed + EVAL_SEED_OFFSET,
+            epsilon=config.eval_epsilon,
+            device=run.device,
+        )
+        for tag, rate in report_scalars(report).items():
+            writer.add_scalar(tag, rate, step)
+        result = report_eval_result(report)
+    else:
+        result = evaluate_policy(
+            agent.q_network,
+            config.env_id,
+            episodes=config.eval_episodes,
+            seed=config.seed + EVAL_SEED_OFFSET,
+            epsilon=config.eval_epsilon,
+            device=run.device,
+            env_options=EnvOptions.of(config),
+            numpy_acting=config.numpy_acting,
+            action_mask=config.action_mask,
+        )
     writer.add_scalar("eval/mean_return", result.mean, step)
     writer.add_scalar("eval/std_return", result.std, step)
     writer.add_scalar("eval/mean_length", float(np.mean(result.lengths)), step)
@@ -300,6 +317,9 @@ def _evaluate_command(args: argparse.Namespace) -> int:
     config, q_network = load_run(args.run_dir, model=args.model, device=device, trust_imports=args.trust_imports)
     seed = config.seed + EVAL_SEED_OFFSET if args.seed is None else args.seed
     epsilon = config.eval_epsilon if args.epsilon is None else args.epsilon
+    game = game_of(config.env_id)
+    if game is not None:
+        return _evaluate_game(args, config, q_network, game, seed=seed, epsilon=epsilon, device=device)
     result = evaluate_policy(
         q_network,
         config.env_id,
@@ -328,6 +348,46 @@ def _evaluate_command(args: argparse.Namespace) -> int:
             "returns": result.returns,
             "episodes": args.episodes,
             "lengths": result.lengths,
+            "seed": seed,
+            "epsilon": epsilon,
+            "env_id": config.env_id,
+            "run_dir": str(args.run_dir),
+            "model": args.model,
+        }
+        write_json(args.json, summary)
+    return 0
+
+
+def _evaluate_game(
+    args: argparse.Namespace,
+    config: Config,
+    q_network: nn.Module,
+    game: str,
+    *,
+    seed: int,
+    epsilon: float,
+    device: torch.device,
+) -> int:
+    """A two-player game's evaluation: --episodes games in each seat against each scripted player
+    (training.games.game_report); the mean return is against the random player, as in training."""
+    if args.video is not None or args.render:
+        raise ConfigError(f"env {config.env_id} is a two-player game, which evaluate.py does not render or record")
+    report = game_report(q_network, game, games=args.episodes, seed=seed, epsilon=epsilon, device=device)
+    result = report_eval_result(report)
+    human = human_stream(args.json)
+    print(
+        f"{config.env_id}: mean return vs random {result.mean:.2f} over {args.episodes} games per seat "
+        f"(seed {seed}, epsilon {epsilon})",
+        file=human,
+    )
+    for line in report_lines(report):
+        print(f"  {line}", file=human)
+    if args.json:
+        summary = {
+            "mean_return": result.mean,
+            "std_return": result.std,
+            "games_per_seat": args.episodes,
+            "games": report_json(report),
             "seed": seed,
             "epsilon": epsilon,
             "env_id": config.env_id,

@@ -34,7 +34,8 @@ import yaml
 
 from dqn_family.configs import config_to_dict, env_file_name, resolve_config
 from dqn_family.configs.errors import ConfigError
-from dqn_family.envs import resolve_env_id
+from dqn_family.configs.trust import game_of
+from dqn_family.envs import make_env, resolve_env_id
 from dqn_family.fileio import one_line, open_for_writing, require_real_folder, write_text_atomic
 
 # The checkout (the dqn_family package's folder): the children's working directory, and on their
@@ -115,7 +116,11 @@ def plan_trials(
 
 
 def check_env_id(env_id: str) -> None:
-    """Raise ConfigError unless ``env_id`` is registered (without building the env)."""
+    """Raise ConfigError unless ``env_id`` is registered (without building the env); a two-player
+    game (``pettingzoo:<game>``, no Gymnasium id) is made once instead."""
+    if game_of(env_id) is not None:
+        make_env(env_id).close()  # a GameError names what is wrong: one line
+        return
     try:
         gym.spec(resolve_env_id(env_id))
     except gym.error.Error as error:

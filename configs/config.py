@@ -16,7 +16,7 @@ from typing import Any, TypeGuard
 
 from dqn_family.configs.errors import ConfigError
 from dqn_family.configs.schedules import SCHEDULES
-from dqn_family.configs.trust import SpecError, split_env_spec, split_network_spec
+from dqn_family.configs.trust import SpecError, game_of, split_env_spec, split_network_spec
 from dqn_family.fileio import short_repr
 
 # Registries: each name a config may choose, with the torch.nn class (activations) or
@@ -333,11 +333,38 @@ class Config:
         "stacks when sampling; 'auto' is on for Atari.",
         FRAME_REPLAY,
     )
+    # --- two-player games: pettingzoo:<game> (envs.games, training.games) -------------------
+    self_play_snapshot_steps: int = _field(
+        5_000,
+        "With a pettingzoo:<game> env: env steps between snapshots of the online Q-network added to the "
+        "self-play opponent pool (one is taken at the start too); at each episode's start each env's "
+        "opponent is drawn from the pool (the newest snapshot with probability 0.5, else any held, "
+        "uniformly) and plays its masked greedy moves. 0 turns self-play off: the opponent plays "
+        "uniformly random legal moves.",
+        low=0,
+        high=STEPS_MAX,
+    )
+    self_play_pool_size: int = _field(
+        10, "With a pettingzoo:<game> env: the self-play snapshots kept, the oldest dropped first.", low=1, high=1_000
+    )
+    self_play_epsilon: float = _field(
+        0.1,
+        "With a pettingzoo:<game> env: the probability that a self-play opponent plays a uniformly random "
+        "legal move instead of its greedy one (varied openings to learn from).",
+        low=0.0,
+        high=1.0,
+    )
     # --- evaluation, logging, checkpoints --------------------------------------------------
     eval_frequency: int = _field(
         10_000, "Env steps between greedy evaluations on a separate env; 0 disables.", low=0, high=STEPS_MAX
     )
-    eval_episodes: int = _field(10, "Episodes per periodic evaluation.", low=1, high=10_000)
+    eval_episodes: int = _field(
+        10,
+        "Episodes per periodic evaluation; with a pettingzoo:<game> env, games per seat against each "
+        "scripted player (random, one-ply, and minimax for tic-tac-toe).",
+        low=1,
+        high=10_000,
+    )
     eval_epsilon: float = _field(0.0, "Epsilon used during evaluation.", low=0.0, high=1.0)
     log_frequency: int = _field(1_000, "Env steps between loss/sps logs to TensorBoard.", low=1, high=STEPS_MAX)
     progress: bool = _field(True, "Show a progress bar.")
@@ -458,6 +485,7 @@ def _problems(c: Config):
             f"got {short_repr(list(c.hidden_sizes))}"
         )
     yield from _recurrent_problems(c)
+    yield from _game_problems(c)
     if not DEVICE_PATTERN.match(c.device):
         yield f"device must be auto, cpu, cuda, cuda:N or mps, got {short_repr(c.device)}"
     if c.max_steps_in_flight < c.send_steps:
@@ -481,6 +509,24 @@ def _spec_problems(split: Callable[[str], object], spec: str) -> Iterator[str]:
         split(spec)
     except SpecError as error:
         yield str(error)
+
+
+def _game_problems(c: Config):
+    """The settings a two-player game (``pettingzoo:<game>``) cannot run with yet."""
+    if game_of(c.env_id) is None:
+        return
+    if c.recurrent != "off":
+        yield (
+            f"env {c.env_id} is a two-player game, played by feed-forward Q-networks only (the self-play "
+            f"opponents and the scripted evaluation keep no state); drop --recurrent {c.recurrent}"
+        )
+    if c.actors:
+        yield (
+            f"env {c.env_id} is a two-player game, which distributed actors do not play yet (self-play "
+            "opponents live in this process); drop --actors"
+        )
+    if c.action_mask == "off":
+        yield f"env {c.env_id} is a two-player game, whose illegal moves lose: use --action-mask auto (or info)"
 
 
 def _recurrent_problems(c: Config):

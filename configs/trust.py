@@ -7,6 +7,8 @@ model someone else wrote must never choose what is imported (house style 24). Th
 - an env id has one grammar (:func:`split_env_spec`): ``EnvId`` or ``module:EnvId``, with no second
   colon (Gymnasium's ``make`` would import the module named before it), so the module checked here is
   the only one an env id can import; a network is ``module:Factory`` (:func:`split_network_spec`);
+- ``pettingzoo:<game>`` (:data:`GAME_MODULE`) imports no module the id names: PettingZoo's own registry
+  makes the classic game, whose name envs.games checks (:func:`game_of`);
 - a name the user gives on their own command line (or in their own ``--config`` file, or from
   Python) is imported as they asked; the current directory is importable for it, as ``python -m``
   would make it, and only then: a command that names no module of the user's, or reads its names
@@ -44,6 +46,10 @@ PROJECT_ENV_MODULES = {
     for module in ("envs.pomdp", "envs.popgym_tasks")
     for name in (module, f"dqn_family.{module}")
 }
+# Two-player board games (envs.games): ``pettingzoo:<classic game>`` names a PettingZoo classic game, made
+# through PettingZoo's own registry (envs.games.make_aec_env checks the name's grammar); no module the id
+# names is imported, so such an id is trusted in a run's config like a plain Gymnasium id.
+GAME_MODULE = "pettingzoo"
 IMPORT_HINT = (
     "a module is importable from a folder on PYTHONPATH (e.g. PYTHONPATH=path/to/folder), from the folder "
     "of the script, or, for a name you give on the command line, from the folder you run the command in"
@@ -73,6 +79,12 @@ def split_env_spec(env_spec: str) -> tuple[str | None, str]:
     if ":" in module or not _MODULE.fullmatch(module) or not env_id:
         raise SpecError(f"env id {short_repr(env_spec)} is not {ENV_ID_FORMS}")
     return module, env_id
+
+
+def game_of(env_spec: str) -> str | None:
+    """The PettingZoo classic game a ``pettingzoo:<game>`` env id names (``tictactoe_v3``), else None."""
+    module, colon, game = env_spec.rpartition(":")
+    return game if colon and module == GAME_MODULE else None
 
 
 def split_network_spec(spec: str) -> tuple[str, str]:
@@ -114,7 +126,7 @@ def imported_modules(values: dict[str, Any]) -> dict[str, str]:
     env_id, network = values.get("env_id"), values.get("network")
     if isinstance(env_id, str):
         module, _ = split_env_spec(env_id)
-        if module is not None and module not in PROJECT_ENV_MODULES:
+        if module is not None and module not in PROJECT_ENV_MODULES and module != GAME_MODULE:
             found["env_id"] = module
     if isinstance(network, str):
         found["network"] = split_network_spec(network)[0]

@@ -21,7 +21,7 @@ import importlib
 import re
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import gymnasium as gym
@@ -147,6 +147,16 @@ class TwoPlayerGame(gym.Env):
     def set_opponent(self, opponent: Player | None) -> None:
         """Who plays the other seat from the next move on (None: uniformly random legal moves)."""
         self._opponent = self._random_move if opponent is None else opponent
+
+    @property
+    def opponent(self) -> Player:
+        """Who plays the other seat; settable (None: uniformly random), so that a vector env sets each
+        sub-env's own with its public ``set_attr("opponent", [one per sub-env])``."""
+        return self._opponent
+
+    @opponent.setter
+    def opponent(self, opponent: Player | None) -> None:
+        self.set_opponent(opponent)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
@@ -392,6 +402,8 @@ class GameRecord:
     wins: int
     draws: int
     losses: int
+    lengths: tuple[int, ...] = field(default=(), compare=False, repr=False)
+    """The policy's moves in each game, in the order played (play_games fills it)."""
 
     @property
     def games(self) -> int:
@@ -423,16 +435,17 @@ def play_games(
     records = []
     for seat in (0, 1):
         env = TwoPlayerGame(game, seat=seat, opponent=opponent)
-        outcomes = {1: 0, 0: 0, -1: 0}
+        outcomes, lengths = {1: 0, 0: 0, -1: 0}, []
         for i in range(games):
             observation, info = env.reset(seed=seed + seat * games + i)
-            total, over = 0.0, False
+            total, over, moves = 0.0, False, 0
             while not over:
                 observation, reward, terminated, truncated, info = env.step(policy(observation, info["action_mask"]))
-                total, over = total + float(reward), terminated or truncated
+                total, over, moves = total + float(reward), terminated or truncated, moves + 1
             outcomes[int(np.sign(total))] += 1
+            lengths.append(moves)
         env.close()
-        records.append(GameRecord(wins=outcomes[1], draws=outcomes[0], losses=outcomes[-1]))
+        records.append(GameRecord(wins=outcomes[1], draws=outcomes[0], losses=outcomes[-1], lengths=tuple(lengths)))
     return records[0], records[1]
 
 

@@ -4,7 +4,9 @@ Vector envs are built with NEXT_STEP autoreset stated explicitly (Gymnasium 1.x'
 step after an episode ends returns the reset observation with reward 0 and ignores the action.
 That step is not a transition; :func:`autoreset_mask` is how the training loop knows to drop it.
 A Dict observation with an ``action_mask`` key is made its other key's, the mask moved into info
-(envs.masks); :func:`action_masks` tells whether a run acts with masks.
+(envs.masks); :func:`action_masks` tells whether a run acts with masks. ``pettingzoo:<game>`` is a
+PettingZoo classic two-player game seen from one seat, drawn per episode (envs.games.TwoPlayerGame),
+checked before any module is imported.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, VectorEnv
 
 from dqn_family.configs.errors import UserError
-from dqn_family.configs.trust import IMPORT_HINT, PROJECT_ENV_MODULES, SpecError, split_env_spec
+from dqn_family.configs.trust import IMPORT_HINT, PROJECT_ENV_MODULES, SpecError, game_of, split_env_spec
+from dqn_family.envs.games import TwoPlayerGame
 from dqn_family.envs.masks import mask_source, wrap_masks
 from dqn_family.envs.pixels import EnvOptions, env_family, make_pixel_env, time_limit_kwargs
 from dqn_family.envs.vector import LeanSyncVectorEnv
@@ -59,6 +62,9 @@ def make_env(env_spec: str, *, render_mode: str | None = None, options: EnvOptio
 
 
 def _make_unchecked(env_spec: str, render_mode: str | None, options: EnvOptions) -> gym.Env:
+    game = game_of(env_spec)
+    if game is not None:  # before resolve_env_id: a game's id names no module to import
+        return make_game(game, env_spec, render_mode, options)
     env_id = resolve_env_id(env_spec)
     try:
         if env_family(env_id) is not None:
@@ -69,6 +75,17 @@ def _make_unchecked(env_spec: str, render_mode: str | None, options: EnvOptions)
         raise EnvError(f"env {env_spec!r} needs a package that is not installed: {one_line(error)}") from None
     except gym.error.Error as error:
         raise EnvError(f"cannot make env {env_spec!r}: {one_line(error)}") from None
+
+
+def make_game(game: str, env_spec: str, render_mode: str | None, options: EnvOptions) -> gym.Env:
+    """A two-player game from the learner's seat (drawn per episode), the opponent uniformly random
+    until the trainer sets one (training.games.SelfPlay); its mask in ``info["action_mask"]``."""
+    if render_mode is not None:
+        raise EnvError(f"env {env_spec!r} is a two-player game, which is not rendered here; drop --video/--render")
+    env: gym.Env = TwoPlayerGame(game, seat="random")
+    if options.max_episode_steps is not None:
+        env = gym.wrappers.TimeLimit(env, max_episode_steps=options.max_episode_steps)
+    return env
 
 
 def make_vector_env(

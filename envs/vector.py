@@ -97,6 +97,29 @@ class LeanSyncVectorEnv(VectorEnv):
         np.logical_or(self.terminations, self.truncations, out=self.resets_next)
         return (self.observations.copy(), self.rewards.copy(), self.terminations.copy(), self.truncations.copy(), infos)
 
+    def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        """Call method ``name`` of every sub-env (through its wrappers) with the same arguments; a
+        non-callable attribute's value instead. As ``SyncVectorEnv.call``."""
+        results = []
+        for env in self.envs:
+            attribute = env.get_wrapper_attr(name)
+            results.append(attribute(*args, **kwargs) if callable(attribute) else attribute)
+        return tuple(results)
+
+    def get_attr(self, name: str) -> tuple[Any, ...]:
+        """Attribute ``name`` of every sub-env. As ``SyncVectorEnv.get_attr``."""
+        return tuple(env.get_wrapper_attr(name) for env in self.envs)
+
+    def set_attr(self, name: str, values: list[Any] | tuple[Any, ...] | Any) -> None:
+        """Set attribute ``name`` of each sub-env: a list or tuple gives one value per sub-env, anything
+        else the same value to all. As ``SyncVectorEnv.set_attr``."""
+        if not isinstance(values, (list, tuple)):
+            values = [values] * self.num_envs
+        if len(values) != self.num_envs:
+            raise ValueError(f"{len(values)} values given for {self.num_envs} envs; one per env is needed")
+        for env, value in zip(self.envs, values):
+            env.set_wrapper_attr(name, value)
+
     def render(self) -> tuple[Any, ...]:
         return tuple(env.render() for env in self.envs)
 

@@ -12,6 +12,8 @@ core and adder, house style 25):
 - the stepper (:class:`Stepper`): vector envs stepped with those two, written once for this
   process's envs and every distributed actor's; with action masks (envs.masks) it carries each
   sub-env's current mask, hands it to acting, and hands replay the mask of every next observation;
+- episode starts (:class:`EpisodeStarts`, optional): told which sub-envs start an episode next, before
+  they reset: two-player games' self-play sets their opponents there (training.games);
 - the collector (:class:`Collector`): where env steps come from and how many updates they allow:
   :class:`InProcess`, or the actors of a distributed run (distributed.learner.Fleet);
 - the learner step (:func:`learn`): batches sampled (with importance weights when
@@ -43,6 +45,7 @@ from dqn_family.configs import Config
 from dqn_family.configs.schedules import SCHEDULES, crossed, learning_rate_at, priority_beta_at
 from dqn_family.envs import AutoresetTracker, check_some_legal, learning_signal, vector_legal
 from dqn_family.replay import NStepAccumulator, Sequence, SequenceAccumulator
+from dqn_family.training.games import self_play_of
 from dqn_family.training.hooks import EvaluationCallback
 from dqn_family.training.metrics import EpisodeTracker, MetricLog, NonFiniteError, checked_priorities
 from dqn_family.training.progress import Progress
@@ -200,9 +203,20 @@ def adder_of(config: Config, buffer: TransitionSink | SequenceSink) -> Adder:
     return TransitionAdder(config, cast(TransitionSink, buffer))
 
 
+class EpisodeStarts(Protocol):
+    """A part told, before sub-envs reset, which of them start an episode next and how many real env
+    steps were taken so far: two-player games' self-play picks their opponents (training.games.SelfPlay)."""
+
+    def before_resets(self, starting: np.ndarray, env_steps: int) -> None:
+        """``starting``: bool [E], the sub-envs whose next reset starts an episode (all before the first)."""
+
+
 class Stepper:
     """Vector envs stepped by an acting part, each step handed to an adder: what the in-process loop
     and every distributed actor do per vector step, written once.
+
+    An ``episode_starts`` part is told after every vector step which sub-envs the next step resets,
+    and before the first reset that all of them start.
 
     With ``masks`` (envs.masks) each sub-env's mask comes from its info at every reset and step:
     acting gets the current one, the step's adder the next one; a sub-env whose episode goes on with
@@ -210,8 +224,18 @@ class Stepper:
     taken before, which the caller may set), and ``illegal_actions`` counts the actions taken that
     the mask forbade (it must stay 0)."""
 
-    def __init__(self, config: Config, envs: VectorEnv, acting: Acting, adder: Adder, *, masks: bool = False) -> None:
+    def __init__(
+        self,
+        config: Config,
+        envs: VectorEnv,
+        acting: Acting,
+        adder: Adder,
+        *,
+        masks: bool = False,
+        episode_starts: EpisodeStarts | None = None,
+    ) -> None:
         self.config, self.envs, self.acting, self.adder = config, envs, acting, adder
+        self.episode_starts = episode_starts
         self.autoreset = AutoresetTracker(config.num_envs)
         self.episodes = EpisodeTracker(config.num_envs)
         self.masks = masks
@@ -221,6 +245,8 @@ class Stepper:
 
     def reset(self, seed: int) -> None:
         """Fresh episodes (sub-env i seeded ``seed + i``), each from the initial state."""
+        if self.episode_starts is not None:
+            self.episode_starts.before_resets(np.ones(self.config.num_envs, dtype=bool), self.env_steps)
         self.observations, infos = self.envs.reset(seed=seed)
         self.states = self.acting.initial_state(self.config.num_envs)  # [E, S]
         if self.masks:
@@ -257,6 +283,8 @@ class Stepper:
         self.states = next_states if autoreset.all_real else start_episodes(self.acting, next_states, ~real)
         self.observations = next_observations
         self.env_steps += taken
+        if self.episode_starts is not None:  # the sub-envs that ended now reset at the next step
+            self.episode_starts.before_resets(autoreset.pending, self.env_steps)
         return taken, self.episodes.step(rewards, real, autoreset)
 
     def _legal(self, infos: dict[str, Any], ended: np.ndarray, env_step: int) -> np.ndarray:
@@ -380,7 +408,12 @@ class InProcess:
         self.run, self.config = run, run.config
         masks = run.buffer.mask_actions is not None  # the replay keeps masks exactly when the run acts with them
         self.stepper = Stepper(
-            run.config, run.envs, acting_of(run.agent), adder_of(run.config, run.buffer), masks=masks
+            run.config,
+            run.envs,
+            acting_of(run.agent),
+            adder_of(run.config, run.buffer),
+            masks=masks,
+            episode_starts=self_play_of(run.config, run.agent.q_network, run.envs),
         )
         self.epsilon_at = SCHEDULES[run.config.exploration_schedule]
         self.last_epsilon = run.config.epsilon_start
