@@ -60,6 +60,10 @@ class CompiledUpdate:
         self.parameters: list[torch.Tensor] = list(agent.q_network.parameters())
         # On CUDA, "reduce-overhead" also replays the graph as a CUDA graph.
         mode = "reduce-overhead" if agent.device.type == "cuda" else None
+        # Every CompiledUpdate compiles the same code object (_step), and torch counts recompiles per
+        # code object (recompile_limit, 8): agents made one after another in one process (in-process
+        # tuning trials, a test session) would exceed it. A new update starts from empty caches.
+        torch.compiler.reset()
         self.step = torch.compile(self._step, fullgraph=True, mode=mode)
 
     def __call__(self, batch: Batch[torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -132,3 +132,15 @@ def test_compiled_update_with_action_masks_matches_eager_update(algo, options):
     unmasked = _agent(False, algo, **options)
     assert [float(unmasked.update(_batch(step))["td_loss"]) for step in range(3)] != losses[False]
     np.testing.assert_allclose(losses[True], losses[False], rtol=1e-4, atol=1e-6)
+
+
+def test_many_compiled_agents_in_one_process_stay_under_torchs_recompile_limit():
+    """Agents made one after another in one process (in-process tuning trials, a test session) each
+    compile the same update: more of them than torch's recompile limit still update (the limit is
+    lowered to 2 here, from 8, to keep the test short)."""
+    with torch._dynamo.config.patch(recompile_limit=2):
+        for width in range(4):
+            torch.manual_seed(width)
+            config = Config(hidden_sizes=(4 + width,), compile=True)
+            agent = make_agent(config, observation_shape=(4,), n_actions=2, device=torch.device("cpu"), seed=width)
+            assert torch.isfinite(agent.update(_batch(width))["td_loss"])
