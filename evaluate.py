@@ -82,6 +82,7 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
     from dqn_family.agents import (
         as_recurrent,
         build_network,
+        input_parts,
         is_recurrent,
         load_model,
         numpy_greedy_policy,
@@ -115,6 +116,7 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
     from dqn_family.envs.masks import legal_rows
     from dqn_family.envs.render import record_video, require_display, require_moviepy
     from dqn_family.fileio.results import human_stream, write_json
+    from dqn_family.replay.observations import one_batch
     from dqn_family.training import MetricLog, Progress
     from dqn_family.training.games import game_report, report_eval_result, report_json, report_lines, report_scalars
     from dqn_family.training.hooks import EvaluationCallback, stop_requested
@@ -177,8 +179,8 @@ def evaluate_policy(
                 legal_1A = legal_of(info, n_actions, env_spec, length) if masked else None
                 explore = rng.random() < epsilon
                 # A recurrent network steps even when exploring: its state follows the episode.
-                if recurrent or not explore:  # asarray: Discrete observations are Python ints
-                    observation_1 = np.asarray(observation)[None]
+                if recurrent or not explore:  # one_batch: Discrete observations are Python ints, Dicts by key
+                    observation_1 = one_batch(observation)
                     greedy_1, state = greedy_step(
                         q_network, observation_1, state, legal_1A, device=device, numpy_greedy=numpy_greedy
                     )
@@ -277,11 +279,16 @@ def load_run(
     model_path = run_dir / MODEL_FILES[model] if model in MODEL_FILES else Path(model)
     payload = load_model(model_path)
     env = make_env(config.env_id, options=EnvOptions.of(config))
-    observation_shape, _ = observation_layout(env.observation_space)
+    parts = input_parts(env.observation_space)  # dictionary observations: one input per key
+    observation_shape, _ = observation_layout(env.observation_space) if parts is None else ((), None)
     n_actions = action_count(env.action_space)
     env.close()
     q_network = build_network(
-        config, observation_shape, n_actions, observation_states=observation_states(env.observation_space)
+        config,
+        observation_shape,
+        n_actions,
+        observation_states=observation_states(env.observation_space),
+        observation_parts=parts,
     )
     try:
         check_module_state(q_network, payload.get("q_network"), "its q_network")

@@ -68,7 +68,7 @@ try:  # Ctrl-C during the imports: one line and the shell's code for SIGINT
 
     import torch
 
-    from dqn_family.agents import set_torch_threads
+    from dqn_family.agents import input_parts, set_torch_threads
     from dqn_family.configs import UserError, report_user_errors
     from dqn_family.configs.trust import settle_import_path
     from dqn_family.deployment.formats import EXPORTERS, RUNNERS, require_onnx
@@ -139,12 +139,14 @@ def _export_command(args: argparse.Namespace) -> int:
     env = make_env(config.env_id, options=EnvOptions.of(config))
     try:
         space, n_actions = env.observation_space, action_count(env.action_space)
-        shape, dtype = observation_layout(space)
+        parts = input_parts(space)  # dictionary observations: one input per key
+        shape, dtype = observation_layout(space) if parts is None else ((), "")
         masks = masks_of(env, config.action_mask, config.env_id)  # the run acted with masks: the model takes them
     finally:
         env.close()
-    spec = observation_spec(q_network, tuple(shape), str(dtype), observation_states(space), masks)
-    model_bytes = EXPORTERS[args.format](greedy_policy(q_network), spec)
+    spec = observation_spec(q_network, tuple(shape), str(dtype), observation_states(space), masks, parts)
+    keys = None if parts is None else list(parts)
+    model_bytes = EXPORTERS[args.format](greedy_policy(q_network, keys), spec)
     regular = kind_of_file(out) in (None, "nothing")  # not a device or pipe the user named (/dev/stdout, a FIFO)
     if args.verify and not regular:
         raise UserError(f"--verify reads the model back, so --out must be a regular file; {out} is not")
@@ -181,7 +183,7 @@ def _export_command(args: argparse.Namespace) -> int:
             seed=config.seed + EVAL_SEED_OFFSET,
             action_mask=config.action_mask if masks is not None else "off",
         )
-        agreement = compare(q_network, RUNNERS[args.format](model_bytes), observations, starts, legal)
+        agreement = compare(q_network, RUNNERS[args.format](model_bytes), observations, starts, legal, keys)
         if not agreement.ok:
             raise VerificationFailed(agreement.describe())
         print(f"verified: {agreement.describe()}")

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 
 from dqn_family.agents.c51 import C51Agent, categorical_projection, kl_divergence
@@ -12,6 +14,13 @@ from dqn_family.agents.device import resolve_device, set_torch_threads
 from dqn_family.agents.dqn import DQNAgent, double_dqn_target, dqn_target
 from dqn_family.agents.layers import NoisyLinear
 from dqn_family.agents.model_file import ModelFileError, load_model, save_model
+from dqn_family.agents.multi_input import (
+    MultiInputTorso,
+    ObservationPart,
+    describe_parts,
+    input_parts,
+    replay_layout,
+)
 from dqn_family.agents.networks import (
     ConvQNetwork,
     MLPQNetwork,
@@ -52,10 +61,20 @@ def build_network(
     network: NetworkFactory | None = None,
     *,
     observation_states: int | None = None,
+    observation_parts: Mapping[str, ObservationPart] | None = None,
 ) -> torch.nn.Module:
     """The Q-network a run's config describes: what train.py builds and evaluate.py rebuilds.
-    ``observation_states``: Discrete observations with this many states (one-hot in the network)."""
+    ``observation_states``: Discrete observations with this many states (one-hot in the network).
+    ``observation_parts`` (agents.multi_input.input_parts): dictionary observations, which the
+    multi-input torso takes (one torso per key, fused) under the learner's head; ``observation_shape``
+    is then unused."""
     custom = network or config.network
+    if observation_parts is not None:
+        check_multi_input_config(config, custom is not None, list(observation_parts))
+        torso = MultiInputTorso(
+            observation_parts, hidden_sizes=config.hidden_sizes, activation=config.activation, torso=config.torso
+        )
+        return QNetwork(torso, torso.feature_dim, n_actions, **learner_class(config).head_options(config))
     if config.recurrent == "custom" and custom is None:
         raise ConfigError(
             "--recurrent custom needs your recurrent network as --network module:Factory (see the README)"
@@ -90,6 +109,22 @@ def build_network(
     return module
 
 
+def check_multi_input_config(config: Config, custom_network: bool, keys: list[str]) -> None:
+    """ConfigError naming the first option that dictionary observations do not take (yet)."""
+    refused = [
+        (config.recurrent != "off", f"--recurrent {config.recurrent}", "--recurrent off"),
+        (config.actors > 0, f"--actors {config.actors}", "--actors 0 (in-process)"),
+        (config.frame_replay == "on", "--frame-replay on", "--frame-replay auto or off (each key stored whole)"),
+        (custom_network, "--network module:Factory", "no --network: the multi-input torso (one torso per key)"),
+    ]
+    for found, option, allowed in refused:
+        if found:
+            raise ConfigError(
+                f"{option} does not take dictionary observations (env {config.env_id} has keys {keys[:8]}); "
+                f"use {allowed}"
+            )
+
+
 def make_agent(
     config: Config,
     *,
@@ -99,9 +134,17 @@ def make_agent(
     seed: int,
     network: NetworkFactory | None = None,
     observation_states: int | None = None,
+    observation_parts: Mapping[str, ObservationPart] | None = None,
 ) -> DQNAgent | RecurrentAgent:
     """The learner named by ``config.algo`` with its Q-network (the config's, or ``network``)."""
-    q_network = build_network(config, observation_shape, n_actions, network, observation_states=observation_states)
+    q_network = build_network(
+        config,
+        observation_shape,
+        n_actions,
+        network,
+        observation_states=observation_states,
+        observation_parts=observation_parts,
+    )
     learner = learner_class(config).from_config(
         config, q_network=q_network, n_actions=n_actions, device=device, seed=seed
     )
@@ -126,6 +169,10 @@ __all__ = [
     "build_recurrent_network",
     "is_recurrent",
     "build_network",
+    "check_multi_input_config",
+    "describe_parts",
+    "input_parts",
+    "replay_layout",
     "categorical_projection",
     "kl_divergence",
     "learner_class",

@@ -6,7 +6,9 @@ Feed-forward is the recurrent case with no state: ``greedy_step`` runs ``q_netwo
 (or the numpy fast path, agents.numpy_actor) when ``state_BS`` is None, else the recurrent
 interface's ``step`` (agents.recurrent). Either way the greedy action is the argmax over the legal
 actions when a mask is given (agents.masks). The network runs in whatever mode the caller set
-(evaluation mode, or train mode for noisy exploration). Shapes: B = batch, A = actions, S = state.
+(evaluation mode, or train mode for noisy exploration). Dictionary observations come as a dict of
+arrays by key (replay.observations) and reach the network as a dict of tensors; the numpy fast path
+takes plain MLPs only, so they never meet it. Shapes: B = batch, A = actions, S = state.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from torch import nn
 
 from dqn_family.agents.masks import check_legal, masked_argmax
 from dqn_family.agents.numpy_actor import GreedyPolicy
+from dqn_family.replay.observations import as_tensors, observation_count
 
 
 @torch.no_grad()
@@ -35,14 +38,14 @@ def greedy_step(
     actions (all without ``legal_BA``, bool [B, A]); ValueError for a row with none."""
     if state_BS is None and numpy_greedy is not None:  # it checks the mask itself
         return numpy_greedy(observations, legal_BA), None
-    observations_t = torch.as_tensor(observations, device=device)
+    observations_t = as_tensors(observations, device)
     next_BS = None
     if state_BS is None:
         q_BA = q_network(observations_t)
     else:
         q_BA, next_BS = cast(Any, q_network).step(observations_t, state_BS)
     if legal_BA is not None:
-        check_legal(legal_BA, len(observations), q_BA.shape[1])
+        check_legal(legal_BA, observation_count(observations), q_BA.shape[1])
     return masked_argmax(q_BA, legal_BA).cpu().numpy(), next_BS
 
 

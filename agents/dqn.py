@@ -24,6 +24,7 @@ from dqn_family.agents.precision import autocast, check_grad_scaler_state, make_
 from dqn_family.agents.state_checks import check_agent_state
 from dqn_family.configs.config import LOSSES
 from dqn_family.replay import Batch
+from dqn_family.replay.observations import observation_count
 
 
 # y = r + discount * (1 - terminated) * max_a' Q_target(s', a'), a' over the actions legal in s'
@@ -139,7 +140,7 @@ class DQNAgent:
 
         The network runs only when at least one env acts greedily. ValueError for a row of
         ``legal`` with no legal action."""
-        count = len(observations)
+        count = observation_count(observations)  # a dict of arrays by key too (dictionary observations)
         if legal is not None:
             check_legal(legal, count, self.n_actions)
         if self.noisy:

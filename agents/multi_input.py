@@ -82,6 +82,12 @@ def observation_parts(space: gym.Space) -> dict[str, ObservationPart]:
     return parts
 
 
+def input_parts(space: gym.Space) -> dict[str, ObservationPart] | None:
+    """``observation_parts`` of a Dict or Tuple observation space (a multi-input network's inputs),
+    None for any other space (a single observation)."""
+    return observation_parts(space) if isinstance(space, (gym.spaces.Dict, gym.spaces.Tuple)) else None
+
+
 def _part(key: str, space: gym.Space) -> ObservationPart:
     if isinstance(space, gym.spaces.Discrete):
         if int(space.start) != 0:
@@ -95,6 +101,14 @@ def _part(key: str, space: gym.Space) -> ObservationPart:
 def replay_layout(parts: Mapping[str, ObservationPart]) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     """The plain layout ``replay.dict_storage.DictStorage`` takes: key -> (shape, dtype)."""
     return {key: (part.shape, part.dtype) for key, part in parts.items()}
+
+
+def describe_parts(parts: Mapping[str, ObservationPart]) -> dict[str, dict[str, Any]]:
+    """The parts as plain data (a checkpoint's spaces, an export's sidecar): key -> {"shape": [...],
+    "dtype": "uint8", "states": n or None}."""
+    return {
+        key: {"shape": list(part.shape), "dtype": str(part.dtype), "states": part.states} for key, part in parts.items()
+    }
 
 
 def as_part_dict(observations: PartTensors, keys: Sequence[str]) -> Mapping[str, torch.Tensor]:

@@ -38,7 +38,9 @@ Runner = Callable[..., tuple[np.ndarray, ...]]
 
 
 def input_names(spec: ObservationSpec) -> list[str]:
-    names = [INPUT_NAME] if spec.state_size is None else [INPUT_NAME, STATE_INPUT]
+    """observations (or one input per key of dictionary observations)[, state][, action_mask]."""
+    observations = [INPUT_NAME] if spec.parts is None else list(spec.parts)
+    names = observations if spec.state_size is None else [*observations, STATE_INPUT]
     return names if spec.action_mask is None else [*names, MASK_INPUT]
 
 
@@ -85,14 +87,23 @@ def _quiet() -> Iterator[None]:
 def _exported_program(policy: nn.Module, spec: ObservationSpec) -> torch.export.ExportedProgram:
     batch = torch.export.Dim("batch", min=1, max=1 << 20)
     inputs = spec.example_inputs()
+    dynamic: tuple = tuple({0: batch} for _ in inputs)
+    if spec.parts is not None:  # PositionalInputs' forward(*inputs): one argument, a tuple of them
+        dynamic = (dynamic,)
     try:
         with _quiet():
-            return torch.export.export(policy, inputs, dynamic_shapes=tuple({0: batch} for _ in inputs))
+            return torch.export.export(policy, inputs, dynamic_shapes=dynamic)
     except Exception as error:  # torch raises many kinds (UserError, GuardOnDataDependentSymNode, ...)
         raise ExportError(f"torch.export cannot trace this network: {one_line(error, 240)}") from None
 
 
 def export_onnx(policy: nn.Module, spec: ObservationSpec) -> bytes:
+    clash = sorted(set(input_names(spec)) & set(output_names(spec)))
+    if clash:  # an ONNX graph's names are unique: a Dict observation key may not be an output's
+        raise ExportError(
+            f"observation key(s) {clash} are also names of the model's outputs ({', '.join(output_names(spec))}); "
+            "rename the key in the env, or export --format pt2"
+        )
     program = _exported_program(policy, spec)  # traced once, so that a failure says torch.export's reason
     try:
         with _quiet():

@@ -1,8 +1,8 @@
 """The JSON written beside an exported model (``<model file>.json``): what a player needs to feed it
-(observation shape and dtype, Discrete states, number of actions, the env id and the evaluation
-seed; a recurrent network's state size and initial state; whether it takes an action mask) and
-where it came from (algo, run directory, model file, project and torch versions), with the model
-file's SHA-256 so that a player can tell the two belong together."""
+(observation shape and dtype, Discrete states, or each key's for dictionary observations; number
+of actions, the env id and the evaluation seed; a recurrent network's state size and initial state;
+whether it takes an action mask) and where it came from (algo, run directory, model file, project and
+torch versions), with the model file's SHA-256 so that a player can tell the two belong together."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from dqn_family.agents.multi_input import describe_parts
 from dqn_family.configs import Config
 from dqn_family.configs.trust import PROJECT_ENV_MODULES, split_env_spec
 from dqn_family.deployment.policy import ObservationSpec
@@ -56,6 +57,14 @@ def sidecar(
     initial_state: list[float] | None = None,
 ) -> dict[str, Any]:
     inputs = {"observations": "[batch, *observation_shape] in observation_dtype"}
+    observation: dict[str, Any] = {
+        "observation_shape": list(spec.shape),
+        "observation_dtype": spec.dtype,
+        "observation_states": spec.states,
+    }
+    if spec.parts is not None:  # dictionary observations: one input per key, in this order
+        inputs = {key: f"[batch, *observation_parts[{key!r}].shape] in its dtype" for key in spec.parts}
+        observation = {"observation_parts": describe_parts(spec.parts)}
     outputs = {"actions": "int64 [batch], greedy", "q_values": f"float32 [batch, n_actions] ({output})"}
     recurrent = {}
     if initial_state is not None:  # one acting step: the player carries the state through each episode
@@ -76,9 +85,7 @@ def sidecar(
         "env_id": config.env_id,
         **({"play_env": recipe} if recipe else {}),  # the project's own env, made from plain Gymnasium
         "algo": config.algo,
-        "observation_shape": list(spec.shape),
-        "observation_dtype": spec.dtype,
-        "observation_states": spec.states,
+        **observation,
         "n_actions": n_actions,
         "action_mask": spec.action_mask is not None,
         "inputs": inputs,

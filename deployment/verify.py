@@ -17,10 +17,13 @@ so that the check also covers the state path (the states are compared with the s
 A model exported with an action mask input is checked with the env's own masks, collected with the
 observations (the greedy actions compared are then the legal argmax of both models).
 Observations are played with agents.acting's greedy step and exploration draw, as evaluation plays.
+Dictionary observations are collected as a dict of arrays by key and fed to the exported model one
+input per key, in the export's key order (``keys``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +36,15 @@ from dqn_family.deployment.formats import Runner
 from dqn_family.deployment.policy import GreedyPolicy, RecurrentGreedyPolicy
 from dqn_family.envs import MASK_KEY, EnvOptions, action_count, check_some_legal, make_env, mask_source
 from dqn_family.envs.masks import legal_rows
+from dqn_family.replay.observations import (
+    Observations,
+    as_tensors,
+    map_observations,
+    observation_count,
+    one_batch,
+    stack,
+    take,
+)
 
 ATOL, RTOL = 1e-4, 1e-4
 _CHUNK = 256
@@ -69,14 +81,14 @@ def collect_observations(
     seed: int,
     epsilon: float = 0.1,
     action_mask: str = "off",
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+) -> tuple[Observations, np.ndarray, np.ndarray | None]:
     """``count`` observations from episodes played epsilon-greedily by ``q_network`` (eval mode),
     where each episode starts (bool [count]), and with ``action_mask`` (the run's --action-mask) the
     env's mask of each observation (bool [count, A]; else None), which the play respects."""
     recurrent = is_recurrent(q_network)
     env = make_env(env_id, options=options)
     rng = np.random.default_rng(seed)
-    collected: list[np.ndarray] = []
+    collected: list[Observations] = []
     starts: list[bool] = []
     masks: list[np.ndarray] = []
     was_training = q_network.training
@@ -87,7 +99,7 @@ def collect_observations(
         masked = mask_source(env, action_mask, info, env_id)
         episode_start, state = True, None
         while len(collected) < count:
-            observation = np.asarray(observation)
+            observation = map_observations(np.asarray, observation)
             legal_1A = None
             if masked:
                 legal_1A = legal_rows(np.asarray(info[MASK_KEY])[None], n_actions, env_id)
@@ -95,7 +107,7 @@ def collect_observations(
                 masks.append(legal_1A[0])
             if recurrent and episode_start:  # the network steps even when exploring: its state follows the episode
                 state = as_recurrent(q_network).initial_state(1).cpu()
-            greedy, state = greedy_step(q_network, observation[None], state, legal_1A, device="cpu")
+            greedy, state = greedy_step(q_network, one_batch(observation), state, legal_1A, device="cpu")
             collected.append(observation)
             starts.append(episode_start)
             explore = rng.random() < epsilon
@@ -109,7 +121,7 @@ def collect_observations(
     finally:
         env.close()
         q_network.train(was_training)
-    return np.stack(collected), np.array(starts), np.stack(masks) if masked else None
+    return stack(collected), np.array(starts), np.stack(masks) if masked else None
 
 
 def _outside(exported: np.ndarray, reference: np.ndarray) -> tuple[int, float]:
@@ -123,28 +135,32 @@ def _outside(exported: np.ndarray, reference: np.ndarray) -> tuple[int, float]:
 def compare(
     q_network: nn.Module,
     run_exported: Runner,
-    observations: np.ndarray,
+    observations: Observations,
     starts: np.ndarray | None = None,
     legal: np.ndarray | None = None,
+    keys: Sequence[str] | None = None,
 ) -> Agreement:
     """Run the torch network and the exported model on the same batches of ``observations`` (with
     their action masks ``legal``, bool [N, A], for a model that takes them); a recurrent network
-    step by step through the episodes that begin where ``starts`` is true."""
+    step by step through the episodes that begin where ``starts`` is true. Dictionary observations
+    (a dict of arrays by key) go to the exported model as one input per key in ``keys`` order."""
     if is_recurrent(q_network):
         return _compare_steps(q_network, run_exported, observations, starts, legal)
     policy = GreedyPolicy(q_network)
     action_mismatches = q_mismatches = 0
     worst = 0.0
-    for start in range(0, len(observations), _CHUNK):
-        chunk = np.ascontiguousarray(observations[start : start + _CHUNK])
+    count = observation_count(observations)
+    for start in range(0, count, _CHUNK):
+        chunk = map_observations(np.ascontiguousarray, take(observations, slice(start, start + _CHUNK)))
         masks = () if legal is None else (np.ascontiguousarray(legal[start : start + _CHUNK]),)
-        actions_ref, q_ref = (t.numpy() for t in policy(torch.from_numpy(chunk), *map(torch.from_numpy, masks)))
-        actions, q_values = run_exported(chunk, *masks)
+        actions_ref, q_ref = (t.numpy() for t in policy(as_tensors(chunk, "cpu"), *map(torch.from_numpy, masks)))
+        inputs = [chunk] if keys is None else [chunk[key] for key in keys]
+        actions, q_values = run_exported(*inputs, *masks)
         rows, difference = _outside(q_values, q_ref)
         action_mismatches += int((actions != actions_ref).sum())
         q_mismatches += rows
         worst = max(worst, difference)
-    return Agreement(len(observations), action_mismatches, q_mismatches, worst)
+    return Agreement(count, action_mismatches, q_mismatches, worst)
 
 
 def _compare_steps(

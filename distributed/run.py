@@ -21,7 +21,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from dqn_family.agents import RecurrentAgent, as_recurrent, make_agent, resolve_device, set_torch_threads
+from dqn_family.agents import (
+    RecurrentAgent,
+    as_recurrent,
+    check_multi_input_config,
+    input_parts,
+    make_agent,
+    resolve_device,
+    set_torch_threads,
+)
 from dqn_family.checkpoints import lock_run_dir, record_resume, stop_on_signals, wait_for_later_event_file_name
 from dqn_family.configs import Config, ConfigError
 from dqn_family.configs.errors import os_errors_in
@@ -50,6 +58,7 @@ def train_distributed(
     config: Config, *, handle_signals: bool = False, on_evaluation: EvaluationCallback | None = None
 ) -> TrainResult:
     """Train from ``config`` with ``config.actors`` Ray actors (see train.train for the arguments)."""
+    refuse_dictionary_observations(config)
     check_tracker_available(config.track)
     with ray_session(config) as workers_options:
         run, workers = _build(config, workers_options)
@@ -64,6 +73,18 @@ def train_distributed(
                     return learner_loop(run, writer, None, handle_signals, on_evaluation)
         finally:
             workers.close()
+
+
+def refuse_dictionary_observations(config: Config) -> None:
+    """ConfigError, before Ray starts, for an env with dictionary observations, which the actors and
+    the replay actor do not take yet (agents.check_multi_input_config names what to change)."""
+    env = make_env(config.env_id, options=EnvOptions.of(config))
+    try:
+        parts = input_parts(env.observation_space)
+    finally:
+        env.close()
+    if parts is not None:
+        check_multi_input_config(config, False, list(parts))
 
 
 def resume_distributed(

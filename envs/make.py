@@ -3,8 +3,12 @@
 Vector envs are built with NEXT_STEP autoreset stated explicitly (Gymnasium 1.x's default): the
 step after an episode ends returns the reset observation with reward 0 and ignores the action.
 That step is not a transition; :func:`autoreset_mask` is how the training loop knows to drop it.
-A Dict observation with an ``action_mask`` key is made its other key's, the mask moved into info
-(envs.masks); :func:`action_masks` tells whether a run acts with masks. ``pettingzoo:<game>`` is a
+A Dict observation with an ``action_mask`` key is made its other key's (or the Dict of its other
+keys), the mask moved into info (envs.masks); :func:`action_masks` tells whether a run acts with
+masks. Other Dict observations pass as they are, and a Tuple observation becomes the Dict of its
+parts keyed "0", "1", ... (:class:`TupleAsDict`): the multi-input network (agents.multi_input) and
+replay take them key by key; vector envs of them are Gymnasium's ``SyncVectorEnv`` (the lean one
+batches single arrays). ``pettingzoo:<game>`` is a
 PettingZoo classic two-player game seen from one seat, drawn per episode (envs.games.TwoPlayerGame),
 checked before any module is imported.
 """
@@ -16,7 +20,7 @@ from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.vector import AsyncVectorEnv, AutoresetMode, VectorEnv
+from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
 
 from dqn_family.configs.errors import UserError
 from dqn_family.configs.trust import IMPORT_HINT, PROJECT_ENV_MODULES, SpecError, game_of, split_env_spec
@@ -69,7 +73,8 @@ def _make_unchecked(env_spec: str, render_mode: str | None, options: EnvOptions)
     try:
         if env_family(env_id) is not None:
             return make_pixel_env(env_id, options, render_mode)
-        return wrap_masks(gym.make(env_id, render_mode=render_mode, **time_limit_kwargs(options)), env_spec)
+        env = gym.make(env_id, render_mode=render_mode, **time_limit_kwargs(options))
+        return wrap_masks(TupleAsDict(env) if isinstance(env.observation_space, gym.spaces.Tuple) else env, env_spec)
     except (gym.error.DependencyNotInstalled, ImportError) as error:
         # e.g. Box2D missing for LunarLander: Gymnasium's message names its fix, pip install "gymnasium[box2d]"
         raise EnvError(f"env {env_spec!r} needs a package that is not installed: {one_line(error)}") from None
@@ -93,11 +98,15 @@ def make_vector_env(
 ) -> VectorEnv:
     """``num_envs`` copies of an env stepped together, NEXT_STEP autoreset, spaces checked first."""
     options = options or EnvOptions()
-    make_env(env_spec, options=options).close()  # fail fast, in this process, with a clear message
+    probe = make_env(env_spec, options=options)  # fail fast, in this process, with a clear message
+    by_key = isinstance(probe.observation_space, gym.spaces.Dict)
+    probe.close()
     # The full 'module:EnvId' spec, so that async workers started by spawn import the module too.
     env_fns: list[Callable[[], gym.Env]] = [lambda: _make_unchecked(env_spec, None, options) for _ in range(num_envs)]
     if mode == "async":
         return AsyncVectorEnv(env_fns, autoreset_mode=AutoresetMode.NEXT_STEP)
+    if by_key:  # a dict of arrays by key: Gymnasium's own batching
+        return SyncVectorEnv(env_fns, autoreset_mode=AutoresetMode.NEXT_STEP)
     return LeanSyncVectorEnv(env_fns, autoreset_mode=AutoresetMode.NEXT_STEP)
 
 
@@ -123,8 +132,10 @@ def masks_of(env: gym.Env, setting: str, env_spec: str) -> int | None:
 
 
 def check_spaces(observation_space: gym.Space, action_space: gym.Space, env_spec: str) -> None:
-    """Raise EnvError unless actions are Discrete (from 0) and observations a numeric Box or
-    Discrete (from 0: states the Q-network one-hot encodes)."""
+    """Raise EnvError unless actions are Discrete (from 0) and observations a numeric Box, Discrete
+    (from 0: states the Q-network one-hot encodes), or a Dict or Tuple of parts (each part is
+    checked where the network is built: agents.multi_input.observation_parts names a key it cannot
+    take)."""
     if not isinstance(action_space, gym.spaces.Discrete):
         raise EnvError(
             f"env {env_spec!r} has action space {action_space}; DQN needs a Discrete action space "
@@ -142,13 +153,14 @@ def check_spaces(observation_space: gym.Space, action_space: gym.Space, env_spec
                 "Discrete(n) observations starting at 0 are supported"
             )
         return
+    if isinstance(observation_space, (gym.spaces.Dict, gym.spaces.Tuple)):
+        return
     if not isinstance(observation_space, gym.spaces.Box) or not (
         np.issubdtype(observation_space.dtype, np.number) or observation_space.dtype == np.bool_
     ):
         raise EnvError(
             f"env {env_spec!r} has observation space {observation_space}; the Q-network takes a "
-            "numeric Box or Discrete observations (wrap Dict/Tuple observations, e.g. with "
-            "FlattenObservation)"
+            "numeric Box, Discrete observations, or a Dict or Tuple of them"
         )
 
 
@@ -160,7 +172,8 @@ def action_count(action_space: gym.Space) -> int:
 
 
 def observation_layout(observation_space: gym.Space) -> tuple[tuple[int, ...], np.dtype]:
-    """(shape, dtype) of one observation: fixed for the Box and Discrete spaces ``check_spaces`` lets through."""
+    """(shape, dtype) of one observation: fixed for the Box and Discrete spaces ``check_spaces`` lets
+    through; a Dict has one per key (agents.multi_input.observation_parts)."""
     shape, dtype = observation_space.shape, observation_space.dtype
     if shape is None or dtype is None:
         raise EnvError(f"observation space {observation_space} has no fixed shape and dtype")
@@ -171,6 +184,20 @@ def observation_states(observation_space: gym.Space) -> int | None:
     """The number of states of a Discrete observation space (observations are the state's index,
     shape (), which the Q-network one-hot encodes); None for a Box."""
     return int(observation_space.n) if isinstance(observation_space, gym.spaces.Discrete) else None
+
+
+class TupleAsDict(gym.ObservationWrapper):
+    """A Tuple observation seen as the Dict of its parts keyed "0", "1", ... (the keys
+    agents.multi_input gives a Tuple's parts), so that everything downstream takes one form."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        space = env.observation_space
+        assert isinstance(space, gym.spaces.Tuple)
+        self.observation_space = gym.spaces.Dict({str(i): part for i, part in enumerate(space.spaces)})
+
+    def observation(self, observation: tuple) -> dict[str, object]:
+        return {str(i): part for i, part in enumerate(observation)}
 
 
 class AutoresetTracker:

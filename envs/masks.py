@@ -3,7 +3,8 @@ checks a mask passes before anything acts on it.
 
 Masks reach the rest of the project from one source, ``info["action_mask"]``: Gymnasium's Taxi puts
 them there (int8 [A]), and :class:`MaskInInfo` moves them there from a ``Dict`` observation with an
-``action_mask`` key (PettingZoo's convention), leaving the Dict's one other key as the observation.
+``action_mask`` key (PettingZoo's convention), leaving the Dict's one other key as the observation
+(or, with several other keys, a Dict of them: a multi-input observation, agents.multi_input).
 Gymnasium has no wrapper that moves an observation key into info (``FilterObservation`` drops keys),
 so this one is a plain ``gymnasium.Wrapper`` on the public API. An env whose observation carries a
 mask is always wrapped, whatever the setting: with ``off`` the mask is dropped, never an input.
@@ -34,30 +35,37 @@ def has_mask_key(space: gym.Space) -> bool:
 
 
 class MaskInInfo(gym.Wrapper):
-    """A Dict observation {action_mask, <key>} seen as its <key> part, the mask moved to
-    ``info["action_mask"]`` (at reset and at every step)."""
+    """A Dict observation {action_mask, <key>} seen as its <key> part, or {action_mask, <k1>, <k2>,
+    ...} as the Dict {<k1>, <k2>, ...}; the mask moved to ``info["action_mask"]`` (at reset and at
+    every step)."""
 
     def __init__(self, env: gym.Env, env_spec: str) -> None:
         super().__init__(env)
         space = env.observation_space
         assert isinstance(space, gym.spaces.Dict)  # has_mask_key decides when to wrap
-        others = [key for key in space.spaces if key != MASK_KEY]
-        if len(others) != 1:
+        self.others = [key for key in space.spaces if key != MASK_KEY]
+        if not self.others:
             raise MaskError(
-                f"env {env_spec!r} has a Dict observation with keys {sorted(space.spaces)}: beside its "
-                f"'{MASK_KEY}' one other key (the observation) is supported, not {len(others)}"
+                f"env {env_spec!r} has a Dict observation with only an '{MASK_KEY}' key; give the observation "
+                "beside it (one other key, or several: a multi-input observation)"
             )
         check_mask_space(space[MASK_KEY], env.action_space, env_spec)
-        self.key = others[0]
-        self.observation_space = space[self.key]
+        self.single = len(self.others) == 1
+        self.observation_space = (
+            space[self.others[0]] if self.single else gym.spaces.Dict({key: space[key] for key in self.others})
+        )
+
+    def observed(self, observation: dict[str, Any]) -> Any:
+        """The observation without its mask: the one other key's value, or a dict of the others."""
+        return observation[self.others[0]] if self.single else {key: observation[key] for key in self.others}
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         observation, info = self.env.reset(seed=seed, options=options)
-        return observation[self.key], {**info, MASK_KEY: observation[MASK_KEY]}
+        return self.observed(observation), {**info, MASK_KEY: observation[MASK_KEY]}
 
     def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
         observation, reward, terminated, truncated, info = self.env.step(action)
-        return observation[self.key], reward, terminated, truncated, {**info, MASK_KEY: observation[MASK_KEY]}
+        return self.observed(observation), reward, terminated, truncated, {**info, MASK_KEY: observation[MASK_KEY]}
 
 
 def check_mask_space(space: gym.Space, action_space: gym.Space, env_spec: str) -> None:

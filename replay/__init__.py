@@ -4,12 +4,15 @@ Parts that compose: ``ReplayBuffer`` (uniform ring storage) or ``PrioritizedRepl
 (proportional prioritized sampling over a ``SumTree``), fed directly or through an
 ``NStepAccumulator`` that turns per-env steps into n-step transitions. Observations are stored
 whole (``ArrayStorage``) or, for stacked pixel frames, each distinct frame once
-(``FrameStackStorage``, ``stacked_frames=True``); ``replay_bytes`` tells the memory a buffer needs.
+(``FrameStackStorage``, ``stacked_frames=True``), or, for dictionary observations, key by key in
+arrays of each key's dtype (``DictStorage``, ``observation_parts=``; batches of them are dicts of
+arrays, handled through ``replay.observations``); ``replay_bytes`` tells the memory a buffer needs.
 With ``device=`` a buffer also keeps a copy on the training device and gathers batches there
 (``replay.device``). Recurrent Q-networks replay sequences instead (``replay.sequence``, R2D2).
 """
 
 from dqn_family.replay.buffer import Batch, ReplayBuffer
+from dqn_family.replay.dict_storage import DictStorage
 from dqn_family.replay.frames import FrameStackStorage, frame_window_for
 from dqn_family.replay.memory import (
     available_device_memory_bytes,
@@ -26,6 +29,7 @@ from dqn_family.replay.sum_tree import SumTree
 __all__ = [
     "ArrayStorage",
     "Batch",
+    "DictStorage",
     "FrameStackStorage",
     "NStepAccumulator",
     "NStepTransitions",

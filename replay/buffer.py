@@ -28,6 +28,7 @@ import numpy.typing as npt
 import torch
 
 from dqn_family.replay.device import DeviceMirror
+from dqn_family.replay.dict_storage import DictStorage, Layout
 from dqn_family.replay.frames import FrameStackStorage
 from dqn_family.replay.masks import (
     MASK_DTYPE,
@@ -38,6 +39,7 @@ from dqn_family.replay.masks import (
     unpack_legal,
     unpack_legal_torch,
 )
+from dqn_family.replay.observations import Observations, take
 from dqn_family.replay.sampler import ProportionalSampler
 from dqn_family.replay.storage import (
     ArrayStorage,
@@ -59,10 +61,11 @@ class Batch(Generic[ArrayT]):
     ``Batch[np.ndarray]`` is gathered on the host, ``Batch[torch.Tensor]`` on a device or made by
     ``to_torch``: what an agent's update takes."""
 
-    observations: ArrayT  # [B, *obs_shape]
+    # ArrayT [B, *obs_shape], or {key: ArrayT [B, *shape_k]} for observation_parts (replay.observations)
+    observations: Observations
     actions: ArrayT  # [B] int64
     rewards: ArrayT  # [B] float32
-    next_observations: ArrayT  # [B, *obs_shape]
+    next_observations: Observations  # as observations
     terminated: ArrayT  # [B] float32: 1.0 where the episode truly ended
     discounts: ArrayT  # [B] float32: gamma^n used to bootstrap this sample
     # [B] int64 positions in the buffer: numpy even in a batch gathered on a device (the host's
@@ -106,6 +109,9 @@ class ReplayBuffer:
     sources whose transitions arrive interleaved (a distributed run's actors), each with a frame
     window of its own (``add``'s ``stream``). ``action_masks``: the number of actions, when each
     transition keeps its next observation's action mask (``add``'s ``next_legal``).
+    ``observation_parts`` (key -> (shape, dtype), agents.multi_input.replay_layout): dictionary
+    observations, each key in arrays of its own (replay.dict_storage), instead of
+    ``observation_shape`` and ``observation_dtype``; observations are then dicts of arrays by key.
 
     Sampling is uniform, or the ``sampler``'s (replay.sampler.ProportionalSampler: in proportion to
     priority, with importance weights; ``sample`` then needs ``beta``).
@@ -115,8 +121,8 @@ class ReplayBuffer:
         self,
         *,
         capacity: int,
-        observation_shape: tuple[int, ...],
-        observation_dtype: np.dtype,
+        observation_shape: tuple[int, ...] = (),
+        observation_dtype: np.dtype | None = None,
         seed: int,
         stacked_frames: bool = False,
         frame_window: int = 64,
@@ -125,24 +131,31 @@ class ReplayBuffer:
         device: torch.device | str | None = None,
         action_masks: int | None = None,
         sampler: ProportionalSampler | None = None,
+        observation_parts: Layout | None = None,
     ) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1, got {capacity}")
         if action_masks is not None and action_masks < 1:
             raise ValueError(f"action_masks must be the number of actions (>= 1), got {action_masks}")
+        if (observation_dtype is None) == (observation_parts is None):
+            raise ValueError("give observation_shape and observation_dtype, or observation_parts (not both)")
+        if observation_parts is not None and stacked_frames:
+            raise ValueError("stacked frames are stored for single-array observations, not observation_parts")
         self.capacity = capacity
         self.storage: ObservationStorage = (
-            FrameStackStorage(
+            DictStorage(capacity=capacity, layout=observation_parts)
+            if observation_parts is not None
+            else FrameStackStorage(
                 capacity=capacity,
                 observation_shape=observation_shape,
-                observation_dtype=observation_dtype,
+                observation_dtype=np.dtype(observation_dtype),
                 frame_window=frame_window,
                 spare_frames=spare_frames,
                 streams=streams,
             )
             if stacked_frames
             else ArrayStorage(
-                capacity=capacity, observation_shape=observation_shape, observation_dtype=observation_dtype
+                capacity=capacity, observation_shape=observation_shape, observation_dtype=np.dtype(observation_dtype)
             )
         )
         self.actions = np.zeros(capacity, dtype=FIELD_DTYPES["actions"])
@@ -197,10 +210,10 @@ class ReplayBuffer:
 
     def add(
         self,
-        observations: np.ndarray,
+        observations: Observations,
         actions: np.ndarray,
         rewards: np.ndarray,
-        next_observations: np.ndarray,
+        next_observations: Observations,
         terminated: np.ndarray,
         truncated: np.ndarray,
         discounts: np.ndarray | float,
@@ -216,8 +229,8 @@ class ReplayBuffer:
             return
         if count > self.capacity:  # only the newest `capacity` would survive anyway
             keep = slice(count - self.capacity, count)
-            observations, actions, rewards = observations[keep], actions[keep], rewards[keep]
-            next_observations, terminated, truncated = next_observations[keep], terminated[keep], truncated[keep]
+            observations, actions, rewards = take(observations, keep), actions[keep], rewards[keep]
+            next_observations, terminated, truncated = take(next_observations, keep), terminated[keep], truncated[keep]
             discounts = np.broadcast_to(discounts, (count,))[keep]
             next_bits = None if next_bits is None else next_bits[keep]
             count = self.capacity

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from dqn_family.replay.buffer import FIELD_DTYPES
+from dqn_family.replay.dict_storage import DictStorage, Layout
 from dqn_family.replay.frames import FrameStackStorage
 from dqn_family.replay.masks import mask_width
 from dqn_family.replay.storage import ArrayStorage
@@ -18,20 +19,23 @@ from dqn_family.replay.sum_tree import NODE_DTYPE, node_count
 def replay_bytes(
     *,
     capacity: int,
-    observation_shape: tuple[int, ...],
-    observation_dtype: np.dtype,
+    observation_shape: tuple[int, ...] = (),
+    observation_dtype: np.dtype | None = None,
     stacked_frames: bool = False,
     prioritized: bool = False,
     frame_window: int = 64,
     spare_frames: int | None = None,
     streams: int = 1,
     action_masks: int | None = None,
+    observation_parts: Layout | None = None,
 ) -> int:
     """The bytes of all arrays of a (Prioritized)ReplayBuffer built with these options: what its
     ``nbytes`` will be (Python objects such as the frame window's dict come on top, a few KB)."""
     observation_shape, observation_dtype = tuple(observation_shape), np.dtype(observation_dtype)
     observations = (
-        FrameStackStorage.bytes_for(
+        DictStorage.bytes_for(capacity=capacity, layout=observation_parts)
+        if observation_parts is not None
+        else FrameStackStorage.bytes_for(
             capacity=capacity,
             observation_shape=observation_shape,
             observation_dtype=observation_dtype,

@@ -11,6 +11,8 @@ the episode, k < n of them, the true final observation and discount gamma^k; the
 of the final step, so a truncated tail is still bootstrapped and a terminated one is not. Windows
 never cross an episode boundary. Steps marked not ``real`` (Gymnasium's NEXT_STEP autoreset step,
 which only resets a sub-env) are ignored. With n = 1 this yields exactly the 1-step transitions.
+Observations may be dicts of arrays by key (dictionary observations): each key gets windows of its
+own dtype (replay.observations).
 
 With action masks, each transition carries the mask of the observation it bootstraps from,
 s_{t+k}: the mask that came with this step's next observation (the true final observation's at an
@@ -23,15 +25,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dqn_family.replay.observations import Observations, map_observations, observation_count, put, take
+
 
 @dataclass(frozen=True)
 class NStepTransitions:
     """Completed transitions, leading dimension K (may be 0); field names match ReplayBuffer.add."""
 
-    observations: np.ndarray  # [K, *obs_shape] s_t
+    observations: Observations  # [K, *obs_shape] s_t (or {key: [K, *shape_k]}: replay.observations)
     actions: np.ndarray  # [K] a_t
     rewards: np.ndarray  # [K] float32 discounted return of the k rewards summed
-    next_observations: np.ndarray  # [K, *obs_shape] s_{t+k}
+    next_observations: Observations  # [K, *obs_shape] s_{t+k}
     terminated: np.ndarray  # [K] bool, from the last step summed
     truncated: np.ndarray  # [K] bool, from the last step summed
     discounts: np.ndarray  # [K] float32 gamma^k
@@ -63,7 +67,8 @@ class NStepAccumulator:
         self.start = np.zeros(num_envs, dtype=np.int64)  # ring slot of each sub-env's oldest step
         self.length = np.zeros(num_envs, dtype=np.int64)  # pending steps per sub-env, 0..n-1 between pushes
         self.rewards = np.zeros((num_envs, n_step), dtype=np.float64)
-        self.observations: np.ndarray | None = None  # [num_envs, n, *obs_shape], allocated on first push
+        # [num_envs, n, *obs_shape] (or one such array per key), allocated on first push
+        self.observations: Observations | None = None
         self.actions: np.ndarray | None = None  # [num_envs, n]
         # discount_matrix[j, m] = gamma^(m - j) for m >= j: row j sums the rewards from slot j on.
         offsets = np.arange(n_step)[None, :] - np.arange(n_step)[:, None]
@@ -71,10 +76,10 @@ class NStepAccumulator:
 
     def push(
         self,
-        observations: np.ndarray,
+        observations: Observations,
         actions: np.ndarray,
         rewards: np.ndarray,
-        next_observations: np.ndarray,
+        next_observations: Observations,
         terminated: np.ndarray,
         truncated: np.ndarray,
         real: np.ndarray,
@@ -84,10 +89,12 @@ class NStepAccumulator:
         transitions it completed (possibly none: then len() is 0). ``next_legal`` (bool [num_envs, A]):
         the action masks of ``next_observations``, passed on to the transitions that bootstrap from them."""
         values = (observations, actions, rewards, next_observations, terminated, truncated, real)
-        if any(len(value) != self.num_envs for value in values):
+        if any(observation_count(value) != self.num_envs for value in values):
             names = ("observations", "actions", "rewards", "next_observations", "terminated", "truncated", "real")
-            name, value = next((n, v) for n, v in zip(names, values) if len(v) != self.num_envs)
-            raise ValueError(f"{name} has leading dimension {len(value)}, expected num_envs={self.num_envs}")
+            name, value = next((n, v) for n, v in zip(names, values) if observation_count(v) != self.num_envs)
+            raise ValueError(
+                f"{name} has leading dimension {observation_count(value)}, expected num_envs={self.num_envs}"
+            )
         real = np.asarray(real, dtype=bool)
         done = real & (np.asarray(terminated, dtype=bool) | np.asarray(truncated, dtype=bool))
         if self._is_steady(real, done):
@@ -110,10 +117,10 @@ class NStepAccumulator:
         returns_EN = rewards_EN @ self.discount_matrix.T
         rows = np.repeat(np.arange(len(emitting)), counts)
         transitions = NStepTransitions(
-            observations=window_observations[envs, slots],
+            observations=take(window_observations, (envs, slots)),
             actions=window_actions[envs, slots],
             rewards=returns_EN[rows, ages].astype(np.float32),
-            next_observations=np.asarray(next_observations)[envs],
+            next_observations=take(next_observations, envs),
             terminated=np.asarray(terminated, dtype=bool)[envs],
             truncated=np.asarray(truncated, dtype=bool)[envs],
             discounts=(float(self.gamma) ** (self.length[envs] - ages)).astype(np.float32),
@@ -138,10 +145,10 @@ class NStepAccumulator:
 
     def _push_steady(
         self,
-        observations: np.ndarray,
+        observations: Observations,
         actions: np.ndarray,
         rewards: np.ndarray,
-        next_observations: np.ndarray,
+        next_observations: Observations,
         next_legal: np.ndarray | None,
     ) -> NStepTransitions:
         """push() for a steady step, in a third of its numpy calls and with the same results: each
@@ -150,17 +157,17 @@ class NStepAccumulator:
         assert self.observations is not None and self.actions is not None
         envs, n = np.arange(self.num_envs), self.n_step
         newest = (self.start + n - 1) % n
-        self.observations[envs, newest] = observations
+        put(self.observations, (envs, newest), observations)
         self.actions[envs, newest] = actions
         self.rewards[envs, newest] = rewards
         oldest = self.start
         ordered = (oldest[:, None] + np.arange(n)) % n
         returns_EN = self.rewards[envs[:, None], ordered] @ self.discount_matrix.T
         transitions = NStepTransitions(
-            observations=self.observations[envs, oldest],
+            observations=take(self.observations, (envs, oldest)),
             actions=self.actions[envs, oldest],
             rewards=returns_EN[:, 0].astype(np.float32),
-            next_observations=np.asarray(next_observations),
+            next_observations=map_observations(np.asarray, next_observations),
             terminated=np.zeros(self.num_envs, dtype=bool),
             truncated=np.zeros(self.num_envs, dtype=bool),
             discounts=np.full(self.num_envs, float(self.gamma) ** n, dtype=np.float32),
@@ -170,16 +177,18 @@ class NStepAccumulator:
         return transitions
 
     def _store(
-        self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray, real: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
+        self, observations: Observations, actions: np.ndarray, rewards: np.ndarray, real: np.ndarray
+    ) -> tuple[Observations, np.ndarray]:
         """Store the real sub-envs' step in their windows; returns the (observations, actions) windows."""
-        observations, actions = np.asarray(observations), np.asarray(actions)
+        observations, actions = map_observations(np.asarray, observations), np.asarray(actions)
         if self.observations is None or self.actions is None:  # the first push allocates both
-            self.observations = np.zeros((self.num_envs, self.n_step, *observations.shape[1:]), observations.dtype)
+            self.observations = map_observations(
+                lambda part: np.zeros((self.num_envs, self.n_step, *part.shape[1:]), part.dtype), observations
+            )
             self.actions = np.zeros((self.num_envs, self.n_step), actions.dtype)
         envs = np.flatnonzero(real)
         slots = (self.start[envs] + self.length[envs]) % self.n_step
-        self.observations[envs, slots] = observations[envs]
+        put(self.observations, (envs, slots), take(observations, envs))
         self.actions[envs, slots] = actions[envs]
         self.rewards[envs, slots] = np.asarray(rewards, dtype=np.float64)[envs]
         self.length[envs] += 1

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from dqn_family.replay.buffer import ReplayBuffer
+from dqn_family.replay.dict_storage import Layout
 from dqn_family.replay.sampler import ProportionalSampler
 from dqn_family.replay.sum_tree import SumTree
 
@@ -19,8 +20,8 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         self,
         *,
         capacity: int,
-        observation_shape: tuple[int, ...],
-        observation_dtype: np.dtype,
+        observation_shape: tuple[int, ...] = (),
+        observation_dtype: np.dtype | None = None,
         seed: int,
         alpha: float = 0.6,
         epsilon: float = 1e-6,
@@ -30,6 +31,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         streams: int = 1,
         device: torch.device | str | None = None,
         action_masks: int | None = None,
+        observation_parts: Layout | None = None,
     ) -> None:
         super().__init__(
             capacity=capacity,
@@ -42,6 +44,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
             streams=streams,
             device=device,
             action_masks=action_masks,
+            observation_parts=observation_parts,
             sampler=ProportionalSampler(capacity, alpha=alpha, epsilon=epsilon, items="transitions"),
         )
 

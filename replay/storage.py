@@ -16,6 +16,8 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 import torch
 
+from dqn_family.replay.observations import Observations, as_tensors
+
 # What a batch's arrays are: numpy arrays (gathered on the host) or torch tensors (on a device).
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 
@@ -28,12 +30,12 @@ class ObservationStorage(Protocol):
         """Bytes its arrays take."""
 
     def write(
-        self, slots: slice | np.ndarray, observations: np.ndarray, next_observations: np.ndarray, stream: int = 0
+        self, slots: slice | np.ndarray, observations: Observations, next_observations: Observations, stream: int = 0
     ) -> None:
         """Store K transitions' observations [K, *obs_shape] at ``slots`` (K distinct slots); ``stream``
         names where they come from (FrameStackStorage's frame windows; whole observations ignore it)."""
 
-    def read(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def read(self, indices: np.ndarray) -> tuple[Observations, Observations]:
         """Fresh arrays [B, *obs_shape] of the observations and next observations at ``indices``."""
 
     def state_dict(self, size: int) -> dict:
@@ -50,7 +52,7 @@ class ObservationStorage(Protocol):
         """Rows of the non-slot mirrored arrays written since the last call (name -> row numbers)."""
 
     @staticmethod
-    def gather(arrays: Mapping[str, ArrayT], indices: ArrayT) -> tuple[ArrayT, ArrayT]:
+    def gather(arrays: Mapping[str, ArrayT], indices: ArrayT) -> tuple[Observations, Observations]:
         """(observations, next observations) at ``indices`` from the mirrored arrays, numpy or torch."""
 
 
@@ -110,9 +112,10 @@ class ArrayStorage:
 
 def fields_on_device(batch: Any, device: torch.device | str) -> dict[str, Any]:
     """A batch dataclass's fields as torch tensors on ``device`` (numpy memory is shared on the CPU);
-    a field that is None stays None. What Batch.to_torch and SequenceBatch.to_torch build from."""
+    a field that is None stays None, a dict of arrays (dictionary observations) a dict of tensors.
+    What Batch.to_torch and SequenceBatch.to_torch build from."""
     return {
-        field.name: None if (value := getattr(batch, field.name)) is None else torch.as_tensor(value, device=device)
+        field.name: None if (value := getattr(batch, field.name)) is None else as_tensors(value, device)
         for field in dataclasses.fields(batch)
     }
 

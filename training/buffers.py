@@ -20,12 +20,13 @@ from dqn_family.replay import (
     frame_window_for,
     replay_bytes,
 )
+from dqn_family.replay.dict_storage import Layout
 
 
 class _ReplayDimensions(TypedDict):
     capacity: int
     observation_shape: tuple[int, ...]
-    observation_dtype: np.dtype
+    observation_dtype: np.dtype | None
 
 
 class _ReplayOptions(_ReplayDimensions, total=False):
@@ -34,33 +35,38 @@ class _ReplayOptions(_ReplayDimensions, total=False):
     stacked_frames: bool
     frame_window: int
     streams: int
+    observation_parts: Layout
 
 
 def build_replay(
     config: Config,
     observation_shape: tuple[int, ...],
-    observation_dtype: np.dtype,
+    observation_dtype: np.dtype | None,
     seed: int,
     device: torch.device | None = None,
     *,
     state_size: int | None = None,
     action_masks: int | None = None,
+    observation_parts: Layout | None = None,
 ) -> ReplayBuffer | SequenceReplayBuffer:
     """The replay buffer the config asks for, once its memory is known to fit (ConfigError if not);
     with a ``device``, it also keeps a copy there and gathers batches from it. A recurrent config
     (``state_size``: the width of its network's states) gets sequence replay, gathered on the host.
     ``action_masks``: the number of actions when the run acts with action masks (envs.action_masks),
-    which replay then keeps, as bits."""
+    which replay then keeps, as bits. ``observation_parts`` (key -> (shape, dtype)): dictionary
+    observations, each key in arrays of its own (replay.dict_storage; observation_dtype is then None)."""
     if config.recurrent != "off":
-        if state_size is None:
-            raise ValueError("sequence replay needs the recurrent state's size")  # a bug, not user input
+        if state_size is None or observation_dtype is None:  # a bug, not user input (agents refuse recurrent dicts)
+            raise ValueError("sequence replay needs the recurrent state's size and single-array observations")
         return build_sequence_replay(config, observation_shape, observation_dtype, seed, state_size, action_masks)
     common: _ReplayOptions = {
         "capacity": config.buffer_size,
         "observation_shape": observation_shape,
         "observation_dtype": observation_dtype,
     }
-    if uses_frame_replay(config, observation_shape):
+    if observation_parts is not None:
+        common["observation_parts"] = observation_parts
+    elif uses_frame_replay(config, observation_shape):
         common["stacked_frames"] = True
         common["frame_window"] = frame_window_for(
             num_envs=config.num_envs, n_step=config.n_step, stack=observation_shape[0]

@@ -45,6 +45,7 @@ from dqn_family.configs import Config
 from dqn_family.configs.schedules import SCHEDULES, crossed, learning_rate_at, priority_beta_at
 from dqn_family.envs import AutoresetTracker, check_some_legal, learning_signal, vector_legal
 from dqn_family.replay import NStepAccumulator, Sequence, SequenceAccumulator
+from dqn_family.replay.observations import take
 from dqn_family.training.games import self_play_of
 from dqn_family.training.hooks import EvaluationCallback
 from dqn_family.training.metrics import EpisodeTracker, MetricLog, NonFiniteError, checked_priorities
@@ -171,7 +172,8 @@ class TransitionAdder:
             return
         stored = slice(None) if step.all_real else step.real  # a slice copies nothing: the common step
         observations, actions, rewards, next_observations, terminated, truncated = (
-            values[stored] for values in step.transitions()
+            take(values, stored)
+            for values in step.transitions()  # take: dictionary observations too
         )
         next_legal = None if step.next_legal is None else step.next_legal[stored]
         self.buffer.add(

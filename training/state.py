@@ -21,7 +21,17 @@ import numpy as np
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
-from dqn_family.agents import DQNAgent, NetworkFactory, RecurrentAgent, as_recurrent, make_agent, set_torch_threads
+from dqn_family.agents import (
+    DQNAgent,
+    NetworkFactory,
+    RecurrentAgent,
+    as_recurrent,
+    describe_parts,
+    input_parts,
+    make_agent,
+    replay_layout,
+    set_torch_threads,
+)
 from dqn_family.checkpoints import (
     CheckpointError,
     check_global_rng_state,
@@ -160,7 +170,8 @@ def build_parts(
     envs = make_vector_env(config.env_id, config.num_envs, mode=config.vector_mode, options=EnvOptions.of(config))
     try:
         observation_space = envs.single_observation_space
-        observation_shape, observation_dtype = observation_layout(observation_space)
+        parts = input_parts(observation_space)  # dictionary observations: one input per key
+        observation_shape, observation_dtype = observation_layout(observation_space) if parts is None else ((), None)
         agent = make_agent(
             config,
             observation_shape=observation_shape,
@@ -169,6 +180,7 @@ def build_parts(
             seed=agent_seed,
             network=network,
             observation_states=observation_states(observation_space),
+            observation_parts=parts,
         )
         buffer = build_replay(
             config,
@@ -178,6 +190,7 @@ def build_parts(
             device=device if config.device_replay and device.type != "cpu" else None,
             state_size=as_recurrent(agent.q_network).state_size if isinstance(agent, RecurrentAgent) else None,
             action_masks=masks,
+            observation_parts=None if parts is None else replay_layout(parts),
         )
     except BaseException:
         envs.close()
@@ -323,9 +336,13 @@ def check_finite(agent: DQNAgent | RecurrentAgent, log: MetricLog, step: int) ->
 
 
 def spaces_of(envs: gym.vector.VectorEnv) -> dict[str, Any]:
-    shape, dtype = observation_layout(envs.single_observation_space)
-    return {
-        "observation_shape": list(shape),
-        "observation_dtype": str(dtype),
-        "n_actions": action_count(envs.single_action_space),
-    }
+    """The observations and actions a checkpoint was written for: shape and dtype, or for dictionary
+    observations each key's shape, dtype and Discrete states (plain lists, strings and numbers)."""
+    space = envs.single_observation_space
+    parts = input_parts(space)
+    if parts is None:
+        shape, dtype = observation_layout(space)
+        observations: dict[str, Any] = {"observation_shape": list(shape), "observation_dtype": str(dtype)}
+    else:
+        observations = {"observation_parts": describe_parts(parts)}
+    return {**observations, "n_actions": action_count(envs.single_action_space)}

@@ -169,10 +169,15 @@ def test_check_spaces_rejects_discrete_observations_not_starting_at_zero():
         check_spaces(gym.spaces.Discrete(5, start=2), gym.spaces.Discrete(2), "Shifted-v0")
 
 
-def test_check_spaces_rejects_dict_observations():
-    space = gym.spaces.Dict({"a": gym.spaces.Box(-1, 1, (2,))})
-    with pytest.raises(EnvError, match="FlattenObservation"):
-        check_spaces(space, gym.spaces.Discrete(2), "Dict-v0")
+def test_check_spaces_lets_dict_and_tuple_observations_through_to_the_multi_input_network():
+    for space in (gym.spaces.Dict({"a": gym.spaces.Box(-1, 1, (2,))}), gym.spaces.Tuple([gym.spaces.Discrete(3)])):
+        check_spaces(space, gym.spaces.Discrete(2), "Parts-v0")
+
+
+def test_check_spaces_rejects_other_observation_spaces_in_one_line():
+    with pytest.raises(EnvError, match="Dict or Tuple of them") as error:
+        check_spaces(gym.spaces.MultiDiscrete([2, 3]), gym.spaces.Discrete(2), "Multi-v0")
+    assert "\n" not in str(error.value)
 
 
 def test_observation_states_counts_discrete_states_only():
