@@ -20,6 +20,7 @@ from dqn_family.envs import (
     resolve_env_id,
 )
 from dqn_family.replay import ReplayBuffer
+from tests.dict_envs import IMAGE_SHAPE, MASKED_SPEC, SPEC, TUPLE_SPEC
 from tests.scripted_envs import EPISODE_LENGTH, TERMINATE_ID, TERMINATE_SPEC, TRUNCATE_SPEC
 
 
@@ -172,6 +173,37 @@ def test_check_spaces_rejects_discrete_observations_not_starting_at_zero():
 def test_check_spaces_lets_dict_and_tuple_observations_through_to_the_multi_input_network():
     for space in (gym.spaces.Dict({"a": gym.spaces.Box(-1, 1, (2,))}), gym.spaces.Tuple([gym.spaces.Discrete(3)])):
         check_spaces(space, gym.spaces.Discrete(2), "Parts-v0")
+
+
+def test_make_env_sees_a_tuple_observation_as_the_dict_of_its_parts_keyed_by_position():
+    env = make_env(TUPLE_SPEC)
+    assert isinstance(env.observation_space, gym.spaces.Dict) and list(env.observation_space.spaces) == ["0", "1", "2"]
+    observation, _ = env.reset(seed=0)
+    assert set(observation) == {"0", "1", "2"} and observation["1"].shape == IMAGE_SHAPE
+    assert observation in env.observation_space
+    env.close()
+
+
+def test_make_env_moves_the_mask_of_a_dict_with_several_keys_to_info():
+    env = make_env(MASKED_SPEC)
+    assert list(env.observation_space.spaces) == ["clock", "cue", "image"]
+    observation, info = env.reset(seed=0)
+    assert set(observation) == {"clock", "cue", "image"} and info["action_mask"].shape == (2,)
+    env.close()
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_make_vector_env_batches_dict_observations_key_by_key_in_their_dtypes(mode):
+    vector_env = make_vector_env(SPEC, 3, mode=mode)
+    try:
+        observations, _ = vector_env.reset(seed=0)
+        assert {key: (part.shape, part.dtype) for key, part in observations.items()} == {
+            "clock": ((3, 2), np.float32),
+            "cue": ((3,), np.int64),
+            "image": ((3, *IMAGE_SHAPE), np.uint8),
+        }
+    finally:
+        vector_env.close()
 
 
 def test_check_spaces_rejects_other_observation_spaces_in_one_line():
