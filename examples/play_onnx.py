@@ -13,8 +13,10 @@ played as evaluate.py plays it: its state starts each episode at the sidecar's `
 follows the episode. A model exported from a run with action masks (a model with an
 ``action_mask`` input) is given the env's mask at every step, from ``info["action_mask"]`` (Gymnasium's
 Taxi) or from a Dict observation's ``action_mask`` key (PettingZoo's convention; the Dict's other key
-is the observation), and explores among the legal actions only, as evaluate.py does. Prints the
-summary line evaluate.py prints.
+is the observation), and explores among the legal actions only, as evaluate.py does. A model of
+dictionary observations (a Dict or Tuple env; the sidecar's ``observation_parts``) takes one input
+per key, in the sidecar's order, each in its own dtype (a Tuple's parts are keys "0", "1", ...; a
+Dict's ``action_mask`` is the mask, not an input). Prints the summary line evaluate.py prints.
 
 The project's own partially observed envs (``envs.pomdp:CartPoleNoVelocity-v1``) are played without
 the project: the sidecar's ``play_env`` names the plain Gymnasium env and the observation entries the
@@ -36,6 +38,7 @@ import onnxruntime
 
 MAX_SIDECAR_BYTES = 1 << 20
 MAX_STATE_SIZE = 1 << 16
+MAX_PARTS = 64  # inputs of a dictionary-observation model
 MASK_KEY = "action_mask"
 CONTROL_FLOW = {"Loop", "If", "Scan", "SequenceMap"}  # an exported Q-network is straight-line code
 
@@ -78,13 +81,45 @@ def _sidecar_number(sidecar: dict, key: str, default: float, kind: type) -> floa
 def _observation_dtype(sidecar: dict, env: gym.Env) -> np.dtype:
     """The dtype the model takes: the sidecar's, else the env's own (a numeric dtype or bool)."""
     named = sidecar.get("observation_dtype") or observation_part(env.observation_space).dtype or "float32"
+    return _numeric_dtype(named, "observation_dtype")
+
+
+def _numeric_dtype(named: object, what: str) -> np.dtype:
     try:
         dtype = np.dtype(named)
     except (TypeError, ValueError):
-        raise PlayerError("the sidecar's observation_dtype is not a numpy dtype") from None
+        raise PlayerError(f"the sidecar's {what} is not a numpy dtype") from None
     if not (np.issubdtype(dtype, np.number) or dtype == np.bool_):
-        raise PlayerError(f"the sidecar's observation_dtype must be numeric, got {dtype}")
+        raise PlayerError(f"the sidecar's {what} must be numeric, got {dtype}")
     return dtype
+
+
+def observation_parts(sidecar: dict) -> dict[str, np.dtype] | None:
+    """A dictionary-observation model's inputs, key -> dtype in input order (the sidecar's
+    ``observation_parts``); None for a model of single observations."""
+    parts = sidecar.get("observation_parts")
+    if parts is None:
+        return None
+    if (
+        not isinstance(parts, dict)
+        or not 1 <= len(parts) <= MAX_PARTS
+        or not all(isinstance(key, str) and isinstance(part, dict) for key, part in parts.items())
+    ):
+        raise PlayerError(f"the sidecar's observation_parts must map 1 to {MAX_PARTS} keys to their shape and dtype")
+    return {key: _numeric_dtype(part.get("dtype"), f"observation_parts[{key!r}] dtype") for key, part in parts.items()}
+
+
+def check_parts(space: gym.Space, sidecar: dict, keys: dict[str, np.dtype]) -> None:
+    """The env's Dict (or Tuple) observation has each key the model takes, of the sidecar's shape."""
+    named = dict(enumerate(space.spaces)) if isinstance(space, gym.spaces.Tuple) else None
+    spaces = {str(i): part for i, part in named.items()} if named is not None else getattr(space, "spaces", {})
+    for key in keys:
+        expected = sidecar["observation_parts"][key].get("shape")
+        if key not in spaces or list(spaces[key].shape or ()) != expected:
+            raise PlayerError(
+                f"the model takes observation key {key[:40]!r} of shape {expected}, which the env's "
+                f"{type(space).__name__} observation does not give; play it with evaluate.py"
+            )
 
 
 def graph_operators(data: bytes) -> set[str]:
@@ -133,16 +168,18 @@ def _varint(data: bytes, at: int) -> tuple[int, int]:
             return value, at
 
 
-def check_model(session: onnxruntime.InferenceSession, sidecar: dict) -> None:
-    """The inputs and outputs an export writes: observations [batch, *observation_shape] (for a
-    recurrent model also state [batch, S]; for a model of a run with action masks, last,
-    action_mask [batch, A]); actions, q_values (and next_state)."""
+def check_model(session: onnxruntime.InferenceSession, sidecar: dict, keys: list[str] | None = None) -> None:
+    """The inputs and outputs an export writes: observations [batch, *observation_shape], or one
+    input per key of dictionary observations (``keys``) (for a recurrent model also state [batch, S];
+    for a model of a run with action masks, last, action_mask [batch, A]); actions, q_values (and
+    next_state)."""
     inputs, outputs = session.get_inputs(), [output.name for output in session.get_outputs()]
     names = [graph_input.name for graph_input in inputs]
     masked = names[-1:] == [MASK_KEY]
     recurrent = "state" in names
-    shape = sidecar.get("observation_shape")
-    if names != ["observations", *(["state"] if recurrent else []), *([MASK_KEY] if masked else [])] or outputs != [
+    shape = sidecar.get("observation_shape") if keys is None else None
+    observations = ["observations"] if keys is None else keys
+    if names != [*observations, *(["state"] if recurrent else []), *([MASK_KEY] if masked else [])] or outputs != [
         "actions",
         "q_values",
         *(["next_state"] if recurrent else []),
@@ -179,12 +216,26 @@ def observation_part(space: gym.Space) -> gym.Space:
     return space
 
 
-def split_observation(observation, info: dict) -> tuple[object, object]:
+def split_observation(observation, info: dict, keys: dict[str, np.dtype] | None = None) -> tuple[object, object]:
     """(what the model sees, the env's action mask as given, or None): a Dict observation's
-    action_mask key and its other key, else the observation and info's action_mask."""
+    action_mask key and its other key (or, for a model of dictionary observations, the Dict as it is),
+    else the observation and info's action_mask."""
     if isinstance(observation, dict):
-        return next(value for key, value in observation.items() if key != MASK_KEY), observation.get(MASK_KEY)
+        mask = observation.get(MASK_KEY, info.get(MASK_KEY))
+        if keys is not None:
+            return observation, mask
+        return next(value for key, value in observation.items() if key != MASK_KEY), mask
     return observation, info.get(MASK_KEY)
+
+
+def model_inputs(observation: object, dtype: np.dtype, keys: dict[str, np.dtype] | None) -> list[np.ndarray]:
+    """The observation as the model's inputs, a batch of one: one array, or one per key (a Tuple's
+    parts are keys "0", "1", ...), each in the dtype the model takes."""
+    if keys is None:
+        return [np.asarray(observation, dtype=dtype)[None]]
+    by_key = {str(i): part for i, part in enumerate(observation)} if isinstance(observation, tuple) else observation
+    assert isinstance(by_key, dict)  # check_parts found the env's observation a Dict or Tuple of these keys
+    return [np.asarray(by_key[key], dtype=part_dtype)[None] for key, part_dtype in keys.items()]
 
 
 def legal_of(mask: object, n_actions: int) -> np.ndarray:
@@ -290,12 +341,14 @@ def play(
     epsilon: float,
     dtype: np.dtype,
     start_state: np.ndarray | None = None,
+    keys: dict[str, np.dtype] | None = None,
 ) -> list[float]:
     """Returns of ``episodes`` episodes; the first reset is seeded with ``seed``, exploration draws
     from a generator seeded the same way (as evaluate.py does: ``rng.random()``, then when exploring
     one ``rng.integers`` over the legal actions). ``start_state``: a recurrent model's initial
     state, fed with each episode's first observation; each next state is fed back. A model with an
-    action_mask input gets the env's mask (bool [1, A]) at every step."""
+    action_mask input gets the env's mask (bool [1, A]) at every step. ``keys``: a model of
+    dictionary observations, one input per key (:func:`observation_parts`)."""
     names = [graph_input.name for graph_input in session.get_inputs()]
     masked = takes_mask(session)
     n_actions = int(env.action_space.n)
@@ -305,9 +358,9 @@ def play(
     for _ in range(episodes):
         episode_return, done, state = 0.0, False, start_state
         while not done:
-            observation, mask = split_observation(observation, info)
+            observation, mask = split_observation(observation, info, keys)
             legal = legal_of(mask, n_actions) if masked else None
-            feeds = [np.asarray(observation, dtype=dtype)[None], *([] if state is None else [state])]
+            feeds = [*model_inputs(observation, dtype, keys), *([] if state is None else [state])]
             feeds += [] if legal is None else [legal[None]]
             explore = rng.random() < epsilon
             if state is not None:  # recurrent: the model steps even when exploring
@@ -378,16 +431,19 @@ def _play_command(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else _sidecar_number(sidecar, "eval_seed", 0, int)
     epsilon = args.epsilon if args.epsilon is not None else _sidecar_number(sidecar, "eval_epsilon", 0.0, float)
     session = load_session(model)
-    check_model(session, sidecar)
+    keys = observation_parts(sidecar)
+    check_model(session, sidecar, None if keys is None else list(keys))
     env = make_play_env(env_id, sidecar)
     try:
-        dtype = _observation_dtype(sidecar, env)
-        expected = sidecar.get("observation_shape")
+        if keys is not None:
+            check_parts(env.observation_space, sidecar, keys)
+        dtype = np.dtype(np.float32) if keys is not None else _observation_dtype(sidecar, env)
+        expected = None if keys is not None else sidecar.get("observation_shape")
         if expected is not None and not (
             isinstance(expected, list) and len(expected) <= 8 and all(isinstance(n, int) for n in expected)
         ):
             raise PlayerError("the sidecar's observation_shape must be a list of at most 8 integers")
-        shape = observation_part(env.observation_space).shape
+        shape = None if keys is not None else observation_part(env.observation_space).shape
         if expected is not None and list(shape or ()) != expected:
             raise PlayerError(
                 f"{env_id} gives observations of shape {shape}, the model takes "
@@ -396,7 +452,14 @@ def _play_command(args: argparse.Namespace) -> int:
         start_state = initial_state(session, sidecar)
         try:
             returns = play(
-                session, env, episodes=args.episodes, seed=seed, epsilon=epsilon, dtype=dtype, start_state=start_state
+                session,
+                env,
+                episodes=args.episodes,
+                seed=seed,
+                epsilon=epsilon,
+                dtype=dtype,
+                start_state=start_state,
+                keys=keys,
             )
         except Exception as error:  # onnxruntime's own types (a model that does not fit the env), gymnasium's
             raise PlayerError(f"playing {env_id} failed: {' '.join(str(error).split())[:200]}") from None

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +25,7 @@ from dqn_family.checkpoints import latest_checkpoint, list_checkpoints, load_che
 from dqn_family.configs import Config
 from dqn_family.deployment.verify import collect_observations
 from dqn_family.envs import EnvOptions
-from dqn_family.evaluate import EVAL_SEED_OFFSET, load_run
+from dqn_family.evaluate import EVAL_SEED_OFFSET, evaluate_policy, load_run
 from dqn_family.replay import Batch
 from dqn_family.replay.observations import as_tensors
 from dqn_family.training import state
@@ -32,8 +34,11 @@ from tests.checkpoints.conftest import RAINBOW, copy_run, small_config
 from tests.checkpoints.test_train_resume import WALL_CLOCK_TAGS, assert_same, restored_state
 from tests.dict_envs import BAD_PARTS, EPISODE_LENGTH, IMAGE_SHAPE, MASKED_SPEC, SPEC, TUPLE_SPEC, CueImageEnv
 from tests.run_logs import read_scalars
+from tests.test_export import _NO_TORCH_WRAPPER, summary_line
 
 KEYS = ["clock", "cue", "image"]  # Gymnasium's Dict orders its keys
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PLAYER = REPO_ROOT / "examples" / "play_onnx.py"
 
 
 def dict_config(run_dir: Path, **overrides) -> Config:
@@ -252,3 +257,27 @@ def test_train_refuses_a_part_the_torso_cannot_take_naming_its_key(env_id, tmp_p
     assert "observation key 'bad' is" in err and "allowed: a Box of rank <= 3 or Discrete(n) starting at 0" in err
     assert len(err.strip().splitlines()) == 1
     assert not run_dir.exists()
+
+
+@pytest.mark.parametrize("name", ["qrdqn-tuple", "c51-masked"])
+def test_play_onnx_plays_a_dict_model_without_torch_as_evaluate_does(dict_runs, name, tmp_path):
+    """The torch-free player feeds one input per key (a Tuple's by position, the mask apart) and
+    prints evaluate.py's line for the same episodes, exploration included."""
+    run_dir = dict_runs[name]
+    out = tmp_path / "model.onnx"
+    assert export.main([str(run_dir), "--out", str(out)]) == 0
+    config, network = load_run(run_dir, device=torch.device("cpu"))
+    env_spec = f"tests.dict_envs:{config.env_id}"
+    done = subprocess.run(
+        [sys.executable, "-c", _NO_TORCH_WRAPPER, str(PLAYER), str(out), "--env", env_spec, "--episodes", "4"]
+        + ["--epsilon", "0.3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO_ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    result = evaluate_policy(
+        network, config.env_id, episodes=4, seed=config.seed + EVAL_SEED_OFFSET, epsilon=0.3, action_mask="auto"
+    )
+    assert done.stdout == summary_line(env_spec, result, seed=config.seed + EVAL_SEED_OFFSET, epsilon=0.3)
