@@ -44,6 +44,9 @@ def test_player_refuses_sidecar_env_that_imports_a_module(exported, tmp_path):
         ({"eval_epsilon": 7}, "eval_epsilon"),
         ({"observation_dtype": "not-a-dtype"}, "observation_dtype"),
         ({"observation_dtype": "U8"}, "observation_dtype"),
+        ({"observation_parts": "x"}, "observation_parts must map 1 to 64 keys"),
+        ({"observation_parts": {"a": {"dtype": "U8", "shape": [4]}}}, "observation_parts['a'] dtype"),
+        ({"observation_parts": {"a": {"dtype": "float32", "shape": [4]}}}, "not an export's"),  # the model takes one
     ],
 )
 def test_player_malformed_sidecar_value_is_one_line(exported, tmp_path, changes, message):
