@@ -27,6 +27,8 @@ def map_observations(function: Callable[..., Any], observations: Observations, *
 
 def observation_count(observations: Observations) -> int:
     """B, the observations in a batch (``len`` of a dict would count its keys)."""
+    if type(observations) is np.ndarray:  # the common case, without the Mapping ABC's check (every env step)
+        return len(observations)
     if isinstance(observations, Mapping):
         return len(next(iter(observations.values())))
     return len(observations)

@@ -170,12 +170,15 @@ class TransitionAdder:
         if self.n_step is not None:
             self.buffer.add(**self.n_step.push(*step.transitions(), step.real, step.next_legal).as_dict())
             return
-        stored = slice(None) if step.all_real else step.real  # a slice copies nothing: the common step
-        observations, actions, rewards, next_observations, terminated, truncated = (
-            take(values, stored)
-            for values in step.transitions()  # take: dictionary observations too
-        )
-        next_legal = None if step.next_legal is None else step.next_legal[stored]
+        if step.all_real:  # the common step: every array as it is, nothing taken
+            observations, actions, rewards, next_observations, terminated, truncated = step.transitions()
+            next_legal = step.next_legal
+        else:
+            observations, actions, rewards, next_observations, terminated, truncated = (
+                take(values, step.real)
+                for values in step.transitions()  # take: dictionary observations too
+            )
+            next_legal = None if step.next_legal is None else step.next_legal[step.real]
         self.buffer.add(
             observations, actions, rewards, next_observations, terminated, truncated, self.gamma, next_legal=next_legal
         )
