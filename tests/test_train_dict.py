@@ -103,6 +103,7 @@ def test_replay_of_dict_observations_keeps_each_key_in_its_dtype_and_n_step_wind
     observations differ by k / EPISODE_LENGTH; it is terminated exactly when its next clock reads 1."""
     config = dict_config(tmp_path / "run", n_step=3, gamma=0.9, buffer_size=100)
     envs, agent, buffer, _ = state.build_parts(config, torch.device("cpu"))
+    assert agent.numpy_greedy is None  # the numpy fast path takes plain MLPs: dict observations act in torch
     try:
         stepper = Stepper(config, envs, acting_of(agent), adder_of(config, buffer))
         stepper.reset(config.seed)

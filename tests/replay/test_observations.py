@@ -116,3 +116,19 @@ def test_buffer_needs_one_observation_layout():
         ReplayBuffer(capacity=4, seed=0)
     with pytest.raises(ValueError, match="not observation_parts"):
         ReplayBuffer(capacity=4, seed=0, observation_parts=LAYOUT, stacked_frames=True)
+
+
+def test_buffer_with_observation_parts_gathers_the_same_batch_from_its_device_copy():
+    """The device mirror (here on the CPU) holds each key's arrays: batches equal the host's."""
+    host = ReplayBuffer(capacity=4, seed=3, observation_parts=LAYOUT)
+    mirrored = ReplayBuffer(capacity=4, seed=3, observation_parts=LAYOUT, device="cpu")
+    flags = np.zeros(3, dtype=bool)
+    for offset in (0, 10):  # the second add wraps around the ring
+        for buffer in (host, mirrored):
+            buffer.add(parts(3, offset), np.arange(3), np.ones(3), parts(3, offset + 50), flags, flags, 0.9)
+    expected, gathered = host.sample(6).to_torch("cpu"), mirrored.sample(6)
+    for field in ("observations", "next_observations"):
+        for key in LAYOUT:
+            got = getattr(gathered, field)[key]
+            assert got.dtype == getattr(expected, field)[key].dtype
+            np.testing.assert_array_equal(got.numpy(), getattr(expected, field)[key].numpy())
