@@ -20,6 +20,8 @@ Observations = Any
 def map_observations(function: Callable[..., Any], observations: Observations, *others: Observations) -> Observations:
     """``function`` applied to the array, or to each key's array (with ``others``' arrays of the
     same key as further arguments), keeping the form: a dict stays a dict by key."""
+    if type(observations) is np.ndarray:  # the common case, without the Mapping ABC's check (n-step windows)
+        return function(observations, *others)
     if isinstance(observations, Mapping):
         return {key: function(part, *(other[key] for other in others)) for key, part in observations.items()}
     return function(observations, *others)
@@ -41,7 +43,7 @@ def take(observations: Observations, rows: Any) -> Observations:
 
 def put(target: Observations, rows: Any, values: Observations) -> None:
     """``target[rows] = values``, key by key for dicts (``values`` in the same form as ``target``)."""
-    if isinstance(target, Mapping):
+    if type(target) is not np.ndarray and isinstance(target, Mapping):
         for key, part in target.items():
             part[rows] = values[key]
     else:
