@@ -10,7 +10,6 @@ too; the options not supported with them, and parts the torso cannot take, are r
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 import sys
 from pathlib import Path
@@ -20,19 +19,17 @@ import pytest
 import torch
 
 from dqn_family import evaluate, export, train
-from dqn_family.agents import input_parts, make_agent
 from dqn_family.checkpoints import latest_checkpoint, list_checkpoints, load_checkpoint
 from dqn_family.configs import Config
 from dqn_family.deployment.verify import collect_observations
 from dqn_family.envs import EnvOptions
 from dqn_family.evaluate import EVAL_SEED_OFFSET, evaluate_policy, load_run
-from dqn_family.replay import Batch
 from dqn_family.replay.observations import as_tensors
 from dqn_family.training import state
 from dqn_family.training.loop import Stepper, acting_of, adder_of
 from tests.checkpoints.conftest import RAINBOW, copy_run, small_config
 from tests.checkpoints.test_train_resume import WALL_CLOCK_TAGS, assert_same, restored_state
-from tests.dict_envs import BAD_PARTS, EPISODE_LENGTH, IMAGE_SHAPE, MASKED_SPEC, SPEC, TUPLE_SPEC, CueImageEnv
+from tests.dict_envs import BAD_PARTS, EPISODE_LENGTH, IMAGE_SHAPE, MASKED_SPEC, SPEC, TUPLE_SPEC
 from tests.run_logs import read_scalars
 from tests.test_export import _NO_TORCH_WRAPPER, summary_line
 
@@ -192,44 +189,6 @@ def test_exported_onnx_q_values_of_dict_run_equal_torchs(dict_runs, tmp_path):
     assert q_onnx.shape == (100, 2)
     np.testing.assert_allclose(q_onnx, q_torch, atol=1e-5, rtol=0)
     np.testing.assert_array_equal(actions, q_torch.argmax(axis=1))
-
-
-# --- compile -------------------------------------------------------------------------------------
-@pytest.mark.slow
-def test_compiled_update_on_dict_batches_matches_eager_update():
-    rng = np.random.default_rng(0)
-
-    def batch(step: int) -> Batch:
-        def observations() -> dict[str, np.ndarray]:
-            return {
-                "clock": rng.random((16, 2)).astype(np.float32),
-                "cue": rng.integers(0, 2, 16),
-                "image": (rng.random((16, *IMAGE_SHAPE)) < 0.1).astype(np.uint8),
-            }
-
-        return Batch(
-            observations=observations(),
-            actions=rng.integers(0, 2, 16),
-            rewards=rng.random(16).astype(np.float32),
-            next_observations=observations(),
-            terminated=np.zeros(16, np.float32),
-            discounts=np.full(16, 0.9, np.float32),
-            indices=np.arange(16),
-            weights=np.ones(16, np.float32),
-        ).to_torch("cpu")
-
-    parts = input_parts(CueImageEnv().observation_space)
-    batches = [batch(step) for step in range(3)]
-    losses = {}
-    for compiled in (False, True):
-        torch.manual_seed(0)
-        config = Config(algo="dqn", double=True, dueling=True, hidden_sizes=(8,), compile=compiled)
-        agent = make_agent(
-            config, observation_shape=(), n_actions=2, device=torch.device("cpu"), seed=0, observation_parts=parts
-        )
-        losses[compiled] = [float(agent.update(b)["td_loss"]) for b in batches]
-    np.testing.assert_allclose(losses[True], losses[False], rtol=1e-4, atol=1e-6)
-    assert all(math.isfinite(loss) for loss in losses[True])
 
 
 # --- refusals ------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """--compile: the whole gradient step compiled as one graph (agents/compiled.py) gives the same
 updates as eager PyTorch, for each learner class (double, dueling and noisy heads among them), with
 gradient clipping engaged, under a changing learning rate, and with Adam's state interchangeable
-with eager runs (checkpoints resume either way)."""
+with eager runs (checkpoints resume either way), and on dictionary observations."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from dqn_family.agents import AGENTS, make_agent
+from dqn_family.agents import AGENTS, input_parts, make_agent
 from dqn_family.configs import Config
 from dqn_family.replay import Batch
+from tests.dict_envs import IMAGE_SHAPE, CueImageEnv
 
 pytestmark = pytest.mark.slow  # each case compiles a graph (seconds)
 
@@ -144,3 +145,39 @@ def test_many_compiled_agents_in_one_process_stay_under_torchs_recompile_limit()
             config = Config(hidden_sizes=(4 + width,), compile=True)
             agent = make_agent(config, observation_shape=(4,), n_actions=2, device=torch.device("cpu"), seed=width)
             assert torch.isfinite(agent.update(_batch(width))["td_loss"])
+
+
+def test_compiled_update_on_dict_batches_matches_eager_update():
+    rng = np.random.default_rng(0)
+
+    def batch(step: int) -> Batch:
+        def observations() -> dict[str, np.ndarray]:
+            return {
+                "clock": rng.random((16, 2)).astype(np.float32),
+                "cue": rng.integers(0, 2, 16),
+                "image": (rng.random((16, *IMAGE_SHAPE)) < 0.1).astype(np.uint8),
+            }
+
+        return Batch(
+            observations=observations(),
+            actions=rng.integers(0, 2, 16),
+            rewards=rng.random(16).astype(np.float32),
+            next_observations=observations(),
+            terminated=np.zeros(16, np.float32),
+            discounts=np.full(16, 0.9, np.float32),
+            indices=np.arange(16),
+            weights=np.ones(16, np.float32),
+        ).to_torch("cpu")
+
+    parts = input_parts(CueImageEnv().observation_space)
+    batches = [batch(step) for step in range(3)]
+    losses = {}
+    for compiled in (False, True):
+        torch.manual_seed(0)
+        config = Config(algo="dqn", double=True, dueling=True, hidden_sizes=(8,), compile=compiled)
+        agent = make_agent(
+            config, observation_shape=(), n_actions=2, device=torch.device("cpu"), seed=0, observation_parts=parts
+        )
+        losses[compiled] = [float(agent.update(b)["td_loss"]) for b in batches]
+    np.testing.assert_allclose(losses[True], losses[False], rtol=1e-4, atol=1e-6)
+    assert np.isfinite(losses[True]).all()  # assert_allclose takes NaN as equal to NaN
