@@ -113,7 +113,6 @@ def check_multi_input_config(config: Config, custom_network: bool, keys: list[st
     """ConfigError naming the first option that dictionary observations do not take (yet)."""
     refused = [
         (config.recurrent != "off", f"--recurrent {config.recurrent}", "--recurrent off"),
-        (config.actors > 0, f"--actors {config.actors}", "--actors 0 (in-process)"),
         (config.frame_replay == "on", "--frame-replay on", "--frame-replay auto or off (each key stored whole)"),
         (custom_network, "--network module:Factory", "no --network: the multi-input torso (one torso per key)"),
     ]

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dqn_family.agents import DQNAgent, RecurrentAgent, make_agent, set_torch_threads
+from dqn_family.agents import DQNAgent, RecurrentAgent, input_parts, make_agent, set_torch_threads
 from dqn_family.configs import Config
 from dqn_family.configs.schedules import SCHEDULES
 from dqn_family.envs import (
@@ -39,6 +39,7 @@ from dqn_family.envs import (
     observation_states,
 )
 from dqn_family.replay import Batch, NStepTransitions, Sequence
+from dqn_family.replay.observations import Observations, as_tensors, concatenate, map_observations
 from dqn_family.training.loop import Stepper, acting_of, adder_of
 
 # The learner's networks as plain tensors, tagged with the number of updates that made them.
@@ -108,7 +109,8 @@ class ActorCore:
             config.env_id, config.num_envs, mode=config.vector_mode, options=EnvOptions.of(config)
         )
         space = self.envs.single_observation_space
-        observation_shape, _ = observation_layout(space)
+        parts = input_parts(space)  # dictionary observations: one input per key
+        observation_shape = observation_layout(space)[0] if parts is None else ()
         # The actor only acts and computes priorities: on the CPU, in float32, never compiled.
         acting = dataclasses.replace(config, device="cpu", compile=False, fused_adam=False, precision="fp32")
         agent = make_agent(
@@ -118,6 +120,7 @@ class ActorCore:
             device=torch.device("cpu"),
             seed=env_seed,
             observation_states=observation_states(space),
+            observation_parts=parts,
         )
         self.agent = agent
         self.send_buffer = SequenceSend() if isinstance(agent, RecurrentAgent) else TransitionSend()
@@ -178,10 +181,10 @@ class ActorCore:
         if count == 0:
             return np.zeros(0, dtype=np.float32)
         batch = Batch(
-            observations=torch.as_tensor(transitions["observations"]),
+            observations=as_tensors(transitions["observations"], "cpu"),
             actions=torch.as_tensor(transitions["actions"]),
             rewards=torch.as_tensor(transitions["rewards"]),
-            next_observations=torch.as_tensor(transitions["next_observations"]),
+            next_observations=as_tensors(transitions["next_observations"], "cpu"),
             terminated=torch.as_tensor(transitions["terminated"], dtype=torch.float32),
             discounts=torch.as_tensor(transitions["discounts"]),
             indices=torch.zeros(count, dtype=torch.int64),
@@ -201,10 +204,10 @@ class TransitionSend:
 
     def add(
         self,
-        observations: np.ndarray,
+        observations: Observations,
         actions: np.ndarray,
         rewards: np.ndarray,
-        next_observations: np.ndarray,
+        next_observations: Observations,
         terminated: np.ndarray,
         truncated: np.ndarray,
         discounts: np.ndarray | float,
@@ -213,10 +216,10 @@ class TransitionSend:
         discounts_K = np.broadcast_to(np.asarray(discounts, dtype=np.float32), (len(actions),))
         self.parts.append(
             NStepTransitions(
-                observations=np.array(observations),  # copies: a vector env may reuse its arrays
+                observations=map_observations(np.array, observations),  # copies: a vector env may reuse its arrays
                 actions=np.array(actions),
                 rewards=np.array(rewards, dtype=np.float32),
-                next_observations=np.array(next_observations),
+                next_observations=map_observations(np.array, next_observations),
                 terminated=np.array(terminated),
                 truncated=np.array(truncated),
                 discounts=np.array(discounts_K),
@@ -230,7 +233,7 @@ class TransitionSend:
         fields = [f.name for f in dataclasses.fields(NStepTransitions)]
         parts, self.parts = self.parts, []
         return {
-            name: np.concatenate([getattr(part, name) for part in parts])
+            name: concatenate([getattr(part, name) for part in parts])
             for name in fields
             if parts and getattr(parts[0], name) is not None
         }

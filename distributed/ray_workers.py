@@ -30,6 +30,7 @@ from dqn_family.distributed.learner import MAX_ACTOR_DEATHS, Ack, DistributedErr
 from dqn_family.distributed.replay_server import ReplayServer, Sampled
 from dqn_family.fileio import one_line
 from dqn_family.replay import Batch, SequenceBatch
+from dqn_family.replay.dict_storage import Layout
 
 MAX_PRIORITY_UPDATES_IN_FLIGHT = 64  # the learner waits for the replay beyond this many
 SAMPLES_PER_CALL = 16  # batches the learner fetches from the replay in one round trip
@@ -246,11 +247,12 @@ def start_replay(
     config: Config,
     *,
     observation_shape: tuple[int, ...],
-    observation_dtype: np.dtype,
+    observation_dtype: np.dtype | None,
     seed: int,
     options: dict,
     state_size: int | None = None,
     action_masks: int | None = None,
+    observation_parts: Layout | None = None,
 ) -> Any:
     """The replay actor, once its buffer is allocated (a ConfigError there, e.g. too little memory, is raised here)."""
     replay_class: Any = ray.remote(num_cpus=1, max_restarts=0, **options)(ReplayServer)
@@ -261,6 +263,7 @@ def start_replay(
         seed=seed,
         state_size=state_size,
         action_masks=action_masks,
+        observation_parts=observation_parts,
     )
     try:
         ray.get(handle.pid.remote())

@@ -29,6 +29,7 @@ from dqn_family.replay import (
     SequenceBatch,
     SequenceReplayBuffer,
 )
+from dqn_family.replay.dict_storage import Layout
 from dqn_family.training.buffers import build_replay
 
 
@@ -48,13 +49,20 @@ class ReplayServer:
         config: Config,
         *,
         observation_shape: tuple[int, ...],
-        observation_dtype: np.dtype,
+        observation_dtype: np.dtype | None,
         seed: int,
         state_size: int | None = None,
         action_masks: int | None = None,
+        observation_parts: Layout | None = None,
     ) -> None:
         self.buffer = build_replay(
-            config, observation_shape, observation_dtype, seed, state_size=state_size, action_masks=action_masks
+            config,
+            observation_shape,
+            observation_dtype,
+            seed,
+            state_size=state_size,
+            action_masks=action_masks,
+            observation_parts=observation_parts,
         )
         self.prioritized = config.prioritized
         self.generations = np.zeros(self.buffer.capacity, dtype=np.int64)

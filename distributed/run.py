@@ -27,6 +27,7 @@ from dqn_family.agents import (
     check_multi_input_config,
     input_parts,
     make_agent,
+    replay_layout,
     resolve_device,
     set_torch_threads,
 )
@@ -40,7 +41,7 @@ from dqn_family.envs import EnvOptions, action_count, make_env, masks_of, observ
 from dqn_family.replay.memory import available_memory
 from dqn_family.training.hooks import EvaluationCallback
 from dqn_family.training.run_dir import config_table, create_run_dir
-from dqn_family.training.state import TrainResult, checked, part_seeds, restore
+from dqn_family.training.state import TrainResult, checked, part_seeds, restore, spaces_for
 from dqn_family.training.tracking import check_available as check_tracker_available
 from dqn_family.training.tracking import open_writer
 
@@ -76,8 +77,8 @@ def train_distributed(
 
 
 def refuse_dictionary_observations(config: Config) -> None:
-    """ConfigError, before Ray starts, for an env with dictionary observations, which the actors and
-    the replay actor do not take yet (agents.check_multi_input_config names what to change)."""
+    """ConfigError, before Ray starts, for an env with dictionary observations and an option they do
+    not take (agents.check_multi_input_config names what to change)."""
     env = make_env(config.env_id, options=EnvOptions.of(config))
     try:
         parts = input_parts(env.observation_space)
@@ -121,9 +122,11 @@ def _build(
     env = make_env(config.env_id, options=EnvOptions.of(config))
     try:
         space = env.observation_space
-        observation_shape, observation_dtype = observation_layout(space)
+        parts = input_parts(space)  # dictionary observations: one input per key
+        observation_shape, observation_dtype = observation_layout(space) if parts is None else ((), None)
         n_actions = action_count(env.action_space)
         masks = masks_of(env, config.action_mask, config.env_id)  # the actors decide alike (envs.action_masks)
+        spaces = spaces_for(space, env.action_space)
     finally:
         env.close()
     agent = make_agent(
@@ -133,6 +136,7 @@ def _build(
         device=device,
         seed=agent_seed,
         observation_states=observation_states(space),
+        observation_parts=parts,
     )
     replay = start_replay(
         config,
@@ -142,12 +146,8 @@ def _build(
         options=workers_options,
         state_size=as_recurrent(agent.q_network).state_size if isinstance(agent, RecurrentAgent) else None,
         action_masks=masks,
+        observation_parts=None if parts is None else replay_layout(parts),
     )
-    spaces = {
-        "observation_shape": list(observation_shape),
-        "observation_dtype": str(observation_dtype),
-        "n_actions": n_actions,
-    }
     workers = RayWorkers(config, replay, workers_options)
     run = DistributedRun(
         config=config,

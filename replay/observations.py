@@ -63,6 +63,14 @@ def stack(observations: Sequence[Observations]) -> Observations:
     return np.stack([np.asarray(one) for one in observations])
 
 
+def concatenate(batches: Sequence[Observations]) -> Observations:
+    """One batch from several along the batch axis, key by key for dicts."""
+    first = batches[0]
+    if type(first) is not np.ndarray and isinstance(first, Mapping):
+        return {key: np.concatenate([batch[key] for batch in batches]) for key in first}
+    return np.concatenate(batches)
+
+
 def one_batch(observation: Observations) -> Observations:
     """One env's observation as a batch of one, [1, *shape] per key (a Discrete state, a Python int, too)."""
     return map_observations(lambda part: np.asarray(part)[None], observation)

@@ -4,8 +4,9 @@ evaluate.py reads; replay keeps each key in its own array and dtype (images uint
 included; a checkpoint restores the dict replay bit for bit and resuming it twice gives identical
 runs; export.py writes one named input per key (ONNX and pt2, verified, the mask last) whose
 Q-values equal torch's; Tuple observations and a Dict with an action mask beside several keys train
-too; the options not supported with them, and parts the torso cannot take, are refused in one line
-(exit 2) before anything is written."""
+too; the options not supported with them (recurrent networks, in-process or distributed, frame
+replay, a custom --network), and parts the torso cannot take, are refused in one line (exit 2)
+before anything is written. (Distributed runs: tests/distributed.)"""
 
 from __future__ import annotations
 
@@ -196,7 +197,7 @@ def test_exported_onnx_q_values_of_dict_run_equal_torchs(dict_runs, tmp_path):
     "flags, message",
     [
         (["--recurrent", "lstm"], "--recurrent lstm does not take dictionary observations"),
-        (["--actors", "2"], "--actors 2 does not take dictionary observations"),
+        (["--actors", "2", "--recurrent", "gru"], "--recurrent gru does not take dictionary observations"),
         (["--frame-replay", "on"], "--frame-replay on does not take dictionary observations"),
         (["--network", "tests.custom_nets:PlainQNet"], "--network module:Factory does not take dictionary"),
     ],

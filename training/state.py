@@ -336,13 +336,16 @@ def check_finite(agent: DQNAgent | RecurrentAgent, log: MetricLog, step: int) ->
 
 
 def spaces_of(envs: gym.vector.VectorEnv) -> dict[str, Any]:
+    return spaces_for(envs.single_observation_space, envs.single_action_space)
+
+
+def spaces_for(space: gym.Space, action_space: gym.Space) -> dict[str, Any]:
     """The observations and actions a checkpoint was written for: shape and dtype, or for dictionary
     observations each key's shape, dtype and Discrete states (plain lists, strings and numbers)."""
-    space = envs.single_observation_space
     parts = input_parts(space)
     if parts is None:
         shape, dtype = observation_layout(space)
         observations: dict[str, Any] = {"observation_shape": list(shape), "observation_dtype": str(dtype)}
     else:
         observations = {"observation_parts": describe_parts(parts)}
-    return {**observations, "n_actions": action_count(envs.single_action_space)}
+    return {**observations, "n_actions": action_count(action_space)}

@@ -145,3 +145,28 @@ def test_resume_after_a_kill_continues_from_the_checkpoint(tiny_config, workers)
     assert resumed.env_steps >= 3_000 and (first.run_dir / "summary.json").is_file()
     stats = workers[-1].final_stats
     assert stats["size"] > stats["added"]  # the replay holds the checkpoint's transitions besides the new ones
+
+
+def test_distributed_run_on_dictionary_observations_evaluates_and_exports(tiny_config, workers, capsys, tmp_path):
+    from dqn_family import export
+
+    config = ray_config(
+        tiny_config,
+        env_id="tests.dict_envs:TestOnly/CueImage-v0",
+        algo="rainbow",
+        total_steps=600,
+        learning_starts=100,
+        eval_frequency=300,
+        checkpoint_every=300,
+    )
+    result = train.train(config)
+    assert result.env_steps >= 600 and result.final_eval is not None
+    (worker,) = workers
+    assert worker.final_stats["added"] == worker.acknowledged
+    capsys.readouterr()
+    assert evaluate.main([str(result.run_dir), "--episodes", "2", "--trust-imports"]) == 0
+    out = tmp_path / "model.onnx"
+    flags = ["--out", str(out), "--verify", "--verify-observations", "50", "--trust-imports"]
+    assert export.main([str(result.run_dir), *flags]) == 0
+    assert "verified: 0 of 50 greedy actions differ" in capsys.readouterr().out
+    assert list(json.loads(out.with_name("model.onnx.json").read_text())["inputs"]) == ["clock", "cue", "image"]
