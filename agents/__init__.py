@@ -15,6 +15,7 @@ from dqn_family.agents.dqn import DQNAgent, double_dqn_target, dqn_target
 from dqn_family.agents.layers import NoisyLinear
 from dqn_family.agents.model_file import ModelFileError, load_model, save_model
 from dqn_family.agents.multi_input import (
+    MultiInputRecurrentQNetwork,
     MultiInputTorso,
     ObservationPart,
     describe_parts,
@@ -74,7 +75,18 @@ def build_network(
         torso = MultiInputTorso(
             observation_parts, hidden_sizes=config.hidden_sizes, activation=config.activation, torso=config.torso
         )
-        return QNetwork(torso, torso.feature_dim, n_actions, **learner_class(config).head_options(config))
+        head_options = learner_class(config).head_options(config)
+        if config.recurrent in ("lstm", "gru"):  # parts keep their dtypes up to their torsos: float_input off
+            return MultiInputRecurrentQNetwork(
+                torso,
+                torso.feature_dim,
+                n_actions,
+                core=config.recurrent,
+                hidden_size=config.recurrent_size,
+                float_input=False,
+                **head_options,
+            )
+        return QNetwork(torso, torso.feature_dim, n_actions, **head_options)
     if config.recurrent == "custom" and custom is None:
         raise ConfigError(
             "--recurrent custom needs your recurrent network as --network module:Factory (see the README)"
@@ -112,7 +124,7 @@ def build_network(
 def check_multi_input_config(config: Config, custom_network: bool, keys: list[str]) -> None:
     """ConfigError naming the first option that dictionary observations do not take (yet)."""
     refused = [
-        (config.recurrent != "off", f"--recurrent {config.recurrent}", "--recurrent off"),
+        (config.recurrent == "custom", "--recurrent custom", "--recurrent lstm or gru (the multi-input torso below)"),
         (config.frame_replay == "on", "--frame-replay on", "--frame-replay auto or off (each key stored whole)"),
         (custom_network, "--network module:Factory", "no --network: the multi-input torso (one torso per key)"),
     ]

@@ -43,6 +43,7 @@ from dqn_family.agents.networks import (
 )
 from dqn_family.agents.precision import autocast
 from dqn_family.agents.torsos import check_torso, choose_torso, conv_torso
+from dqn_family.replay.observations import map_observations, observation_count
 from dqn_family.replay.sequence import SequenceBatch
 
 RECURRENT_INTERFACE = ("state_size", "initial_state", "step", "unroll")
@@ -286,7 +287,7 @@ class RecurrentAgent:
         ``legal`` (bool [B, A]), both only among each row's legal actions (agents/masks.py). The
         network runs for every sub-env, exploring or not, so that each state follows its own
         episode. ValueError for a row of ``legal`` with no legal action."""
-        learner, count = self.learner, len(observations)
+        learner, count = self.learner, observation_count(observations)  # dictionary observations too
         if legal is not None:
             check_legal(legal, count, self.n_actions)
         if learner.noisy:
@@ -315,14 +316,16 @@ class RecurrentAgent:
         """(loss [T', B], priority [T', B], Q of the taken actions [T', B]) for the T' = L - burn_in
         steps after the burn-in of each sequence; the caller masks padding."""
         burn, learner = self.burn_in, self.learner
-        observations_TB = batch.observations.transpose(0, 1)  # [L + 1, B, *obs]
+        observations_TB = map_observations(lambda part: part.transpose(0, 1), batch.observations)  # [L + 1, B, *obs]
         steps, size = batch.actions.shape[1] - burn, batch.actions.shape[0]
         state_BS = batch.states if self.stored_state else as_recurrent(self.q_network).initial_state(size)
         online_state_BS = state_BS
         if burn:
             with torch.no_grad():
-                _, online_state_BS = as_recurrent(self.q_network).unroll(observations_TB[:burn], state_BS)
-        online_TB = self._outputs(self.q_network, observations_TB[burn:], online_state_BS)  # positions burn..L
+                burn_in_TB = map_observations(lambda part: part[:burn], observations_TB)
+                _, online_state_BS = as_recurrent(self.q_network).unroll(burn_in_TB, state_BS)
+        after_TB = map_observations(lambda part: part[burn:], observations_TB)
+        online_TB = self._outputs(self.q_network, after_TB, online_state_BS)  # positions burn..L
         with torch.no_grad():
             target_TB = self._outputs(self.target_network, observations_TB, state_BS)  # positions 0..L
             bootstrap_TB = batch.bootstrap[:, burn:].transpose(0, 1)  # positions in burn+1..L

@@ -95,9 +95,8 @@ class RecurrentGreedyPolicy(nn.Module):
 def greedy_policy(q_network: nn.Module, keys: Sequence[str] | None = None) -> nn.Module:
     """The module that is exported for ``q_network``: one step if it is recurrent, else a batch; with
     ``keys`` (dictionary observations) taking one input per key, in that order, then the mask."""
-    if is_recurrent(q_network):
-        return RecurrentGreedyPolicy(q_network)
-    return GreedyPolicy(q_network) if keys is None else PositionalInputs(GreedyPolicy(q_network), keys)
+    policy = RecurrentGreedyPolicy(q_network) if is_recurrent(q_network) else GreedyPolicy(q_network)
+    return policy if keys is None else PositionalInputs(policy, keys)
 
 
 def observation_spec(

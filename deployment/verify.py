@@ -145,7 +145,7 @@ def compare(
     step by step through the episodes that begin where ``starts`` is true. Dictionary observations
     (a dict of arrays by key) go to the exported model as one input per key in ``keys`` order."""
     if is_recurrent(q_network):
-        return _compare_steps(q_network, run_exported, observations, starts, legal)
+        return _compare_steps(q_network, run_exported, observations, starts, legal, keys)
     policy = GreedyPolicy(q_network)
     action_mismatches = q_mismatches = 0
     worst = 0.0
@@ -169,23 +169,26 @@ def _compare_steps(
     observations: np.ndarray,
     starts: np.ndarray | None,
     legal: np.ndarray | None,
+    keys: Sequence[str] | None = None,
 ) -> Agreement:
     policy = RecurrentGreedyPolicy(q_network)
     initial_1S = as_recurrent(q_network).initial_state(1).cpu().float()
     state_ref, state = initial_1S, initial_1S.numpy()
     action_mismatches = q_mismatches = state_mismatches = 0
     worst = 0.0
-    for index in range(len(observations)):
+    count = observation_count(observations)
+    for index in range(count):
         if starts is not None and starts[index]:
             state_ref, state = initial_1S, initial_1S.numpy()
-        observation = np.ascontiguousarray(observations[index : index + 1])
+        observation = map_observations(np.ascontiguousarray, take(observations, slice(index, index + 1)))
         masks = () if legal is None else (np.ascontiguousarray(legal[index : index + 1]),)
-        actions_ref, q_ref, state_ref = policy(torch.from_numpy(observation), state_ref, *map(torch.from_numpy, masks))
-        actions, q_values, state = run_exported(observation, state, *masks)
+        actions_ref, q_ref, state_ref = policy(as_tensors(observation, "cpu"), state_ref, *map(torch.from_numpy, masks))
+        inputs = [observation] if keys is None else [observation[key] for key in keys]
+        actions, q_values, state = run_exported(*inputs, state, *masks)
         q_rows, difference = _outside(q_values, q_ref.numpy())
         state_rows, _ = _outside(state, state_ref.numpy())
         action_mismatches += int((actions != actions_ref.numpy()).sum())
         q_mismatches += q_rows
         state_mismatches += state_rows
         worst = max(worst, difference)
-    return Agreement(len(observations), action_mismatches, q_mismatches, worst, state_mismatches)
+    return Agreement(count, action_mismatches, q_mismatches, worst, state_mismatches)

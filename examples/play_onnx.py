@@ -194,7 +194,8 @@ def check_model(session: onnxruntime.InferenceSession, sidecar: dict, keys: list
             f"{shape} needs {1 + len(shape)}"
         )
     if recurrent:
-        size = inputs[1].shape[1] if len(inputs[1].shape) == 2 else None
+        state_input = inputs[names.index("state")]
+        size = state_input.shape[1] if len(state_input.shape) == 2 else None
         if not isinstance(size, int) or not 1 <= size <= MAX_STATE_SIZE:
             raise PlayerError(f"a recurrent model's state input must be [batch, S] with S in [1, {MAX_STATE_SIZE:,}]")
     if masked and (len(inputs[-1].shape) != 2 or inputs[-1].type != "tensor(bool)"):
@@ -307,10 +308,10 @@ def load_session(model: Path) -> onnxruntime.InferenceSession:
 
 def initial_state(session: onnxruntime.InferenceSession, sidecar: dict) -> np.ndarray | None:
     """A recurrent model's state at an episode's start, [1, S] float32; None for a feed-forward model."""
-    inputs = session.get_inputs()
-    if len(inputs) < 2 or inputs[1].name != "state":
+    states = [graph_input for graph_input in session.get_inputs()[1:] if graph_input.name == "state"]
+    if not states:  # check_model found it after the observations (one input, or one per key) if there is one
         return None
-    size = inputs[1].shape[1]
+    size = states[0].shape[1]
     values = sidecar.get("initial_state", [0.0] * size if isinstance(size, int) else None)
     state = _float32s(values) if isinstance(values, list) and len(values) == size else None
     if state is None:

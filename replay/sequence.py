@@ -29,8 +29,10 @@ from typing import Generic
 import numpy as np
 import torch
 
+from dqn_family.replay.dict_storage import DictStorage, Layout
 from dqn_family.replay.frames import FrameStackStorage
 from dqn_family.replay.masks import MASK_DTYPE, check_mask_bits, mask_width, pack_legal, refuse_mask_bits, unpack_legal
+from dqn_family.replay.observations import Observations, map_observations, stack, take
 from dqn_family.replay.sampler import ProportionalSampler
 from dqn_family.replay.storage import (
     ArrayStorage,
@@ -49,7 +51,7 @@ from dqn_family.replay.storage import (
 class Sequence:
     """One stored sequence: L + 1 observations, L steps of which the first ``length`` are real."""
 
-    observations: np.ndarray  # [L + 1, *obs_shape]
+    observations: Observations  # [L + 1, *obs_shape] (or {key: [L + 1, *shape_k]}: replay.observations)
     actions: np.ndarray  # [L] int64
     rewards: np.ndarray  # [L] float32
     terminated: np.ndarray  # [L] bool: the episode truly ended on this step
@@ -119,8 +121,9 @@ class SequenceAccumulator:
         finished: list[Sequence] = []
         for i in np.flatnonzero(real):
             env = self.envs[i]
-            env.observations.append(np.array(observations[i]))  # copies: a vector env may reuse its arrays
-            env.next_observations.append(np.array(next_observations[i]))
+            # copies (a vector env may reuse its arrays); key by key for dictionary observations
+            env.observations.append(map_observations(np.array, take(observations, i)))
+            env.next_observations.append(map_observations(np.array, take(next_observations, i)))
             env.actions.append(int(actions[i]))
             env.rewards.append(float(rewards[i]))
             env.terminated.append(bool(terminated[i]))
@@ -144,9 +147,11 @@ class SequenceAccumulator:
     def _sequence(self, env: _EpisodeSteps, start: int, end: int) -> Sequence:
         """Steps [start, end) of the episode, padded to L."""
         first, last, pad = start - env.first, end - env.first, self.length - (end - start)
-        observations = np.stack([*env.observations[first:last], env.next_observations[last - 1]])
+        observations = stack([*env.observations[first:last], env.next_observations[last - 1]])
         if pad:
-            observations = np.concatenate([observations, np.zeros((pad, *observations.shape[1:]), observations.dtype)])
+            observations = map_observations(
+                lambda part: np.concatenate([part, np.zeros((pad, *part.shape[1:]), part.dtype)]), observations
+            )
         legal = None
         if env.legal:  # no legal action at a padding position
             legal = np.stack([*env.legal[first:last], env.next_legal[last - 1]])
@@ -195,7 +200,7 @@ def sequence_n_step(
 class SequenceBatch(Generic[ArrayT]):
     """Sampled sequences with their n-step targets' parts, per step [B, L] unless said otherwise."""
 
-    observations: ArrayT  # [B, L + 1, *obs_shape], the stored dtype
+    observations: Observations  # ArrayT [B, L + 1, *obs_shape] in the stored dtype (or one per key)
     actions: ArrayT  # int64
     rewards: ArrayT  # float32: n-step returns
     discounts: ArrayT  # float32: gamma^k of each step's bootstrap
@@ -233,8 +238,8 @@ class SequenceReplayBuffer:
         capacity: int,
         sequence_length: int,
         state_size: int,
-        observation_shape: tuple[int, ...],
-        observation_dtype: np.dtype,
+        observation_shape: tuple[int, ...] = (),
+        observation_dtype: np.dtype | None = None,
         seed: int,
         n_step: int = 1,
         gamma: float = 0.99,
@@ -245,23 +250,30 @@ class SequenceReplayBuffer:
         frame_window: int = 64,
         streams: int = 1,
         action_masks: int | None = None,
+        observation_parts: Layout | None = None,
     ) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1 sequence, got {capacity}")
+        if (observation_dtype is None) == (observation_parts is None):
+            raise ValueError("give observation_shape and observation_dtype, or observation_parts (not both)")
         self.capacity, self.length, self.n_step, self.gamma = capacity, sequence_length, n_step, gamma
         slots = capacity * sequence_length
         self.storage: ObservationStorage = (
-            FrameStackStorage(
+            DictStorage(capacity=slots, layout=observation_parts)
+            if observation_parts is not None
+            else FrameStackStorage(
                 capacity=slots,
                 observation_shape=observation_shape,
-                observation_dtype=observation_dtype,
+                observation_dtype=np.dtype(observation_dtype),
                 frame_window=frame_window,
                 # A sequence of L stacks of S frames holds about L + S distinct frames; zeros pad short ones.
                 spare_frames=capacity * (observation_shape[0] + 2),
                 streams=streams,
             )
             if stacked_frames
-            else ArrayStorage(capacity=slots, observation_shape=observation_shape, observation_dtype=observation_dtype)
+            else ArrayStorage(
+                capacity=slots, observation_shape=observation_shape, observation_dtype=np.dtype(observation_dtype)
+            )
         )
         steps = (sequence_length,)
         shapes: dict[str, tuple[int, ...]] = {
@@ -304,8 +316,8 @@ class SequenceReplayBuffer:
             slot, length = self.position, self.length
             self.storage.write(
                 slice(slot * length, (slot + 1) * length),
-                sequence.observations[:-1],
-                sequence.observations[1:],
+                take(sequence.observations, slice(None, -1)),
+                take(sequence.observations, slice(1, None)),
                 stream,
             )
             self.arrays["actions"][slot] = sequence.actions
@@ -339,8 +351,8 @@ class SequenceReplayBuffer:
         length, size = self.length, len(indices)
         slots = (indices[:, None] * length + np.arange(length)[None, :]).reshape(-1)
         observations, next_observations = self.storage.read(slots)
-        observations = observations.reshape(size, length, *observations.shape[1:])
-        last = next_observations.reshape(size, length, *next_observations.shape[1:])[:, -1:]
+        observations = map_observations(lambda part: part.reshape(size, length, *part.shape[1:]), observations)
+        last = map_observations(lambda part: part.reshape(size, length, *part.shape[1:])[:, -1:], next_observations)
         returns, discounts, terminated, bootstrap, mask = sequence_n_step(
             self.arrays["rewards"][indices],
             self.arrays["terminated"][indices],
@@ -349,7 +361,7 @@ class SequenceReplayBuffer:
             self.gamma,
         )
         return SequenceBatch(
-            observations=np.concatenate([observations, last], axis=1),
+            observations=map_observations(lambda part, end: np.concatenate([part, end], axis=1), observations, last),
             actions=self.arrays["actions"][indices],
             rewards=returns,
             discounts=discounts,

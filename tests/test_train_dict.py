@@ -4,9 +4,10 @@ evaluate.py reads; replay keeps each key in its own array and dtype (images uint
 included; a checkpoint restores the dict replay bit for bit and resuming it twice gives identical
 runs; export.py writes one named input per key (ONNX and pt2, verified, the mask last) whose
 Q-values equal torch's; Tuple observations and a Dict with an action mask beside several keys train
-too; the options not supported with them (recurrent networks, in-process or distributed, frame
-replay, a custom --network), and parts the torso cannot take, are refused in one line (exit 2)
-before anything is written. (Distributed runs: tests/distributed.)"""
+too, and a GRU over the multi-input torso (R2D2: sequence replay by key); the options not supported
+with them (--recurrent custom, frame replay, a custom --network), in-process or distributed, and
+parts the torso cannot take, are refused in one line (exit 2) before anything is written.
+(Distributed runs: tests/distributed.)"""
 
 from __future__ import annotations
 
@@ -62,6 +63,17 @@ RUNS = {
     "rainbow": dict(RAINBOW, v_max=10.0),  # C51, prioritized, 3-step, noisy, dueling, double
     "qrdqn-tuple": dict(algo="qrdqn", env_id=TUPLE_SPEC, num_quantiles=8),
     "c51-masked": dict(algo="c51", env_id=MASKED_SPEC, num_atoms=11, v_min=0.0, v_max=10.0, dueling=True),
+    # R2D2: a GRU over the multi-input torso, sequence replay by key, burn-in, stored states, masks
+    "r2d2-masked": dict(
+        RAINBOW,
+        v_max=10.0,
+        env_id=MASKED_SPEC,
+        recurrent="gru",
+        recurrent_size=8,
+        sequence_length=8,
+        sequence_overlap=4,
+        burn_in=2,
+    ),
 }
 
 
@@ -127,7 +139,7 @@ def test_replay_of_dict_observations_keeps_each_key_in_its_dtype_and_n_step_wind
 
 
 # --- checkpoints and resume ----------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["dqn", "rainbow"])
+@pytest.mark.parametrize("name", ["dqn", "rainbow", "r2d2-masked"])
 def test_checkpoint_of_dict_run_restores_its_replay_bit_for_bit(dict_runs, name, tmp_path):
     config = dict_config(dict_runs[name], **RUNS[name])
     payload = load_checkpoint(dict(list_checkpoints(dict_runs[name]))[200])
@@ -139,7 +151,7 @@ def test_checkpoint_of_dict_run_restores_its_replay_bit_for_bit(dict_runs, name,
     assert set(payload["spaces"]["observation_parts"]) == set(KEYS)
 
 
-@pytest.mark.parametrize("name", ["dqn", "rainbow"])
+@pytest.mark.parametrize("name", ["dqn", "rainbow", "r2d2-masked"])
 def test_resume_dict_run_twice_from_one_checkpoint_gives_identical_runs(dict_runs, name, tmp_path):
     runs = [copy_run(dict_runs[name], tmp_path / copy, latest=100) for copy in ("a", "b")]
     results = [train.resume(run) for run in runs]
@@ -157,7 +169,10 @@ def test_resume_dict_run_twice_from_one_checkpoint_gives_identical_runs(dict_run
 
 # --- export --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("fmt", ["onnx", "pt2"])
-@pytest.mark.parametrize("name, inputs", [("dqn", KEYS), ("c51-masked", [*KEYS, "action_mask"])])
+@pytest.mark.parametrize(
+    "name, inputs",
+    [("dqn", KEYS), ("c51-masked", [*KEYS, "action_mask"]), ("r2d2-masked", [*KEYS, "state", "action_mask"])],
+)
 def test_export_dict_run_verifies_with_one_input_per_key(dict_runs, name, inputs, fmt, tmp_path, capsys):
     out = tmp_path / f"model.{fmt}"
     flags = ["--format", fmt, "--out", str(out), "--verify", "--verify-observations", "100"]
@@ -196,8 +211,8 @@ def test_exported_onnx_q_values_of_dict_run_equal_torchs(dict_runs, tmp_path):
 @pytest.mark.parametrize(
     "flags, message",
     [
-        (["--recurrent", "lstm"], "--recurrent lstm does not take dictionary observations"),
-        (["--actors", "2", "--recurrent", "gru"], "--recurrent gru does not take dictionary observations"),
+        (["--recurrent", "custom"], "--recurrent custom does not take dictionary observations"),
+        (["--actors", "2", "--recurrent", "custom"], "--recurrent custom does not take dictionary observations"),
         (["--frame-replay", "on"], "--frame-replay on does not take dictionary observations"),
         (["--network", "tests.custom_nets:PlainQNet"], "--network module:Factory does not take dictionary"),
     ],
@@ -220,7 +235,7 @@ def test_train_refuses_a_part_the_torso_cannot_take_naming_its_key(env_id, tmp_p
     assert not run_dir.exists()
 
 
-@pytest.mark.parametrize("name", ["qrdqn-tuple", "c51-masked"])
+@pytest.mark.parametrize("name", ["qrdqn-tuple", "c51-masked", "r2d2-masked"])
 def test_play_onnx_plays_a_dict_model_without_torch_as_evaluate_does(dict_runs, name, tmp_path):
     """The torch-free player feeds one input per key (a Tuple's by position, the mask apart) and
     prints evaluate.py's line for the same episodes, exploration included."""

@@ -56,9 +56,11 @@ def build_replay(
     which replay then keeps, as bits. ``observation_parts`` (key -> (shape, dtype)): dictionary
     observations, each key in arrays of its own (replay.dict_storage; observation_dtype is then None)."""
     if config.recurrent != "off":
-        if state_size is None or observation_dtype is None:  # a bug, not user input (agents refuse recurrent dicts)
-            raise ValueError("sequence replay needs the recurrent state's size and single-array observations")
-        return build_sequence_replay(config, observation_shape, observation_dtype, seed, state_size, action_masks)
+        if state_size is None:
+            raise ValueError("sequence replay needs the recurrent state's size")  # a bug, not user input
+        return build_sequence_replay(
+            config, observation_shape, observation_dtype, seed, state_size, action_masks, observation_parts
+        )
     common: _ReplayOptions = {
         "capacity": config.buffer_size,
         "observation_shape": observation_shape,
@@ -98,10 +100,11 @@ def build_replay(
 def build_sequence_replay(
     config: Config,
     observation_shape: tuple[int, ...],
-    observation_dtype: np.dtype,
+    observation_dtype: np.dtype | None,
     seed: int,
     state_size: int,
     action_masks: int | None = None,
+    observation_parts: Layout | None = None,
 ) -> SequenceReplayBuffer:
     """Sequence replay (replay.sequence) holding buffer_size // sequence_length sequences: buffer_size
     env steps of sequences, overlapping steps counted in each sequence they are in."""
@@ -116,6 +119,7 @@ def build_sequence_replay(
         frame_window=window,
         spare_frames=capacity * (observation_shape[0] + 2) if stacked else None,
         streams=frame_streams(config),
+        observation_parts=observation_parts,
     )
     check_replay_memory(config, needed)
     return SequenceReplayBuffer(
@@ -134,6 +138,7 @@ def build_sequence_replay(
         frame_window=window,
         streams=frame_streams(config),
         action_masks=action_masks,
+        observation_parts=observation_parts,
     )
 
 

@@ -1,14 +1,21 @@
 """replay/observations.py and what builds on it: a batch of dictionary observations (a dict of arrays
 by key) taken, put, stacked and counted like one array; n-step windows per key giving exactly the
-transitions of each key's array alone; a buffer with ``observation_parts`` storing each key in its
-own dtype, the newest transitions kept when more arrive than it holds."""
+transitions of each key's array alone, and sequences likewise; a buffer with ``observation_parts``
+storing each key in its own dtype, the newest transitions kept when more arrive than it holds."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from dqn_family.replay import NStepAccumulator, PrioritizedReplayBuffer, ReplayBuffer, replay_bytes
+from dqn_family.replay import (
+    NStepAccumulator,
+    PrioritizedReplayBuffer,
+    ReplayBuffer,
+    SequenceAccumulator,
+    SequenceReplayBuffer,
+    replay_bytes,
+)
 from dqn_family.replay.observations import map_observations, observation_count, one_batch, put, stack, take
 
 LAYOUT = {"image": ((2, 2), np.dtype(np.uint8)), "state": ((), np.dtype(np.int64)), "vector": ((3,), np.float32)}
@@ -132,3 +139,36 @@ def test_buffer_with_observation_parts_gathers_the_same_batch_from_its_device_co
             got = getattr(gathered, field)[key]
             assert got.dtype == getattr(expected, field)[key].dtype
             np.testing.assert_array_equal(got.numpy(), getattr(expected, field)[key].numpy())
+
+
+def test_sequences_of_dict_observations_give_each_keys_sequences_alone_and_replay_keeps_them():
+    """Sequences (L = 4, overlap 2) over episodes of different lengths in two sub-envs: each key's
+    observations are those of an accumulator fed that key's array alone (padding included), and a
+    sequence replay with observation_parts gives them back [B, L + 1, *shape_k] in each key's dtype."""
+    together = SequenceAccumulator(2, 4, 2)
+    alone = {key: SequenceAccumulator(2, 4, 2) for key in LAYOUT}
+    states, real = np.zeros((2, 3), np.float32), np.ones(2, dtype=bool)
+    emitted: list = []
+    for step in range(14):
+        observations, next_observations = parts(2, 10 * step), parts(2, 10 * step + 5)
+        actions, rewards = np.array([step % 2, 1]), np.ones(2)
+        terminated, truncated = np.array([step % 6 == 5, False]), np.array([False, step % 9 == 8])
+        made = together.push(observations, actions, rewards, next_observations, terminated, truncated, states, real)
+        for key, accumulator in alone.items():
+            expected = accumulator.push(
+                observations[key], actions, rewards, next_observations[key], terminated, truncated, states, real
+            )
+            assert len(made) == len(expected)
+            for sequence, reference in zip(made, expected):
+                np.testing.assert_array_equal(sequence.observations[key], reference.observations)
+                assert sequence.observations[key].dtype == LAYOUT[key][1]
+        emitted += made
+    assert any(sequence.length < 4 for sequence in emitted)  # a padded one is among them
+    buffer = SequenceReplayBuffer(
+        capacity=len(emitted), sequence_length=4, state_size=3, seed=0, observation_parts=LAYOUT
+    )
+    buffer.add(emitted)
+    batch = buffer.gather(np.arange(len(emitted)))
+    for key, (shape, dtype) in LAYOUT.items():
+        assert batch.observations[key].shape == (len(emitted), 5, *shape) and batch.observations[key].dtype == dtype
+        np.testing.assert_array_equal(batch.observations[key], np.stack([s.observations[key] for s in emitted]))
