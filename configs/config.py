@@ -117,7 +117,7 @@ class Config:
     action_mask: str = _field(
         "auto",
         "Action masks (the legal actions of each state): 'obs' reads a Dict observation's 'action_mask' "
-        "key (PettingZoo's convention; the Dict's one other key is the observation), 'info' reads "
+        "key (PettingZoo's convention; the Dict's other keys are the observation), 'info' reads "
         "info['action_mask'] (Gymnasium's Taxi), 'auto' takes obs if the observation has that key, else "
         "info if the env's first reset gives it, else off; 'off' ignores masks. With masks, exploration "
         "and greedy acting (training, evaluation, export) take legal actions only, and the targets "
