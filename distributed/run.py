@@ -85,7 +85,7 @@ def refuse_dictionary_observations(config: Config) -> None:
     finally:
         env.close()
     if parts is not None:
-        check_multi_input_config(config, False, list(parts))
+        check_multi_input_config(config, config.network is not None, list(parts))
 
 
 def resume_distributed(

@@ -215,6 +215,10 @@ def test_exported_onnx_q_values_of_dict_run_equal_torchs(dict_runs, tmp_path):
         (["--actors", "2", "--recurrent", "custom"], "--recurrent custom does not take dictionary observations"),
         (["--frame-replay", "on"], "--frame-replay on does not take dictionary observations"),
         (["--network", "tests.custom_nets:PlainQNet"], "--network module:Factory does not take dictionary"),
+        (
+            ["--actors", "2", "--network", "tests.custom_nets:PlainQNet"],
+            "--network module:Factory does not take dictionary",
+        ),
     ],
 )
 def test_train_refuses_options_dict_observations_do_not_take_in_one_line(flags, message, tmp_path, capsys):
