@@ -32,6 +32,7 @@ PRECISIONS = ("fp32", "bf16", "fp16")  # agents.precision.AUTOCAST_DTYPES maps e
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")  # agents.device.resolve_device checks it too
 ACTOR_EXPLORATION = ("apex", "schedule")  # distributed.actor.actor_epsilon implements each
 ACTION_MASKS = ("auto", "obs", "info", "off")  # envs.masks.mask_source implements each
+SELF_PLAY = ("pool", "negamax")  # training.games.self_play_of builds each
 
 
 MAX_LAYERS, MAX_WIDTH = 64, 16_384  # hidden_sizes
@@ -334,6 +335,15 @@ class Config:
         FRAME_REPLAY,
     )
     # --- two-player games: pettingzoo:<game> (envs.games, training.games) -------------------
+    self_play: str = _field(
+        "pool",
+        "With a pettingzoo:<game> env: 'pool' plays each game against an earlier snapshot of the "
+        "learner (the self_play_* fields below), an env step being the learner's move and the reply; "
+        "'negamax' has the learner make every move, an env step being one move, and each move's target "
+        "is its reward minus gamma times the mover's best Q-value at the next position, seen by the "
+        "other player (zero-sum minimax Q-learning: the value of perfect play against any opponent).",
+        SELF_PLAY,
+    )
     self_play_snapshot_steps: int = _field(
         5_000,
         "With a pettingzoo:<game> env: env steps between snapshots of the online Q-network added to the "

@@ -33,6 +33,7 @@ from dqn_family.fileio import one_line
 Player = Callable[[np.ndarray, np.ndarray], int]
 GameSource = str | Callable[[], Any]  # a PettingZoo classic name ("tictactoe_v3") or a factory of AEC envs
 SEATS = ("random", 0, 1)
+BOTH_SEATS = "both"  # the opponent that is the learner itself: TwoPlayerGame alternates seats each step
 MINIMAX_MAX_CELLS = 12  # the search is exhaustive: tic-tac-toe has 5,478 positions, connect four 4.5e12
 _CLASSIC_NAME = re.compile(r"[a-z][a-z0-9_]*_v[0-9]+")
 _INSTALL_HINT = "pip install 'dqn-family[games]'"
@@ -117,13 +118,18 @@ class TwoPlayerGame(gym.Env):
     moves; all False once the game has terminated (no move is legal then); ``info["seat"]``: 0 if
     the learner moved first. An illegal move loses the game, as PettingZoo rules, without reaching
     the AEC env (no warning); that step's info has ``illegal_move_by`` ("learner" or "opponent").
+
+    With the opponent :data:`BOTH_SEATS` the learner makes every move (negamax self-play): each step
+    is one move, by the player to move, and returns the board, mask and ``seat`` of the next player
+    to move, with the reward of the player who moved (+1 for a winning move, else 0).
     """
 
     metadata: dict[str, Any] = {"render_modes": []}
 
-    def __init__(self, game: GameSource, *, seat: str | int = "random", opponent: Player | None = None) -> None:
+    def __init__(self, game: GameSource, *, seat: str | int = "random", opponent: Player | str | None = None) -> None:
         """``seat``: 0 or 1 for a fixed seat, "random" to draw it at each reset from the env's RNG.
-        ``opponent``: plays the other seat; None for uniformly random legal moves from the env's RNG."""
+        ``opponent``: plays the other seat; None for uniformly random legal moves from the env's RNG,
+        :data:`BOTH_SEATS` for the learner itself (``seat`` is then the first mover's, 0)."""
         if isinstance(seat, bool) or seat not in SEATS:
             raise GameError(f"seat {seat!r} is not one of {', '.join(map(repr, SEATS))}")
         self.aec = make_aec_env(game)
@@ -139,14 +145,18 @@ class TwoPlayerGame(gym.Env):
         self.agents: tuple[str, str] = (first, second)  # seat 0 moves first
         self.seat_choice = seat
         self.seat = 0
-        self._opponent: Player = self._random_move if opponent is None else opponent
+        self._opponent: Player = self._random_move
+        self.both_seats = False
+        self.set_opponent(opponent)
         self._over = True
         self._terminated = self._truncated = False
         self._last_reward = 0.0
 
-    def set_opponent(self, opponent: Player | None) -> None:
-        """Who plays the other seat from the next move on (None: uniformly random legal moves)."""
-        self._opponent = self._random_move if opponent is None else opponent
+    def set_opponent(self, opponent: Player | str | None) -> None:
+        """Who plays the other seat from the next move on (None: uniformly random legal moves;
+        :data:`BOTH_SEATS`: the learner itself, from the next reset)."""
+        self.both_seats = opponent == BOTH_SEATS
+        self._opponent = self._random_move if opponent is None or self.both_seats else opponent  # type: ignore[assignment]
 
     @property
     def opponent(self) -> Player:
@@ -155,15 +165,19 @@ class TwoPlayerGame(gym.Env):
         return self._opponent
 
     @opponent.setter
-    def opponent(self, opponent: Player | None) -> None:
+    def opponent(self, opponent: Player | str | None) -> None:
         self.set_opponent(opponent)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
         self.aec.reset(seed=seed)
-        self.seat = int(self.np_random.integers(2)) if self.seat_choice == "random" else int(self.seat_choice)
+        if self.both_seats:
+            self.seat = 0
+        else:
+            self.seat = int(self.np_random.integers(2)) if self.seat_choice == "random" else int(self.seat_choice)
         self._over, self._terminated, self._truncated = False, False, False
-        illegal, _ = self._opponent_turns()  # the opponent's first move, if it has seat 0
+        # the opponent's first move, if it has seat 0 (none when the learner plays both seats)
+        illegal, _ = (None, 0.0) if self.both_seats else self._opponent_turns()
         if illegal:
             raise ValueError(f"the opponent's first move in game {self.name!r} was illegal; it must follow the mask")
         if self._over:
@@ -177,7 +191,10 @@ class TwoPlayerGame(gym.Env):
             raise RuntimeError(f"game {self.name!r} is over (or not started): call reset() first")
         illegal = None if self._move(self.learner, int(action)) else "learner"
         reward = self._last_reward
-        if not self._over:
+        if self.both_seats:
+            if not self._over:
+                self.seat = 1 - self.seat  # the next move is the other player's, seen from its side
+        elif not self._over:
             illegal, opponent_reward = self._opponent_turns()
             reward += opponent_reward
         return self._view(self.learner)[0], reward, self._terminated, self._truncated, self._info(illegal)

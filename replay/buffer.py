@@ -380,7 +380,7 @@ class ReplayBuffer:
         if n_actions is not None and size and (arrays["actions"].min() < 0 or arrays["actions"].max() >= n_actions):
             raise ValueError(f"replay actions must lie in [0, {n_actions}), the env's actions")
         check_all_in_range(arrays["rewards"], -np.inf, np.inf, "rewards")
-        check_all_in_range(arrays["discounts"], 0.0, 1.0, "discounts")
+        check_all_in_range(arrays["discounts"], -1.0, 1.0, "discounts")  # negative: negamax self-play
         check_generator_state(entry(state, "rng"), "replay rng")  # before anything changes
         self.storage.load_state_dict(state, size)  # checks its part first: raises before changing anything
         for name, array in arrays.items():

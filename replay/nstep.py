@@ -61,8 +61,8 @@ class NStepAccumulator:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
         if n_step < 1:
             raise ValueError(f"n_step must be >= 1, got {n_step}")
-        if not 0.0 <= gamma <= 1.0:
-            raise ValueError(f"gamma must lie in [0, 1], got {gamma}")
+        if not -1.0 <= gamma <= 1.0:  # negative: negamax self-play, the players' rewards alternate in sign
+            raise ValueError(f"gamma must lie in [-1, 1], got {gamma}")
         self.num_envs, self.n_step, self.gamma = num_envs, n_step, gamma
         self.start = np.zeros(num_envs, dtype=np.int64)  # ring slot of each sub-env's oldest step
         self.length = np.zeros(num_envs, dtype=np.int64)  # pending steps per sub-env, 0..n-1 between pushes

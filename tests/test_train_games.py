@@ -20,7 +20,17 @@ from dqn_family.configs import Config
 from dqn_family.envs import LeanSyncVectorEnv, make_env
 from dqn_family.envs import games as games_module
 from dqn_family.envs.games import TwoPlayerGame
-from dqn_family.training.games import GreedyPlayer, SelfPlay, game_report, report_eval_result, self_play_of
+from dqn_family.training import state
+from dqn_family.training.games import (
+    BothSeats,
+    GreedyPlayer,
+    SelfPlay,
+    game_report,
+    report_eval_result,
+    self_play_of,
+    transition_discount,
+)
+from dqn_family.training.loop import Stepper, acting_of, adder_of
 
 ENV = "pettingzoo:tictactoe_v3"
 TINY = [
@@ -108,6 +118,16 @@ def test_resume_game_run_extends_it(game_run, tmp_path):
     assert summary["env_steps"] >= 400
 
 
+def test_negamax_game_run_trains_evaluates_and_resumes_with_its_negative_discounts(tmp_path):
+    run_dir = tmp_path / "run"
+    assert train.main([*TINY, "--self-play", "negamax", "--run-dir", str(run_dir)]) == 0
+    assert read_scalars(run_dir, "charts/illegal_actions")[-1][1] == 0
+    assert [step for step, _ in read_scalars(run_dir, "eval/vs_minimax/seat1/loss_rate")] == [150, 300]
+    # the checkpoint's replay holds discounts of -gamma, and loads back
+    assert train.main(["--resume", str(run_dir), "--total-steps", "400", "--no-progress"]) == 0
+    assert json.loads((run_dir / "summary.json").read_text())["env_steps"] >= 400
+
+
 # --- the self-play part --------------------------------------------------------------------------
 def _opponents(envs: Any) -> list[Any]:
     """Each sub-env's opponent (Gymnasium's get_attr would call a callable attribute)."""
@@ -181,6 +201,42 @@ def test_self_play_of_is_off_for_non_games_and_with_zero_interval():
     assert self_play_of(Config(env_id="CartPole-v1"), network, envs) is None
     assert isinstance(self_play_of(Config(env_id=ENV), network, envs), SelfPlay)
     envs.close()
+
+
+def test_negamax_self_play_bootstraps_from_the_other_players_position_with_minus_gamma():
+    assert transition_discount(Config(env_id=ENV, self_play="negamax", gamma=0.9)) == -0.9
+    assert transition_discount(Config(env_id=ENV, gamma=0.9)) == 0.9  # the pool
+    assert transition_discount(Config(env_id="CartPole-v1", self_play="negamax", gamma=0.9)) == 0.9
+    config = Config(env_id=ENV, self_play="negamax", gamma=0.9, num_envs=2, buffer_size=500, device="cpu")
+    envs, agent, buffer, _ = state.build_parts(config, torch.device("cpu"))
+    try:
+        self_play = self_play_of(config, agent.q_network, envs)
+        assert isinstance(self_play, BothSeats)
+        stepper = Stepper(
+            config, envs, acting_of(agent), adder_of(config, buffer), masks=True, episode_starts=self_play
+        )
+        stepper.reset(config.seed)
+        for _ in range(100):
+            stepper.step(epsilon=1.0)
+    finally:
+        envs.close()
+    size = len(buffer)
+    boards, next_boards = buffer.observations[:size], buffer.next_observations[:size]
+    placed = np.zeros((size, 9), dtype=boards.dtype)
+    placed[np.arange(size), buffer.actions[:size]] = 1
+    placed = placed.reshape(size, 3, 3)
+    over = buffer.terminated[:size]
+    assert over.any() and (~over).any()
+    np.testing.assert_array_equal(buffer.discounts[:size], np.float32(-0.9))
+    # a move that ends the game: the mover's own view; otherwise the other player's, to move next
+    np.testing.assert_array_equal(next_boards[~over, ..., 1], boards[~over, ..., 0] + placed[~over])
+    np.testing.assert_array_equal(next_boards[~over, ..., 0], boards[~over, ..., 1])
+    np.testing.assert_array_equal(next_boards[over, ..., 0], boards[over, ..., 0] + placed[over])
+    # +1 for a winning move, 0 for every other move (a draw fills the board)
+    rewards = buffer.rewards[:size]
+    assert set(rewards[~over].tolist()) == {0.0}
+    full = next_boards[over].reshape(-1, 18).sum(axis=1) == 9
+    np.testing.assert_array_equal(rewards[over], np.where(full & (rewards[over] == 0), 0.0, 1.0))
 
 
 def test_game_report_plays_each_scripted_player_in_both_seats():

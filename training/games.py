@@ -10,6 +10,12 @@ player, self-play as a part of the one loop, and the win/draw/loss report agains
   newest snapshot with probability 0.5, else any held, uniformly) and set through the vector env's
   public ``set_attr("opponent", [one per sub-env])``. A resumed run starts a fresh pool from the
   restored network (the pool is not checkpointed).
+- :class:`BothSeats` (``self_play: negamax``): the learner makes every move, each sub-env alternating
+  seats (envs.games.BOTH_SEATS), and :func:`transition_discount` makes each 1-step (or n-step)
+  transition bootstrap with -gamma from the other player's position: in a zero-sum game a
+  position's value to the player to move is the negative of the best value its opponent gets after
+  the move, so the targets learn perfect-play values (minimax Q-learning, Littman 1994), whoever
+  the opponents were in the games replayed.
 - :func:`game_report`: games in each seat against the uniformly random player, the one-ply player
   and (tic-tac-toe) the minimax player (envs.games.play_games), and what evaluate.py and the
   periodic evaluation make of it: the mean return against the random player (``eval/mean_return``,
@@ -33,6 +39,7 @@ from dqn_family.configs import Config
 from dqn_family.configs.schedules import crossed
 from dqn_family.configs.trust import game_of
 from dqn_family.envs.games import (
+    BOTH_SEATS,
     LINE_GAMES,
     MINIMAX_MAX_CELLS,
     GameRecord,
@@ -132,12 +139,39 @@ class SelfPlay:
         self.envs.set_attr("opponent", list(self.opponents))
 
 
-def self_play_of(config: Config, q_network: nn.Module, envs: VectorEnv) -> SelfPlay | None:
-    """The run's self-play part: for a ``pettingzoo:<game>`` env with self_play_snapshot_steps > 0."""
-    if game_of(config.env_id) is None or not config.self_play_snapshot_steps:
+class BothSeats:
+    """Negamax self-play: every sub-env's opponent is the learner itself (envs.games.BOTH_SEATS), set
+    once before the first reset; the targets' sign comes from :func:`transition_discount`."""
+
+    def __init__(self, envs: OpponentSeats) -> None:
+        self.envs, self.set = envs, False
+
+    def before_resets(self, starting: np.ndarray, env_steps: int) -> None:
+        if not self.set:
+            self.envs.set_attr("opponent", [BOTH_SEATS] * self.envs.num_envs)
+            self.set = True
+
+
+def negamax(config: Config) -> bool:
+    """Whether the run is a game trained by negamax self-play (config.self_play)."""
+    return config.self_play == "negamax" and game_of(config.env_id) is not None
+
+
+def transition_discount(config: Config) -> float:
+    """The discount a 1-step transition bootstraps with: gamma, or -gamma under negamax self-play,
+    whose next position is the other player's (its best value is the mover's loss)."""
+    return -config.gamma if negamax(config) else config.gamma
+
+
+def self_play_of(config: Config, q_network: nn.Module, envs: VectorEnv) -> SelfPlay | BothSeats | None:
+    """The run's self-play part, for a ``pettingzoo:<game>`` env: negamax, or the snapshot pool
+    when self_play_snapshot_steps > 0."""
+    if game_of(config.env_id) is None or not (negamax(config) or config.self_play_snapshot_steps):
         return None
     if not callable(getattr(envs, "set_attr", None)):
         raise TypeError(f"{type(envs).__name__} has no set_attr: self-play cannot set its sub-envs' opponents")
+    if negamax(config):
+        return BothSeats(cast(OpponentSeats, envs))
     return SelfPlay(
         q_network=q_network,
         envs=cast(OpponentSeats, envs),

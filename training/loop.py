@@ -46,7 +46,7 @@ from dqn_family.configs.schedules import SCHEDULES, crossed, learning_rate_at, p
 from dqn_family.envs import AutoresetTracker, check_some_legal, learning_signal, vector_legal
 from dqn_family.replay import NStepAccumulator, Sequence, SequenceAccumulator
 from dqn_family.replay.observations import take
-from dqn_family.training.games import self_play_of
+from dqn_family.training.games import self_play_of, transition_discount
 from dqn_family.training.hooks import EvaluationCallback
 from dqn_family.training.metrics import EpisodeTracker, MetricLog, NonFiniteError, checked_priorities
 from dqn_family.training.progress import Progress
@@ -163,8 +163,8 @@ class TransitionAdder:
     (which stops at episode ends and keeps truncation apart from termination)."""
 
     def __init__(self, config: Config, buffer: TransitionSink) -> None:
-        self.buffer, self.gamma = buffer, config.gamma
-        self.n_step = NStepAccumulator(config.num_envs, config.n_step, config.gamma) if config.n_step > 1 else None
+        self.buffer, self.gamma = buffer, transition_discount(config)
+        self.n_step = NStepAccumulator(config.num_envs, config.n_step, self.gamma) if config.n_step > 1 else None
 
     def add(self, step: Step) -> None:
         if self.n_step is not None:

@@ -27,6 +27,7 @@ ENV_SHAPES = {
     "CartPoleNoVelocity-v1": (2, 2),
     "LunarLander-v3": (8, 4),
     "MountainCar-v0": (2, 3),
+    "connect_four_v3": (84, 7),  # pettingzoo:connect_four_v3, its 6x7x2 board flattened
     "tictactoe_v3": (18, 9),  # pettingzoo:tictactoe_v3, its 3x3x2 board flattened
 }
 SUPPORT_PRESETS = sorted(

@@ -17,6 +17,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from dqn_family.envs.games import (
+    BOTH_SEATS,
     LINE_GAMES,
     GameError,
     GameRecord,
@@ -147,6 +148,29 @@ def test_two_player_game_set_opponent_takes_over_from_the_next_move():
     env.set_opponent(scripted([6]))
     observation, *_ = env.step(1)
     np.testing.assert_array_equal(observation, board("x x .", ". . .", "o . o"))
+
+
+def test_two_player_game_both_seats_alternates_the_mover_and_rewards_the_winning_move():
+    env = TwoPlayerGame(TICTACTOE, opponent=BOTH_SEATS)
+    _, info = env.reset(seed=0)
+    assert info["seat"] == 0
+    observation, reward, terminated, _, info = env.step(0)
+    # the next mover, seat 1, sees seat 0's piece as the other player's
+    np.testing.assert_array_equal(observation, board("o . .", ". . .", ". . ."))
+    assert (reward, terminated, info["seat"]) == (0.0, False, 1)
+    steps = [env.step(action) for action in (3, 1, 4)]
+    assert [(s[1], s[2], s[4]["seat"]) for s in steps] == [(0.0, False, 0), (0.0, False, 1), (0.0, False, 0)]
+    observation, reward, terminated, _, info = env.step(2)  # seat 0 completes the top row
+    assert (reward, terminated) == (1.0, True) and not info["action_mask"].any()
+    np.testing.assert_array_equal(observation, board("x x x", "o o .", ". . ."))  # the winner's view
+
+
+def test_two_player_game_both_seats_draws_with_no_reward():
+    env = TwoPlayerGame(TICTACTOE, opponent=BOTH_SEATS)
+    env.reset(seed=0)
+    moves = [move for pair in zip(DRAW_SEAT0, DRAW_SEAT1 + [None]) for move in pair if move is not None]
+    steps = [env.step(action)[1:3] for action in moves]
+    assert steps == [(0.0, False)] * 8 + [(0.0, True)]
 
 
 def test_two_player_game_passes_gymnasiums_env_checker():

@@ -77,7 +77,7 @@ CASES = [
     (
         "dqn",
         setter("replay", "discounts", value=lambda d: d * 3),
-        r"replay discounts must be finite and lie in \[0, 1\]",
+        r"replay discounts must be finite and lie in \[-1, 1\]",
     ),
     ("dqn", setter("replay", "observations", value=lambda o: o * math.inf), "replay observations must be finite"),
     ("dqn", setter("replay", "rng", value=-1), "replay rng is not a valid PCG64 state"),

@@ -57,6 +57,15 @@ def test_nstep_full_window_return_and_discount():
     assert out.terminated.tolist() == [False] and out.truncated.tolist() == [False]
 
 
+def test_nstep_negative_gamma_alternates_the_sign_of_later_rewards():
+    # negamax self-play: each step is the other player's move, its reward counts against the first mover
+    accumulator = NStepAccumulator(1, 3, -GAMMA)
+    push(accumulator, 0, [1.0]), push(accumulator, 1, [2.0])
+    out = push(accumulator, 2, [4.0])
+    assert out.rewards.tolist() == [1.0]  # 1 - 0.5 * 2 + 0.25 * 4
+    assert out.discounts.tolist() == [-0.125]  # (-gamma)^3: the next position is the other player's
+
+
 def test_nstep_window_slides_by_one_step():
     accumulator = NStepAccumulator(1, 3, GAMMA)
     for t, reward in enumerate([1.0, 2.0, 4.0]):
