@@ -346,21 +346,24 @@ class Config:
     )
     self_play_snapshot_steps: int = _field(
         5_000,
-        "With a pettingzoo:<game> env: env steps between snapshots of the online Q-network added to the "
-        "self-play opponent pool (one is taken at the start too); at each episode's start each env's "
-        "opponent is drawn from the pool (the newest snapshot with probability 0.5, else any held, "
-        "uniformly) and plays its masked greedy moves. 0 turns self-play off: the opponent plays "
-        "uniformly random legal moves.",
+        "With a pettingzoo:<game> env and self_play pool: env steps between snapshots of the online "
+        "Q-network added to the self-play opponent pool (one is taken at the start too); at each "
+        "episode's start each env's opponent is drawn from the pool (the newest snapshot with "
+        "probability 0.5, else any held, uniformly) and plays its masked greedy moves. 0 turns "
+        "self-play off: the opponent plays uniformly random legal moves.",
         low=0,
         high=STEPS_MAX,
     )
     self_play_pool_size: int = _field(
-        10, "With a pettingzoo:<game> env: the self-play snapshots kept, the oldest dropped first.", low=1, high=1_000
+        10,
+        "With a pettingzoo:<game> env and self_play pool: the self-play snapshots kept, the oldest dropped first.",
+        low=1,
+        high=1_000,
     )
     self_play_epsilon: float = _field(
         0.1,
-        "With a pettingzoo:<game> env: the probability that a self-play opponent plays a uniformly random "
-        "legal move instead of its greedy one (varied openings to learn from).",
+        "With a pettingzoo:<game> env and self_play pool: the probability that a self-play opponent plays a "
+        "uniformly random legal move instead of its greedy one (varied openings to learn from).",
         low=0.0,
         high=1.0,
     )

@@ -144,12 +144,12 @@ class BothSeats:
     once before the first reset; the targets' sign comes from :func:`transition_discount`."""
 
     def __init__(self, envs: OpponentSeats) -> None:
-        self.envs, self.set = envs, False
+        self.envs, self.applied = envs, False
 
     def before_resets(self, starting: np.ndarray, env_steps: int) -> None:
-        if not self.set:
+        if not self.applied:
             self.envs.set_attr("opponent", [BOTH_SEATS] * self.envs.num_envs)
-            self.set = True
+            self.applied = True
 
 
 def negamax(config: Config) -> bool:
