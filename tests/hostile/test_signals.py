@@ -25,6 +25,7 @@ CODE_DIR = Path(__file__).resolve().parents[2]
 # Runs a script as __main__ with a SIGINT delivered as soon as it starts importing torch.
 SIGINT_AT_TORCH_IMPORT = """
 import os, runpy, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal: a background job starts with it ignored
 class SigintAtTorch:
     def find_spec(self, name, path=None, target=None):
         if name == "torch":
