@@ -155,14 +155,17 @@ class TwoPlayerGame(gym.Env):
     def set_opponent(self, opponent: Player | str | None) -> None:
         """Who plays the other seat from the next move on (None: uniformly random legal moves;
         :data:`BOTH_SEATS`: the learner itself, from the next reset)."""
+        if isinstance(opponent, str) and opponent != BOTH_SEATS:
+            raise GameError(f"opponent {opponent!r} is not a player; the only name taken is {BOTH_SEATS!r}")
         self.both_seats = opponent == BOTH_SEATS
-        self._opponent = self._random_move if opponent is None or self.both_seats else opponent  # type: ignore[assignment]
+        self._opponent = self._random_move if opponent is None or isinstance(opponent, str) else opponent
 
     @property
-    def opponent(self) -> Player:
-        """Who plays the other seat; settable (None: uniformly random), so that a vector env sets each
-        sub-env's own with its public ``set_attr("opponent", [one per sub-env])``."""
-        return self._opponent
+    def opponent(self) -> Player | str:
+        """Who plays the other seat (:data:`BOTH_SEATS` when the learner plays both); settable (None:
+        uniformly random), so that a vector env sets each sub-env's own with its public
+        ``set_attr("opponent", [one per sub-env])``."""
+        return BOTH_SEATS if self.both_seats else self._opponent
 
     @opponent.setter
     def opponent(self, opponent: Player | str | None) -> None:

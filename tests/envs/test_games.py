@@ -165,6 +165,14 @@ def test_two_player_game_both_seats_alternates_the_mover_and_rewards_the_winning
     np.testing.assert_array_equal(observation, board("x x x", "o o .", ". . ."))  # the winner's view
 
 
+def test_two_player_game_reports_both_seats_as_its_opponent_and_refuses_other_names():
+    env = TwoPlayerGame(TICTACTOE)
+    env.opponent = BOTH_SEATS
+    assert env.opponent == BOTH_SEATS
+    with pytest.raises(GameError, match="opponent 'self' is not a player; the only name taken is 'both'"):
+        env.set_opponent("self")
+
+
 def test_two_player_game_both_seats_draws_with_no_reward():
     env = TwoPlayerGame(TICTACTOE, opponent=BOTH_SEATS)
     env.reset(seed=0)
