@@ -7,6 +7,10 @@
 - ``minatar_cnn`` (Young & Tian 2019, "MinAtar", section 4): MinAtar's [B, 10, 10, C] boolean
   channels-last grids, 16 3x3 filters stride 1 with ReLU; the paper's 128-unit layer is
   ``hidden_sizes`` (its MinAtar presets set [128]).
+- ``board_cnn``: board-game planes [B, H, W, C] channels-last (PettingZoo's classic boards, own
+  pieces then the other's), 64 4x4 filters stride 1 with ReLU. Every 4x4 window of the board is
+  one filter position, so each line of four (row, column or diagonal: the winning lines of connect
+  four) lies whole inside the field of one unit; the MinAtar CNN's 3x3 filters see at most three.
 
 Observations reach the network in their stored dtype (uint8 or bool); converting here keeps
 replay and vector-env batches small.
@@ -21,6 +25,7 @@ import torch
 from torch import nn
 
 _MIN_NATURE_SIDE = 36  # the three Nature convolutions need at least 36x36 pixels
+_BOARD_KERNEL = 4  # board_cnn's filter side: one line of four fits in a filter
 
 
 def choose_torso(observation_shape: tuple[int, ...], torso: str) -> str:
@@ -42,7 +47,7 @@ def choose_torso(observation_shape: tuple[int, ...], torso: str) -> str:
 
 def check_torso(observation_shape: tuple[int, ...], torso: str) -> str | None:
     """Why ``torso`` cannot take this observation shape, or None when it can."""
-    if torso in ("nature_cnn", "minatar_cnn") and len(observation_shape) != 3:
+    if torso in ("nature_cnn", "minatar_cnn", "board_cnn") and len(observation_shape) != 3:
         return f"torso {torso} needs 3-D observations, got shape {observation_shape}; --torso mlp takes any shape"
     if torso == "nature_cnn" and min(observation_shape[1:]) < _MIN_NATURE_SIDE:
         return (
@@ -56,6 +61,11 @@ def check_torso(observation_shape: tuple[int, ...], torso: str) -> str | None:
             f"torso minatar_cnn needs channels-last grids [H, W, C] with H, W >= 3 and fewer channels than "
             f"rows and columns, got shape {observation_shape}; --torso mlp takes any shape"
         )
+    if torso == "board_cnn" and min(observation_shape[:2]) < _BOARD_KERNEL:
+        return (
+            f"torso board_cnn needs channels-last boards [H, W, C] with H, W >= {_BOARD_KERNEL}, "
+            f"got shape {observation_shape}; --torso mlp takes any shape"
+        )
     return None
 
 
@@ -67,7 +77,7 @@ class ScaledFrames(nn.Module):
 
 
 class ChannelsFirst(nn.Module):
-    """MinAtar grids [B, H, W, C] (bool) -> float [B, C, H, W]."""
+    """Channels-last grids [B, H, W, C] (MinAtar's bool, board games' int8) -> float [B, C, H, W]."""
 
     def forward(self, grids: torch.Tensor) -> torch.Tensor:
         return grids.float().permute(0, 3, 1, 2)
@@ -93,6 +103,9 @@ def conv_torso(
     elif kind == "minatar_cnn":
         channels = observation_shape[2]
         layers = [ChannelsFirst(), nn.Conv2d(channels, 16, 3, stride=1), nn.ReLU(), nn.Flatten()]
+    elif kind == "board_cnn":
+        channels = observation_shape[2]
+        layers = [ChannelsFirst(), nn.Conv2d(channels, 64, _BOARD_KERNEL, stride=1), nn.ReLU(), nn.Flatten()]
     else:
         raise ValueError(f"unknown convolutional torso {kind!r}")
     with torch.no_grad():

@@ -24,7 +24,7 @@ from dqn_family.fileio import short_repr
 ACTIVATIONS = {"relu": "ReLU", "tanh": "Tanh", "gelu": "GELU", "elu": "ELU", "leaky_relu": "LeakyReLU", "silu": "SiLU"}
 LOSSES = {"huber": "smooth_l1_loss", "mse": "mse_loss"}
 VECTOR_MODES = ("sync", "async")
-TORSOS = ("auto", "mlp", "nature_cnn", "minatar_cnn")
+TORSOS = ("auto", "mlp", "nature_cnn", "minatar_cnn", "board_cnn")
 FRAME_REPLAY = ("auto", "on", "off")
 TRACKERS = ("none", "wandb", "mlflow")  # training.tracking; each but none is the package it needs
 RECURRENT_CORES = ("off", "lstm", "gru", "custom")  # agents.recurrent builds lstm and gru; custom is --network
@@ -259,7 +259,9 @@ class Config:
     torso: str = _field(
         "auto",
         "Network torso: 'mlp'; 'nature_cnn' (Mnih et al. 2015) for [C,H,W] frames; 'minatar_cnn' "
-        "(Young & Tian 2019) for MinAtar's [10,10,C] grids; 'auto' picks from the observation shape. "
+        "(Young & Tian 2019) for MinAtar's [10,10,C] grids; 'board_cnn' (64 4x4 filters, a line of four in "
+        "one filter) for board games' [H,W,C] planes, H, W >= 4; 'auto' picks from the observation shape "
+        "(never board_cnn). "
         "hidden_sizes are the layers after the convolutions.",
         TORSOS,
     )

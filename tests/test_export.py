@@ -70,7 +70,12 @@ def test_export_onnx_mlp_head_matches_torch(tmp_path, head):
 
 
 @pytest.mark.parametrize(
-    "shape, dtype, torso, high", [((4, 40, 40), "uint8", "nature_cnn", 256), ((10, 10, 4), "bool", "minatar_cnn", 2)]
+    "shape, dtype, torso, high",
+    [
+        ((4, 40, 40), "uint8", "nature_cnn", 256),
+        ((10, 10, 4), "bool", "minatar_cnn", 2),
+        ((6, 7, 2), "int8", "board_cnn", 2),
+    ],
 )
 def test_export_onnx_cnn_torso_matches_torch(tmp_path, shape, dtype, torso, high):
     torch.manual_seed(0)

@@ -1,4 +1,4 @@
-"""agents.torsos and ConvQNetwork: picking a torso from the shape, the Nature and MinAtar
+"""agents.torsos and ConvQNetwork: picking a torso from the shape, the Nature, MinAtar and board
 convolutions' sizes, scaling raw observations inside the network, and every head on both."""
 
 from __future__ import annotations
@@ -35,6 +35,9 @@ def test_check_torso_names_what_does_not_fit():
     assert "3-D observations" in check_torso((4,), "minatar_cnn")
     assert check_torso((10, 10, 4), "minatar_cnn") is None
     assert "channels-last grids" in check_torso((4, 84, 84), "minatar_cnn")  # Atari frames are channels-first
+    assert check_torso((6, 7, 2), "board_cnn") is None  # connect four
+    assert "H, W >= 4" in check_torso((3, 3, 2), "board_cnn")  # tic-tac-toe's board holds no 4x4 window
+    assert "3-D observations" in check_torso((42,), "board_cnn")
 
 
 def test_nature_cnn_has_the_papers_layers_and_3136_conv_features():
@@ -91,3 +94,21 @@ def test_build_q_network_explicit_mlp_on_pixels_and_bad_torso():
     assert isinstance(build_q_network((2, 6, 6), 2, hidden_sizes=(4,), activation="relu", torso="mlp"), MLPQNetwork)
     with pytest.raises(NetworkError, match="nature_cnn needs"):
         build_q_network((4,), 2, hidden_sizes=(4,), activation="relu", torso="nature_cnn")
+
+
+def test_board_cnn_sees_each_line_of_four_in_one_unit():
+    """64 4x4 filters on a 6x7 board: 3x4 positions, 768 features; a filter that sums the top row of
+    its window, less 3.5, fires exactly where a row of four of the first plane starts."""
+    network = ConvQNetwork((6, 7, 2), 7, torso="board_cnn", hidden_sizes=(32,))
+    conv = network.torso[1]
+    assert (conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride) == (2, 64, (4, 4), (1, 1))
+    assert network.torso[4].in_features == 64 * 3 * 4
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.bias.fill_(-3.5)
+        conv.weight[0, 0, 0, :] = 1.0  # filter 0: the window's top row, own pieces
+    board = torch.zeros(1, 6, 7, 2, dtype=torch.int8)
+    board[0, 2, 1:5, 0] = 1  # own pieces in row 2, columns 1-4
+    board[0, 0, 0:3, 0] = 1  # three in row 0: not a line of four
+    fires = network.torso[2](conv(network.torso[0](board)))[0, 0] > 0
+    assert fires.nonzero().tolist() == [[2, 1]]  # window top-left corner (row 2, column 1)
