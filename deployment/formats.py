@@ -98,11 +98,13 @@ def _exported_program(policy: nn.Module, spec: ObservationSpec) -> torch.export.
 
 
 def export_onnx(policy: nn.Module, spec: ObservationSpec) -> bytes:
-    clash = sorted(set(input_names(spec)) & set(output_names(spec)))
-    if clash:  # an ONNX graph's names are unique: a Dict observation key may not be an output's
+    names = [*input_names(spec), *output_names(spec)]
+    clash = sorted({name for name in names if names.count(name) > 1})
+    if clash:  # an ONNX graph's names are unique: a Dict observation key may not be another input's or an output's
+        fixed = [name for name in names if spec.parts is None or name not in spec.parts]
         raise ExportError(
-            f"observation key(s) {clash} are also names of the model's outputs ({', '.join(output_names(spec))}); "
-            "rename the key in the env, or export --format pt2"
+            f"observation key(s) {clash} are also names of the model's other inputs or outputs "
+            f"({', '.join(fixed)}); rename the key in the env, or export --format pt2"
         )
     program = _exported_program(policy, spec)  # traced once, so that a failure says torch.export's reason
     try:

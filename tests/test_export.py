@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from dqn_family import export, train
 from dqn_family.agents import build_q_network
@@ -300,3 +302,19 @@ def test_export_to_a_pipe_writes_the_model_through_and_no_sidecar(cartpole_run, 
     reader.join(timeout=30)
     assert received and received[0][:2] == b"PK"  # a .pt2 file is a zip archive
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pipe"]
+
+
+@pytest.mark.parametrize(
+    "key, state_size, clash",
+    [("state", 4, "['state']"), ("next_state", 4, "['next_state']"), ("q_values", None, "['q_values']")],
+)
+def test_export_onnx_refuses_an_observation_key_named_like_another_input_or_an_output(key, state_size, clash):
+    """A recurrent model's inputs are the keys then ``state``: a key named ``state`` would make two
+    graph inputs of one name. Refused in one line before anything is traced."""
+    from dqn_family.agents.multi_input import ObservationPart
+
+    parts = {key: ObservationPart((3,), np.dtype("float32")), "vector": ObservationPart((2,), np.dtype("float32"))}
+    spec = ObservationSpec((), "float32", state_size=state_size, parts=parts)
+    with pytest.raises(ExportError, match=r"observation key\(s\) " + re.escape(clash)) as raised:
+        EXPORTERS["onnx"](nn.Identity(), spec)
+    assert "\n" not in str(raised.value) and "rename the key" in str(raised.value)
