@@ -102,6 +102,7 @@ try:  # Ctrl-C during the imports (torch's take seconds): one line and the shell
     from dqn_family.configs.errors import os_errors_in
     from dqn_family.configs.trust import IMPORTING_FIELDS, check_run_imports, settle_import_path
     from dqn_family.evaluate import evaluate_and_save
+    from dqn_family.training.games import self_play_of
     from dqn_family.training.hooks import EvaluationCallback
     from dqn_family.training.loop import InProcess, train_loop
     from dqn_family.training.run_dir import config_table, create_run_dir, find_run_dir
@@ -155,7 +156,9 @@ def train(
                     "continue the run); define it in an importable module to make the run reloadable",
                     file=sys.stderr,
                 )
-            run = Run(config, run_dir, device, envs, agent, buffer, env_seeds)
+            run = Run(
+                config, run_dir, device, envs, agent, buffer, env_seeds, self_play_of(config, agent.q_network, envs)
+            )
             with os_errors_in(run_dir), lock_run_dir(run_dir), open_writer(config, run_dir) as writer:
                 writer.add_text("hyperparameters", config_table(dataclasses.replace(config, run_dir=str(run_dir))))
                 return train_loop(
@@ -217,7 +220,9 @@ def resume(
         device = resolve_device(config.device)
         envs, agent, buffer, env_seeds = build_parts(config, device)
         try:
-            run = Run(config, run_dir, device, envs, agent, buffer, env_seeds)
+            run = Run(
+                config, run_dir, device, envs, agent, buffer, env_seeds, self_play_of(config, agent.q_network, envs)
+            )
             resumed = checked(checkpoint_path, restore, run, payload)
             record_resume(run_dir, env_step=payload["env_step"], device=str(device))
             wait_for_later_event_file_name(run_dir)

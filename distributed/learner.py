@@ -177,6 +177,11 @@ class DistributedRun:
     def buffer(self) -> ReplayState:
         return self.workers.replay
 
+    @property
+    def self_play(self) -> None:
+        """Two-player games are not trained with actors (refused at the start)."""
+        return None
+
 
 # --- the actors as the loop's collector ----------------------------------------------------------
 

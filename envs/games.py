@@ -493,12 +493,21 @@ class OpponentPool(Generic[Snapshot]):
         """Keep ``snapshot`` as the newest; the oldest goes once ``capacity`` are held."""
         self._snapshots.append(snapshot)
 
+    def clear(self) -> None:
+        """Hold no snapshot (before re-adding a saved pool)."""
+        self._snapshots.clear()
+
     def sample(self) -> Snapshot:
         if not self._snapshots:
             raise ValueError("the opponent pool is empty: add() a snapshot first")
         if self.rng.random() < self.newest_probability:
             return self._snapshots[-1]
         return self._snapshots[int(self.rng.integers(len(self._snapshots)))]
+
+    @property
+    def capacity(self) -> int:
+        """The most snapshots held."""
+        return int(self._snapshots.maxlen or 0)
 
     @property
     def snapshots(self) -> tuple[Snapshot, ...]:

@@ -8,8 +8,9 @@ player, self-play as a part of the one loop, and the win/draw/loss report agains
   start, then one every ``self_play_snapshot_steps`` env steps, the last ``self_play_pool_size``
   kept; each sub-env's opponent is drawn from the pool at the start of each of its episodes (the
   newest snapshot with probability 0.5, else any held, uniformly) and set through the vector env's
-  public ``set_attr("opponent", [one per sub-env])``. A resumed run starts a fresh pool from the
-  restored network (the pool is not checkpointed).
+  public ``set_attr("opponent", [one per sub-env])``. Checkpoints keep the pool (each snapshot's
+  weights), its and the players' generators and the step the next snapshot counts from, so a
+  resumed run draws from the same pool; its episodes in progress restart, as every resumed run's do.
 - :class:`BothSeats` (``self_play: negamax``): the learner makes every move, each sub-env alternating
   seats (envs.games.BOTH_SEATS), and :func:`transition_discount` makes each 1-step (or n-step)
   transition bootstrap with -gamma from the other player's position: in a zero-sum game a
@@ -35,7 +36,10 @@ from torch import nn
 
 from dqn_family.agents import numpy_greedy_policy
 from dqn_family.agents.acting import explore_action, greedy_step
+from dqn_family.agents.state_checks import check_module_state
+from dqn_family.checkpoints.state import set_numpy_generator_state
 from dqn_family.configs import Config
+from dqn_family.configs.config import is_count
 from dqn_family.configs.schedules import crossed
 from dqn_family.configs.trust import game_of
 from dqn_family.envs.games import (
@@ -50,6 +54,7 @@ from dqn_family.envs.games import (
     play_games,
     random_player,
 )
+from dqn_family.fileio import short_repr
 from dqn_family.training.state import EvalResult
 
 NEWEST_PROBABILITY = 0.5  # the self-play pool's chance of drawing its newest snapshot
@@ -138,6 +143,56 @@ class SelfPlay:
         self.swaps += int(np.count_nonzero(starting))
         self.envs.set_attr("opponent", list(self.opponents))
 
+    def state_dict(self) -> dict[str, Any]:
+        """The pool's snapshots (their weights, oldest first), both generators, the env step it was
+        last told of (the next snapshot is due when a multiple of snapshot_steps is passed after it)
+        and the opponents set so far."""
+        return {
+            "snapshots": [
+                {name: tensor.detach().clone() for name, tensor in player.q_network.state_dict().items()}
+                for player in self.pool.snapshots
+            ],
+            "pool_rng": self.pool.rng.bit_generator.state,
+            "player_rng": self.player_rng.bit_generator.state,
+            "last_step": self.last_step,
+            "swaps": self.swaps,
+        }
+
+    def load_state_dict(self, state: Any, *, env_steps: int) -> None:
+        """Restore a ``state_dict()`` of a run at ``env_steps``, checked first (ValueError naming what
+        does not fit). None (a checkpoint from before the pool was kept) leaves the pool empty: the
+        first reset snapshots the restored network."""
+        if state is None:
+            return
+        keys = {"snapshots", "pool_rng", "player_rng", "last_step", "swaps"}
+        if not isinstance(state, dict) or set(state) != keys:
+            raise ValueError(f"its self-play state must be a dict of {', '.join(sorted(keys))}")
+        snapshots, last_step, swaps = state["snapshots"], state["last_step"], state["swaps"]
+        if not isinstance(snapshots, list) or len(snapshots) > self.pool.capacity:
+            raise ValueError(f"its self-play pool must be a list of at most {self.pool.capacity} snapshots")
+        if not (
+            (last_step is None and not snapshots) or (snapshots and is_count(last_step) and last_step <= env_steps)
+        ):
+            raise ValueError(
+                f"its self-play pool's last env step {short_repr(last_step)} does not fit "
+                f"{len(snapshots)} snapshots at env step {env_steps:,}"
+            )
+        if not is_count(swaps):
+            raise ValueError(f"its self-play opponent count {short_repr(swaps)} must be an integer >= 0")
+        for index, weights in enumerate(snapshots):
+            check_module_state(self.q_network, weights, f"its self-play snapshot {index}")
+        set_numpy_generator_state(self.pool.rng, state["pool_rng"])
+        set_numpy_generator_state(self.player_rng, state["player_rng"])
+        players = []
+        for weights in snapshots:
+            network = snapshot(self.q_network)
+            network.load_state_dict(weights)
+            players.append(GreedyPlayer(network, epsilon=self.epsilon, rng=self.player_rng))
+        self.pool.clear()
+        for player in players:
+            self.pool.add(player)
+        self.last_step, self.swaps = last_step, swaps
+
 
 class BothSeats:
     """Negamax self-play: every sub-env's opponent is the learner itself (envs.games.BOTH_SEATS), set
@@ -150,6 +205,14 @@ class BothSeats:
         if not self.applied:
             self.envs.set_attr("opponent", [BOTH_SEATS] * self.envs.num_envs)
             self.applied = True
+
+    def state_dict(self) -> None:
+        """Nothing to keep: the opponent is the learner."""
+        return None
+
+    def load_state_dict(self, state: Any, *, env_steps: int) -> None:
+        if state is not None:
+            raise ValueError("it holds a self-play pool, but this run is trained by negamax self-play")
 
 
 def negamax(config: Config) -> bool:

@@ -46,7 +46,7 @@ from dqn_family.configs.schedules import SCHEDULES, crossed, learning_rate_at, p
 from dqn_family.envs import AutoresetTracker, check_some_legal, learning_signal, vector_legal
 from dqn_family.replay import NStepAccumulator, Sequence, SequenceAccumulator
 from dqn_family.replay.observations import take
-from dqn_family.training.games import self_play_of, transition_discount
+from dqn_family.training.games import transition_discount
 from dqn_family.training.hooks import EvaluationCallback
 from dqn_family.training.metrics import EpisodeTracker, MetricLog, NonFiniteError, checked_priorities
 from dqn_family.training.progress import Progress
@@ -418,7 +418,7 @@ class InProcess:
             acting_of(run.agent),
             adder_of(run.config, run.buffer),
             masks=masks,
-            episode_starts=self_play_of(run.config, run.agent.q_network, run.envs),
+            episode_starts=run.self_play,
         )
         self.epsilon_at = SCHEDULES[run.config.exploration_schedule]
         self.last_epsilon = run.config.epsilon_start

@@ -91,6 +91,19 @@ class TrainResult:
     stopped_early: str | None = None  # why an on_evaluation callback ended the run before total_steps
 
 
+class SelfPlayPart(Protocol):
+    """Two-player games' self-play (training.games.self_play_of): told of episode starts by the
+    loop's Stepper (training.loop.EpisodeStarts), its state kept by checkpoints."""
+
+    def before_resets(self, starting: np.ndarray, env_steps: int) -> None: ...
+
+    def state_dict(self) -> dict[str, Any] | None:
+        """What a checkpoint keeps (None: nothing)."""
+
+    def load_state_dict(self, state: Any, *, env_steps: int) -> None:
+        """Load a checkpoint's ``state_dict()``, checked first (ValueError if it does not fit)."""
+
+
 @dataclass
 class Run:
     """What the loop works on, built by train() or resume()."""
@@ -102,6 +115,7 @@ class Run:
     agent: DQNAgent | RecurrentAgent  # recurrent: config.recurrent (training.loop acts through either)
     buffer: ReplayBuffer | SequenceReplayBuffer
     env_seeds: np.random.Generator  # seeds the envs' fresh episodes when the run resumes
+    self_play: SelfPlayPart | None = None  # two-player games: picks the opponents of the envs
 
     @property
     def spaces(self) -> dict[str, Any]:
@@ -136,6 +150,8 @@ class CheckpointedRun(Protocol):
     def env_seeds(self) -> np.random.Generator: ...
     @property
     def spaces(self) -> dict[str, Any]: ...
+    @property
+    def self_play(self) -> SelfPlayPart | None: ...
 
 
 @dataclass
@@ -238,6 +254,7 @@ def training_state(
         "rng": {**global_rng_state(), "env_seeds": run.env_seeds.bit_generator.state},
         "metrics": log.state_dict(),
         "final_eval": None if final_eval is None else dataclasses.asdict(final_eval),
+        "self_play": None if run.self_play is None else run.self_play.state_dict(),
     }
 
 
@@ -266,6 +283,8 @@ def restore(run: CheckpointedRun, payload: dict[str, Any]) -> Resumed:
         raise ValueError(
             f"its replay holds {len(run.buffer):,} transitions, more than its {counters.env_steps:,} env steps"
         )
+    if run.self_play is not None:  # a checkpoint from before self-play's state was kept has none
+        run.self_play.load_state_dict(payload.get("self_play"), env_steps=counters.env_steps)
     set_global_rng_state(rng)
     return Resumed(counters, metrics, final_eval)
 

@@ -26,7 +26,12 @@ RAINBOW = dict(
     epsilon_start=0.0,
     epsilon_end=0.0,
 )
-VARIANTS = {"dqn": {}, "rainbow": RAINBOW}
+# Self-play against a pool of snapshots (training.games.SelfPlay): by step 200 the pool of 3 has
+# dropped its first snapshots, and each episode drew its opponent from it.
+SELF_PLAY_POOL = dict(
+    env_id="pettingzoo:tictactoe_v3", self_play="pool", self_play_snapshot_steps=60, self_play_pool_size=3
+)
+VARIANTS = {"dqn": {}, "rainbow": RAINBOW, "self_play_pool": SELF_PLAY_POOL}
 
 
 def small_config(run_dir: Path, **overrides) -> Config:

@@ -21,6 +21,7 @@ from dqn_family.configs import load_config
 from dqn_family.configs.schedules import learning_rate_at
 from dqn_family.training import MetricLog, NonFiniteError, loop, state
 from dqn_family.training import state as training_state
+from dqn_family.training.games import self_play_of
 from tests.checkpoints.conftest import VARIANTS, checkpoint_steps, copy_run, file_hashes, leftovers, small_config
 from tests.checkpoints.nan_env import NAN_SPEC
 from tests.run_logs import read_scalars
@@ -53,7 +54,8 @@ def restored_state(config, payload) -> dict:
     device = torch.device("cpu")
     envs, agent, buffer, env_seeds = state.build_parts(config, device)
     try:
-        run = state.Run(config, Path(config.run_dir), device, envs, agent, buffer, env_seeds)
+        self_play = self_play_of(config, agent.q_network, envs)
+        run = state.Run(config, Path(config.run_dir), device, envs, agent, buffer, env_seeds, self_play)
         resumed = state.restore(run, payload)
         log = MetricLog(None, device)
         log.load_state_dict(resumed.metrics)
@@ -77,7 +79,11 @@ def test_checkpoint_restores_every_part_of_training_state_bit_for_bit(tmp_path, 
     train.train(config)
     live = captured[200]
     payload = load_checkpoint(dict(list_checkpoints(config.run_dir))[200])
-    assert set(live) == {"config", "spaces", "counters", "agent", "replay", "rng", "metrics", "final_eval"}
+    assert set(live) == {"config", "spaces", "counters", "agent", "replay", "rng", "metrics", "final_eval", "self_play"}
+    if variant == "self_play_pool":  # snapshots at steps 0, 60, 120 and 180; the pool keeps the last 3
+        assert live["self_play"]["last_step"] == 200 and len(live["self_play"]["snapshots"]) == 3
+    else:
+        assert live["self_play"] is None
     assert_same(live, {key: payload[key] for key in live})  # what reached the disk
     assert_same(live, restored_state(config, payload))  # what a resumed run starts from
     assert live["replay"]["size"] > 190 and live["counters"]["updates"] > 0 and live["metrics"]["pending_updates"] > 0

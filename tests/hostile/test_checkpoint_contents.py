@@ -153,6 +153,16 @@ CASES = [
         setter("agent", "noise_generator", value=torch.zeros(5, dtype=torch.uint8)),
         r"agent noise_generator must be uint8\[5056\], got uint8\[5\]",
     ),
+    (
+        "self_play_pool",
+        setter("self_play", "snapshots", value=lambda s: [{k: v[..., :1] for k, v in s[0].items()}]),
+        "its self-play snapshot 0",
+    ),
+    ("self_play_pool", setter("self_play", "snapshots", value=lambda s: s * 2), "at most 3 snapshots"),
+    ("self_play_pool", setter("self_play", "last_step", value=10**9), "self-play pool's last env step 1000000000"),
+    ("self_play_pool", setter("self_play", "swaps", value=-1), "self-play opponent count -1"),
+    ("self_play_pool", setter("self_play", "pool_rng", value={"state": 1}), "malformed numpy generator state"),
+    ("self_play_pool", setter("self_play", value=[1]), "its self-play state must be a dict"),
 ]
 
 
@@ -232,3 +242,10 @@ def test_evaluate_cli_model_with_int_key_exits_2_with_one_line(tmp_path):
     )
     assert completed.returncode == 2 and "Traceback" not in completed.stderr
     assert completed.stderr.count("\n") == 1 and "key that is not a string" in completed.stderr
+
+
+def test_resume_of_a_pool_checkpoint_without_its_pool_starts_a_fresh_pool(finished_runs, tmp_path):  # noqa: F811
+    """A checkpoint written before the pool was kept (no ``self_play``) still resumes."""
+    run = copy_run(finished_runs["self_play_pool"], tmp_path / "run", latest=400)
+    forge(run, lambda payload: payload.pop("self_play"))
+    assert train.main(["--resume", str(run), "--no-progress"]) == 0
