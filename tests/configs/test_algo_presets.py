@@ -20,15 +20,15 @@ FAMILY_ENVS = {
     "atari": ("ALE/Breakout-v5", torch.zeros(2, 4, 84, 84, dtype=torch.uint8), 4),
     "minatar": ("MinAtar/Breakout-v1", torch.zeros(2, 10, 10, 4, dtype=torch.bool), 3),
 }
-# Observation size and action count of each shipped env, so networks build without making the env.
+# Observation shape and action count of each shipped env, so networks build without making the env.
 ENV_SHAPES = {
-    "Acrobot-v1": (6, 3),
-    "CartPole-v1": (4, 2),
-    "CartPoleNoVelocity-v1": (2, 2),
-    "LunarLander-v3": (8, 4),
-    "MountainCar-v0": (2, 3),
-    "connect_four_v3": (84, 7),  # pettingzoo:connect_four_v3, its 6x7x2 board flattened
-    "tictactoe_v3": (18, 9),  # pettingzoo:tictactoe_v3, its 3x3x2 board flattened
+    "Acrobot-v1": ((6,), 3),
+    "CartPole-v1": ((4,), 2),
+    "CartPoleNoVelocity-v1": ((2,), 2),
+    "LunarLander-v3": ((8,), 4),
+    "MountainCar-v0": ((2,), 3),
+    "connect_four_v3": ((6, 7, 2), 7),  # pettingzoo:connect_four_v3, its board planes (the board CNN's input)
+    "tictactoe_v3": ((18,), 9),  # pettingzoo:tictactoe_v3, its 3x3x2 board flattened
 }
 SUPPORT_PRESETS = sorted(
     path
@@ -111,13 +111,13 @@ def test_resolve_config_every_algo_and_env_preset_is_a_valid_config(algo, env_id
 @pytest.mark.parametrize("env_id", ENV_PRESETS)
 @pytest.mark.parametrize("algo", sorted(AGENTS))
 def test_build_network_for_every_algo_and_env_preset_gives_one_q_per_action(algo, env_id):
-    observation_size, n_actions = ENV_SHAPES[env_id]
-    network = build_network(resolve_config({"algo": algo, "env_id": env_id}), (observation_size,), n_actions)
+    shape, n_actions = ENV_SHAPES[env_id]
+    network = build_network(resolve_config({"algo": algo, "env_id": env_id}), shape, n_actions)
     if is_recurrent(network):  # a recurrent preset: one step from the initial state
-        q_values, _ = network.step(torch.zeros(2, observation_size), network.initial_state(2))
+        q_values, _ = network.step(torch.zeros(2, *shape), network.initial_state(2))
         assert q_values.shape == (2, n_actions)
     else:
-        assert network(torch.zeros(2, observation_size)).shape == (2, n_actions)
+        assert network(torch.zeros(2, *shape)).shape == (2, n_actions)
 
 
 def test_env_shapes_cover_every_env_preset():
