@@ -39,9 +39,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import machine_info, print_table, write_json  # noqa: E402
 from dqn_family.envs.games import (  # noqa: E402
     Player,
+    board_planes,
     landing_cell,
     legal_actions,
     line_rules,
+    one_ply_move,
     one_ply_player,
     play_games,
     winning_actions,
@@ -53,8 +55,8 @@ SEED = 2_024  # the games' seed (the one-ply opponent's and the scripted players
 
 
 def board_of(observation: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(own pieces, other's pieces, occupied) as bool [rows, cols]: PettingZoo's planes."""
-    own, other = observation[..., 0].astype(bool), observation[..., 1].astype(bool)
+    """(own pieces, other's pieces, occupied) as bool [rows, cols]."""
+    own, other = board_planes(RULES, observation)
     return own, other, own | other
 
 
@@ -69,14 +71,13 @@ def gives_win(occupied: np.ndarray, other: np.ndarray, action: int) -> bool:
 
 
 def tactical_player(rng: np.random.Generator, *, center: bool) -> Player:
-    """A win, else the block, else a move that gives no win (nearest the centre, or uniform)."""
+    """The one-ply player's win or block, else a move that gives no win (nearest the centre, or uniform)."""
 
     def play(observation: np.ndarray, legal_mask: np.ndarray) -> int:
-        own, other, occupied = board_of(observation)
-        for pieces in (own, other):
-            moves = winning_actions(RULES, pieces, occupied, legal_mask)
-            if moves:
-                return int(rng.choice(moves))
+        move = one_ply_move(RULES, observation, legal_mask, rng)
+        if move is not None:
+            return move
+        _, other, occupied = board_of(observation)
         legal = [int(a) for a in legal_actions(legal_mask)]
         safe = [a for a in legal if not gives_win(occupied, other, a)] or legal
         if center:

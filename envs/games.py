@@ -291,8 +291,8 @@ def legal_actions(legal_mask: np.ndarray) -> np.ndarray:
     return actions
 
 
-def _planes(rules: LineRules, observation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(own pieces, other's pieces) as bool [rows, cols]."""
+def board_planes(rules: LineRules, observation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(own pieces, other's pieces) as bool [rows, cols], from PettingZoo's two board planes."""
     if observation.shape != (rules.rows, rules.cols, 2):
         raise ValueError(f"board of shape {observation.shape}; these rules need ({rules.rows}, {rules.cols}, 2)")
     return observation[..., 0].astype(bool), observation[..., 1].astype(bool)
@@ -337,18 +337,27 @@ def random_player(rng: np.random.Generator) -> Player:
     return play
 
 
+def one_ply_move(
+    rules: LineRules, observation: np.ndarray, legal_mask: np.ndarray, rng: np.random.Generator
+) -> int | None:
+    """A winning move if there is one, else a move that blocks one of the other player's winning
+    moves, else None (each choice uniform among the moves that qualify)."""
+    own, other = board_planes(rules, observation)
+    for pieces in (own, other):
+        moves = winning_actions(rules, pieces, own | other, legal_mask)
+        if moves:
+            return int(rng.choice(moves))
+    return None
+
+
 def one_ply_player(game: str | LineRules, rng: np.random.Generator) -> Player:
     """Wins when it can, else blocks a move that would win for the other player, else plays randomly
     (each choice uniform among the moves that qualify)."""
     rules = line_rules(game)
 
     def play(observation: np.ndarray, legal_mask: np.ndarray) -> int:
-        own, other = _planes(rules, observation)
-        for pieces in (own, other):
-            moves = winning_actions(rules, pieces, own | other, legal_mask)
-            if moves:
-                return int(rng.choice(moves))
-        return int(rng.choice(legal_actions(legal_mask)))
+        move = one_ply_move(rules, observation, legal_mask, rng)
+        return int(rng.choice(legal_actions(legal_mask))) if move is None else move
 
     return play
 
@@ -364,7 +373,7 @@ def minimax_player(game: str | LineRules = "tictactoe_v3", rng: np.random.Genera
         )
 
     def play(observation: np.ndarray, legal_mask: np.ndarray) -> int:
-        own, other = (_bits(plane) for plane in _planes(rules, observation))
+        own, other = (_bits(plane) for plane in board_planes(rules, observation))
         actions = legal_actions(legal_mask)
         scores = np.array([_move_score(rules, own, other, int(a)) for a in actions])
         best = actions[scores == scores.max()]
@@ -377,7 +386,7 @@ def minimax_value(game: str | LineRules, observation: np.ndarray) -> int:
     """The position's negamax score for the player to move: > 0 a win (1 + the empty cells left
     after it), 0 a draw, < 0 a loss."""
     rules = line_rules(game)
-    own, other = (_bits(plane) for plane in _planes(rules, observation))
+    own, other = (_bits(plane) for plane in board_planes(rules, observation))
     return _value(rules, own, other)
 
 
