@@ -527,8 +527,14 @@ def _spec_problems(split: Callable[[str], object], spec: str) -> Iterator[str]:
 
 
 def _game_problems(c: Config):
-    """The settings a two-player game (``pettingzoo:<game>``) cannot run with yet."""
+    """The settings a two-player game (``pettingzoo:<game>``) cannot run with yet, and the game-only
+    setting (negamax self-play) on any other env."""
     if game_of(c.env_id) is None:
+        if c.self_play == "negamax":
+            yield (
+                f"self_play negamax is for two-player games, got env {c.env_id}: use --env pettingzoo:<game> "
+                "(e.g. pettingzoo:connect_four_v3) or drop --self-play negamax"
+            )
         return
     if c.recurrent != "off":
         yield (

@@ -15,6 +15,11 @@ FAMILIES = set(configs.loading.ENV_FAMILIES.values())
 ENV_PRESETS = sorted(
     path.stem for path in (configs.loading.CONFIG_DIR / "dqn").glob("*.yaml") if path.stem not in FAMILIES
 )
+# The env id a user gives for each env preset: its own env_id (pettingzoo:tictactoe_v3), else its name.
+PRESET_ENV_IDS = {
+    stem: read_config_file(configs.loading.CONFIG_DIR / "dqn" / f"{stem}.yaml").get("env_id", stem)
+    for stem in ENV_PRESETS
+}
 # An env of each family preset (dqn/atari.yaml, dqn/minatar.yaml), its observations and action count.
 FAMILY_ENVS = {
     "atari": ("ALE/Breakout-v5", torch.zeros(2, 4, 84, 84, dtype=torch.uint8), 4),
@@ -100,19 +105,20 @@ def test_resolve_config_qrdqn_defaults_apply():
     assert resolve_config({"algo": "qrdqn", "num_quantiles": 8}).num_quantiles == 8
 
 
-@pytest.mark.parametrize("env_id", ENV_PRESETS)
+@pytest.mark.parametrize("preset", ENV_PRESETS)
 @pytest.mark.parametrize("algo", sorted(AGENTS))
-def test_resolve_config_every_algo_and_env_preset_is_a_valid_config(algo, env_id):
+def test_resolve_config_every_algo_and_env_preset_is_a_valid_config(algo, preset):
+    env_id = PRESET_ENV_IDS[preset]
     config = resolve_config({"algo": algo, "env_id": env_id})
     assert isinstance(config, Config) and (config.algo, config.env_id) == (algo, env_id)
     assert learner_class(config) is AGENTS[algo]
 
 
-@pytest.mark.parametrize("env_id", ENV_PRESETS)
+@pytest.mark.parametrize("preset", ENV_PRESETS)
 @pytest.mark.parametrize("algo", sorted(AGENTS))
-def test_build_network_for_every_algo_and_env_preset_gives_one_q_per_action(algo, env_id):
-    shape, n_actions = ENV_SHAPES[env_id]
-    network = build_network(resolve_config({"algo": algo, "env_id": env_id}), shape, n_actions)
+def test_build_network_for_every_algo_and_env_preset_gives_one_q_per_action(algo, preset):
+    shape, n_actions = ENV_SHAPES[preset]
+    network = build_network(resolve_config({"algo": algo, "env_id": PRESET_ENV_IDS[preset]}), shape, n_actions)
     if is_recurrent(network):  # a recurrent preset: one step from the initial state
         q_values, _ = network.step(torch.zeros(2, *shape), network.initial_state(2))
         assert q_values.shape == (2, n_actions)
