@@ -216,8 +216,9 @@ class BothSeats:
 
 
 def negamax(config: Config) -> bool:
-    """Whether the run is a game trained by negamax self-play (config.self_play)."""
-    return config.self_play == "negamax" and game_of(config.env_id) is not None
+    """Whether the run is a game trained by negamax self-play (config.self_play; a Config refuses
+    negamax on an env that is not a two-player game)."""
+    return config.self_play == "negamax"
 
 
 def transition_discount(config: Config) -> float:
