@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
 from dqn_family.configs.errors import ConfigError
+from dqn_family.configs.games import LINE_GAMES
 from dqn_family.configs.schedules import SCHEDULES
 from dqn_family.configs.trust import SpecError, game_of, split_env_spec, split_network_spec
 from dqn_family.fileio import short_repr
@@ -369,6 +370,13 @@ class Config:
         low=0.0,
         high=1.0,
     )
+    mirror_boards: bool = _field(
+        False,
+        "With a pettingzoo:<game> board game (tictactoe_v3, connect_four_v3): learn from every other "
+        "sampled transition's left-right mirror image (board columns reversed; the action and the next "
+        "position's legal moves mapped to the mirrored columns), which is as good a move by the game's "
+        "symmetry: twice the positions from the same games, at no extra compute.",
+    )
     # --- evaluation, logging, checkpoints --------------------------------------------------
     eval_frequency: int = _field(
         10_000, "Env steps between greedy evaluations on a separate env; 0 disables.", low=0, high=STEPS_MAX
@@ -529,12 +537,19 @@ def _spec_problems(split: Callable[[str], object], spec: str) -> Iterator[str]:
 def _game_problems(c: Config):
     """The settings a two-player game (``pettingzoo:<game>``) cannot run with yet, and the game-only
     setting (negamax self-play) on any other env."""
-    if game_of(c.env_id) is None:
+    game = game_of(c.env_id)
+    if game is None:
         if c.self_play == "negamax":
             yield (
                 f"self_play negamax is for two-player games, got env {c.env_id}: use --env pettingzoo:<game> "
                 "(e.g. pettingzoo:connect_four_v3) or drop --self-play negamax"
             )
+    if c.mirror_boards and game not in LINE_GAMES:
+        yield (
+            f"mirror_boards is for the board games {', '.join(f'pettingzoo:{name}' for name in LINE_GAMES)}, "
+            f"got env {c.env_id}: drop --mirror-boards"
+        )
+    if game is None:
         return
     if c.recurrent != "off":
         yield (

@@ -28,6 +28,7 @@ import gymnasium as gym
 import numpy as np
 
 from dqn_family.configs.errors import UserError
+from dqn_family.configs.games import LINE_GAMES, LineRules
 from dqn_family.fileio import one_line
 
 Player = Callable[[np.ndarray, np.ndarray], int]
@@ -257,25 +258,6 @@ class TwoPlayerGame(gym.Env):
 # Scripted players for k-in-a-row games on a grid, read from the board planes the player is given.
 
 
-@dataclass(frozen=True)
-class LineRules:
-    """A k-in-a-row game on a grid: a move places a piece; ``line`` in a row (across, down or
-    diagonal) wins; a full board draws."""
-
-    rows: int
-    cols: int
-    line: int
-    gravity: bool
-    """True: an action is a column and the piece drops to its lowest empty cell (connect four);
-    False: an action is a cell, row-major (tic-tac-toe)."""
-
-
-LINE_GAMES: dict[str, LineRules] = {
-    "tictactoe_v3": LineRules(rows=3, cols=3, line=3, gravity=False),
-    "connect_four_v3": LineRules(rows=6, cols=7, line=4, gravity=True),
-}
-
-
 def line_rules(game: str | LineRules) -> LineRules:
     if isinstance(game, LineRules):
         return game
@@ -304,6 +286,15 @@ def landing_cell(rules: LineRules, occupied: np.ndarray, action: int) -> tuple[i
         row, col = divmod(action, rules.cols)
         return row, col
     return int(np.flatnonzero(~occupied[:, action])[-1]), action
+
+
+def mirrored_actions(rules: LineRules) -> np.ndarray:
+    """int64 [A]: the action at position a is a's left-right mirror image (the board's columns
+    reversed); the map is its own inverse."""
+    if rules.gravity:
+        return np.arange(rules.cols - 1, -1, -1, dtype=np.int64)
+    rows, cols = np.divmod(np.arange(rules.rows * rules.cols, dtype=np.int64), rules.cols)
+    return rows * rules.cols + (rules.cols - 1 - cols)
 
 
 def completes_line(rules: LineRules, pieces: np.ndarray, row: int, col: int) -> bool:

@@ -17,6 +17,9 @@ player, self-play as a part of the one loop, and the win/draw/loss report agains
   position's value to the player to move is the negative of the best value its opponent gets after
   the move, so the targets learn perfect-play values (minimax Q-learning, Littman 1994), whoever
   the opponents were in the games replayed.
+- :class:`MirrorBoards` (``mirror_boards``): the learner's part that turns every other sampled
+  transition of a board game into its left-right mirror image (a move as good, by the rules'
+  symmetry), so each stored position teaches its mirror image too.
 - :func:`game_report`: games in each seat against the uniformly random player, the one-ply player
   and (tic-tac-toe) the minimax player (envs.games.play_games), and what evaluate.py and the
   periodic evaluation make of it: the mean return against the random player (``eval/mean_return``,
@@ -26,6 +29,8 @@ player, self-play as a part of the one loop, and the win/draw/loss report agains
 from __future__ import annotations
 
 import copy
+import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any, Protocol, cast
 
@@ -50,11 +55,13 @@ from dqn_family.envs.games import (
     OpponentPool,
     Player,
     minimax_player,
+    mirrored_actions,
     one_ply_player,
     play_games,
     random_player,
 )
 from dqn_family.fileio import short_repr
+from dqn_family.replay.buffer import Batch
 from dqn_family.training.state import EvalResult
 
 NEWEST_PROBABILITY = 0.5  # the self-play pool's chance of drawing its newest snapshot
@@ -225,6 +232,52 @@ def transition_discount(config: Config) -> float:
     """The discount a 1-step transition bootstraps with: gamma, or -gamma under negamax self-play,
     whose next position is the other player's (its best value is the mover's loss)."""
     return -config.gamma if negamax(config) else config.gamma
+
+
+class MirrorBoards:
+    """A board game's batches with every other transition mirrored left to right: its two boards'
+    columns reversed, its action and its next position's legal moves mapped to the mirrored columns
+    (envs.games.mirrored_actions). Reward, discount and termination stay: the mirrored move wins,
+    draws or goes on exactly as the move did. Which transitions: those whose buffer position plus
+    the update's count is odd, so every stored transition is learnt both ways round over the run
+    with no generator of its own (a resumed run mirrors the same ones)."""
+
+    def __init__(self, game: str) -> None:
+        self.rules = LINE_GAMES[game]
+        self.actions = torch.from_numpy(mirrored_actions(self.rules))
+
+    def __call__(self, batch: Batch[torch.Tensor], update: int) -> Batch[torch.Tensor]:
+        board = (self.rules.rows, self.rules.cols, 2)
+        observations, next_observations = batch.observations, batch.next_observations
+        if not isinstance(observations, torch.Tensor) or tuple(observations.shape[1:]) != board:
+            raise ValueError(f"mirror_boards takes boards of shape {board} (rows, columns, planes)")
+        assert isinstance(next_observations, torch.Tensor)
+        device = batch.actions.device
+        mirror_B = (torch.as_tensor(batch.indices, device=device) + update) % 2 == 1
+        actions = self.actions.to(device)
+        mirror_B111 = mirror_B.view(-1, 1, 1, 1)
+        next_legal = batch.next_legal
+        if next_legal is not None:
+            next_legal = torch.where(mirror_B.unsqueeze(1), next_legal[:, actions], next_legal)
+        return dataclasses.replace(
+            batch,
+            observations=torch.where(mirror_B111, observations.flip(2), observations),
+            next_observations=torch.where(mirror_B111, next_observations.flip(2), next_observations),
+            actions=torch.where(mirror_B, actions[batch.actions], batch.actions),
+            next_legal=next_legal,
+        )
+
+
+@functools.cache
+def _mirror_boards(game: str) -> MirrorBoards:
+    return MirrorBoards(game)
+
+
+def mirror_boards_of(config: Config) -> MirrorBoards | None:
+    """The run's MirrorBoards (config.mirror_boards; a Config refuses it on an env that is not one
+    of envs.games' board games), else None."""
+    game = game_of(config.env_id)
+    return _mirror_boards(game) if config.mirror_boards and game is not None else None
 
 
 def self_play_of(config: Config, q_network: nn.Module, envs: VectorEnv) -> SelfPlay | BothSeats | None:

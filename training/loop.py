@@ -46,7 +46,7 @@ from dqn_family.configs.schedules import SCHEDULES, crossed, learning_rate_at, p
 from dqn_family.envs import AutoresetTracker, check_some_legal, learning_signal, vector_legal
 from dqn_family.replay import NStepAccumulator, Sequence, SequenceAccumulator
 from dqn_family.replay.observations import take
-from dqn_family.training.games import transition_discount
+from dqn_family.training.games import mirror_boards_of, transition_discount
 from dqn_family.training.hooks import EvaluationCallback
 from dqn_family.training.metrics import EpisodeTracker, MetricLog, NonFiniteError, checked_priorities
 from dqn_family.training.progress import Progress
@@ -340,8 +340,9 @@ class _UniformReplay(Protocol):
 def learn(run: Run, log: MetricLog, count: Counters, due: int) -> None:
     """The gradient steps that are due; prioritized replay (``config.prioritized``, the one test of
     it) samples with importance weights and gets its new priorities back, one per transition or
-    one per sequence."""
+    one per sequence; with mirror_boards each batch goes through training.games.MirrorBoards."""
     config, agent = run.config, run.agent
+    mirror = mirror_boards_of(config)
     if config.learning_rate_end is not None:
         agent.set_learning_rate(learning_rate_at(config, count.env_steps))
     for _ in range(due * config.gradient_steps):
@@ -350,7 +351,10 @@ def learn(run: Run, log: MetricLog, count: Counters, due: int) -> None:
             batch = prioritized.sample(config.batch_size, priority_beta_at(config, count.env_steps))
         else:
             batch = cast(_UniformReplay, run.buffer).sample(config.batch_size)
-        metrics = agent.update(batch.to_torch(run.device))
+        on_device = batch.to_torch(run.device)
+        if mirror is not None:
+            on_device = mirror(on_device, count.updates)
+        metrics = agent.update(on_device)
         if config.prioritized:
             prioritized.update_priorities(np.asarray(batch.indices), checked_priorities(metrics, count.env_steps))
         log.add_update(metrics)
