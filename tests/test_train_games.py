@@ -20,10 +20,12 @@ from dqn_family.configs import Config
 from dqn_family.envs import LeanSyncVectorEnv, make_env
 from dqn_family.envs import games as games_module
 from dqn_family.envs.games import TwoPlayerGame
-from dqn_family.training import state
+from dqn_family.replay.buffer import Batch
+from dqn_family.training import loop, state
 from dqn_family.training.games import (
     BothSeats,
     GreedyPlayer,
+    MirrorBoards,
     SelfPlay,
     game_report,
     report_eval_result,
@@ -238,6 +240,77 @@ def test_negamax_self_play_bootstraps_from_the_other_players_position_with_minus
     np.testing.assert_array_equal(rewards[over], np.where(full & (rewards[over] == 0), 0.0, 1.0))
 
 
+def _tictactoe_batch() -> Batch[torch.Tensor]:
+    boards = torch.arange(4 * 18, dtype=torch.uint8).reshape(4, 3, 3, 2)
+    legal = torch.tensor([[True] * 9, [True] * 8 + [False], [False, True] * 4 + [True], [True, False] * 4 + [True]])
+    return Batch(
+        observations=boards,
+        actions=torch.tensor([0, 1, 2, 5]),
+        rewards=torch.tensor([0.0, 1.0, 0.0, 1.0]),
+        next_observations=boards + 100,
+        terminated=torch.tensor([0.0, 1.0, 0.0, 1.0]),
+        discounts=torch.full((4,), -0.9),
+        indices=torch.tensor([0, 1, 2, 3]),
+        next_legal=legal,
+    )
+
+
+@pytest.mark.parametrize(("update", "mirrored"), [(0, [1, 3]), (1, [0, 2]), (6, [1, 3])])
+def test_mirror_boards_mirrors_the_transitions_whose_position_plus_update_is_odd(update, mirrored):
+    batch = _tictactoe_batch()
+    out = MirrorBoards("tictactoe_v3")(batch, update)
+    kept = [row for row in range(4) if row not in mirrored]
+    for field in ("observations", "next_observations"):
+        before, after = getattr(batch, field), getattr(out, field)
+        torch.testing.assert_close(after[kept], before[kept])
+        torch.testing.assert_close(after[mirrored], before[mirrored].flip(2))  # [B, row, column, plane]
+    # row-major cells: 0 -> 2, 1 -> 1, 2 -> 0, 5 -> 3
+    assert out.actions.tolist() == [
+        [2, 1, 0, 3][row] if row in mirrored else batch.actions[row].item() for row in range(4)
+    ]
+    order = [2, 1, 0, 5, 4, 3, 8, 7, 6]
+    assert batch.next_legal is not None and out.next_legal is not None
+    torch.testing.assert_close(out.next_legal[kept], batch.next_legal[kept])
+    torch.testing.assert_close(out.next_legal[mirrored], batch.next_legal[mirrored][:, order])
+    for field in ("rewards", "terminated", "discounts"):
+        torch.testing.assert_close(getattr(out, field), getattr(batch, field))
+
+
+def test_mirror_boards_twice_with_the_same_update_gives_the_batch_back():
+    batch, mirror = _tictactoe_batch(), MirrorBoards("tictactoe_v3")
+    twice = mirror(mirror(batch, 3), 3)
+    for field in ("observations", "next_observations", "actions", "next_legal"):
+        torch.testing.assert_close(getattr(twice, field), getattr(batch, field))
+
+
+def test_mirror_boards_refuses_observations_that_are_not_its_boards():
+    batch = _tictactoe_batch()
+    with pytest.raises(ValueError, match=r"boards of shape \(6, 7, 2\)"):
+        MirrorBoards("connect_four_v3")(batch, 0)
+
+
+def test_negamax_run_with_mirror_boards_mirrors_every_update(tmp_path, monkeypatch):
+    updates: list[int] = []
+    of = loop.mirror_boards_of
+
+    def recording(config: Config) -> Any:
+        mirror = of(config)
+        assert isinstance(mirror, MirrorBoards)
+
+        def mirrored(batch: Batch[torch.Tensor], update: int) -> Batch[torch.Tensor]:
+            updates.append(update)
+            return mirror(batch, update)
+
+        return mirrored
+
+    monkeypatch.setattr(loop, "mirror_boards_of", recording)
+    run_dir = tmp_path / "run"
+    flags = ["--self-play", "negamax", "--mirror-boards", "--eval-frequency", "300", "--run-dir", str(run_dir)]
+    assert train.main([*TINY, *flags]) == 0
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["updates"] > 0 and updates == list(range(summary["updates"]))
+
+
 def test_game_report_plays_each_scripted_player_in_both_seats():
     class FirstLegal(torch.nn.Module):
         """Equal Q-values: the masked argmax plays the lowest legal cell."""
@@ -309,6 +382,8 @@ def test_train_refuses_games_it_cannot_play_in_one_line(tmp_path, monkeypatch, c
         (["--action-mask", "off"], "whose illegal moves lose"),
         (["--env", "pettingzoo:Bad.Name"], "is not a PettingZoo classic name"),
         (["--env", "CartPole-v1", "--self-play", "negamax"], "self_play negamax is for two-player games"),
+        (["--env", "CartPole-v1", "--mirror-boards"], "mirror_boards is for the board games pettingzoo:tictactoe_v3"),
+        (["--env", "pettingzoo:chess_v6", "--mirror-boards"], "mirror_boards is for the board games"),
     ],
 )
 def test_train_refuses_game_settings_in_one_line(tmp_path, capsys, flags, message):

@@ -27,6 +27,7 @@ from dqn_family.envs.games import (
     make_aec_env,
     minimax_player,
     minimax_value,
+    mirrored_actions,
     one_ply_player,
     play_games,
     random_player,
@@ -233,6 +234,31 @@ def test_winning_actions_agree_with_pettingzoo_on_random_games(game, games):
 
 
 # One-ply
+
+
+@pytest.mark.parametrize(
+    ("game", "mirrored"), [(TICTACTOE, [2, 1, 0, 5, 4, 3, 8, 7, 6]), (CONNECT_FOUR, [6, 5, 4, 3, 2, 1, 0])]
+)
+def test_mirrored_actions_reverse_the_columns(game, mirrored):
+    assert mirrored_actions(LINE_GAMES[game]).tolist() == mirrored
+
+
+@pytest.mark.parametrize(("game", "moves"), [(TICTACTOE, [0, 4, 5, 7]), (CONNECT_FOUR, [0, 3, 3, 6, 1, 2, 5, 5, 5])])
+def test_mirrored_moves_make_the_mirrored_board_and_legal_moves_in_pettingzoo(game, moves):
+    """Playing each move's mirror image gives PettingZoo's board with its columns reversed, and its
+    legal moves mapped: what MirrorBoards assumes of a stored transition."""
+    mirror = mirrored_actions(LINE_GAMES[game])
+    seen = []
+    for sequence in (moves, [int(mirror[action]) for action in moves]):
+        aec = make_aec_env(game)
+        aec.reset(seed=0)
+        for action in sequence:
+            aec.step(action)
+        seen.append(aec.observe(aec.agent_selection))
+    board, mirrored_board = seen[0]["observation"], seen[1]["observation"]
+    assert board.any() and not np.array_equal(board, board[:, ::-1])  # the mirror image is another board
+    np.testing.assert_array_equal(mirrored_board, board[:, ::-1])
+    np.testing.assert_array_equal(seen[1]["action_mask"], seen[0]["action_mask"][mirror])
 
 
 def test_one_ply_takes_an_immediate_win_before_blocking():
