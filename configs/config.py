@@ -536,7 +536,8 @@ def _spec_problems(split: Callable[[str], object], spec: str) -> Iterator[str]:
 
 def _game_problems(c: Config):
     """The settings a two-player game (``pettingzoo:<game>``) cannot run with yet, and the game-only
-    setting (negamax self-play) on any other env."""
+    settings on any other env (negamax self-play; mirror_boards, which needs a board game that
+    configs.games knows)."""
     game = game_of(c.env_id)
     if game is None:
         if c.self_play == "negamax":
