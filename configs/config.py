@@ -539,18 +539,17 @@ def _game_problems(c: Config):
     settings on any other env (negamax self-play; mirror_boards, which needs a board game that
     configs.games knows)."""
     game = game_of(c.env_id)
-    if game is None:
-        if c.self_play == "negamax":
-            yield (
-                f"self_play negamax is for two-player games, got env {c.env_id}: use --env pettingzoo:<game> "
-                "(e.g. pettingzoo:connect_four_v3) or drop --self-play negamax"
-            )
     if c.mirror_boards and game not in LINE_GAMES:
         yield (
             f"mirror_boards is for the board games {', '.join(f'pettingzoo:{name}' for name in LINE_GAMES)}, "
             f"got env {c.env_id}: drop --mirror-boards"
         )
     if game is None:
+        if c.self_play == "negamax":
+            yield (
+                f"self_play negamax is for two-player games, got env {c.env_id}: use --env pettingzoo:<game> "
+                "(e.g. pettingzoo:connect_four_v3) or drop --self-play negamax"
+            )
         return
     if c.recurrent != "off":
         yield (
