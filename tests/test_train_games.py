@@ -293,8 +293,8 @@ def test_negamax_run_with_mirror_boards_mirrors_every_update(tmp_path, monkeypat
     updates: list[int] = []
     of = loop.mirror_boards_of
 
-    def recording(config: Config) -> Any:
-        mirror = of(config)
+    def recording(config: Config, device: torch.device) -> Any:
+        mirror = of(config, device)
         assert isinstance(mirror, MirrorBoards)
 
         def mirrored(batch: Batch[torch.Tensor], update: int) -> Batch[torch.Tensor]:

@@ -242,9 +242,9 @@ class MirrorBoards:
     the update's count is odd, so every stored transition is learnt both ways round over the run
     with no generator of its own (a resumed run mirrors the same ones)."""
 
-    def __init__(self, game: str) -> None:
+    def __init__(self, game: str, device: torch.device | str = "cpu") -> None:
         self.rules = LINE_GAMES[game]
-        self.actions = torch.from_numpy(mirrored_actions(self.rules))
+        self.actions = torch.from_numpy(mirrored_actions(self.rules)).to(device)  # the batches' device
 
     def __call__(self, batch: Batch[torch.Tensor], update: int) -> Batch[torch.Tensor]:
         board = (self.rules.rows, self.rules.cols, 2)
@@ -252,9 +252,8 @@ class MirrorBoards:
         if not isinstance(observations, torch.Tensor) or tuple(observations.shape[1:]) != board:
             raise ValueError(f"mirror_boards takes boards of shape {board} (rows, columns, planes)")
         assert isinstance(next_observations, torch.Tensor)
-        device = batch.actions.device
-        mirror_B = (torch.as_tensor(batch.indices, device=device) + update) % 2 == 1
-        actions = self.actions.to(device)
+        actions = self.actions
+        mirror_B = (torch.as_tensor(batch.indices, device=actions.device) + update) % 2 == 1
         mirror_B111 = mirror_B.view(-1, 1, 1, 1)
         next_legal = batch.next_legal
         if next_legal is not None:
@@ -269,15 +268,15 @@ class MirrorBoards:
 
 
 @functools.cache
-def _mirror_boards(game: str) -> MirrorBoards:
-    return MirrorBoards(game)
+def _mirror_boards(game: str, device: torch.device) -> MirrorBoards:
+    return MirrorBoards(game, device)
 
 
-def mirror_boards_of(config: Config) -> MirrorBoards | None:
-    """The run's MirrorBoards (config.mirror_boards; a Config refuses it on an env that is not one
-    of envs.games' board games), else None."""
+def mirror_boards_of(config: Config, device: torch.device) -> MirrorBoards | None:
+    """The run's MirrorBoards for batches on ``device``, made once (config.mirror_boards; a Config
+    refuses it on an env that is not one of configs.games' board games), else None."""
     game = game_of(config.env_id)
-    return _mirror_boards(game) if config.mirror_boards and game is not None else None
+    return _mirror_boards(game, device) if config.mirror_boards and game is not None else None
 
 
 def self_play_of(config: Config, q_network: nn.Module, envs: VectorEnv) -> SelfPlay | BothSeats | None:

@@ -342,7 +342,7 @@ def learn(run: Run, log: MetricLog, count: Counters, due: int) -> None:
     it) samples with importance weights and gets its new priorities back, one per transition or
     one per sequence; with mirror_boards each batch goes through training.games.MirrorBoards."""
     config, agent = run.config, run.agent
-    mirror = mirror_boards_of(config)
+    mirror = mirror_boards_of(config, run.device)
     if config.learning_rate_end is not None:
         agent.set_learning_rate(learning_rate_at(config, count.env_steps))
     for _ in range(due * config.gradient_steps):
